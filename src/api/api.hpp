@@ -1,0 +1,64 @@
+// Shared by the extern "C" shims: the handle structs, the exception ->
+// nn_status guard, the thread-local last error, and argument checks.
+#pragma once
+#include <new>
+#include <string>
+
+#include "core/error.hpp"
+#include "core/ops.hpp"
+#include "core/tensor.hpp"
+#include "nn.h"
+
+struct nn_tensor {
+  nn::Tensor t;
+};
+
+namespace nn::api {
+
+void set_last_error(const std::string &message);
+nn_status status_of(Errc code);
+
+// Runs f; turns any exception into a status and a last-error message that
+// starts with the function name `fn`. Nothing escapes.
+template <typename F>
+nn_status guard(const char *fn, F &&f) noexcept {
+  try {
+    f();
+    return NN_OK;
+  } catch (const Error &e) {
+    std::string msg = e.what();
+    if (msg.compare(0, std::char_traits<char>::length(fn), fn) != 0) msg = std::string(fn) + ": " + msg;
+    set_last_error(msg);
+    return status_of(e.code());
+  } catch (const std::bad_alloc &) {
+    set_last_error(std::string(fn) + ": out of memory");
+    return NN_ERR_OUT_OF_MEMORY;
+  } catch (const std::exception &e) {
+    set_last_error(std::string(fn) + ": internal error: " + e.what());
+    return NN_ERR_INTERNAL;
+  } catch (...) {
+    set_last_error(std::string(fn) + ": internal error");
+    return NN_ERR_INTERNAL;
+  }
+}
+
+// Argument checks: each throws Errc::InvalidArgument naming the argument.
+template <typename T>
+T *non_null(T *p, const char *fn, const char *name) {
+  if (p == nullptr) fail(Errc::InvalidArgument, "%s: %s is NULL", fn, name);
+  return p;
+}
+inline const Tensor &tensor_arg(const nn_tensor *t, const char *fn, const char *name) {
+  return non_null(t, fn, name)->t;
+}
+DType dtype_arg(int dt, const char *fn, const char *name = "dt");
+Device device_arg(nn_device dev, const char *fn, const char *name = "dev");
+inline nn_device to_c(Device d) { return nn_device{static_cast<int32_t>(d.type), d.index}; }
+
+// Hands a tensor to the caller as a new handle.
+inline void give(nn_tensor **out, Tensor t) { *out = new nn_tensor{std::move(t)}; }
+
+// snprintf-style copy of text into (buf, cap); *needed (if not NULL) gets size + 1.
+void write_text(const std::string &text, char *buf, size_t cap, size_t *needed, const char *fn);
+
+}  // namespace nn::api

@@ -1,0 +1,45 @@
+// Fixed-capacity shapes and strides (no allocation), broadcasting.
+#pragma once
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+
+namespace nn {
+
+constexpr int kMaxDims = 8;
+
+struct Shape {
+  int ndim = 0;
+  int64_t d[kMaxDims] = {};
+
+  Shape() = default;
+  Shape(std::initializer_list<int64_t> dims);
+  static Shape of(int ndim, const int64_t *dims);  // unchecked copy
+
+  int64_t &operator[](int i) { return d[i]; }
+  int64_t operator[](int i) const { return d[i]; }
+  int64_t numel() const;
+  bool operator==(const Shape &o) const;
+  bool operator!=(const Shape &o) const { return !(*this == o); }
+  std::string str() const;  // "[2, 3]", "[]" for 0-dim
+};
+
+// Row-major strides in elements.
+Shape contiguous_strides(const Shape &shape);
+
+// NumPy broadcasting of two shapes; throws Errc::Shape naming both
+// ("<what>: shapes [2, 3] and [4] cannot be broadcast").
+Shape broadcast_shapes(const Shape &a, const Shape &b, const char *what);
+
+// Strides that read a tensor of shape `from` (with strides `strides`) as the
+// broadcast shape `to`: leading and size-1 broadcast dims get stride 0.
+Shape broadcast_strides(const Shape &from, const Shape &strides, const Shape &to);
+
+// Checks a user-provided shape (ndim 0..8, non-NULL dims, each >= 0, numel * elem_size
+// within int64) and returns it; throws Errc::InvalidArgument naming `what`.
+Shape checked_shape(int ndim, const int64_t *dims, size_t elem_size, const char *what);
+
+// Normalises a possibly negative dim for a tensor of rank ndim; throws naming `what`.
+int normalize_dim(int dim, int ndim, const char *what);
+
+}  // namespace nn

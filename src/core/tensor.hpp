@@ -1,0 +1,75 @@
+// Tensor: a strided view of ref-counted, device-aware Storage. Views made by
+// reshape/transpose (and layer parameters) share the Storage.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "backend/backend.hpp"
+#include "core/dtype.hpp"
+#include "core/error.hpp"
+#include "core/shape.hpp"
+
+namespace nn {
+
+// Device memory; freed by its backend when the last Tensor using it goes away.
+class Storage {
+ public:
+  Storage(Backend &backend, size_t bytes);
+  ~Storage();
+  Storage(const Storage &) = delete;
+  Storage &operator=(const Storage &) = delete;
+
+  void *data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+  Backend &backend() const { return backend_; }
+  Device device() const { return backend_.device(); }
+
+ private:
+  Backend &backend_;
+  void *data_;
+  size_t bytes_;
+};
+
+class Tensor {
+ public:
+  Tensor() = default;
+  // Uninitialised contiguous tensor.
+  static Tensor empty(DType dt, const Shape &shape, Device dev);
+
+  DType dtype() const { return dtype_; }
+  const Shape &shape() const { return shape_; }
+  const Shape &strides() const { return strides_; }
+  int ndim() const { return shape_.ndim; }
+  int64_t numel() const { return shape_.numel(); }
+  int64_t dim(int i) const { return shape_.d[i]; }
+  size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype_); }
+  Device device() const { return storage_->device(); }
+  Backend &backend() const { return storage_->backend(); }
+  bool defined() const { return storage_ != nullptr; }
+  bool is_contiguous() const { return view().contiguous(); }
+  const std::shared_ptr<Storage> &storage() const { return storage_; }
+  int64_t offset() const { return offset_; }
+
+  // Address of the first element (device memory).
+  void *data() const {
+    return static_cast<char *>(storage_->data()) + offset_ * static_cast<int64_t>(dtype_size(dtype_));
+  }
+  template <typename T>
+  T *data_as() const { return static_cast<T *>(data()); }
+  View view() const;
+
+  // A view of the same storage with another shape/strides/offset.
+  Tensor as_strided(const Shape &shape, const Shape &strides, int64_t offset) const;
+  // This tensor if contiguous, else a contiguous copy.
+  Tensor contiguous() const;
+
+ private:
+  std::shared_ptr<Storage> storage_;
+  int64_t offset_ = 0;  // elements
+  DType dtype_ = DType::F32;
+  Shape shape_;
+  Shape strides_;
+};
+
+}  // namespace nn
