@@ -37,6 +37,22 @@ struct View {
 enum class UnaryOp { Neg = 0, Abs, Exp, Log, Sqrt, Relu, Sigmoid, Tanh, Step, LeakyRelu };
 enum class BinaryOp { Add = 0, Sub, Mul, Div, Max, Min };  // values of nn_binary_op
 enum class ReduceOp { Sum = 0, Mean, Max, Min, Argmax };    // values of nn_reduce_op
+// Values of nn_activation.
+enum class Act { Identity = 0, Relu, Sigmoid, Tanh, Step, Softmax, LeakyRelu };
+// Values of nn_loss.
+enum class LossKind { MSE = 0, SSE, HalfMSE, BCE, BCEWithLogits, CrossEntropy };
+
+// Hyper-parameters of one optimizer update (torch.optim semantics).
+struct SgdParams {
+  double lr, momentum, weight_decay;
+  bool nesterov;
+  bool first_step;  // momentum buffer starts as the gradient (torch)
+};
+struct AdamParams {
+  double lr, beta1, beta2, eps, weight_decay;
+  bool decoupled;  // AdamW
+  int64_t step;    // 1-based step count, for bias correction
+};
 
 class Backend {
  public:
@@ -69,9 +85,47 @@ class Backend {
   // 0 broadcasts one matrix), out [B, M, N] contiguous; one dtype for all three.
   // Integers accumulate in int64 and wrap.
   virtual void matmul(const View &out, const View &a, const View &b) = 0;
+
+  // ---- Training kernels. The defaults throw Errc::Unsupported ("this
+  // backend cannot ..."); backends override them. Floating dtypes (F32, F64 at least), every operand
+  // contiguous and of one dtype unless said otherwise. Nothing here allocates
+  // in the steady state (per-thread scratch is reused).
+
+  // out[M,N] = alpha * op(a) @ op(b) + beta * out, op(m) = m^T when the flag
+  // is set; a is [M,K] (or [K,M] when ta), b is [K,N] (or [N,K] when tb).
+  virtual void gemm(bool ta, bool tb, double alpha, const View &a, const View &b, double beta,
+                    const View &out);
+  // y[M,N] = act(x[M,K] @ w[N,K]^T + bias[N]); bias.data may be NULL (no bias).
+  // One fused call (oneDNN matmul with post-ops on the CPU). Softmax is over N.
+  virtual void linear_forward(Act act, const View &y, const View &x, const View &w, const View &bias);
+  // y = act(x), same shape; softmax over the last dim.
+  virtual void activation_forward(Act act, const View &y, const View &x);
+  // dx = dy * act'(x), given the forward input x and output y (softmax uses y:
+  // dx = y * (dy - sum(dy * y, last dim))); STEP passes dy straight through.
+  // dx may alias dy.
+  virtual void activation_backward(Act act, const View &dx, const View &dy, const View &x, const View &y);
+  // db[N] = beta * db + sum over rows of g[M,N].
+  virtual void sum_rows(const View &db, const View &g, double beta);
+  // out[i, ...] = src[idx[i], ...] for i < n; idx is a host array of n row
+  // indices into src (any dtype, rows contiguous).
+  virtual void gather_rows(const View &out, const View &src, const int64_t *idx, int64_t n);
+  // Loss of pred against target (LossKind docs in nn.h): adds the value into
+  // *value_accum (a host double) and, when grad.data != NULL, writes
+  // d loss / d pred into grad (pred's shape and dtype) scaled by grad_scale.
+  // CrossEntropy targets are I64 class ids [n] or probabilities [n, c].
+  virtual void loss(LossKind kind, const View &pred, const View &target, double *value_accum, const View &grad,
+                    double grad_scale);
+  // One optimizer update of param in place from grad; state buffers (same
+  // shape) are owned by the optimizer: SGD uses m (momentum), Adam m and v.
+  virtual void sgd_update(const SgdParams &p, const View &param, const View &grad, const View &m);
+  virtual void adam_update(const AdamParams &p, const View &param, const View &grad, const View &m,
+                           const View &v);
+  // True when every element of x is finite.
+  virtual bool all_finite(const View &x);
 };
 
-// The CPU backend (src/backend/cpu), always present.
+// The CPU backend (src/backend/cpu), always present. Its training kernels live
+// in the intermediate class CpuTrainBackend (src/backend/cpu/cpu_train.hpp).
 Backend &cpu_backend();
 // Threads for CPU work; n <= 0 means all cores. Returns the number in effect.
 int cpu_set_num_threads(int n);

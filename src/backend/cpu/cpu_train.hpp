@@ -1,0 +1,28 @@
+// The CPU backend's training kernels, an intermediate class between Backend
+// and the CPU backend proper: cpu_train.cpp implements the layer kernels
+// (gemm, fused linear, activations, sum_rows, gather_rows, all_finite) and
+// cpu_loss_optim.cpp the losses and optimizer updates.
+#pragma once
+#include "backend/backend.hpp"
+
+namespace nn {
+namespace cpu {
+
+class CpuTrainBackend : public Backend {
+ public:
+  void gemm(bool ta, bool tb, double alpha, const View &a, const View &b, double beta, const View &out) override;
+  void linear_forward(Act act, const View &y, const View &x, const View &w, const View &bias) override;
+  void activation_forward(Act act, const View &y, const View &x) override;
+  void activation_backward(Act act, const View &dx, const View &dy, const View &x, const View &y) override;
+  void sum_rows(const View &db, const View &g, double beta) override;
+  void gather_rows(const View &out, const View &src, const int64_t *idx, int64_t n) override;
+  bool all_finite(const View &x) override;
+  void loss(LossKind kind, const View &pred, const View &target, double *value_accum, const View &grad,
+            double grad_scale) override;
+  void sgd_update(const SgdParams &p, const View &param, const View &grad, const View &m) override;
+  void adam_update(const AdamParams &p, const View &param, const View &grad, const View &m,
+                   const View &v) override;
+};
+
+}  // namespace cpu
+}  // namespace nn
