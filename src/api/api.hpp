@@ -8,9 +8,23 @@
 #include "core/ops.hpp"
 #include "core/tensor.hpp"
 #include "nn.h"
+#include "nn/model.hpp"
 
 struct nn_tensor {
   nn::Tensor t;
+};
+
+// A layer handle. A standalone layer owns its Layer; after nn_model_add the
+// model owns the Layer and keeps this handle (borrowed by the caller).
+struct nn_layer {
+  nn::Layer *layer;
+  std::unique_ptr<nn::Layer> owned;
+};
+
+// A model and one stable handle per layer (nn_model_layer returns them).
+struct nn_model {
+  std::unique_ptr<nn::Model> model;
+  std::vector<std::unique_ptr<nn_layer>> layers;
 };
 
 namespace nn::api {

@@ -1,7 +1,7 @@
 // The CPU backend's training kernels, an intermediate class between Backend
 // and the CPU backend proper: cpu_train.cpp implements the layer kernels
-// (gemm, fused linear, activations, sum_rows, gather_rows, all_finite) and
-// cpu_loss_optim.cpp the losses and optimizer updates.
+// (gemm, fused linear, activations, sum_rows, gather_rows, all_finite, loss)
+// and cpu_optim.cpp the optimizer updates.
 #pragma once
 #include "backend/backend.hpp"
 

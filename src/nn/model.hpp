@@ -1,0 +1,126 @@
+// Layers and sequential models: parameters, gradients, the per-model
+// workspace, forward and backward passes. Layers call backend kernels; they
+// never loop over elements themselves.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/ops.hpp"
+#include "core/tensor.hpp"
+
+namespace nn {
+
+enum class LayerKind { Linear = 0, Activation = 1 };  // values of nn_layer_kind
+enum class Init { TorchDefault = 0, HeUniform, HeNormal, XavierUniform, XavierNormal, Zeros };  // nn_init
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+  static std::unique_ptr<Layer> linear(int64_t in, int64_t out, bool bias);  // torch default init, seed 0
+  static std::unique_ptr<Layer> activation(Act act);
+
+  LayerKind kind() const { return kind_; }
+  Act act() const { return act_; }
+  int64_t in_features() const { return in_; }
+  int64_t out_features() const { return out_; }
+  bool has_bias() const { return bias_.defined(); }
+  const Tensor &weight() const { return weight_; }
+  const Tensor &bias() const { return bias_; }
+  // Accumulated gradients (allocated with the parameters, zero at first).
+  const Tensor &weight_grad() const { return weight_grad_; }
+  const Tensor &bias_grad() const { return bias_grad_; }
+  bool owned_by_model() const { return owned_; }
+  void set_owned_by_model() { owned_ = true; }
+
+  // Inference on one layer: y = layer(x), x of shape [..., in] (Linear).
+  Tensor forward(const Tensor &x, const char *what) const;
+  // Re-initialises weight/bias with a scheme; `stream` separates the layers
+  // of one model so that each draws its own values from the same seed.
+  void init(Init scheme, uint64_t seed, uint64_t stream);
+  // Moves parameters and gradients to dev / converts them to dt (all or nothing).
+  void to(Device dev, DType dt);
+  void zero_grad();
+  std::string describe() const;  // "Linear(784, 512)", "ReLU", ...
+
+ private:
+  friend class Model;
+  LayerKind kind_ = LayerKind::Activation;
+  Act act_ = Act::Identity;
+  int64_t in_ = 0, out_ = 0;
+  Tensor weight_, bias_, weight_grad_, bias_grad_;
+  bool owned_ = false;
+};
+
+// One trainable parameter and its gradient, as optimizers see them.
+struct ParamRef {
+  Tensor param;
+  Tensor grad;
+};
+
+class Model {
+ public:
+  Model() = default;
+  // Builds Linear(s0,s1), hidden, ..., output (IDENTITY adds no layer).
+  static std::unique_ptr<Model> mlp(const std::vector<int64_t> &sizes, Act hidden, Act output);
+
+  // Takes ownership; checks that feature counts chain; moves the layer to the
+  // model's device and dtype. Returns the stored layer.
+  Layer &add(std::unique_ptr<Layer> layer, const char *what);
+  int num_layers() const { return static_cast<int>(layers_.size()); }
+  Layer &layer(int i) { return *layers_[static_cast<size_t>(i)]; }
+  const Layer &layer(int i) const { return *layers_[static_cast<size_t>(i)]; }
+  int64_t num_params() const;
+  Device device() const { return device_; }
+  DType dtype() const { return dtype_; }
+  // Input/output feature counts (0 when the model has no Linear layer).
+  int64_t in_features() const;
+  int64_t out_features() const;
+
+  void init(Init scheme, uint64_t seed);
+  void to(Device dev);         // all or nothing
+  void to_dtype(DType dt);     // F32 or F64; all or nothing
+  void zero_grad();
+  std::vector<ParamRef> parameters();  // in layer order: weight, then bias
+  // Copies of every parameter (for NaN rollback) and putting them back.
+  std::vector<Tensor> snapshot() const;
+  void restore(const std::vector<Tensor> &saved);
+
+  // Inference, thread-safe for concurrent calls (no shared mutable state).
+  Tensor forward(const Tensor &x, const char *what) const;
+  // Checks x: ndim >= 1 (2-D for training), last dim == in_features, dtype
+  // convertible, device; returns x in the model's dtype.
+  Tensor prepare_input(const Tensor &x, const char *what) const;
+  // Training forward through the workspace (activations kept for backward);
+  // returns the output, valid until the next forward_train.
+  const Tensor &forward_train(const Tensor &x, const char *what);
+  // Backpropagates grad_out (d loss / d output of the last forward_train),
+  // accumulating into the parameters' gradients.
+  void backward(const Tensor &grad_out);
+  // forward_train + loss + backward; returns the loss. Validates target for
+  // the loss before touching gradients.
+  double train_batch(const Tensor &x, const Tensor &target, LossKind loss, const char *what);
+  std::string summary() const;
+
+ private:
+  std::vector<std::unique_ptr<Layer>> layers_;
+  Device device_;
+  DType dtype_ = DType::F32;
+  // Workspace: per layer output (and the input) of the last forward_train,
+  // and gradient buffers, reused while the batch shape repeats.
+  std::vector<Tensor> acts_;
+  std::vector<Tensor> grads_;
+};
+
+// Losses (nn/loss.cpp). validate_loss_target throws Shape/DType/InvalidArgument
+// errors naming both shapes; loss() returns the value and writes the gradient
+// into *grad when grad is not NULL (allocating it when undefined or of
+// another shape).
+void validate_loss_target(LossKind loss, const Tensor &pred, const Tensor &target, const char *what);
+double compute_loss(LossKind loss, const Tensor &pred, const Tensor &target, Tensor *grad, const char *what);
+bool is_classification(LossKind loss);
+// Fraction of rows predicted right (definition in nn.h, group fit).
+double accuracy(LossKind loss, const Tensor &pred, const Tensor &target);
+
+}  // namespace nn
