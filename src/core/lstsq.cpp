@@ -83,7 +83,7 @@ Tensor lstsq(const Tensor &a, const Tensor &b, const char *what) {
     for (size_t i = j; i < N; ++i) col[i] -= w * v[i];
   };
   for (size_t j = 0; j < M; ++j) {
-    double *cj = &A[j * N];
+    double *cj = A.data() + j * N;
     double sumsq = 0;
     for (size_t i = j; i < N; ++i) sumsq += cj[i] * cj[i];
     double norm = std::sqrt(sumsq);
@@ -100,8 +100,8 @@ Tensor lstsq(const Tensor &a, const Tensor &b, const char *what) {
     cj[j] = beta;
     for (size_t i = j + 1; i < N; ++i) cj[i] = 0;
     rdiag[j] = beta;
-    for (size_t c = j + 1; c < M; ++c) reflect(&A[c * N], j, tau);
-    for (size_t c = 0; c < K; ++c) reflect(&B[c * N], j, tau);
+    for (size_t c = j + 1; c < M; ++c) reflect(A.data() + c * N, j, tau);
+    for (size_t c = 0; c < K; ++c) reflect(B.data() + c * N, j, tau);
   }
 
   double rmax = 0;
@@ -117,7 +117,7 @@ Tensor lstsq(const Tensor &a, const Tensor &b, const char *what) {
   // Back substitution R x = (Q^T b)[0:m], one right-hand side at a time.
   std::vector<double> x(M * K);  // row-major [m, k]
   for (size_t c = 0; c < K; ++c) {
-    const double *y = &B[c * N];
+    const double *y = B.data() + c * N;
     std::vector<double> xc(M);
     for (size_t ii = M; ii-- > 0;) {
       double s = y[ii];
@@ -128,7 +128,8 @@ Tensor lstsq(const Tensor &a, const Tensor &b, const char *what) {
   }
 
   Shape out_shape = b.ndim() == 2 ? Shape{m, k} : Shape{m};
-  Tensor r = from_host(DType::F64, out_shape, x.data(), Device{});
+  double none = 0;  // a valid source pointer even when the result is empty
+  Tensor r = from_host(DType::F64, out_shape, x.empty() ? &none : x.data(), Device{});
   if (out_dt != DType::F64) r = to_dtype(r, out_dt);
   if (a.device() != r.device()) r = to_device(r, a.device());
   return r;
