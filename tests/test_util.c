@@ -54,6 +54,15 @@ size_t tu_dtype_size(nn_dtype dt) {
 
 /* ---- conversions ------------------------------------------------------------ */
 
+/* double -> float, round to nearest even, overflowing to inf without the
+ * undefined behaviour of an out-of-range C cast. */
+static float tu_to_f32(double v) {
+  const double lim = 340282356779733661637539395458142568448.0; /* 2^128 - 2^103 */
+  if (v >= lim) return INFINITY;
+  if (v <= -lim) return -INFINITY;
+  return (float)v;
+}
+
 uint16_t tu_f32_to_f16(float f) {
   uint32_t x;
   memcpy(&x, &f, 4);
@@ -139,9 +148,9 @@ int64_t tu_float_to_i64(double v) {
 double tu_cast(nn_dtype dt, double v) {
   switch (dt) {
     case NN_F64: return v;
-    case NN_F32: return (double)(float)v;
-    case NN_F16: return (double)tu_f16_to_f32(tu_f32_to_f16((float)v));
-    case NN_BF16: return (double)tu_bf16_to_f32(tu_f32_to_bf16((float)v));
+    case NN_F32: return (double)tu_to_f32(v);
+    case NN_F16: return (double)tu_f16_to_f32(tu_f32_to_f16(tu_to_f32(v)));
+    case NN_BF16: return (double)tu_bf16_to_f32(tu_f32_to_bf16(tu_to_f32(v)));
     default: return (double)tu_wrap(dt, tu_float_to_i64(v));
   }
 }
@@ -169,9 +178,9 @@ void tu_store_i64(nn_dtype dt, void *buf, int64_t i, int64_t v) {
 void tu_store(nn_dtype dt, void *buf, int64_t i, double v) {
   switch (dt) {
     case NN_F64: ((double *)buf)[i] = v; break;
-    case NN_F32: ((float *)buf)[i] = (float)v; break;
-    case NN_F16: ((uint16_t *)buf)[i] = tu_f32_to_f16((float)v); break;
-    case NN_BF16: ((uint16_t *)buf)[i] = tu_f32_to_bf16((float)v); break;
+    case NN_F32: ((float *)buf)[i] = tu_to_f32(v); break;
+    case NN_F16: ((uint16_t *)buf)[i] = tu_f32_to_f16(tu_to_f32(v)); break;
+    case NN_BF16: ((uint16_t *)buf)[i] = tu_f32_to_bf16(tu_to_f32(v)); break;
     default: tu_store_i64(dt, buf, i, tu_wrap(dt, tu_float_to_i64(v))); break;
   }
 }
