@@ -1,0 +1,51 @@
+// safetensors files: an 8-byte little-endian header length N, N bytes of
+// JSON header (UTF-8, padded with spaces), then the tensor data. The reader
+// trusts nothing (checks of API.md "Persistence"); errors throw Errc::Format.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace nn {
+namespace safetensors {
+
+constexpr uint64_t kMaxHeaderBytes = 100000000;
+
+struct Entry {
+  std::string name;
+  std::string dtype;  // as in the file: "F32", "I64", ...
+  std::vector<int64_t> shape;
+  uint64_t begin = 0, end = 0;  // byte range inside the data section
+};
+
+struct File {
+  std::vector<Entry> tensors;  // sorted by begin
+  std::vector<std::pair<std::string, std::string>> metadata;
+  const uint8_t *data = nullptr;  // the data section (borrowed from the buffer)
+  uint64_t data_bytes = 0;
+  const std::string *meta(const std::string &key) const;
+};
+
+// Bytes per element of a safetensors dtype string; 0 when unknown.
+size_t dtype_bytes(const std::string &dtype);
+
+// Parses and validates a whole file held in [buf, buf+len).
+File parse(const uint8_t *buf, size_t len);
+
+// A tensor to write: name, dtype string, shape and its raw little-endian bytes.
+struct Out {
+  std::string name;
+  std::string dtype;
+  std::vector<int64_t> shape;
+  const void *bytes;
+  size_t nbytes;
+};
+// Serialises tensors (in the given order, back to back) and metadata; the
+// header is padded with spaces to a multiple of 8 bytes.
+std::vector<uint8_t> serialize(const std::vector<Out> &tensors,
+                               const std::vector<std::pair<std::string, std::string>> &metadata);
+
+}  // namespace safetensors
+}  // namespace nn
