@@ -1216,8 +1216,9 @@ NN_API nn_status nn_model_save(const nn_model *m, const char *path);          /*
 
 /**
  * @brief Loads a model from a safetensors file onto a device.
- * @param out receives the model (caller owns it); parameters keep the
- *            stored dtypes.
+ * @param out receives the model (caller owns it). Its parameters are F64
+ *            when the file's first parameter is F64, else F32 (F16 and BF16
+ *            values are converted).
  * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL; ::NN_ERR_IO when the
  *         file cannot be opened or read; ::NN_ERR_FORMAT for anything the
  *         load checks reject; ::NN_ERR_DEVICE; ::NN_ERR_OUT_OF_MEMORY.

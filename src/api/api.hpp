@@ -72,6 +72,9 @@ inline nn_device to_c(Device d) { return nn_device{static_cast<int32_t>(d.type),
 // Hands a tensor to the caller as a new handle.
 inline void give(nn_tensor **out, Tensor t) { *out = new nn_tensor{std::move(t)}; }
 
+// A new model handle owning m, with one borrowed layer handle per layer.
+nn_model *wrap_model(std::unique_ptr<Model> m);
+
 // snprintf-style copy of text into (buf, cap); *needed (if not NULL) gets size + 1.
 void write_text(const std::string &text, char *buf, size_t cap, size_t *needed, const char *fn);
 

@@ -1,0 +1,205 @@
+#include "nn/model_io.hpp"
+
+#include <string>
+
+#include "io/json.hpp"
+#include "io/safetensors.hpp"
+
+namespace nn {
+
+namespace {
+
+const char *const kArchKey = "nn.architecture";
+const char *const kActNames[] = {"identity", "relu", "sigmoid", "tanh", "step", "softmax", "leaky_relu"};
+constexpr int kNumActs = 7;
+
+const char *st_dtype(DType dt) {
+  switch (dt) {
+    case DType::F32: return "F32";
+    case DType::F64: return "F64";
+    case DType::F16: return "F16";
+    case DType::BF16: return "BF16";
+    case DType::U8: return "U8";
+    case DType::I16: return "I16";
+    case DType::I32: return "I32";
+    case DType::I64: return "I64";
+  }
+  return "?";
+}
+
+// Floating parameter dtypes a model file may hold.
+bool param_dtype(const std::string &s, DType *dt) {
+  for (DType d : {DType::F32, DType::F64, DType::F16, DType::BF16}) {
+    if (s == st_dtype(d)) {
+      *dt = d;
+      return true;
+    }
+  }
+  return false;
+}
+
+// One layer of the architecture as the file describes it.
+struct LayerSpec {
+  LayerKind kind;
+  Act act = Act::Identity;
+  int64_t in = 0, out = 0;
+  bool bias = false;
+};
+
+std::vector<LayerSpec> parse_architecture(const std::string &text, const char *what) {
+  json::Value arch = json::parse(text.data(), text.size(), what);
+  if (arch.type != json::Value::Array) fail(Errc::Format, "%s: nn.architecture is not a JSON array", what);
+  std::vector<LayerSpec> specs;
+  for (size_t i = 0; i < arch.items.size(); ++i) {
+    const json::Value &l = arch.items[i];
+    const json::Value *type = l.type == json::Value::Object ? l.find("type") : nullptr;
+    if (!type || type->type != json::Value::String)
+      fail(Errc::Format, "%s: nn.architecture layer %zu is not an object with a string \"type\"", what, i);
+    LayerSpec s;
+    if (type->text == "linear") {
+      s.kind = LayerKind::Linear;
+      const json::Value *in = l.find("in"), *out = l.find("out"), *bias = l.find("bias");
+      uint64_t vin = 0, vout = 0;
+      if (!in || !in->as_uint(static_cast<uint64_t>(INT64_MAX), &vin) || vin == 0 || !out ||
+          !out->as_uint(static_cast<uint64_t>(INT64_MAX), &vout) || vout == 0)
+        fail(Errc::Format, "%s: nn.architecture layer %zu (linear) needs positive integers \"in\" and \"out\"", what, i);
+      if (bias && bias->type != json::Value::Bool)
+        fail(Errc::Format, "%s: nn.architecture layer %zu (linear) has a \"bias\" that is not true/false", what, i);
+      s.in = static_cast<int64_t>(vin);
+      s.out = static_cast<int64_t>(vout);
+      s.bias = bias ? bias->boolean : true;
+    } else if (type->text == "activation") {
+      s.kind = LayerKind::Activation;
+      const json::Value *act = l.find("act");
+      int k = kNumActs;
+      if (act && act->type == json::Value::String)
+        for (k = 0; k < kNumActs && act->text != kActNames[k]; ++k) {
+        }
+      if (k == kNumActs)
+        fail(Errc::Format, "%s: nn.architecture layer %zu (activation) has no known \"act\" (identity, relu, sigmoid, tanh, step, softmax, leaky_relu)",
+             what, i);
+      s.act = static_cast<Act>(k);
+    } else {
+      fail(Errc::Format, "%s: nn.architecture layer %zu has unknown type \"%s\"", what, i, type->text.c_str());
+    }
+    specs.push_back(s);
+  }
+  return specs;
+}
+
+const safetensors::Entry *find_entry(const safetensors::File &f, const std::string &name) {
+  for (const auto &e : f.tensors)
+    if (e.name == name) return &e;
+  return nullptr;
+}
+
+std::string shape_str(const std::vector<int64_t> &s) { return Shape::of(static_cast<int>(s.size()), s.data()).str(); }
+
+}  // namespace
+
+std::vector<uint8_t> save_model(const Model &m) {
+  std::string arch = "[";
+  std::vector<std::vector<uint8_t>> host;  // parameters copied to the host
+  std::vector<safetensors::Out> outs;
+  host.reserve(static_cast<size_t>(2 * m.num_layers()));
+  for (int i = 0; i < m.num_layers(); ++i) {
+    const Layer &l = m.layer(i);
+    if (i) arch += ",";
+    if (l.kind() == LayerKind::Linear) {
+      arch += "{\"type\":\"linear\",\"in\":" + std::to_string(l.in_features()) +
+              ",\"out\":" + std::to_string(l.out_features()) + ",\"bias\":" + (l.has_bias() ? "true" : "false") + "}";
+      const Tensor *params[2] = {&l.weight(), l.has_bias() ? &l.bias() : nullptr};
+      const char *suffix[2] = {".weight", ".bias"};
+      for (int p = 0; p < 2; ++p) {
+        if (!params[p]) continue;
+        const Tensor &t = *params[p];
+        host.emplace_back(t.nbytes());
+        to_host(t, host.back().data());
+        std::vector<int64_t> shape(t.shape().d, t.shape().d + t.ndim());
+        outs.push_back({std::to_string(i) + suffix[p], st_dtype(t.dtype()), shape, host.back().data(), t.nbytes()});
+      }
+    } else {
+      arch += std::string("{\"type\":\"activation\",\"act\":\"") + kActNames[static_cast<int>(l.act())] + "\"}";
+    }
+  }
+  arch += "]";
+  return safetensors::serialize(outs, {{kArchKey, arch}});
+}
+
+std::unique_ptr<Model> load_model(const uint8_t *buf, size_t len, Device dev, const char *what) {
+  safetensors::File f;
+  try {
+    f = safetensors::parse(buf, len);
+  } catch (const Error &e) {
+    fail(e.code(), "%s: %s", what, e.what());
+  }
+  const std::string *arch = f.meta(kArchKey);
+  if (!arch) fail(Errc::Format, "%s: __metadata__ has no \"%s\" entry describing the layers", what, kArchKey);
+  std::vector<LayerSpec> specs = parse_architecture(*arch, what);
+
+  // Check names, dtypes and shapes against the architecture before allocating.
+  size_t expected = 0;
+  DType model_dt = DType::F32;
+  bool first = true;
+  int64_t prev_out = -1;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const LayerSpec &s = specs[i];
+    if (s.kind != LayerKind::Linear) continue;
+    if (prev_out >= 0 && s.in != prev_out)
+      fail(Errc::Format, "%s: nn.architecture layer %zu takes %lld inputs but the previous linear layer gives %lld",
+           what, i, static_cast<long long>(s.in), static_cast<long long>(prev_out));
+    prev_out = s.out;
+    for (int p = 0; p < (s.bias ? 2 : 1); ++p) {
+      std::string name = std::to_string(i) + (p == 0 ? ".weight" : ".bias");
+      const safetensors::Entry *e = find_entry(f, name);
+      if (!e) fail(Errc::Format, "%s: tensor \"%s\" required by nn.architecture is missing", what, name.c_str());
+      DType dt;
+      if (!param_dtype(e->dtype, &dt))
+        fail(Errc::Format, "%s: tensor \"%s\" has dtype %s; parameters must be F32, F64, F16 or BF16", what,
+             name.c_str(), e->dtype.c_str());
+      if (first) model_dt = dt == DType::F64 ? DType::F64 : DType::F32;
+      first = false;
+      std::vector<int64_t> want = p == 0 ? std::vector<int64_t>{s.out, s.in} : std::vector<int64_t>{s.out};
+      if (e->shape != want)
+        fail(Errc::Format, "%s: tensor \"%s\" has shape %s but nn.architecture needs %s", what, name.c_str(),
+             shape_str(e->shape).c_str(), shape_str(want).c_str());
+      ++expected;
+    }
+  }
+  if (f.tensors.size() != expected) {
+    for (const auto &e : f.tensors) {
+      size_t dot = e.name.find('.');
+      bool known = false;
+      if (dot != std::string::npos) {
+        std::string idx = e.name.substr(0, dot), rest = e.name.substr(dot);
+        for (size_t i = 0; i < specs.size() && !known; ++i)
+          known = specs[i].kind == LayerKind::Linear && idx == std::to_string(i) &&
+                  (rest == ".weight" || (rest == ".bias" && specs[i].bias));
+      }
+      if (!known)
+        fail(Errc::Format, "%s: tensor \"%s\" does not belong to any layer of nn.architecture", what, e.name.c_str());
+    }
+  }
+
+  auto model = std::make_unique<Model>();
+  if (model_dt != DType::F32) model->to_dtype(model_dt);
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const LayerSpec &s = specs[i];
+    if (s.kind == LayerKind::Activation) {
+      model->add(Layer::activation(s.act), what);
+      continue;
+    }
+    Layer &l = model->add(Layer::linear(s.in, s.out, s.bias), what);
+    for (int p = 0; p < (s.bias ? 2 : 1); ++p) {
+      const safetensors::Entry *e = find_entry(f, std::to_string(i) + (p == 0 ? ".weight" : ".bias"));
+      DType dt;
+      param_dtype(e->dtype, &dt);
+      Tensor src = from_host(dt, p == 0 ? Shape{s.out, s.in} : Shape{s.out}, f.data + e->begin, Device{});
+      copy_into(p == 0 ? l.weight() : l.bias(), src, what);
+    }
+  }
+  if (dev != Device{}) model->to(dev);
+  return model;
+}
+
+}  // namespace nn
