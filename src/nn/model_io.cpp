@@ -153,7 +153,7 @@ std::unique_ptr<Model> load_model(const uint8_t *buf, size_t len, Device dev, co
       std::string name = std::to_string(i) + (p == 0 ? ".weight" : ".bias");
       const safetensors::Entry *e = find_entry(f, name);
       if (!e) fail(Errc::Format, "%s: tensor \"%s\" required by nn.architecture is missing", what, name.c_str());
-      DType dt;
+      DType dt = DType::F32;
       if (!param_dtype(e->dtype, &dt))
         fail(Errc::Format, "%s: tensor \"%s\" has dtype %s; parameters must be F32, F64, F16 or BF16", what,
              name.c_str(), e->dtype.c_str());
@@ -192,8 +192,8 @@ std::unique_ptr<Model> load_model(const uint8_t *buf, size_t len, Device dev, co
     Layer &l = model->add(Layer::linear(s.in, s.out, s.bias), what);
     for (int p = 0; p < (s.bias ? 2 : 1); ++p) {
       const safetensors::Entry *e = find_entry(f, std::to_string(i) + (p == 0 ? ".weight" : ".bias"));
-      DType dt;
-      param_dtype(e->dtype, &dt);
+      DType dt = DType::F32;
+      param_dtype(e->dtype, &dt);  // checked above
       Tensor src = from_host(dt, p == 0 ? Shape{s.out, s.in} : Shape{s.out}, f.data + e->begin, Device{});
       copy_into(p == 0 ? l.weight() : l.bias(), src, what);
     }
