@@ -1,0 +1,123 @@
+// The CPU backend's optimizer updates: one fused, OpenMP-parallel pass over
+// each parameter (torch.optim.SGD / Adam / AdamW single-tensor semantics,
+// operations in the order PyTorch applies them, in the parameter's dtype).
+// Every element is independent, so results do not depend on the thread count.
+#include <cmath>
+
+#include "backend/cpu/cpu_internal.hpp"
+#include "backend/cpu/cpu_train.hpp"
+#include "core/error.hpp"
+
+namespace nn {
+namespace cpu {
+namespace {
+
+// Below this many elements the update runs on the calling thread.
+constexpr int64_t kParallelMin = 1 << 15;
+
+void check_operand(const View &v, const View &param, const char *what, const char *name) {
+  if (v.data == nullptr) fail(Errc::Internal, "cpu %s: %s is missing", what, name);
+  if (v.dtype != param.dtype)
+    fail(Errc::Internal, "cpu %s: %s is %s but the parameter is %s", what, name, dtype_name(v.dtype),
+         dtype_name(param.dtype));
+  if (v.numel() != param.numel())
+    fail(Errc::Internal, "cpu %s: %s has %lld elements but the parameter %lld", what, name,
+         static_cast<long long>(v.numel()), static_cast<long long>(param.numel()));
+  if (!v.contiguous()) fail(Errc::Internal, "cpu %s: %s is not contiguous", what, name);
+}
+
+void check_param(const View &param, const char *what) {
+  if (param.dtype != DType::F32 && param.dtype != DType::F64)
+    fail(Errc::DType, "cpu %s: parameters of dtype %s are not supported (float32 or float64)", what,
+         dtype_name(param.dtype));
+  if (param.numel() > 0 && param.data == nullptr) fail(Errc::Internal, "cpu %s: parameter is missing", what);
+  if (!param.contiguous()) fail(Errc::Internal, "cpu %s: parameter is not contiguous", what);
+}
+
+template <typename T>
+void sgd_kernel(const SgdParams &sp, T *p, const T *g, T *m, int64_t n) {
+  const T lr = static_cast<T>(sp.lr), mom = static_cast<T>(sp.momentum), wd = static_cast<T>(sp.weight_decay);
+  const bool use_wd = sp.weight_decay != 0, use_mom = sp.momentum != 0, nesterov = sp.nesterov,
+             first = sp.first_step;
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    T d = g[i];
+    if (use_wd) d = d + wd * p[i];  // d_p = d_p.add(p, alpha=wd)
+    if (use_mom) {
+      T buf = first ? d : m[i] * mom + d;  // buf = clone(d_p) / buf.mul_(mom).add_(d_p)
+      m[i] = buf;
+      d = nesterov ? d + mom * buf : buf;
+    }
+    p[i] = p[i] + (-lr) * d;  // p.add_(d_p, alpha=-lr)
+  }
+}
+
+template <typename T>
+void adam_kernel(const AdamParams &ap, T *p, const T *g, T *m, T *v, int64_t n) {
+  const double t = static_cast<double>(ap.step);
+  const double bc1 = 1.0 - std::pow(ap.beta1, t);
+  const double bc2 = 1.0 - std::pow(ap.beta2, t);
+  const T step_size = static_cast<T>(ap.lr / bc1);
+  const T bc2_sqrt = static_cast<T>(std::sqrt(bc2));
+  const T b1 = static_cast<T>(ap.beta1), b2 = static_cast<T>(ap.beta2);
+  const T omb1 = static_cast<T>(1.0 - ap.beta1), omb2 = static_cast<T>(1.0 - ap.beta2);
+  const T eps = static_cast<T>(ap.eps), wd = static_cast<T>(ap.weight_decay);
+  const T decay = static_cast<T>(1.0 - ap.lr * ap.weight_decay);  // AdamW: p.mul_(1 - lr * wd)
+  const bool decoupled = ap.decoupled, use_wd = ap.weight_decay != 0;
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    T pi = p[i];
+    T gi = g[i];
+    if (decoupled)
+      pi = pi * decay;
+    else if (use_wd)
+      gi = gi + wd * pi;                   // grad = grad.add(p, alpha=wd)
+    const T mi = m[i] * b1 + omb1 * gi;    // exp_avg.mul_(b1).add_(grad, alpha=1-b1)
+    const T vi = v[i] * b2 + omb2 * (gi * gi);  // exp_avg_sq.mul_(b2).addcmul_(grad, grad, value=1-b2)
+    m[i] = mi;
+    v[i] = vi;
+    const T denom = std::sqrt(vi) / bc2_sqrt + eps;  // (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps)
+    p[i] = pi + (-step_size) * (mi / denom);         // p.addcdiv_(exp_avg, denom, value=-step_size)
+  }
+}
+
+}  // namespace
+
+// m may be empty (data NULL) when momentum is 0: it is not touched then.
+void CpuTrainBackend::sgd_update(const SgdParams &sp, const View &param, const View &grad, const View &m) {
+  const char *what = "sgd_update";
+  check_param(param, what);
+  const int64_t n = param.numel();
+  if (n == 0) return;
+  check_operand(grad, param, what, "grad");
+  if (sp.momentum != 0) check_operand(m, param, what, "momentum buffer");
+  ensure_threads();
+  if (param.dtype == DType::F32)
+    sgd_kernel<float>(sp, static_cast<float *>(param.data), static_cast<const float *>(grad.data),
+                      static_cast<float *>(m.data), n);
+  else
+    sgd_kernel<double>(sp, static_cast<double *>(param.data), static_cast<const double *>(grad.data),
+                       static_cast<double *>(m.data), n);
+}
+
+void CpuTrainBackend::adam_update(const AdamParams &ap, const View &param, const View &grad, const View &m,
+                                  const View &v) {
+  const char *what = "adam_update";
+  check_param(param, what);
+  const int64_t n = param.numel();
+  if (n == 0) return;
+  check_operand(grad, param, what, "grad");
+  check_operand(m, param, what, "exp_avg");
+  check_operand(v, param, what, "exp_avg_sq");
+  if (ap.step < 1) fail(Errc::Internal, "cpu %s: step is %lld; it must be >= 1", what, static_cast<long long>(ap.step));
+  ensure_threads();
+  if (param.dtype == DType::F32)
+    adam_kernel<float>(ap, static_cast<float *>(param.data), static_cast<const float *>(grad.data),
+                       static_cast<float *>(m.data), static_cast<float *>(v.data), n);
+  else
+    adam_kernel<double>(ap, static_cast<double *>(param.data), static_cast<const double *>(grad.data),
+                        static_cast<double *>(m.data), static_cast<double *>(v.data), n);
+}
+
+}  // namespace cpu
+}  // namespace nn

@@ -1,0 +1,316 @@
+// nn_model_fit's loop and nn_model_evaluate (contract: nn.h, group "fit").
+#include "nn/fit.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/ops.hpp"
+
+namespace nn {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+// Rows per forward pass in evaluation (bounds the memory of one pass).
+constexpr int64_t kEvalChunkRows = 8192;
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// Rows [r0, r0 + k) of t along dim 0, sharing t's storage.
+Tensor rows(const Tensor &t, int64_t r0, int64_t k) {
+  Shape s = t.shape();
+  s[0] = k;
+  return t.as_strided(s, t.strides(), t.offset() + r0 * t.strides()[0]);
+}
+
+void check_loss(LossKind loss, const char *what) {
+  int v = static_cast<int>(loss);
+  if (v < static_cast<int>(LossKind::MSE) || v > static_cast<int>(LossKind::CrossEntropy))
+    fail(Errc::InvalidArgument, "%s: loss is %d, not a valid nn_loss", what, v);
+}
+
+// Inputs in the model's dtype and targets, both contiguous, checked against
+// the model and the loss.
+struct Data {
+  Tensor x, y;
+};
+
+Data check_data_impl(const Model &m, const Tensor &x, const Tensor &y, LossKind loss, const char *what,
+                     const char *xn, const char *yn) {
+  if (x.device() != m.device())
+    fail(Errc::Device, "%s: %s is on %s but the model is on %s", what, xn, x.device().str().c_str(),
+         m.device().str().c_str());
+  if (y.device() != m.device())
+    fail(Errc::Device, "%s: %s is on %s but the model is on %s", what, yn, y.device().str().c_str(),
+         m.device().str().c_str());
+  if (x.ndim() != 2)
+    fail(Errc::Shape, "%s: %s must be 2-D [n, in_features]; got %s", what, xn, x.shape().str().c_str());
+  const int64_t n = x.dim(0);
+  if (n < 1) fail(Errc::Shape, "%s: %s has no rows (shape %s)", what, xn, x.shape().str().c_str());
+  if (y.ndim() < 1 || y.dim(0) != n)
+    fail(Errc::Shape, "%s: %s and %s have different numbers of rows: %s %s and %s %s", what, xn, yn, xn,
+         x.shape().str().c_str(), yn, y.shape().str().c_str());
+  Data d;
+  d.x = m.prepare_input(x, what).contiguous();
+  d.y = y.contiguous();
+  // The target must fit the model's output: run the first row, and check the
+  // whole target against that output broadcast to n rows (no n-row pass).
+  Tensor p1 = m.forward(rows(d.x, 0, 1), what);
+  if (p1.ndim() < 1 || p1.dim(0) != 1)
+    fail(Errc::Internal, "%s: the model's output for one row has shape %s", what, p1.shape().str().c_str());
+  Shape ps = p1.shape(), st = p1.strides();
+  ps[0] = n;
+  st[0] = 0;
+  validate_loss_target(loss, p1.as_strided(ps, st, p1.offset()), d.y, what);
+  return d;
+}
+
+// Same, with messages that say the validation set is meant.
+Data check_data(const Model &m, const Tensor &x, const Tensor &y, LossKind loss, const char *what, bool val) {
+  if (!val) return check_data_impl(m, x, y, loss, what, "x", "y");
+  try {
+    return check_data_impl(m, x, y, loss, what, "val_x", "val_y");
+  } catch (const Error &e) {
+    std::string msg = e.what();
+    const std::string prefix = std::string(what) + ": ";
+    if (msg.compare(0, prefix.size(), prefix) == 0) msg.erase(0, prefix.size());
+    if (msg.find("val_") == std::string::npos) msg = "validation set (val_x, val_y): " + msg;
+    throw Error(e.code(), prefix + msg);
+  }
+}
+
+// How a chunk's loss weighs in the mean over the whole set.
+double chunk_weight(LossKind loss, const Tensor &pred, int64_t rows) {
+  switch (loss) {
+    case LossKind::MSE:
+    case LossKind::BCE:
+    case LossKind::BCEWithLogits:
+      return static_cast<double>(pred.numel());  // mean over elements
+    case LossKind::SSE:
+      return 1;  // a sum
+    default:
+      return static_cast<double>(rows);  // mean over samples
+  }
+}
+
+double evaluate_prepared(const Model &m, const Data &d, LossKind loss, double *accuracy_out, const char *what) {
+  const int64_t n = d.x.dim(0);
+  const bool cls = is_classification(loss);
+  if (n <= kEvalChunkRows) {
+    Tensor pred = m.forward(d.x, what);
+    double l = compute_loss(loss, pred, d.y, nullptr, what);
+    if (accuracy_out) *accuracy_out = cls ? accuracy(loss, pred, d.y) : kNaN;
+    return l;
+  }
+  double lsum = 0, wsum = 0, correct = 0;
+  for (int64_t r0 = 0; r0 < n; r0 += kEvalChunkRows) {
+    const int64_t k = std::min(kEvalChunkRows, n - r0);
+    Tensor yb = rows(d.y, r0, k);
+    Tensor pred = m.forward(rows(d.x, r0, k), what);
+    double l = compute_loss(loss, pred, yb, nullptr, what);
+    double w = chunk_weight(loss, pred, k);
+    lsum += loss == LossKind::SSE ? l : l * w;
+    wsum += w;
+    if (accuracy_out && cls) correct += std::round(accuracy(loss, pred, yb) * static_cast<double>(k));
+  }
+  if (accuracy_out) *accuracy_out = cls ? correct / static_cast<double>(n) : kNaN;
+  return loss == LossKind::SSE ? lsum : lsum / wsum;
+}
+
+bool parameters_finite(Model &m) {
+  bool finite = true;
+  for_each_parameter(m, [&](const Tensor &p, const Tensor &) {
+    if (finite && p.numel() > 0 && !p.backend().all_finite(p.view())) finite = false;
+  });
+  return finite;
+}
+
+// Copies the model's weights into `saved` (allocated by Model::snapshot(),
+// same order as Model::parameters()); re-snapshots if the layout differs.
+void refresh_snapshot(Model &m, std::vector<Tensor> &saved, const char *what) {
+  size_t i = 0;
+  bool same = true;
+  for_each_parameter(m, [&](const Tensor &p, const Tensor &) {
+    if (!same) return;
+    if (i >= saved.size() || saved[i].shape() != p.shape() || saved[i].dtype() != p.dtype() ||
+        saved[i].device() != p.device()) {
+      same = false;
+      return;
+    }
+    copy_into(saved[i], p, what);
+    ++i;
+  });
+  if (!same || i != saved.size()) saved = m.snapshot();
+}
+
+std::string format_loss(double l) { return std::isnan(l) ? "nan" : (l > 0 ? "inf" : "-inf"); }
+
+}  // namespace
+
+void epoch_permutation(uint64_t seed, int epoch, int64_t *perm, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) perm[i] = i;
+  const uint64_t stream = splitmix64(splitmix64(seed) ^ static_cast<uint64_t>(static_cast<uint32_t>(epoch)));
+  for (int64_t i = n - 1; i > 0; --i) {
+    double u = uniform01(stream, static_cast<uint64_t>(n - 1 - i));
+    int64_t j = static_cast<int64_t>(u * static_cast<double>(i + 1));
+    if (j > i) j = i;
+    std::swap(perm[i], perm[j]);
+  }
+}
+
+double evaluate(const Model &m, const Tensor &x, const Tensor &y, LossKind loss, double *accuracy_out,
+                const char *what) {
+  check_loss(loss, what);
+  Data d = check_data(m, x, y, loss, what, false);
+  return evaluate_prepared(m, d, loss, accuracy_out, what);
+}
+
+FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const FitOptions &o,
+              const char *what) {
+  using clock = std::chrono::steady_clock;
+  // ---- every check before the model is touched
+  if (o.epochs < 1) fail(Errc::InvalidArgument, "%s: epochs is %d; it must be >= 1", what, o.epochs);
+  if (o.batch_size < 0)
+    fail(Errc::InvalidArgument, "%s: batch_size is %lld; it must be >= 0 (0 = full batch, 1 = online)", what,
+         static_cast<long long>(o.batch_size));
+  if (o.patience < 0) fail(Errc::InvalidArgument, "%s: patience is %d; it must be >= 0", what, o.patience);
+  const bool has_val = o.val_x != nullptr;
+  if (has_val != (o.val_y != nullptr))
+    fail(Errc::InvalidArgument, "%s: val_x and val_y go together (val_x is %s, val_y is %s)", what,
+         o.val_x ? "set" : "NULL", o.val_y ? "set" : "NULL");
+  if (o.patience > 0 && !has_val)
+    fail(Errc::InvalidArgument, "%s: patience is %d but there is no validation set (val_x, val_y)", what,
+         o.patience);
+  check_loss(o.loss, what);
+  if (&opt.model() != &m) fail(Errc::InvalidArgument, "%s: optimizer was created for another model", what);
+  opt.check_params(what);
+  const Data train = check_data(m, x, y, o.loss, what, false);
+  Data val;
+  if (has_val) val = check_data(m, *o.val_x, *o.val_y, o.loss, what, true);
+
+  // ---- set-up: batch buffers, permutation, rollback point (allocated once)
+  const int64_t n = train.x.dim(0);
+  const int64_t bs = (o.batch_size == 0 || o.batch_size > n) ? n : o.batch_size;
+  const int64_t nb = (n + bs - 1) / bs;
+  std::vector<int64_t> perm;
+  Tensor bx, by;
+  if (o.shuffle) {
+    perm.resize(static_cast<size_t>(n));
+    Shape sx = train.x.shape(), sy = train.y.shape();
+    sx[0] = bs;
+    sy[0] = bs;
+    bx = Tensor::empty(train.x.dtype(), sx, train.x.device());
+    by = Tensor::empty(train.y.dtype(), sy, train.y.device());
+  }
+  std::vector<Tensor> saved = m.snapshot();
+  Optimizer::State saved_opt;
+  opt.save_state(saved_opt);
+  int last_good = -1;  // last epoch whose weights are in `saved`
+
+  auto rollback = [&]() {
+    m.restore(saved);
+    opt.restore_state(saved_opt);
+  };
+  auto put_back = [&]() -> std::string {
+    return last_good >= 0 ? strprintf("the weights of the end of epoch %d were put back", last_good)
+                          : std::string("the starting weights were put back");
+  };
+
+  FitResult result;
+  double best = std::numeric_limits<double>::infinity();
+  int bad_epochs = 0;
+  try {
+    for (int epoch = 0; epoch < o.epochs; ++epoch) {
+      const auto t0 = clock::now();
+      const double lr_used = opt.lr();
+      if (o.shuffle) epoch_permutation(o.seed, epoch, perm.data(), n);
+      double loss_sum = 0;
+      for (int64_t b = 0; b < nb; ++b) {
+        const int64_t r0 = b * bs, k = std::min(bs, n - r0);
+        Tensor xb, yb;
+        if (o.shuffle) {
+          xb = rows(bx, 0, k);
+          yb = rows(by, 0, k);
+          train.x.backend().gather_rows(xb.view(), train.x.view(), perm.data() + r0, k);
+          train.y.backend().gather_rows(yb.view(), train.y.view(), perm.data() + r0, k);
+        } else {
+          xb = rows(train.x, r0, k);
+          yb = rows(train.y, r0, k);
+        }
+        opt.zero_grad();
+        const double l = m.train_batch(xb, yb, o.loss, what);
+        if (!std::isfinite(l)) {
+          rollback();
+          fail(Errc::NotFinite, "%s: the training loss is %s at epoch %d, batch %lld of %lld (0-based); %s", what,
+               format_loss(l).c_str(), epoch, static_cast<long long>(b), static_cast<long long>(nb),
+               put_back().c_str());
+        }
+        opt.step(what);
+        loss_sum += l;
+      }
+      if (!parameters_finite(m)) {
+        rollback();
+        fail(Errc::NotFinite, "%s: the weights became non-finite during epoch %d (0-based); %s", what, epoch,
+             put_back().c_str());
+      }
+      opt.epoch_end();
+      refresh_snapshot(m, saved, what);
+      opt.save_state(saved_opt);
+      last_good = epoch;
+
+      EpochReport r;
+      r.epoch = epoch;
+      r.epochs = o.epochs;
+      r.loss = loss_sum / static_cast<double>(nb);
+      r.val_loss = kNaN;
+      r.val_accuracy = kNaN;
+      if (has_val) r.val_loss = evaluate_prepared(m, val, o.loss, &r.val_accuracy, what);
+      r.lr = lr_used;
+      r.seconds = std::chrono::duration<double>(clock::now() - t0).count();
+      result.last = r;
+
+      if (o.on_epoch && o.on_epoch(r) != 0) {
+        result.outcome = FitOutcome::Cancelled;
+        return result;
+      }
+      if (o.patience > 0) {
+        if (r.val_loss < best) {
+          best = r.val_loss;
+          bad_epochs = 0;
+        } else if (++bad_epochs >= o.patience) {
+          result.outcome = FitOutcome::EarlyStopped;
+          return result;
+        }
+      }
+    }
+  } catch (const Error &e) {
+    if (e.code() != Errc::NotFinite) {
+      // A failure in the middle of training (out of memory, a device error,
+      // a target the kernels reject): leave the weights of the last epoch.
+      try {
+        rollback();
+      } catch (...) {
+      }
+    }
+    throw;
+  } catch (...) {
+    try {
+      rollback();
+    } catch (...) {
+    }
+    throw;
+  }
+  result.outcome = FitOutcome::Completed;
+  return result;
+}
+
+}  // namespace nn

@@ -1,0 +1,180 @@
+// Optimizers and StepLR (torch.optim semantics). The arithmetic lives in the
+// backends' fused update kernels (Backend::sgd_update / adam_update); this
+// file keeps hyper-parameters, state buffers and the schedule.
+#include "nn/optim.hpp"
+
+#include <cmath>
+
+#include "core/error.hpp"
+#include "core/ops.hpp"
+
+namespace nn {
+namespace {
+
+void check_nonneg(double v, const char *what, const char *name) {
+  if (!std::isfinite(v) || v < 0)
+    fail(Errc::InvalidArgument, "%s: %s is %g; it must be finite and >= 0", what, name, v);
+}
+
+void check_beta(double v, const char *what, const char *name) {
+  if (!std::isfinite(v) || v < 0 || v >= 1)
+    fail(Errc::InvalidArgument, "%s: %s is %g; it must be in [0, 1)", what, name, v);
+}
+
+}  // namespace
+
+std::unique_ptr<Optimizer> Optimizer::sgd(Model &model, double lr, double momentum, double weight_decay,
+                                          bool nesterov, const char *what) {
+  check_nonneg(lr, what, "lr");
+  check_nonneg(momentum, what, "momentum");
+  check_nonneg(weight_decay, what, "weight_decay");
+  if (nesterov && momentum == 0)
+    fail(Errc::InvalidArgument, "%s: nesterov needs momentum > 0 (momentum is 0)", what);
+  std::unique_ptr<Optimizer> o(new Optimizer(Kind::Sgd, model));
+  o->lr_ = lr;
+  o->momentum_ = momentum;
+  o->weight_decay_ = weight_decay;
+  o->nesterov_ = nesterov;
+  o->allocate_state(momentum != 0 ? 1 : 0);
+  return o;
+}
+
+std::unique_ptr<Optimizer> Optimizer::adam(Model &model, double lr, double beta1, double beta2, double eps,
+                                           double weight_decay, bool decoupled, const char *what) {
+  check_nonneg(lr, what, "lr");
+  check_beta(beta1, what, "beta1");
+  check_beta(beta2, what, "beta2");
+  check_nonneg(eps, what, "eps");
+  check_nonneg(weight_decay, what, "weight_decay");
+  std::unique_ptr<Optimizer> o(new Optimizer(Kind::Adam, model));
+  o->lr_ = lr;
+  o->beta1_ = beta1;
+  o->beta2_ = beta2;
+  o->eps_ = eps;
+  o->weight_decay_ = weight_decay;
+  o->decoupled_ = decoupled;
+  o->allocate_state(2);
+  return o;
+}
+
+void Optimizer::allocate_state(int buffers) {
+  m_.clear();
+  v_.clear();
+  for_each_parameter(*model_, [&](const Tensor &p, const Tensor &) {
+    m_.push_back(buffers >= 1 ? zeros(p.dtype(), p.shape(), p.device()) : Tensor());
+    v_.push_back(buffers >= 2 ? zeros(p.dtype(), p.shape(), p.device()) : Tensor());
+  });
+}
+
+void Optimizer::check_params(const char *what) const {
+  size_t i = 0;
+  bool count_ok = true;
+  for_each_parameter(static_cast<const Model &>(*model_), [&](const Tensor &p, const Tensor &g) {
+    if (i >= m_.size()) {
+      count_ok = false;
+      return;
+    }
+    const Tensor &s = m_[i].defined() ? m_[i] : v_[i];
+    if (s.defined()) {
+      if (s.device() != p.device())
+        fail(Errc::Device,
+             "%s: the model's parameters are on %s but the optimizer's state is on %s; move the model "
+             "(nn_model_to) before creating its optimizer",
+             what, p.device().str().c_str(), s.device().str().c_str());
+      if (s.shape() != p.shape() || s.dtype() != p.dtype())
+        fail(Errc::InvalidArgument,
+             "%s: parameter %zu is %s %s but the optimizer was created for %s %s; create a new optimizer", what,
+             i, dtype_name(p.dtype()), p.shape().str().c_str(), dtype_name(s.dtype()), s.shape().str().c_str());
+    }
+    if (!g.defined() || g.shape() != p.shape() || g.dtype() != p.dtype() || g.device() != p.device())
+      fail(Errc::Internal, "%s: parameter %zu has no matching gradient", what, i);
+    ++i;
+  });
+  if (!count_ok || i != m_.size())
+    fail(Errc::InvalidArgument,
+         "%s: the model's parameters changed since the optimizer was created (layers added?); create a new "
+         "optimizer",
+         what);
+}
+
+void Optimizer::step(const char *what) {
+  check_params(what);
+  const int64_t t = steps_ + 1;
+  size_t i = 0;
+  if (kind_ == Kind::Sgd) {
+    SgdParams sp{lr_, momentum_, weight_decay_, nesterov_, steps_ == 0};
+    for_each_parameter(*model_, [&](const Tensor &p, const Tensor &g) {
+      if (p.numel() > 0) p.backend().sgd_update(sp, p.view(), g.view(), m_[i].defined() ? m_[i].view() : View());
+      ++i;
+    });
+  } else {
+    AdamParams ap{lr_, beta1_, beta2_, eps_, weight_decay_, decoupled_, t};
+    for_each_parameter(*model_, [&](const Tensor &p, const Tensor &g) {
+      if (p.numel() > 0) p.backend().adam_update(ap, p.view(), g.view(), m_[i].view(), v_[i].view());
+      ++i;
+    });
+  }
+  steps_ = t;
+}
+
+namespace {
+void save_buffers(const std::vector<Tensor> &src, std::vector<Tensor> &dst) {
+  if (dst.size() != src.size()) {
+    dst.clear();
+    for (const Tensor &t : src) dst.push_back(t.defined() ? clone(t) : Tensor());
+    return;
+  }
+  for (size_t i = 0; i < src.size(); ++i) {
+    if (!src[i].defined()) {
+      dst[i] = Tensor();
+    } else if (!dst[i].defined() || dst[i].shape() != src[i].shape() || dst[i].dtype() != src[i].dtype() ||
+               dst[i].device() != src[i].device()) {
+      dst[i] = clone(src[i]);
+    } else {
+      copy_into(dst[i], src[i], "optimizer state");
+    }
+  }
+}
+}  // namespace
+
+void Optimizer::save_state(State &into) const {
+  save_buffers(m_, into.m);
+  save_buffers(v_, into.v);
+  into.steps = steps_;
+}
+
+void Optimizer::restore_state(const State &from) {
+  if (from.m.size() != m_.size() || from.v.size() != v_.size()) return;  // not saved from this optimizer
+  for (size_t i = 0; i < m_.size(); ++i) {
+    if (m_[i].defined() && from.m[i].defined()) copy_into(m_[i], from.m[i], "optimizer state");
+    if (v_[i].defined() && from.v[i].defined()) copy_into(v_[i], from.v[i], "optimizer state");
+  }
+  steps_ = from.steps;
+}
+
+void Optimizer::zero_grad() { model_->zero_grad(); }
+
+void Optimizer::set_lr(double lr, const char *what) {
+  check_nonneg(lr, what, "lr");
+  lr_ = lr;
+}
+
+void Optimizer::set_step_lr(int step_size, double gamma, const char *what) {
+  if (step_size < 1) fail(Errc::InvalidArgument, "%s: step_size is %d; it must be >= 1", what, step_size);
+  if (!std::isfinite(gamma) || gamma <= 0)
+    fail(Errc::InvalidArgument, "%s: gamma is %g; it must be finite and > 0", what, gamma);
+  step_size_ = step_size;
+  gamma_ = gamma;
+  epochs_since_schedule_ = 0;
+}
+
+void Optimizer::epoch_end() {
+  if (step_size_ <= 0) return;
+  // torch StepLR.get_lr(): the group's current lr times gamma on every
+  // step_size-th epoch (lr0 * gamma^floor(k / step_size) when lr is not set
+  // in between).
+  ++epochs_since_schedule_;
+  if (epochs_since_schedule_ % step_size_ == 0) lr_ *= gamma_;
+}
+
+}  // namespace nn

@@ -1,0 +1,100 @@
+// Optimizers (torch.optim.SGD, Adam, AdamW) and the StepLR schedule. An
+// optimizer updates the parameters of one Model in place through the
+// backend's fused update kernels; its state buffers (momentum, Adam moments)
+// are allocated once, at creation, like each parameter (shape, dtype, device).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/tensor.hpp"
+#include "nn/model.hpp"
+
+namespace nn {
+
+class Optimizer {
+ public:
+  enum class Kind { Sgd, Adam };
+
+  // Argument checks as nn.h documents them (Errc::InvalidArgument naming the
+  // hyper-parameter); `what` starts each message. The model must outlive the
+  // optimizer and should not move (nn_model_to) after its creation.
+  static std::unique_ptr<Optimizer> sgd(Model &model, double lr, double momentum, double weight_decay,
+                                        bool nesterov, const char *what);
+  static std::unique_ptr<Optimizer> adam(Model &model, double lr, double beta1, double beta2, double eps,
+                                         double weight_decay, bool decoupled, const char *what);
+
+  Kind kind() const { return kind_; }
+  Model &model() const { return *model_; }
+
+  // optimizer.step(): one update of every parameter from its gradient.
+  void step(const char *what);
+  // optimizer.zero_grad().
+  void zero_grad();
+
+  double lr() const { return lr_; }
+  void set_lr(double lr, const char *what);
+  // StepLR(step_size, gamma) from the current lr; replaces an earlier one.
+  void set_step_lr(int step_size, double gamma, const char *what);
+  // scheduler.step(): every step_size-th call multiplies lr by gamma.
+  void epoch_end();
+
+  // Throws (Errc::Device / Errc::InvalidArgument) unless the model's
+  // parameters still match the state buffers (count, shape, dtype, device).
+  void check_params(const char *what) const;
+
+  // Number of step() calls so far (Adam's bias-correction t).
+  int64_t steps() const { return steps_; }
+
+  // The training state (state buffers and step count), saved beside the
+  // model's weights so that a NaN rollback puts both back. save_state
+  // allocates `into` on its first use and only copies afterwards.
+  struct State {
+    std::vector<Tensor> m, v;
+    int64_t steps = 0;
+  };
+  void save_state(State &into) const;
+  void restore_state(const State &from);
+
+ private:
+  Optimizer(Kind kind, Model &model) : kind_(kind), model_(&model) {}
+  void allocate_state(int buffers);
+
+  Kind kind_;
+  Model *model_;
+  double lr_ = 0, momentum_ = 0, weight_decay_ = 0;
+  bool nesterov_ = false;
+  double beta1_ = 0.9, beta2_ = 0.999, eps_ = 1e-8;
+  bool decoupled_ = false;
+  int64_t steps_ = 0;
+  // One entry per parameter, in Model::parameters() order; undefined when
+  // the optimizer needs no such buffer (SGD without momentum).
+  std::vector<Tensor> m_, v_;
+  // StepLR
+  int step_size_ = 0;  // 0: no schedule
+  double gamma_ = 1;
+  int64_t epochs_since_schedule_ = 0;
+};
+
+// Calls f(param, grad) for every trainable parameter of the model, in
+// Model::parameters() order (layer order; weight, then bias), allocating nothing.
+template <class F>
+void for_each_parameter(Model &model, F &&f) {
+  for (int i = 0; i < model.num_layers(); ++i) {
+    Layer &l = model.layer(i);
+    if (l.kind() != LayerKind::Linear) continue;
+    if (l.weight().defined()) f(l.weight(), l.weight_grad());
+    if (l.has_bias()) f(l.bias(), l.bias_grad());
+  }
+}
+template <class F>
+void for_each_parameter(const Model &model, F &&f) {
+  for (int i = 0; i < model.num_layers(); ++i) {
+    const Layer &l = model.layer(i);
+    if (l.kind() != LayerKind::Linear) continue;
+    if (l.weight().defined()) f(l.weight(), l.weight_grad());
+    if (l.has_bias()) f(l.bias(), l.bias_grad());
+  }
+}
+
+}  // namespace nn
