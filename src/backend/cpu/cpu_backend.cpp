@@ -1,0 +1,278 @@
+// The CPU backend: memory, thread count, and the dispatch between oneDNN
+// (cpu_dnnl.cpp) and plain loops (cpu_loops.cpp).
+#include <omp.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <limits>
+#include <new>
+
+#include "backend/backend.hpp"
+#include "backend/cpu/cpu_internal.hpp"
+#include "backend/cpu/cpu_train.hpp"
+#include "core/error.hpp"
+
+namespace nn {
+namespace cpu {
+namespace {
+
+std::atomic<int> g_threads{0};  // 0: not set yet (all cores)
+
+int all_cores() {
+  int n = omp_get_num_procs();
+  return n > 0 ? n : 1;
+}
+
+// Elementwise work below this many elements goes to loops: oneDNN's per-call
+// overhead is larger than the work, and for these ops the results are the same.
+constexpr int64_t kSmallElementwise = 4096;
+
+size_t round_up64(size_t bytes) { return (bytes + 63) & ~static_cast<size_t>(63); }
+
+struct ScratchSet {
+  void *p[kNumScratchSlots] = {};
+  size_t cap[kNumScratchSlots] = {};
+  ~ScratchSet() {
+    for (int i = 0; i < kNumScratchSlots; ++i) std::free(p[i]);
+  }
+};
+
+bool is_int(DType dt) { return !is_floating(dt); }
+
+// Runs f, letting nn::Error through and turning any other exception into one.
+template <class F>
+void guarded(const char *what, F &&f) {
+  try {
+    ensure_threads();
+    f();
+  } catch (const Error &) {
+    throw;
+  } catch (const std::bad_alloc &) {
+    fail(Errc::OutOfMemory, "cpu %s: out of memory", what);
+  } catch (const std::exception &e) {
+    fail(Errc::Internal, "cpu %s: %s", what, e.what());
+  } catch (...) {
+    fail(Errc::Internal, "cpu %s: unknown exception", what);
+  }
+}
+
+}  // namespace
+
+int num_threads() {
+  int n = g_threads.load(std::memory_order_relaxed);
+  return n > 0 ? n : all_cores();
+}
+
+void ensure_threads() {
+  thread_local int current = -1;
+  int n = num_threads();
+  if (current != n) {
+    omp_set_num_threads(n);
+    current = n;
+  }
+}
+
+void *scratch(int slot, size_t bytes) {
+  thread_local ScratchSet set;
+  if (bytes > set.cap[slot] || set.p[slot] == nullptr) {
+    if (bytes > std::numeric_limits<size_t>::max() - 64) throw std::bad_alloc();
+    size_t cap = round_up64(bytes > 0 ? bytes : 64);
+    void *p = std::aligned_alloc(64, cap);
+    if (p == nullptr) throw std::bad_alloc();
+    std::free(set.p[slot]);
+    set.p[slot] = p;
+    set.cap[slot] = cap;
+  }
+  return set.p[slot];
+}
+
+namespace {
+
+View contiguous_like(const View &v, void *data, DType dt) {
+  View r;
+  r.data = data;
+  r.dtype = dt;
+  r.shape = v.shape;
+  r.strides = contiguous_strides(v.shape);
+  return r;
+}
+
+// The training kernels come from CpuTrainBackend (cpu_train.cpp, cpu_optim.cpp).
+class CpuBackend final : public CpuTrainBackend {
+ public:
+  Device device() const override { return Device{DeviceType::CPU, 0}; }
+
+  void *allocate(size_t bytes) override {
+    if (bytes > std::numeric_limits<size_t>::max() - 64)
+      fail(Errc::OutOfMemory, "cpu: cannot allocate %zu bytes", bytes);
+    size_t n = round_up64(bytes > 0 ? bytes : 1);
+    void *p = std::aligned_alloc(64, n);
+    if (p == nullptr) fail(Errc::OutOfMemory, "cpu: cannot allocate %zu bytes", bytes);
+    return p;
+  }
+  void deallocate(void *p) noexcept override { std::free(p); }
+  void copy_to_host(void *host_dst, const void *src, size_t bytes) override {
+    if (bytes > 0) std::memcpy(host_dst, src, bytes);
+  }
+  void copy_from_host(void *dst, const void *host_src, size_t bytes) override {
+    if (bytes > 0) std::memcpy(dst, host_src, bytes);
+  }
+
+  void copy(const View &dst, const View &src) override {
+    guarded("copy", [&] {
+      int64_t n = dst.numel();
+      if (n == 0) return;
+      if (dst.dtype == src.dtype && dst.contiguous() && src.contiguous()) {
+        if (dst.data != src.data)
+          std::memmove(dst.data, src.data, static_cast<size_t>(n) * dtype_size(dst.dtype));
+        return;
+      }
+      loop_copy(dst, src);
+    });
+  }
+
+  void fill(const View &dst, double value) override {
+    guarded("fill", [&] {
+      if (dst.numel() == 0) return;
+      loop_fill(dst, value);
+    });
+  }
+
+  void unary(UnaryOp op, const View &out, const View &x) override {
+    guarded("unary", [&] {
+      if (is_int(x.dtype) && !(op == UnaryOp::Neg || op == UnaryOp::Abs || op == UnaryOp::Relu ||
+                               op == UnaryOp::Step))
+        fail(Errc::Internal, "cpu unary: op %d on integer dtype %s", static_cast<int>(op),
+             dtype_name(x.dtype));
+      int64_t n = out.numel();
+      if (n == 0) return;
+      if ((x.dtype == DType::F32 || x.dtype == DType::BF16) && unary_uses_dnnl(op)) {
+        bool transcendental = op == UnaryOp::Exp || op == UnaryOp::Sqrt || op == UnaryOp::Sigmoid ||
+                              op == UnaryOp::Tanh;
+        // Transcendental ops always go through oneDNN so a value does not depend on
+        // the tensor's size; exact ops take loops when small.
+        if (transcendental || n >= kSmallElementwise) {
+          View src = x;
+          if (!x.contiguous()) {
+            loop_copy(out, x);
+            src = out;
+          }
+          if (dnnl_unary(op, out, src)) return;
+          loop_unary(op, out, src);
+          return;
+        }
+      }
+      loop_unary(op, out, x);
+    });
+  }
+
+  void binary(BinaryOp op, const View &out, const View &a, const View &b) override {
+    guarded("binary", [&] {
+      if (is_int(out.dtype) && op == BinaryOp::Div)
+        fail(Errc::Internal, "cpu binary: integer division reached the backend");
+      int64_t n = out.numel();
+      if (n == 0) return;
+      // Max/Min stay in loops: they propagate NaN like torch.maximum/minimum.
+      if ((out.dtype == DType::F32 || out.dtype == DType::BF16) && n >= kSmallElementwise &&
+          (op == BinaryOp::Add || op == BinaryOp::Sub || op == BinaryOp::Mul || op == BinaryOp::Div)) {
+        bool commutative = op == BinaryOp::Add || op == BinaryOp::Mul;
+        if (dense(a)) {
+          if (dnnl_binary(op, out, a, b)) return;
+        } else if (commutative && dense(b)) {
+          if (dnnl_binary(op, out, b, a)) return;
+        }
+      }
+      loop_binary(op, out, a, b);
+    });
+  }
+
+  void reduce(ReduceOp op, const View &out, const View &x) override {
+    guarded("reduce", [&] {
+      if (out.numel() == 0) return;
+      int64_t n = x.shape.ndim == 3 ? x.shape[1] : 0;
+      if (x.shape.ndim != 3) fail(Errc::Internal, "cpu reduce: x must be [outer, n, inner]");
+      if (op == ReduceOp::Mean && is_int(x.dtype))
+        fail(Errc::Internal, "cpu reduce: mean of integer dtype %s", dtype_name(x.dtype));
+      if (n == 0) {
+        if (op == ReduceOp::Sum) return loop_fill(out, 0.0);
+        if (op == ReduceOp::Mean) return loop_fill(out, std::numeric_limits<double>::quiet_NaN());
+        fail(Errc::Internal, "cpu reduce: max/min/argmax over an empty dim");
+      }
+      // Loops only: oneDNN 2.6's reduction_max/min drop NaN (torch propagates it)
+      // and its sums accumulate in F32; ours accumulate in F64.
+      loop_reduce(op, out, x);
+    });
+  }
+
+  void matmul(const View &out, const View &a, const View &b) override {
+    guarded("matmul", [&] {
+      if (out.numel() == 0) return;
+      int64_t K = a.shape[2];
+      if (K == 0) return loop_fill(out, 0.0);
+      if (out.dtype == DType::F32 || out.dtype == DType::BF16) {
+        if (dnnl_matmul(out, a, b)) return;
+        return loop_matmul(out, a, b);
+      }
+      if (out.dtype == DType::F16) return matmul_f16(out, a, b);
+      loop_matmul(out, a, b);
+    });
+  }
+
+ private:
+  // oneDNN eltwise for F32/BF16 except: STEP (no primitive), LOG (oneDNN 2.6's
+  // f32 log is off by ~3e-6 absolute near 1; loops use std::log), RELU and
+  // LEAKY_RELU (oneDNN maps NaN to 0; torch, and our loops, keep NaN).
+  static bool unary_uses_dnnl(UnaryOp op) {
+    return op == UnaryOp::Neg || op == UnaryOp::Abs || op == UnaryOp::Exp || op == UnaryOp::Sqrt ||
+           op == UnaryOp::Sigmoid || op == UnaryOp::Tanh;
+  }
+
+  // No stride-0 dim of size > 1.
+  static bool dense(const View &v) {
+    for (int i = 0; i < v.shape.ndim; ++i)
+      if (v.shape[i] > 1 && v.strides[i] == 0) return false;
+    return true;
+  }
+
+  // F16: convert to F32, multiply with oneDNN, convert back.
+  static void matmul_f16(const View &out, const View &a, const View &b) {
+    auto to_f32 = [](const View &v, int slot) {
+      // A batch-broadcast operand converts one matrix only and keeps stride 0.
+      View one = v;
+      bool bcast = v.shape[0] > 1 && v.strides[0] == 0;
+      if (bcast) one.shape[0] = 1;
+      size_t bytes = static_cast<size_t>(one.numel()) * 4;
+      View f = contiguous_like(one, scratch(slot, bytes), DType::F32);
+      loop_copy(f, one);
+      if (bcast) {
+        f.shape[0] = v.shape[0];
+        f.strides[0] = 0;
+      }
+      return f;
+    };
+    View af = to_f32(a, kScratchA);
+    View bf = to_f32(b, kScratchB);
+    View of = contiguous_like(out, scratch(kScratchC, static_cast<size_t>(out.numel()) * 4), DType::F32);
+    if (!dnnl_matmul(of, af, bf)) loop_matmul(of, af, bf);
+    loop_copy(out, of);
+  }
+};
+
+}  // namespace
+}  // namespace cpu
+
+Backend &cpu_backend() {
+  static cpu::CpuBackend backend;
+  return backend;
+}
+
+int cpu_set_num_threads(int n) {
+  if (n <= 0) n = cpu::all_cores();
+  cpu::g_threads.store(n, std::memory_order_relaxed);
+  return n;
+}
+
+}  // namespace nn

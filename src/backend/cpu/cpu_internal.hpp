@@ -1,0 +1,47 @@
+// Internals of the CPU backend shared by its translation units. No oneDNN
+// header here: only cpu_dnnl.cpp includes dnnl.hpp.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "backend/backend.hpp"
+
+namespace nn {
+namespace cpu {
+
+// Makes the calling thread's OpenMP team size match cpu_set_num_threads().
+// Every entry point that runs parallel work calls it first.
+void ensure_threads();
+// The process-wide thread count in effect.
+int num_threads();
+
+// Per-thread grow-only scratch buffers (64-byte aligned), one per slot, so the
+// steady state allocates nothing. A slot's pointer stays valid until the next
+// scratch() call on the same slot by the same thread.
+enum ScratchSlot { kScratchA = 0, kScratchB, kScratchC, kScratchDnnl, kScratchLoops, kNumScratchSlots };
+void *scratch(int slot, size_t bytes);
+
+// Plain loops (cpu_loops.cpp). Every dtype, any strides where the interface
+// allows them. These are also the fallback when oneDNN has no implementation.
+void loop_copy(const View &dst, const View &src);
+void loop_fill(const View &dst, double value);
+void loop_unary(UnaryOp op, const View &out, const View &x);
+void loop_binary(BinaryOp op, const View &out, const View &a, const View &b);
+void loop_reduce(ReduceOp op, const View &out, const View &x);
+// a [B,M,K], b [B,K,N], any strides; out [B,M,N] contiguous; K may be 0.
+void loop_matmul(const View &out, const View &a, const View &b);
+
+// oneDNN paths (cpu_dnnl.cpp). Each returns false when oneDNN cannot do the
+// case (dtype, layout, or no implementation on this CPU); the caller then
+// falls back to loops. dnnl errors come out as nn::Error(Errc::Internal).
+// out and x contiguous, same dtype (F32 or BF16); x may alias out.
+bool dnnl_unary(UnaryOp op, const View &out, const View &x);
+// out contiguous; a dense (any strides, no stride-0 dim of size > 1); b any
+// strides with stride-0 broadcast dims. F32 or BF16.
+bool dnnl_binary(BinaryOp op, const View &out, const View &a, const View &b);
+// a [B,M,K], b [B,K,N] (strides as in Backend::matmul), out contiguous; F32
+// or BF16; M, N, K > 0.
+bool dnnl_matmul(const View &out, const View &a, const View &b);
+
+}  // namespace cpu
+}  // namespace nn

@@ -1,0 +1,685 @@
+// Plain loops of the CPU backend, templated over the element type: every
+// dtype, any strides. oneDNN (cpu_dnnl.cpp) takes over where it has a primitive.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <type_traits>
+
+#include "backend/cpu/cpu_internal.hpp"
+#include "core/error.hpp"
+
+namespace nn {
+namespace cpu {
+namespace {
+
+// ---------------------------------------------------------------------------
+// Element types
+
+struct f16_t {
+  uint16_t bits;
+};
+struct bf16_t {
+  uint16_t bits;
+};
+
+template <class T>
+struct Tr;  // traits: is_int, compute type C, load (T -> C), store (C -> T)
+
+template <class T>
+struct IntTr {
+  static constexpr bool is_int = true;
+  using C = T;
+  static T load(T v) { return v; }
+  static T store(T v) { return v; }
+};
+template <>
+struct Tr<uint8_t> : IntTr<uint8_t> {};
+template <>
+struct Tr<int16_t> : IntTr<int16_t> {};
+template <>
+struct Tr<int32_t> : IntTr<int32_t> {};
+template <>
+struct Tr<int64_t> : IntTr<int64_t> {};
+template <>
+struct Tr<float> {
+  static constexpr bool is_int = false;
+  using C = float;
+  static float load(float v) { return v; }
+  static float store(float v) { return v; }
+};
+template <>
+struct Tr<double> {
+  static constexpr bool is_int = false;
+  using C = double;
+  static double load(double v) { return v; }
+  static double store(double v) { return v; }
+};
+template <>
+struct Tr<f16_t> {
+  static constexpr bool is_int = false;
+  using C = float;
+  static float load(f16_t v) { return f16_to_f32(v.bits); }
+  static f16_t store(float v) { return f16_t{f32_to_f16(v)}; }
+};
+template <>
+struct Tr<bf16_t> {
+  static constexpr bool is_int = false;
+  using C = float;
+  static float load(bf16_t v) { return bf16_to_f32(v.bits); }
+  static bf16_t store(float v) { return bf16_t{f32_to_bf16(v)}; }
+};
+
+// Two's complement wrap of a 64-bit pattern to an integer type.
+template <class T>
+inline T wrap(uint64_t u) {
+  return static_cast<T>(static_cast<std::make_unsigned_t<T>>(u));
+}
+template <class T>
+inline uint64_t as_u64(T v) {
+  return static_cast<uint64_t>(static_cast<int64_t>(v));
+}
+
+// Conversion rules of docs/semantics.md.
+template <class D, class S>
+inline D convert(S s) {
+  if constexpr (std::is_same_v<D, S>) {
+    return s;
+  } else if constexpr (Tr<D>::is_int) {
+    if constexpr (Tr<S>::is_int)
+      return wrap<D>(as_u64(s));
+    else
+      return wrap<D>(static_cast<uint64_t>(float_to_i64(static_cast<double>(Tr<S>::load(s)))));
+  } else if constexpr (std::is_same_v<D, double>) {
+    if constexpr (Tr<S>::is_int)
+      return static_cast<double>(s);
+    else
+      return static_cast<double>(Tr<S>::load(s));
+  } else {  // F32, F16, BF16: through float (int64 -> float rounds once)
+    if constexpr (Tr<S>::is_int)
+      return Tr<D>::store(static_cast<float>(s));
+    else
+      return Tr<D>::store(static_cast<float>(Tr<S>::load(s)));
+  }
+}
+
+template <class T>
+inline T from_double(double v) {
+  if constexpr (Tr<T>::is_int)
+    return wrap<T>(static_cast<uint64_t>(float_to_i64(v)));
+  else if constexpr (std::is_same_v<T, double>)
+    return v;
+  else
+    return Tr<T>::store(static_cast<float>(v));
+}
+
+template <class T>
+struct Tag {
+  using type = T;
+};
+
+template <class F>
+void dispatch(DType dt, F &&f) {
+  switch (dt) {
+    case DType::F32: return f(Tag<float>{});
+    case DType::F64: return f(Tag<double>{});
+    case DType::F16: return f(Tag<f16_t>{});
+    case DType::BF16: return f(Tag<bf16_t>{});
+    case DType::U8: return f(Tag<uint8_t>{});
+    case DType::I16: return f(Tag<int16_t>{});
+    case DType::I32: return f(Tag<int32_t>{});
+    case DType::I64: return f(Tag<int64_t>{});
+  }
+  fail(Errc::Internal, "cpu: invalid dtype %d", static_cast<int>(dt));
+}
+
+// ---------------------------------------------------------------------------
+// Strided iteration over up to 3 operands of one shape.
+
+constexpr int64_t kParallelMin = 1 << 15;  // elements; below this, one thread
+
+template <int N>
+struct Plan {
+  int ndim = 0;  // after dropping size-1 dims and merging; >= 1 unless empty
+  bool empty = false;
+  int64_t shape[kMaxDims] = {};
+  int64_t st[N][kMaxDims] = {};
+};
+
+template <int N>
+Plan<N> make_plan(const Shape &shape, const Shape *const strides[N]) {
+  Plan<N> p;
+  // Innermost first while collecting, then reverse.
+  int64_t sh[kMaxDims];
+  int64_t st[N][kMaxDims];
+  int nd = 0;
+  for (int i = shape.ndim - 1; i >= 0; --i) {
+    int64_t d = shape[i];
+    if (d == 0) {
+      p.empty = true;
+      return p;
+    }
+    if (d == 1) continue;
+    if (nd > 0) {
+      bool merge = true;
+      for (int k = 0; k < N; ++k)
+        if ((*strides[k])[i] != st[k][nd - 1] * sh[nd - 1]) merge = false;
+      if (merge) {
+        sh[nd - 1] *= d;
+        continue;
+      }
+    }
+    sh[nd] = d;
+    for (int k = 0; k < N; ++k) st[k][nd] = (*strides[k])[i];
+    ++nd;
+  }
+  if (nd == 0) {
+    p.ndim = 1;
+    p.shape[0] = 1;
+    for (int k = 0; k < N; ++k) p.st[k][0] = 0;
+    return p;
+  }
+  p.ndim = nd;
+  for (int j = 0; j < nd; ++j) {
+    p.shape[j] = sh[nd - 1 - j];
+    for (int k = 0; k < N; ++k) p.st[k][j] = st[k][nd - 1 - j];
+  }
+  return p;
+}
+
+// Calls f(ptrs, inner_strides, n) on runs of the innermost dim; strides in elements.
+template <int N, class F>
+void run_strided(const Plan<N> &p, char *const base[N], const size_t esz[N], F &&f) {
+  if (p.empty) return;
+  const int nd = p.ndim;
+  const int64_t inner = p.shape[nd - 1];
+  int64_t rows = 1;
+  for (int j = 0; j < nd - 1; ++j) rows *= p.shape[j];
+  const int64_t total = rows * inner;
+  int nthr = total >= kParallelMin ? num_threads() : 1;
+  // Split rows into chunks too when there are few rows.
+  int64_t nch = 1;
+  if (nthr > 1 && rows < 4 * nthr) nch = std::min<int64_t>((4 * nthr + rows - 1) / rows, (inner + 1023) / 1024);
+  if (nch < 1) nch = 1;
+  const int64_t chunk = (inner + nch - 1) / nch;
+  const int64_t items = rows * nch;
+  int64_t istride[N];
+  for (int k = 0; k < N; ++k) istride[k] = p.st[k][nd - 1];
+
+  auto work = [&](int64_t i0, int64_t i1) {
+    if (i0 >= i1) return;
+    int64_t row = i0 / nch, c = i0 % nch;
+    int64_t idx[kMaxDims] = {};
+    int64_t off[N] = {};
+    {
+      int64_t r = row;
+      for (int j = nd - 2; j >= 0; --j) {
+        idx[j] = r % p.shape[j];
+        r /= p.shape[j];
+        for (int k = 0; k < N; ++k) off[k] += idx[j] * p.st[k][j];
+      }
+    }
+    for (int64_t it = i0; it < i1; ++it) {
+      int64_t j0 = c * chunk, j1 = std::min(inner, j0 + chunk);
+      char *ptr[N];
+      for (int k = 0; k < N; ++k)
+        ptr[k] = base[k] + static_cast<ptrdiff_t>((off[k] + j0 * istride[k]) * static_cast<int64_t>(esz[k]));
+      if (j1 > j0) f(ptr, istride, j1 - j0);
+      if (++c == nch) {
+        c = 0;
+        for (int j = nd - 2; j >= 0; --j) {
+          ++idx[j];
+          for (int k = 0; k < N; ++k) off[k] += p.st[k][j];
+          if (idx[j] < p.shape[j]) break;
+          for (int k = 0; k < N; ++k) off[k] -= idx[j] * p.st[k][j];
+          idx[j] = 0;
+        }
+      }
+    }
+  };
+  if (nthr <= 1 || items <= 1) {
+    work(0, items);
+    return;
+  }
+#pragma omp parallel num_threads(nthr)
+  {
+    int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    int64_t per = items / nt, rem = items % nt;
+    int64_t i0 = t * per + std::min<int64_t>(t, rem);
+    int64_t i1 = i0 + per + (t < rem ? 1 : 0);
+    work(i0, i1);
+  }
+}
+
+template <class F>
+void for_each2(const View &o, const View &x, F &&f) {
+  const Shape *st[2] = {&o.strides, &x.strides};
+  Plan<2> p = make_plan<2>(o.shape, st);
+  char *base[2] = {static_cast<char *>(o.data), static_cast<char *>(x.data)};
+  size_t esz[2] = {dtype_size(o.dtype), dtype_size(x.dtype)};
+  run_strided<2>(p, base, esz, f);
+}
+
+template <class F>
+void for_each3(const View &o, const View &a, const View &b, F &&f) {
+  const Shape *st[3] = {&o.strides, &a.strides, &b.strides};
+  Plan<3> p = make_plan<3>(o.shape, st);
+  char *base[3] = {static_cast<char *>(o.data), static_cast<char *>(a.data), static_cast<char *>(b.data)};
+  size_t esz[3] = {dtype_size(o.dtype), dtype_size(a.dtype), dtype_size(b.dtype)};
+  run_strided<3>(p, base, esz, f);
+}
+
+// out[i] = fn(x[i]) with typed pointers; unit-stride runs get a tight loop.
+template <class TO, class TX, class Fn>
+void map1(const View &out, const View &x, Fn fn) {
+  for_each2(out, x, [&](char *const *p, const int64_t *s, int64_t n) {
+    TO *o = reinterpret_cast<TO *>(p[0]);
+    const TX *a = reinterpret_cast<const TX *>(p[1]);
+    if (s[0] == 1 && s[1] == 1) {
+      for (int64_t i = 0; i < n; ++i) o[i] = fn(a[i]);
+    } else {
+      for (int64_t i = 0; i < n; ++i) o[i * s[0]] = fn(a[i * s[1]]);
+    }
+  });
+}
+
+template <class T, class Fn>
+void map2(const View &out, const View &a, const View &b, Fn fn) {
+  for_each3(out, a, b, [&](char *const *p, const int64_t *s, int64_t n) {
+    T *o = reinterpret_cast<T *>(p[0]);
+    const T *x = reinterpret_cast<const T *>(p[1]);
+    const T *y = reinterpret_cast<const T *>(p[2]);
+    if (s[0] == 1 && s[1] == 1 && s[2] == 1) {
+      for (int64_t i = 0; i < n; ++i) o[i] = fn(x[i], y[i]);
+    } else if (s[0] == 1 && s[1] == 1 && s[2] == 0) {
+      const T yv = y[0];
+      for (int64_t i = 0; i < n; ++i) o[i] = fn(x[i], yv);
+    } else if (s[0] == 1 && s[1] == 0 && s[2] == 1) {
+      const T xv = x[0];
+      for (int64_t i = 0; i < n; ++i) o[i] = fn(xv, y[i]);
+    } else {
+      for (int64_t i = 0; i < n; ++i) o[i * s[0]] = fn(x[i * s[1]], y[i * s[2]]);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Unary
+
+template <class T, UnaryOp OP>
+void unary_t(const View &out, const View &x) {
+  using C = typename Tr<T>::C;
+  map1<T, T>(out, x, [](T t) -> T {
+    if constexpr (Tr<T>::is_int) {
+      if constexpr (OP == UnaryOp::Neg) return wrap<T>(0 - as_u64(t));
+      if constexpr (OP == UnaryOp::Abs) return t < 0 ? wrap<T>(0 - as_u64(t)) : t;
+      if constexpr (OP == UnaryOp::Relu) return t > 0 ? t : T(0);
+      if constexpr (OP == UnaryOp::Step) return t > 0 ? T(1) : T(0);
+      return t;
+    } else {
+      C v = Tr<T>::load(t);
+      C r;
+      if constexpr (OP == UnaryOp::Neg) r = -v;
+      if constexpr (OP == UnaryOp::Abs) r = std::fabs(v);
+      if constexpr (OP == UnaryOp::Exp) r = std::exp(v);
+      if constexpr (OP == UnaryOp::Log) r = std::log(v);
+      if constexpr (OP == UnaryOp::Sqrt) r = std::sqrt(v);
+      if constexpr (OP == UnaryOp::Relu) r = v > C(0) ? v : (v != v ? v : C(0));
+      if constexpr (OP == UnaryOp::Sigmoid) r = C(1) / (C(1) + std::exp(-v));
+      if constexpr (OP == UnaryOp::Tanh) r = std::tanh(v);
+      if constexpr (OP == UnaryOp::Step) r = v > C(0) ? C(1) : C(0);
+      if constexpr (OP == UnaryOp::LeakyRelu) r = v > C(0) ? v : (v != v ? v : v * C(0.01));
+      return Tr<T>::store(r);
+    }
+  });
+}
+
+template <class T>
+void unary_dispatch(UnaryOp op, const View &out, const View &x) {
+  switch (op) {
+    case UnaryOp::Neg: return unary_t<T, UnaryOp::Neg>(out, x);
+    case UnaryOp::Abs: return unary_t<T, UnaryOp::Abs>(out, x);
+    case UnaryOp::Relu: return unary_t<T, UnaryOp::Relu>(out, x);
+    case UnaryOp::Step: return unary_t<T, UnaryOp::Step>(out, x);
+    default: break;
+  }
+  if constexpr (!Tr<T>::is_int) {
+    switch (op) {
+      case UnaryOp::Exp: return unary_t<T, UnaryOp::Exp>(out, x);
+      case UnaryOp::Log: return unary_t<T, UnaryOp::Log>(out, x);
+      case UnaryOp::Sqrt: return unary_t<T, UnaryOp::Sqrt>(out, x);
+      case UnaryOp::Sigmoid: return unary_t<T, UnaryOp::Sigmoid>(out, x);
+      case UnaryOp::Tanh: return unary_t<T, UnaryOp::Tanh>(out, x);
+      case UnaryOp::LeakyRelu: return unary_t<T, UnaryOp::LeakyRelu>(out, x);
+      default: break;
+    }
+  }
+  fail(Errc::Internal, "cpu unary: op %d not supported for %s", static_cast<int>(op), dtype_name(x.dtype));
+}
+
+// ---------------------------------------------------------------------------
+// Binary
+
+template <class T, BinaryOp OP>
+void binary_t(const View &out, const View &a, const View &b) {
+  using C = typename Tr<T>::C;
+  map2<T>(out, a, b, [](T x, T y) -> T {
+    if constexpr (Tr<T>::is_int) {
+      if constexpr (OP == BinaryOp::Add) return wrap<T>(as_u64(x) + as_u64(y));
+      if constexpr (OP == BinaryOp::Sub) return wrap<T>(as_u64(x) - as_u64(y));
+      if constexpr (OP == BinaryOp::Mul) return wrap<T>(as_u64(x) * as_u64(y));
+      if constexpr (OP == BinaryOp::Max) return x > y ? x : y;
+      if constexpr (OP == BinaryOp::Min) return x < y ? x : y;
+      return x;  // Div never reaches here
+    } else {
+      C u = Tr<T>::load(x), v = Tr<T>::load(y);
+      C r;
+      if constexpr (OP == BinaryOp::Add) r = u + v;
+      if constexpr (OP == BinaryOp::Sub) r = u - v;
+      if constexpr (OP == BinaryOp::Mul) r = u * v;
+      if constexpr (OP == BinaryOp::Div) r = u / v;
+      if constexpr (OP == BinaryOp::Max) r = (u != u) ? u : (v != v ? v : (u > v ? u : v));
+      if constexpr (OP == BinaryOp::Min) r = (u != u) ? u : (v != v ? v : (u < v ? u : v));
+      return Tr<T>::store(r);
+    }
+  });
+}
+
+template <class T>
+void binary_dispatch(BinaryOp op, const View &out, const View &a, const View &b) {
+  switch (op) {
+    case BinaryOp::Add: return binary_t<T, BinaryOp::Add>(out, a, b);
+    case BinaryOp::Sub: return binary_t<T, BinaryOp::Sub>(out, a, b);
+    case BinaryOp::Mul: return binary_t<T, BinaryOp::Mul>(out, a, b);
+    case BinaryOp::Div:
+      if constexpr (Tr<T>::is_int)
+        fail(Errc::Internal, "cpu binary: integer division reached the backend");
+      else
+        return binary_t<T, BinaryOp::Div>(out, a, b);
+    case BinaryOp::Max: return binary_t<T, BinaryOp::Max>(out, a, b);
+    case BinaryOp::Min: return binary_t<T, BinaryOp::Min>(out, a, b);
+  }
+  fail(Errc::Internal, "cpu binary: invalid op %d", static_cast<int>(op));
+}
+
+// ---------------------------------------------------------------------------
+// Reduce: x contiguous [outer, n, inner] -> out [outer, inner], n >= 1.
+
+// Accumulator of one reduction: Sum/Mean in double (floats) or wrapping
+// uint64 (integers); Max/Min in the compute type; Argmax value + index.
+template <class T, ReduceOp OP>
+struct Acc {
+  using C = typename Tr<T>::C;
+  using S = std::conditional_t<Tr<T>::is_int, uint64_t, double>;
+  using V = std::conditional_t<OP == ReduceOp::Sum || OP == ReduceOp::Mean, S, C>;
+  V v;
+  int64_t idx;
+
+  static S to_s(T t) {
+    if constexpr (Tr<T>::is_int)
+      return as_u64(t);
+    else
+      return static_cast<double>(Tr<T>::load(t));
+  }
+  void init(T first) {
+    if constexpr (OP == ReduceOp::Sum || OP == ReduceOp::Mean)
+      v = to_s(first);
+    else
+      v = Tr<T>::load(first);
+    idx = 0;
+  }
+  void add(T t, int64_t k) {
+    if constexpr (OP == ReduceOp::Sum || OP == ReduceOp::Mean) {
+      v += to_s(t);
+    } else {
+      C c = Tr<T>::load(t);
+      if constexpr (OP == ReduceOp::Max) {
+        if (c > v || c != c) v = c;
+      } else if constexpr (OP == ReduceOp::Min) {
+        if (c < v || c != c) v = c;
+      } else {  // Argmax: first maximum, first NaN wins
+        if (c > v || (c != c && v == v)) {
+          v = c;
+          idx = k;
+        }
+      }
+    }
+  }
+  // Merges a partial result of a later range.
+  void merge(const Acc &o) {
+    if constexpr (OP == ReduceOp::Sum || OP == ReduceOp::Mean) {
+      v += o.v;
+    } else if constexpr (OP == ReduceOp::Max) {
+      if (o.v > v || o.v != o.v) v = o.v;
+    } else if constexpr (OP == ReduceOp::Min) {
+      if (o.v < v || o.v != o.v) v = o.v;
+    } else {
+      if (o.v > v || (o.v != o.v && v == v)) {
+        v = o.v;
+        idx = o.idx;
+      }
+    }
+  }
+  void store(void *out, int64_t i, int64_t n) const {
+    if constexpr (OP == ReduceOp::Argmax) {
+      static_cast<int64_t *>(out)[i] = idx;
+    } else if constexpr (OP == ReduceOp::Sum) {
+      if constexpr (Tr<T>::is_int)
+        static_cast<T *>(out)[i] = wrap<T>(v);
+      else
+        static_cast<T *>(out)[i] = from_double<T>(v);
+    } else if constexpr (OP == ReduceOp::Mean) {
+      if constexpr (Tr<T>::is_int)
+        static_cast<T *>(out)[i] = wrap<T>(v);  // never used: core rejects int mean
+      else
+        static_cast<T *>(out)[i] = from_double<T>(v / static_cast<double>(n));
+    } else {
+      static_cast<T *>(out)[i] = Tr<T>::store(v);
+    }
+  }
+};
+
+template <class T, ReduceOp OP>
+void reduce_t(const View &out, const View &x) {
+  using A = Acc<T, OP>;
+  const int64_t outer = x.shape[0], n = x.shape[1], inner = x.shape[2];
+  const T *xp = static_cast<const T *>(x.data);
+  void *op = out.data;
+  const int64_t total = outer * n * inner;
+  const int nthr = total >= kParallelMin ? num_threads() : 1;
+
+  if (inner == 1) {
+    if (nthr > 1 && outer < 2 * nthr) {
+      // Few long rows: split each row across threads, merge in order.
+      for (int64_t o = 0; o < outer; ++o) {
+        const T *row = xp + o * n;
+        A part[256];
+        int used = std::min(nthr, 256);
+#pragma omp parallel num_threads(used)
+        {
+          int t = omp_get_thread_num(), nt = omp_get_num_threads();
+          int64_t per = n / nt, rem = n % nt;
+          int64_t k0 = t * per + std::min<int64_t>(t, rem);
+          int64_t k1 = k0 + per + (t < rem ? 1 : 0);
+          if (k1 > k0) {
+            A a;
+            a.init(row[k0]);
+            a.idx = k0;
+            for (int64_t k = k0 + 1; k < k1; ++k) a.add(row[k], k);
+            part[t] = a;
+          }
+#pragma omp single
+          used = nt;
+        }
+        int first = 0;
+        A acc = part[first];
+        for (int t = 1; t < used && t < n; ++t) acc.merge(part[t]);
+        acc.store(op, o, n);
+      }
+      return;
+    }
+#pragma omp parallel for num_threads(nthr) schedule(static) if (nthr > 1)
+    for (int64_t o = 0; o < outer; ++o) {
+      const T *row = xp + o * n;
+      A a;
+      a.init(row[0]);
+      for (int64_t k = 1; k < n; ++k) a.add(row[k], k);
+      a.store(op, o, n);
+    }
+    return;
+  }
+
+  // inner > 1: accumulate rows over blocks of the inner dim (vectorises over j).
+  constexpr int64_t kBlock = 256;
+  const int64_t nblk = (inner + kBlock - 1) / kBlock;
+  const int64_t items = outer * nblk;
+#pragma omp parallel for num_threads(nthr) schedule(static) if (nthr > 1)
+  for (int64_t it = 0; it < items; ++it) {
+    int64_t o = it / nblk, j0 = (it % nblk) * kBlock;
+    int64_t m = std::min(kBlock, inner - j0);
+    A acc[kBlock];
+    const T *base = xp + o * n * inner + j0;
+    for (int64_t j = 0; j < m; ++j) acc[j].init(base[j]);
+    for (int64_t k = 1; k < n; ++k) {
+      const T *r = base + k * inner;
+      for (int64_t j = 0; j < m; ++j) acc[j].add(r[j], k);
+    }
+    for (int64_t j = 0; j < m; ++j) acc[j].store(op, o * inner + j0 + j, n);
+  }
+}
+
+template <class T>
+void reduce_dispatch(ReduceOp op, const View &out, const View &x) {
+  switch (op) {
+    case ReduceOp::Sum: return reduce_t<T, ReduceOp::Sum>(out, x);
+    case ReduceOp::Mean:
+      if constexpr (Tr<T>::is_int)
+        fail(Errc::Internal, "cpu reduce: mean of integer dtype %s", dtype_name(x.dtype));
+      else
+        return reduce_t<T, ReduceOp::Mean>(out, x);
+    case ReduceOp::Max: return reduce_t<T, ReduceOp::Max>(out, x);
+    case ReduceOp::Min: return reduce_t<T, ReduceOp::Min>(out, x);
+    case ReduceOp::Argmax: return reduce_t<T, ReduceOp::Argmax>(out, x);
+  }
+  fail(Errc::Internal, "cpu reduce: invalid op %d", static_cast<int>(op));
+}
+
+// ---------------------------------------------------------------------------
+// Matmul: integers accumulate in wrapping uint64, floats in double (F64, and
+// the fallback for F32/BF16/F16 when oneDNN has no implementation).
+
+template <class T>
+using MAcc = std::conditional_t<Tr<T>::is_int, uint64_t, double>;
+
+template <class T>
+inline MAcc<T> macc_load(T t) {
+  if constexpr (Tr<T>::is_int)
+    return as_u64(t);
+  else
+    return static_cast<double>(Tr<T>::load(t));
+}
+
+template <class T>
+void matmul_t(const View &out, const View &a, const View &b) {
+  using A = MAcc<T>;
+  const int64_t B = out.shape[0], M = out.shape[1], N = out.shape[2], K = a.shape[2];
+  const int64_t sab = a.shape[0] > 1 ? a.strides[0] : 0, sam = a.strides[1], sak = a.strides[2];
+  const int64_t sbb = b.shape[0] > 1 ? b.strides[0] : 0, sbk = b.strides[1], sbn = b.strides[2];
+  const T *ap = static_cast<const T *>(a.data);
+  const T *bp = static_cast<const T *>(b.data);
+  T *op = static_cast<T *>(out.data);
+  const int nthr = M * N * K >= (1 << 14) ? num_threads() : 1;
+
+  // b packed as contiguous A-typed [K, N], once per distinct batch matrix.
+  A *packed = static_cast<A *>(scratch(kScratchLoops, static_cast<size_t>(K * N) * sizeof(A)));
+  constexpr int64_t MB = 8, NB = 256, KB = 256;
+  const int64_t mblk = (M + MB - 1) / MB, nblk = (N + NB - 1) / NB;
+  const T *last_b = nullptr;
+  for (int64_t bi = 0; bi < B; ++bi) {
+    const T *bm = bp + bi * sbb;
+    if (bm != last_b) {
+#pragma omp parallel for num_threads(nthr) schedule(static) if (nthr > 1)
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t j = 0; j < N; ++j) packed[k * N + j] = macc_load(bm[k * sbk + j * sbn]);
+      last_b = bm;
+    }
+    const T *am = ap + bi * sab;
+    T *om = op + bi * M * N;
+#pragma omp parallel for num_threads(nthr) schedule(static) if (nthr > 1)
+    for (int64_t it = 0; it < mblk * nblk; ++it) {
+      const int64_t i0 = (it / nblk) * MB, j0 = (it % nblk) * NB;
+      const int64_t mi = std::min(MB, M - i0), nj = std::min(NB, N - j0);
+      A acc[MB][NB];
+      for (int64_t i = 0; i < mi; ++i)
+        for (int64_t j = 0; j < nj; ++j) acc[i][j] = 0;
+      for (int64_t k0 = 0; k0 < K; k0 += KB) {
+        const int64_t k1 = std::min(K, k0 + KB);
+        for (int64_t i = 0; i < mi; ++i) {
+          const T *arow = am + (i0 + i) * sam;
+          A *ac = acc[i];
+          for (int64_t k = k0; k < k1; ++k) {
+            const A aik = macc_load(arow[k * sak]);
+            const A *brow = packed + k * N + j0;
+            for (int64_t j = 0; j < nj; ++j) ac[j] += aik * brow[j];
+          }
+        }
+      }
+      for (int64_t i = 0; i < mi; ++i) {
+        T *orow = om + (i0 + i) * N + j0;
+        for (int64_t j = 0; j < nj; ++j) {
+          if constexpr (Tr<T>::is_int)
+            orow[j] = wrap<T>(acc[i][j]);
+          else
+            orow[j] = from_double<T>(acc[i][j]);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void loop_copy(const View &dst, const View &src) {
+  dispatch(dst.dtype, [&](auto dtag) {
+    using D = typename decltype(dtag)::type;
+    dispatch(src.dtype, [&](auto stag) {
+      using S = typename decltype(stag)::type;
+      map1<D, S>(dst, src, [](S s) { return convert<D, S>(s); });
+    });
+  });
+}
+
+void loop_fill(const View &dst, double value) {
+  dispatch(dst.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T v = from_double<T>(value);
+    for_each2(dst, dst, [&](char *const *p, const int64_t *s, int64_t n) {
+      T *o = reinterpret_cast<T *>(p[0]);
+      if (s[0] == 1) {
+        for (int64_t i = 0; i < n; ++i) o[i] = v;
+      } else {
+        for (int64_t i = 0; i < n; ++i) o[i * s[0]] = v;
+      }
+    });
+  });
+}
+
+void loop_unary(UnaryOp op, const View &out, const View &x) {
+  dispatch(x.dtype, [&](auto tag) { unary_dispatch<typename decltype(tag)::type>(op, out, x); });
+}
+
+void loop_binary(BinaryOp op, const View &out, const View &a, const View &b) {
+  dispatch(out.dtype, [&](auto tag) { binary_dispatch<typename decltype(tag)::type>(op, out, a, b); });
+}
+
+void loop_reduce(ReduceOp op, const View &out, const View &x) {
+  dispatch(x.dtype, [&](auto tag) { reduce_dispatch<typename decltype(tag)::type>(op, out, x); });
+}
+
+void loop_matmul(const View &out, const View &a, const View &b) {
+  dispatch(out.dtype, [&](auto tag) { matmul_t<typename decltype(tag)::type>(out, a, b); });
+}
+
+}  // namespace cpu
+}  // namespace nn
