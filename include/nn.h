@@ -864,6 +864,25 @@ NN_API nn_status nn_model_forward(nn_model *m, const nn_tensor *x, nn_tensor **y
  */
 NN_API nn_status nn_model_summary(const nn_model *m, char *buf, size_t cap, size_t *needed);
 
+/**
+ * @brief Converts every parameter and gradient of the model to a floating dtype.
+ *
+ * Models are F32 by default; F64 is for exact work such as finite-difference
+ * gradient checks. Afterwards nn_model_forward() and nn_model_backward()
+ * compute in that dtype (floating inputs of another dtype are converted),
+ * layers added later are converted too, and nn_layer_param() returns tensors
+ * of that dtype. Like nn_model_to(), parameter handles obtained before the
+ * conversion refer to the old storage; convert before creating an optimizer.
+ * @param dt ::NN_F32 or ::NN_F64.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL or a value that is not
+ *         an ::nn_dtype; ::NN_ERR_DTYPE for any other dtype;
+ *         ::NN_ERR_OUT_OF_MEMORY (the model is unchanged on failure).
+ */
+NN_API nn_status nn_model_to_dtype(nn_model *m, nn_dtype dt);
+
+/** @brief Dtype of the model's parameters (::NN_F32 unless changed); `(nn_dtype)-1` for NULL. */
+NN_API nn_dtype nn_model_dtype(const nn_model *m);
+
 /** @} */
 
 /* ========================================================================= */
@@ -875,6 +894,19 @@ NN_API nn_status nn_model_summary(const nn_model *m, char *buf, size_t cap, size
  * loss but ::NN_LOSS_CROSS_ENTROPY; pred is floating, and the target of the
  * regression/BCE losses has pred's dtype. n is the number of samples (the
  * first dimension; 1 for a 0-dim pred).
+ *
+ * Targets in detail:
+ * - MSE, SSE, HALF_MSE, BCE, BCE_WITH_LOGITS: a floating target of pred's
+ *   shape; for a one-column pred `[n, 1]` a target `[n]` is also accepted
+ *   (read as `[n, 1]`, never broadcast to `[n, n]`). A floating target of
+ *   another dtype is converted to pred's; an integer target is
+ *   ::NN_ERR_DTYPE.
+ * - CROSS_ENTROPY: pred `[n, c]`; target either class ids `[n]` of any
+ *   integer dtype (I64 is the usual one; others are converted), each in
+ *   0..c-1 (else ::NN_ERR_INVALID_ARGUMENT naming the row), or floating
+ *   probabilities `[n, c]` (converted to pred's dtype). A floating `[n]`
+ *   target is ::NN_ERR_DTYPE.
+ * - Any other shape: ::NN_ERR_SHAPE with both shapes in the message.
  * @{
  */
 

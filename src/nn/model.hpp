@@ -43,9 +43,16 @@ class Layer {
   void to(Device dev, DType dt);
   void zero_grad();
   std::string describe() const;  // "Linear(784, 512)", "ReLU", ...
+  int64_t num_params() const { return weight_.defined() ? weight_.numel() + (bias_.defined() ? bias_.numel() : 0) : 0; }
 
  private:
   friend class Model;
+  // Parameters and gradients converted to (dev, dt), not yet installed.
+  struct Params {
+    Tensor weight, bias, weight_grad, bias_grad;
+  };
+  Params converted(Device dev, DType dt) const;
+  void install(Params &&p) noexcept;
   LayerKind kind_ = LayerKind::Activation;
   Act act_ = Act::Identity;
   int64_t in_ = 0, out_ = 0;
@@ -66,8 +73,9 @@ class Model {
   static std::unique_ptr<Model> mlp(const std::vector<int64_t> &sizes, Act hidden, Act output);
 
   // Takes ownership; checks that feature counts chain; moves the layer to the
-  // model's device and dtype. Returns the stored layer.
-  Layer &add(std::unique_ptr<Layer> layer, const char *what);
+  // model's device and dtype. Returns the stored layer. On failure (an
+  // exception) `layer` still owns the layer and the model is unchanged.
+  Layer &add(std::unique_ptr<Layer> &&layer, const char *what);
   int num_layers() const { return static_cast<int>(layers_.size()); }
   Layer &layer(int i) { return *layers_[static_cast<size_t>(i)]; }
   const Layer &layer(int i) const { return *layers_[static_cast<size_t>(i)]; }
@@ -101,23 +109,60 @@ class Model {
   // forward_train + loss + backward; returns the loss. Validates target for
   // the loss before touching gradients.
   double train_batch(const Tensor &x, const Tensor &target, LossKind loss, const char *what);
+  // Checks (x, target) for train_batch/evaluate without running the model:
+  // x as prepare_input (2-D), target against the output shape [n, out]
+  // including class-id ranges. Throws; changes nothing.
+  void validate_batch(const Tensor &x, const Tensor &target, LossKind loss, const char *what) const;
   std::string summary() const;
 
  private:
+  // A step of the forward pass: a Linear layer with the activation layer
+  // that follows it fused in (one linear_forward call), or a lone activation.
+  struct Unit {
+    int linear = -1;      // index of the Linear layer, or -1
+    int act_layer = -1;   // index of the activation layer, or -1
+    Act act = Act::Identity;
+    int64_t out = 0;      // output features (0: same as the input's)
+  };
+  void rebuild_plan();
+  int64_t unit_out(size_t u, int64_t in) const;  // output features of unit u given model input features
+  void ensure_workspace(int64_t rows, int64_t in);
+  void backward_workspace();
+
   std::vector<std::unique_ptr<Layer>> layers_;
   Device device_;
   DType dtype_ = DType::F32;
-  // Workspace: per layer output (and the input) of the last forward_train,
-  // and gradient buffers, reused while the batch shape repeats.
+  std::vector<Unit> plan_;
+  int first_param_unit_ = -1;  // first unit with a Linear layer (-1: none)
+  // Workspace: per unit output of the last forward_train and gradient
+  // buffers, allocated for ws_rows_ rows and ws_in_ input features, reused
+  // (as views of their first rows) while batches fit. act_views_/grad_views_
+  // are the current batch's views; input_ is the batch input.
   std::vector<Tensor> acts_;
   std::vector<Tensor> grads_;
+  std::vector<Tensor> act_views_;
+  std::vector<Tensor> grad_views_;
+  Tensor input_;
+  int64_t ws_rows_ = 0, ws_in_ = -1, cur_rows_ = -1;
+  bool ws_valid_ = false;
 };
 
 // Losses (nn/loss.cpp). validate_loss_target throws Shape/DType/InvalidArgument
 // errors naming both shapes; loss() returns the value and writes the gradient
 // into *grad when grad is not NULL (allocating it when undefined or of
 // another shape).
+// Target rules (documented in nn.h, group training): elementwise losses take a
+// floating target of pred's shape (or [n] for pred [n, 1]), converted to
+// pred's dtype; CROSS_ENTROPY takes pred [n, c] and integer class ids [n]
+// (any integer dtype, converted to I64) or floating probabilities [n, c].
+// pred may be any strided tensor (only its shape, dtype and device are read).
 void validate_loss_target(LossKind loss, const Tensor &pred, const Tensor &target, const char *what);
+// The same checks from pred's shape/dtype/device without the class-id range
+// check (the loss kernel does that); returns the target ready for the
+// backend loss kernel: contiguous, pred's dtype (I64 for class ids), pred's
+// shape for elementwise losses.
+Tensor prepare_loss_target(LossKind loss, const Shape &pred_shape, DType pred_dtype, Device pred_device,
+                           const Tensor &target, const char *what);
 double compute_loss(LossKind loss, const Tensor &pred, const Tensor &target, Tensor *grad, const char *what);
 bool is_classification(LossKind loss);
 // Fraction of rows predicted right (definition in nn.h, group fit).

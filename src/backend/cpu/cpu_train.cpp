@@ -1,0 +1,744 @@
+// The CPU backend's training kernels (all of CpuTrainBackend but the optimizer
+// updates, which live in cpu_optim.cpp).
+//
+// F32: oneDNN where it fits. gemm is dnnl_sgemm (row-major, no primitive to
+// create); linear_forward is one matmul primitive with the bias and the
+// activation fused as a post-op (softmax and step are not post-ops: they run
+// on the matmul's output); activation forward/backward use eltwise primitives
+// for relu/leaky relu/sigmoid/tanh (backward from the output y, the
+// *_use_dst_for_bwd algorithms). Primitives are cached per thread and per
+// shape, and executed through the C API with memory objects whose data
+// handles are reset on each call, so the steady state allocates nothing.
+// F64 (and every small or unfused case): OpenMP loops.
+//
+// Activation derivatives are taken from the output y only (relu: y > 0,
+// leaky relu: y > 0 ? 1 : 0.01, sigmoid: y(1-y), tanh: 1-y^2, softmax:
+// y (dy - sum(dy y))), exactly equivalent to the x-based forms; x is unused
+// and may have a NULL data pointer.
+#include <dnnl.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <dnnl.hpp>
+#include <exception>
+#include <limits>
+#include <new>
+#include <type_traits>
+#include <unordered_map>
+
+#include "backend/cpu/cpu_internal.hpp"
+#include "backend/cpu/cpu_train.hpp"
+#include "core/error.hpp"
+
+namespace nn {
+namespace cpu {
+namespace {
+
+constexpr double kLeakySlope = 0.01;
+// Elementwise work below this size runs in loops (oneDNN's per-call overhead
+// is larger than the work).
+constexpr int64_t kSmallEltwise = 4096;
+// Loops parallelise only above this many elements.
+constexpr int64_t kParallelGrain = 1 << 14;
+
+template <class F>
+void guarded(const char *what, F &&f) {
+  try {
+    ensure_threads();
+    f();
+  } catch (const Error &) {
+    throw;
+  } catch (const std::bad_alloc &) {
+    fail(Errc::OutOfMemory, "cpu %s: out of memory", what);
+  } catch (const std::exception &e) {
+    fail(Errc::Internal, "cpu %s: %s", what, e.what());
+  } catch (...) {
+    fail(Errc::Internal, "cpu %s: unknown exception", what);
+  }
+}
+
+void need_float(const char *what, DType dt) {
+  if (dt != DType::F32 && dt != DType::F64)
+    fail(Errc::Unsupported, "cpu %s: dtype %s is not supported (float32 or float64)", what, dtype_name(dt));
+}
+
+void need_contiguous(const char *what, const View &v, const char *name) {
+  if (!v.contiguous()) fail(Errc::Internal, "cpu %s: %s is not contiguous", what, name);
+}
+
+// Rows and columns of a 2-D dense view (a 1-D view is one row).
+int64_t rows_of(const View &v) { return v.shape.ndim >= 2 ? v.shape[0] : 1; }
+int64_t cols_of(const View &v) { return v.shape.ndim >= 1 ? v.shape[v.shape.ndim - 1] : 1; }
+
+// ---------------------------------------------------------------------------
+// oneDNN: engine, per-thread stream and primitive caches.
+
+dnnl::engine &engine() {
+  static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  return eng;
+}
+
+dnnl::stream &stream() {
+  thread_local dnnl::stream s(engine());
+  return s;
+}
+
+void execute(const dnnl::primitive &p, int n, const dnnl_exec_arg_t *args) {
+  dnnl_status_t st = dnnl_primitive_execute(p.get(), stream().get(), n, args);
+  if (st == dnnl_success) st = dnnl_stream_wait(stream().get());
+  if (st != dnnl_success) fail(Errc::Internal, "oneDNN primitive execution failed (status %d)", static_cast<int>(st));
+}
+
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+using alg = dnnl::algorithm;
+
+bool eltwise_alg(Act act, alg *a, float *alpha, bool use_dst) {
+  switch (act) {
+    case Act::Relu:
+      *a = use_dst ? alg::eltwise_relu_use_dst_for_bwd : alg::eltwise_relu;
+      *alpha = 0.f;
+      return true;
+    case Act::LeakyRelu:
+      *a = use_dst ? alg::eltwise_relu_use_dst_for_bwd : alg::eltwise_relu;
+      *alpha = static_cast<float>(kLeakySlope);
+      return true;
+    case Act::Sigmoid:
+      *a = use_dst ? alg::eltwise_logistic_use_dst_for_bwd : alg::eltwise_logistic;
+      *alpha = 0.f;
+      return true;
+    case Act::Tanh:
+      *a = use_dst ? alg::eltwise_tanh_use_dst_for_bwd : alg::eltwise_tanh;
+      *alpha = 0.f;
+      return true;
+    default:
+      return false;
+  }
+}
+
+struct MatmulKey {
+  int64_t m, n, k;
+  int act;  // post-op activation (-1: none)
+  bool bias;
+  bool operator==(const MatmulKey &o) const {
+    return m == o.m && n == o.n && k == o.k && act == o.act && bias == o.bias;
+  }
+};
+struct EltKey {
+  int64_t n;
+  int act;
+  bool backward;
+  bool operator==(const EltKey &o) const { return n == o.n && act == o.act && backward == o.backward; }
+};
+struct KeyHash {
+  size_t operator()(const MatmulKey &k) const {
+    size_t h = std::hash<int64_t>()(k.m);
+    h = h * 1000003u ^ std::hash<int64_t>()(k.n);
+    h = h * 1000003u ^ std::hash<int64_t>()(k.k);
+    return h * 31u + static_cast<size_t>(k.act + 1) * 2u + (k.bias ? 1u : 0u);
+  }
+  size_t operator()(const EltKey &k) const {
+    return std::hash<int64_t>()(k.n) * 31u + static_cast<size_t>(k.act) * 2u + (k.backward ? 1u : 0u);
+  }
+};
+
+struct MatmulEntry {
+  dnnl::primitive prim;
+  dnnl::memory src, wei, bias, dst;
+};
+struct EltEntry {
+  dnnl::primitive prim;
+  dnnl::memory a, b, c;  // fwd: src, dst; bwd: dst (y), diff_dst, diff_src
+};
+
+constexpr size_t kMaxCached = 512;
+
+MatmulEntry &matmul_entry(const MatmulKey &key) {
+  thread_local std::unordered_map<MatmulKey, MatmulEntry, KeyHash> cache;
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  if (cache.size() >= kMaxCached) cache.clear();
+  dnnl::memory::desc src_md({key.m, key.k}, dt::f32, tag::ab);
+  // w is [N, K] row-major: as the [K, N] weights operand it has strides {1, K}.
+  dnnl::memory::desc wei_md({key.k, key.n}, dt::f32, dnnl::memory::dims{1, key.k});
+  dnnl::memory::desc bias_md = key.bias ? dnnl::memory::desc({1, key.n}, dt::f32, tag::ab) : dnnl::memory::desc();
+  dnnl::memory::desc dst_md({key.m, key.n}, dt::f32, tag::ab);
+  dnnl::primitive_attr attr;
+  if (key.act >= 0) {
+    alg a = alg::eltwise_relu;
+    float alpha = 0.f;
+    eltwise_alg(static_cast<Act>(key.act), &a, &alpha, false);
+    dnnl::post_ops po;
+    po.append_eltwise(1.f, a, alpha, 0.f);
+    attr.set_post_ops(po);
+  }
+  dnnl::matmul::desc d(src_md, wei_md, bias_md, dst_md);
+  dnnl::matmul::primitive_desc pd(d, attr, engine());
+  MatmulEntry e;
+  e.prim = dnnl::matmul(pd);
+  e.src = dnnl::memory(src_md, engine(), DNNL_MEMORY_NONE);
+  e.wei = dnnl::memory(wei_md, engine(), DNNL_MEMORY_NONE);
+  if (key.bias) e.bias = dnnl::memory(bias_md, engine(), DNNL_MEMORY_NONE);
+  e.dst = dnnl::memory(dst_md, engine(), DNNL_MEMORY_NONE);
+  return cache.emplace(key, std::move(e)).first->second;
+}
+
+EltEntry &eltwise_entry(const EltKey &key) {
+  thread_local std::unordered_map<EltKey, EltEntry, KeyHash> cache;
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  if (cache.size() >= kMaxCached) cache.clear();
+  dnnl::memory::desc md({key.n}, dt::f32, tag::a);
+  alg a = alg::eltwise_relu;
+  float alpha = 0.f;
+  EltEntry e;
+  if (!key.backward) {
+    eltwise_alg(static_cast<Act>(key.act), &a, &alpha, false);
+    dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, a, md, alpha, 0.f);
+    dnnl::eltwise_forward::primitive_desc pd(d, engine());
+    e.prim = dnnl::eltwise_forward(pd);
+  } else {
+    eltwise_alg(static_cast<Act>(key.act), &a, &alpha, true);
+    dnnl::eltwise_forward::desc fd(dnnl::prop_kind::forward_training, a, md, alpha, 0.f);
+    dnnl::eltwise_forward::primitive_desc fpd(fd, engine());
+    dnnl::eltwise_backward::desc d(a, md, md, alpha, 0.f);
+    dnnl::eltwise_backward::primitive_desc pd(d, engine(), fpd);
+    e.prim = dnnl::eltwise_backward(pd);
+  }
+  e.a = dnnl::memory(md, engine(), DNNL_MEMORY_NONE);
+  e.b = dnnl::memory(md, engine(), DNNL_MEMORY_NONE);
+  e.c = dnnl::memory(md, engine(), DNNL_MEMORY_NONE);
+  return cache.emplace(key, std::move(e)).first->second;
+}
+
+// y[M,N] = act(x[M,K] w[N,K]^T + b) with act a post-op (or none: act < 0).
+void dnnl_linear(int act, const View &y, const View &x, const View &w, const View &b) {
+  MatmulKey key{rows_of(y), cols_of(y), cols_of(x), act, b.data != nullptr};
+  MatmulEntry &e = matmul_entry(key);
+  e.src.set_data_handle(x.data);
+  e.wei.set_data_handle(w.data);
+  e.dst.set_data_handle(y.data);
+  dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, e.src.get()}, {DNNL_ARG_WEIGHTS, e.wei.get()}, {DNNL_ARG_DST, e.dst.get()},
+                             {DNNL_ARG_BIAS, nullptr}};
+  int n = 3;
+  if (key.bias) {
+    e.bias.set_data_handle(b.data);
+    args[3].memory = e.bias.get();
+    n = 4;
+  }
+  execute(e.prim, n, args);
+}
+
+void dnnl_act_forward(Act act, const View &y, const View &x) {
+  EltEntry &e = eltwise_entry(EltKey{x.numel(), static_cast<int>(act), false});
+  e.a.set_data_handle(x.data);
+  e.b.set_data_handle(y.data);
+  dnnl_exec_arg_t args[2] = {{DNNL_ARG_SRC, e.a.get()}, {DNNL_ARG_DST, e.b.get()}};
+  execute(e.prim, 2, args);
+}
+
+void dnnl_act_backward(Act act, const View &dx, const View &dy, const View &y) {
+  EltEntry &e = eltwise_entry(EltKey{y.numel(), static_cast<int>(act), true});
+  e.a.set_data_handle(y.data);
+  e.b.set_data_handle(dy.data);
+  e.c.set_data_handle(dx.data);
+  dnnl_exec_arg_t args[3] = {{DNNL_ARG_DST, e.a.get()}, {DNNL_ARG_DIFF_DST, e.b.get()}, {DNNL_ARG_DIFF_SRC, e.c.get()}};
+  execute(e.prim, 3, args);
+}
+
+// ---------------------------------------------------------------------------
+// Loops (F64, and F32 where oneDNN has nothing).
+
+template <class T>
+T sigmoid(T x) {
+  return T(1) / (T(1) + std::exp(-x));
+}
+
+template <class T>
+void act_forward_loop(Act act, T *y, const T *x, int64_t rows, int64_t cols) {
+  int64_t n = rows * cols;
+  bool par = n >= kParallelGrain;
+  switch (act) {
+    case Act::Identity:
+      if (y != x) std::memmove(y, x, static_cast<size_t>(n) * sizeof(T));
+      return;
+    case Act::Relu:
+#pragma omp parallel for if (par) schedule(static)
+      for (int64_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : T(0);
+      return;
+    case Act::LeakyRelu:
+#pragma omp parallel for if (par) schedule(static)
+      for (int64_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : x[i] * T(kLeakySlope);
+      return;
+    case Act::Sigmoid:
+#pragma omp parallel for if (par) schedule(static)
+      for (int64_t i = 0; i < n; ++i) y[i] = sigmoid(x[i]);
+      return;
+    case Act::Tanh:
+#pragma omp parallel for if (par) schedule(static)
+      for (int64_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
+      return;
+    case Act::Step:
+#pragma omp parallel for if (par) schedule(static)
+      for (int64_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? T(1) : T(0);
+      return;
+    case Act::Softmax:
+#pragma omp parallel for if (par) schedule(static)
+      for (int64_t r = 0; r < rows; ++r) {
+        const T *xr = x + r * cols;
+        T *yr = y + r * cols;
+        T mx = -std::numeric_limits<T>::infinity();
+        bool nan = false;
+        for (int64_t j = 0; j < cols; ++j) {
+          if (xr[j] != xr[j]) nan = true;
+          mx = std::max(mx, xr[j]);
+        }
+        if (nan || std::isinf(mx)) {
+          // All -inf, or a +inf/NaN present: follow exp/sum literally (NaN like torch).
+          if (mx == -std::numeric_limits<T>::infinity() || nan) {
+            for (int64_t j = 0; j < cols; ++j) yr[j] = std::numeric_limits<T>::quiet_NaN();
+            continue;
+          }
+        }
+        double sum = 0;
+        for (int64_t j = 0; j < cols; ++j) {
+          T e = std::exp(xr[j] - mx);
+          yr[j] = e;
+          sum += static_cast<double>(e);
+        }
+        T inv = static_cast<T>(1.0 / sum);
+        for (int64_t j = 0; j < cols; ++j) yr[j] *= inv;
+      }
+      return;
+  }
+}
+
+template <class T>
+void act_backward_loop(Act act, T *dx, const T *dy, const T *y, int64_t rows, int64_t cols) {
+  int64_t n = rows * cols;
+  bool par = n >= kParallelGrain;
+  switch (act) {
+    case Act::Identity:
+    case Act::Step:  // straight through
+      if (dx != dy) std::memmove(dx, dy, static_cast<size_t>(n) * sizeof(T));
+      return;
+    case Act::Relu:
+#pragma omp parallel for if (par) schedule(static)
+      for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
+      return;
+    case Act::LeakyRelu:
+#pragma omp parallel for if (par) schedule(static)
+      for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? dy[i] : dy[i] * T(kLeakySlope);
+      return;
+    case Act::Sigmoid:
+#pragma omp parallel for if (par) schedule(static)
+      for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * y[i] * (T(1) - y[i]);
+      return;
+    case Act::Tanh:
+#pragma omp parallel for if (par) schedule(static)
+      for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * (T(1) - y[i] * y[i]);
+      return;
+    case Act::Softmax:
+#pragma omp parallel for if (par) schedule(static)
+      for (int64_t r = 0; r < rows; ++r) {
+        const T *yr = y + r * cols;
+        const T *dyr = dy + r * cols;
+        T *dxr = dx + r * cols;
+        double s = 0;
+        for (int64_t j = 0; j < cols; ++j) s += static_cast<double>(dyr[j]) * static_cast<double>(yr[j]);
+        T st = static_cast<T>(s);
+        for (int64_t j = 0; j < cols; ++j) dxr[j] = yr[j] * (dyr[j] - st);
+      }
+      return;
+  }
+}
+
+// out[M,N] = alpha * op(a) op(b) + beta * out, dense row-major operands.
+template <class T>
+void gemm_loop(bool ta, bool tb, T alpha, const T *a, const T *b, T beta, T *out, int64_t M, int64_t N, int64_t K) {
+  // Pack op(a) as [M,K] and op(b) as [K,N] row-major when transposed.
+  const T *A = a;
+  const T *B = b;
+  if (ta) {
+    T *p = static_cast<T *>(scratch(kScratchA, static_cast<size_t>(M * K) * sizeof(T)));
+#pragma omp parallel for if (M * K >= kParallelGrain) schedule(static)
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t k = 0; k < K; ++k) p[i * K + k] = a[k * M + i];
+    A = p;
+  }
+  if (tb) {
+    T *p = static_cast<T *>(scratch(kScratchB, static_cast<size_t>(K * N) * sizeof(T)));
+#pragma omp parallel for if (K * N >= kParallelGrain) schedule(static)
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t j = 0; j < N; ++j) p[k * N + j] = b[j * K + k];
+    B = p;
+  }
+  constexpr int64_t kBlockK = 256, kBlockN = 512;
+  bool par = M * N * std::max<int64_t>(K, 1) >= kParallelGrain;
+#pragma omp parallel for if (par) schedule(static)
+  for (int64_t i = 0; i < M; ++i) {
+    T *o = out + i * N;
+    if (beta == T(0)) {
+      for (int64_t j = 0; j < N; ++j) o[j] = T(0);
+    } else if (beta != T(1)) {
+      for (int64_t j = 0; j < N; ++j) o[j] *= beta;
+    }
+    for (int64_t j0 = 0; j0 < N; j0 += kBlockN) {
+      int64_t j1 = std::min(N, j0 + kBlockN);
+      for (int64_t k0 = 0; k0 < K; k0 += kBlockK) {
+        int64_t k1 = std::min(K, k0 + kBlockK);
+        for (int64_t k = k0; k < k1; ++k) {
+          T av = alpha * A[i * K + k];
+          const T *br = B + k * N;
+          for (int64_t j = j0; j < j1; ++j) o[j] += av * br[j];
+        }
+      }
+    }
+  }
+}
+
+template <class T>
+void sum_rows_loop(T *db, const T *g, int64_t M, int64_t N, double beta) {
+  constexpr int64_t kBlock = 64;
+  int64_t nblocks = (N + kBlock - 1) / kBlock;
+  bool par = M * N >= kParallelGrain && nblocks > 1;
+#pragma omp parallel for if (par) schedule(static)
+  for (int64_t bI = 0; bI < nblocks; ++bI) {
+    int64_t j0 = bI * kBlock, j1 = std::min(N, j0 + kBlock);
+    double acc[kBlock];
+    for (int64_t j = j0; j < j1; ++j) acc[j - j0] = 0.0;
+    for (int64_t i = 0; i < M; ++i) {
+      const T *gr = g + i * N;
+      for (int64_t j = j0; j < j1; ++j) acc[j - j0] += static_cast<double>(gr[j]);
+    }
+    for (int64_t j = j0; j < j1; ++j) {
+      double base = beta == 0.0 ? 0.0 : beta * static_cast<double>(db[j]);
+      db[j] = static_cast<T>(base + acc[j - j0]);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Losses. pred/target/grad contiguous, same numel (target: class ids for CE).
+
+template <class T>
+double loss_loop(LossKind kind, const View &pv, const View &tv, const View &gv, double scale) {
+  const T *p = static_cast<const T *>(pv.data);
+  T *g = static_cast<T *>(gv.data);
+  const int64_t numel = pv.numel();
+  const bool par = numel >= kParallelGrain;
+  double sum = 0;
+  switch (kind) {
+    case LossKind::MSE:
+    case LossKind::SSE:
+    case LossKind::HalfMSE: {
+      const T *y = static_cast<const T *>(tv.data);
+      double n = kind == LossKind::HalfMSE ? static_cast<double>(pv.shape.ndim == 0 ? 1 : pv.shape[0]) : 0;
+      // loss = c * sum (p - y)^2 ; grad = 2c (p - y)
+      double c = kind == LossKind::MSE ? 1.0 / static_cast<double>(numel)
+                 : kind == LossKind::SSE ? 1.0
+                                         : 0.5 / n;
+      T gc = static_cast<T>(2.0 * c * scale);
+#pragma omp parallel for if (par) reduction(+ : sum) schedule(static)
+      for (int64_t i = 0; i < numel; ++i) {
+        T d = p[i] - y[i];
+        sum += static_cast<double>(d) * static_cast<double>(d);
+        if (g) g[i] = gc * d;
+      }
+      return sum * c;
+    }
+    case LossKind::BCE: {
+      const T *y = static_cast<const T *>(tv.data);
+      double inv = 1.0 / static_cast<double>(numel);
+      T gc = static_cast<T>(inv * scale);
+      const T eps = T(1e-12);
+#pragma omp parallel for if (par) reduction(+ : sum) schedule(static)
+      for (int64_t i = 0; i < numel; ++i) {
+        double pi = static_cast<double>(p[i]), yi = static_cast<double>(y[i]);
+        double lp = std::max(std::log(pi), -100.0);
+        double l1p = std::max(std::log1p(-pi), -100.0);
+        sum += -(yi * lp + (1.0 - yi) * l1p);
+        if (g) g[i] = gc * (p[i] - y[i]) / std::max((T(1) - p[i]) * p[i], eps);
+      }
+      return sum * inv;
+    }
+    case LossKind::BCEWithLogits: {
+      const T *y = static_cast<const T *>(tv.data);
+      double inv = 1.0 / static_cast<double>(numel);
+      T gc = static_cast<T>(inv * scale);
+#pragma omp parallel for if (par) reduction(+ : sum) schedule(static)
+      for (int64_t i = 0; i < numel; ++i) {
+        double x = static_cast<double>(p[i]), yi = static_cast<double>(y[i]);
+        sum += std::max(x, 0.0) - x * yi + std::log1p(std::exp(-std::fabs(x)));
+        if (g) g[i] = gc * (sigmoid(p[i]) - y[i]);
+      }
+      return sum * inv;
+    }
+    case LossKind::CrossEntropy: {
+      const int64_t n = pv.shape[0], c = pv.shape[1];
+      const double inv = 1.0 / static_cast<double>(n);
+      const T gc = static_cast<T>(inv * scale);
+      const bool ids = tv.dtype == DType::I64;
+      const int64_t *cls = static_cast<const int64_t *>(tv.data);
+      const T *y = static_cast<const T *>(tv.data);
+      int64_t bad = -1;
+      if (ids) {
+        for (int64_t r = 0; r < n; ++r)
+          if (cls[r] < 0 || cls[r] >= c) {
+            bad = r;
+            break;
+          }
+        if (bad >= 0)
+          fail(Errc::InvalidArgument, "target[%lld] is class %lld; class ids must be in 0..%lld",
+               static_cast<long long>(bad), static_cast<long long>(cls[bad]), static_cast<long long>(c - 1));
+      }
+      const bool rpar = n * c >= kParallelGrain;
+#pragma omp parallel for if (rpar) reduction(+ : sum) schedule(static)
+      for (int64_t r = 0; r < n; ++r) {
+        const T *pr = p + r * c;
+        double mx = -std::numeric_limits<double>::infinity();
+        for (int64_t j = 0; j < c; ++j) mx = std::max(mx, static_cast<double>(pr[j]));
+        double se = 0;
+        for (int64_t j = 0; j < c; ++j) se += std::exp(static_cast<double>(pr[j]) - mx);
+        double lse = mx + std::log(se);
+        if (ids) {
+          sum += lse - static_cast<double>(pr[cls[r]]);
+          if (g) {
+            T *gr = g + r * c;
+            for (int64_t j = 0; j < c; ++j) gr[j] = gc * static_cast<T>(std::exp(static_cast<double>(pr[j]) - lse));
+            gr[cls[r]] -= gc;
+          }
+        } else {
+          const T *yr = y + r * c;
+          double ysum = 0, l = 0;
+          for (int64_t j = 0; j < c; ++j) {
+            double yj = static_cast<double>(yr[j]);
+            ysum += yj;
+            if (yj != 0.0) l -= yj * (static_cast<double>(pr[j]) - lse);
+          }
+          sum += l;
+          if (g) {
+            T *gr = g + r * c;
+            for (int64_t j = 0; j < c; ++j)
+              gr[j] = gc * static_cast<T>(std::exp(static_cast<double>(pr[j]) - lse) * ysum - static_cast<double>(yr[j]));
+          }
+        }
+      }
+      return sum * inv;
+    }
+  }
+  fail(Errc::Internal, "cpu loss: unknown loss kind %d", static_cast<int>(kind));
+}
+
+template <class T>
+bool all_finite_loop(const T *x, int64_t n) {
+  int bad = 0;
+#pragma omp parallel for if (n >= kParallelGrain) reduction(| : bad) schedule(static)
+  for (int64_t i = 0; i < n; ++i) bad |= std::isfinite(x[i]) ? 0 : 1;
+  return bad == 0;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+
+void CpuTrainBackend::gemm(bool ta, bool tb, double alpha, const View &a, const View &b, double beta,
+                           const View &out) {
+  guarded("gemm", [&] {
+    need_float("gemm", out.dtype);
+    if (a.dtype != out.dtype || b.dtype != out.dtype) fail(Errc::Internal, "cpu gemm: mixed dtypes");
+    need_contiguous("gemm", a, "a");
+    need_contiguous("gemm", b, "b");
+    need_contiguous("gemm", out, "out");
+    const int64_t M = rows_of(out), N = cols_of(out);
+    const int64_t K = ta ? rows_of(a) : cols_of(a);
+    const int64_t am = ta ? cols_of(a) : rows_of(a);
+    const int64_t bk = tb ? cols_of(b) : rows_of(b), bn = tb ? rows_of(b) : cols_of(b);
+    if (am != M || bk != K || bn != N)
+      fail(Errc::Internal, "cpu gemm: shapes %s, %s, out %s do not fit", a.shape.str().c_str(), b.shape.str().c_str(),
+           out.shape.str().c_str());
+    if (M == 0 || N == 0) return;
+    if (out.dtype == DType::F32) {
+      float *o = static_cast<float *>(out.data);
+      if (K == 0) {
+        for (int64_t i = 0; i < M * N; ++i) o[i] = beta == 0.0 ? 0.f : static_cast<float>(beta) * o[i];
+        return;
+      }
+      dnnl_status_t st = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, static_cast<float>(alpha),
+                                    static_cast<const float *>(a.data), ta ? M : K, static_cast<const float *>(b.data),
+                                    tb ? K : N, static_cast<float>(beta), o, N);
+      if (st != dnnl_success) fail(Errc::Internal, "cpu gemm: dnnl_sgemm failed (status %d)", static_cast<int>(st));
+    } else {
+      gemm_loop<double>(ta, tb, alpha, static_cast<const double *>(a.data), static_cast<const double *>(b.data), beta,
+                        static_cast<double *>(out.data), M, N, K);
+    }
+  });
+}
+
+void CpuTrainBackend::linear_forward(Act act, const View &y, const View &x, const View &w, const View &bias) {
+  guarded("linear_forward", [&] {
+    need_float("linear_forward", y.dtype);
+    need_contiguous("linear_forward", x, "x");
+    need_contiguous("linear_forward", w, "w");
+    need_contiguous("linear_forward", y, "y");
+    const int64_t M = rows_of(y), N = cols_of(y), K = cols_of(x);
+    if (rows_of(x) != M || rows_of(w) != N || cols_of(w) != K)
+      fail(Errc::Internal, "cpu linear_forward: shapes x %s, w %s, y %s do not fit", x.shape.str().c_str(),
+           w.shape.str().c_str(), y.shape.str().c_str());
+    if (M == 0 || N == 0) return;
+    if (y.dtype == DType::F32 && K > 0) {
+      alg a = alg::eltwise_relu;
+      float alpha = 0.f;
+      bool post = eltwise_alg(act, &a, &alpha, false);
+      dnnl_linear(post ? static_cast<int>(act) : -1, y, x, w, bias);
+      if (!post && act != Act::Identity)
+        act_forward_loop<float>(act, static_cast<float *>(y.data), static_cast<const float *>(y.data), M, N);
+      return;
+    }
+    // F64 (or K == 0): y = x w^T, then bias and activation.
+    auto run = [&](auto *yp) {
+      using T = std::remove_pointer_t<decltype(yp)>;
+      gemm_loop<T>(false, true, T(1), static_cast<const T *>(x.data), static_cast<const T *>(w.data), T(0), yp, M, N, K);
+      if (bias.data) {
+        const T *b = static_cast<const T *>(bias.data);
+#pragma omp parallel for if (M * N >= kParallelGrain) schedule(static)
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t j = 0; j < N; ++j) yp[i * N + j] += b[j];
+      }
+      act_forward_loop<T>(act, yp, yp, M, N);
+    };
+    if (y.dtype == DType::F32)
+      run(static_cast<float *>(y.data));
+    else
+      run(static_cast<double *>(y.data));
+  });
+}
+
+void CpuTrainBackend::activation_forward(Act act, const View &y, const View &x) {
+  guarded("activation_forward", [&] {
+    need_float("activation_forward", y.dtype);
+    need_contiguous("activation_forward", x, "x");
+    need_contiguous("activation_forward", y, "y");
+    const int64_t n = y.numel();
+    if (n == 0) return;
+    const int64_t cols = cols_of(y), rows = n / cols;
+    if (y.dtype == DType::F32) {
+      alg a = alg::eltwise_relu;
+      float alpha = 0.f;
+      // Transcendental activations always go through oneDNN so that a value
+      // matches the fused linear_forward's post-op whatever the size.
+      if (eltwise_alg(act, &a, &alpha, false) &&
+          (act == Act::Sigmoid || act == Act::Tanh || n >= kSmallEltwise)) {
+        dnnl_act_forward(act, y, x);
+        return;
+      }
+      act_forward_loop<float>(act, static_cast<float *>(y.data), static_cast<const float *>(x.data), rows, cols);
+    } else {
+      act_forward_loop<double>(act, static_cast<double *>(y.data), static_cast<const double *>(x.data), rows, cols);
+    }
+  });
+}
+
+void CpuTrainBackend::activation_backward(Act act, const View &dx, const View &dy, const View &x, const View &y) {
+  guarded("activation_backward", [&] {
+    need_float("activation_backward", dx.dtype);
+    need_contiguous("activation_backward", dx, "dx");
+    need_contiguous("activation_backward", dy, "dy");
+    const int64_t n = dx.numel();
+    if (n == 0) return;
+    const int64_t cols = cols_of(dx), rows = n / cols;
+    if (act != Act::Identity && act != Act::Step) {
+      if (y.data == nullptr) fail(Errc::Internal, "cpu activation_backward: y is missing");
+      need_contiguous("activation_backward", y, "y");
+    }
+    if (dx.dtype == DType::F32) {
+      alg a = alg::eltwise_relu;
+      float alpha = 0.f;
+      if (n >= kSmallEltwise && eltwise_alg(act, &a, &alpha, true)) {
+        dnnl_act_backward(act, dx, dy, y);
+        return;
+      }
+      act_backward_loop<float>(act, static_cast<float *>(dx.data), static_cast<const float *>(dy.data),
+                               static_cast<const float *>(y.data), rows, cols);
+    } else {
+      act_backward_loop<double>(act, static_cast<double *>(dx.data), static_cast<const double *>(dy.data),
+                                static_cast<const double *>(y.data), rows, cols);
+    }
+  });
+}
+
+void CpuTrainBackend::sum_rows(const View &db, const View &g, double beta) {
+  guarded("sum_rows", [&] {
+    need_float("sum_rows", db.dtype);
+    need_contiguous("sum_rows", g, "g");
+    const int64_t N = cols_of(g), M = g.numel() / std::max<int64_t>(N, 1);
+    if (db.numel() != N) fail(Errc::Internal, "cpu sum_rows: db %s does not fit g %s", db.shape.str().c_str(),
+                              g.shape.str().c_str());
+    if (N == 0) return;
+    if (db.dtype == DType::F32)
+      sum_rows_loop<float>(static_cast<float *>(db.data), static_cast<const float *>(g.data), M, N, beta);
+    else
+      sum_rows_loop<double>(static_cast<double *>(db.data), static_cast<const double *>(g.data), M, N, beta);
+  });
+}
+
+void CpuTrainBackend::gather_rows(const View &out, const View &src, const int64_t *idx, int64_t n) {
+  guarded("gather_rows", [&] {
+    need_contiguous("gather_rows", out, "out");
+    need_contiguous("gather_rows", src, "src");
+    if (n == 0) return;
+    const int64_t src_rows = src.shape.ndim > 0 ? src.shape[0] : 1;
+    const size_t row_bytes =
+        src_rows > 0 ? static_cast<size_t>(src.numel() / src_rows) * dtype_size(src.dtype) : 0;
+    for (int64_t i = 0; i < n; ++i)
+      if (idx[i] < 0 || idx[i] >= src_rows)
+        fail(Errc::Internal, "cpu gather_rows: index %lld outside 0..%lld", static_cast<long long>(idx[i]),
+             static_cast<long long>(src_rows - 1));
+    const char *s = static_cast<const char *>(src.data);
+    char *o = static_cast<char *>(out.data);
+#pragma omp parallel for if (static_cast<int64_t>(row_bytes) * n >= (int64_t{1} << 18)) schedule(static)
+    for (int64_t i = 0; i < n; ++i) std::memcpy(o + i * row_bytes, s + idx[i] * row_bytes, row_bytes);
+  });
+}
+
+bool CpuTrainBackend::all_finite(const View &x) {
+  bool ok = true;
+  guarded("all_finite", [&] {
+    need_contiguous("all_finite", x, "x");
+    if (x.dtype == DType::F32)
+      ok = all_finite_loop(static_cast<const float *>(x.data), x.numel());
+    else if (x.dtype == DType::F64)
+      ok = all_finite_loop(static_cast<const double *>(x.data), x.numel());
+    else if (!is_floating(x.dtype))
+      ok = true;
+    else
+      fail(Errc::Unsupported, "cpu all_finite: dtype %s is not supported", dtype_name(x.dtype));
+  });
+  return ok;
+}
+
+void CpuTrainBackend::loss(LossKind kind, const View &pred, const View &target, double *value_accum, const View &grad,
+                           double grad_scale) {
+  guarded("loss", [&] {
+    need_float("loss", pred.dtype);
+    need_contiguous("loss", pred, "pred");
+    need_contiguous("loss", target, "target");
+    if (grad.data) need_contiguous("loss", grad, "grad");
+    if (kind == LossKind::CrossEntropy) {
+      if (pred.shape.ndim != 2) fail(Errc::Internal, "cpu loss: cross-entropy needs pred [n, c]");
+      bool ids = target.dtype == DType::I64 && target.numel() == pred.shape[0];
+      if (!ids && (target.dtype != pred.dtype || target.numel() != pred.numel()))
+        fail(Errc::Internal, "cpu loss: cross-entropy target does not fit pred");
+    } else if (target.dtype != pred.dtype || target.numel() != pred.numel()) {
+      fail(Errc::Internal, "cpu loss: target does not fit pred");
+    }
+    double v = pred.dtype == DType::F32 ? loss_loop<float>(kind, pred, target, grad, grad_scale)
+                                        : loss_loop<double>(kind, pred, target, grad, grad_scale);
+    *value_accum += v;
+  });
+}
+
+}  // namespace cpu
+}  // namespace nn
