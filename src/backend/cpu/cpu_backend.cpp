@@ -150,20 +150,15 @@ class CpuBackend final : public CpuTrainBackend {
       int64_t n = out.numel();
       if (n == 0) return;
       if ((x.dtype == DType::F32 || x.dtype == DType::BF16) && unary_uses_dnnl(op)) {
-        bool transcendental = op == UnaryOp::Exp || op == UnaryOp::Sqrt || op == UnaryOp::Sigmoid ||
-                              op == UnaryOp::Tanh;
-        // Transcendental ops always go through oneDNN so a value does not depend on
-        // the tensor's size; exact ops take loops when small.
-        if (transcendental || n >= kSmallElementwise) {
-          View src = x;
-          if (!x.contiguous()) {
-            loop_copy(out, x);
-            src = out;
-          }
-          if (dnnl_unary(op, out, src)) return;
-          loop_unary(op, out, src);
-          return;
+        View src = x;
+        if (!x.contiguous()) {
+          loop_copy(out, x);
+          src = out;
         }
+        // oneDNN 2.6's exp maps NaN to inf: inputs with a NaN take the loops.
+        if (op == UnaryOp::Exp && any_nan(src)) return loop_unary(op, out, src);
+        if (dnnl_unary(op, out, src)) return;
+        return loop_unary(op, out, src);
       }
       loop_unary(op, out, x);
     });
@@ -222,12 +217,13 @@ class CpuBackend final : public CpuTrainBackend {
   }
 
  private:
-  // oneDNN eltwise for F32/BF16 except: STEP (no primitive), LOG (oneDNN 2.6's
-  // f32 log is off by ~3e-6 absolute near 1; loops use std::log), RELU and
-  // LEAKY_RELU (oneDNN maps NaN to 0; torch, and our loops, keep NaN).
+  // oneDNN eltwise (F32, BF16) for the transcendental ops, always (so a value
+  // never depends on the tensor's size). The rest are loops: STEP has no
+  // primitive; LOG: oneDNN 2.6's f32 log is off by ~3e-6 absolute near 1;
+  // RELU, LEAKY_RELU: oneDNN maps NaN to 0 (torch keeps NaN); NEG: its
+  // eltwise_linear gives +0 for -(+0); ABS: as fast in a loop.
   static bool unary_uses_dnnl(UnaryOp op) {
-    return op == UnaryOp::Neg || op == UnaryOp::Abs || op == UnaryOp::Exp || op == UnaryOp::Sqrt ||
-           op == UnaryOp::Sigmoid || op == UnaryOp::Tanh;
+    return op == UnaryOp::Exp || op == UnaryOp::Sqrt || op == UnaryOp::Sigmoid || op == UnaryOp::Tanh;
   }
 
   // No stride-0 dim of size > 1.

@@ -30,6 +30,8 @@ void loop_binary(BinaryOp op, const View &out, const View &a, const View &b);
 void loop_reduce(ReduceOp op, const View &out, const View &x);
 // a [B,M,K], b [B,K,N], any strides; out [B,M,N] contiguous; K may be 0.
 void loop_matmul(const View &out, const View &a, const View &b);
+// True when a contiguous floating view holds a NaN.
+bool any_nan(const View &x);
 
 // oneDNN paths (cpu_dnnl.cpp). Each returns false when oneDNN cannot do the
 // case (dtype, layout, or no implementation on this CPU); the caller then

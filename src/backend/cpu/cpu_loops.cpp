@@ -681,5 +681,36 @@ void loop_matmul(const View &out, const View &a, const View &b) {
   dispatch(out.dtype, [&](auto tag) { matmul_t<typename decltype(tag)::type>(out, a, b); });
 }
 
+bool any_nan(const View &x) {
+  const int64_t n = x.numel();
+  const int nthr = n >= kParallelMin ? num_threads() : 1;
+  int found = 0;
+  switch (x.dtype) {
+    case DType::F32:
+    case DType::F64:
+    case DType::F16:
+    case DType::BF16: break;
+    default: return false;
+  }
+#pragma omp parallel for num_threads(nthr) schedule(static) reduction(| : found) if (nthr > 1)
+  for (int64_t b = 0; b < n; b += 4096) {
+    const int64_t e = std::min(n, b + 4096);
+    int f = 0;
+    if (x.dtype == DType::F32) {
+      const float *p = static_cast<const float *>(x.data);
+      for (int64_t i = b; i < e; ++i) f |= p[i] != p[i];
+    } else if (x.dtype == DType::F64) {
+      const double *p = static_cast<const double *>(x.data);
+      for (int64_t i = b; i < e; ++i) f |= p[i] != p[i];
+    } else {
+      const uint16_t *p = static_cast<const uint16_t *>(x.data);
+      const uint16_t inf = x.dtype == DType::F16 ? 0x7c00u : 0x7f80u;
+      for (int64_t i = b; i < e; ++i) f |= (p[i] & 0x7fffu) > inf;
+    }
+    found |= f;
+  }
+  return found != 0;
+}
+
 }  // namespace cpu
 }  // namespace nn
