@@ -43,6 +43,31 @@ constexpr int64_t kSmallEltwise = 4096;
 // Loops parallelise only above this many elements.
 constexpr int64_t kParallelGrain = 1 << 14;
 
+// Loops run in an OpenMP team only when worth it; a serial loop otherwise
+// (an OpenMP region with if(false) still allocates a team in libgomp).
+template <class F>
+inline void pfor(bool par, int64_t n, F &&f) {
+  if (par && n > 1 && num_threads() > 1) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; ++i) f(i);
+  } else {
+    for (int64_t i = 0; i < n; ++i) f(i);
+  }
+}
+
+// Sum over i of what f(i, acc) adds into acc.
+template <class F>
+inline double psum(bool par, int64_t n, F &&f) {
+  double sum = 0;
+  if (par && n > 1 && num_threads() > 1) {
+#pragma omp parallel for schedule(static) reduction(+ : sum)
+    for (int64_t i = 0; i < n; ++i) f(i, sum);
+  } else {
+    for (int64_t i = 0; i < n; ++i) f(i, sum);
+  }
+  return sum;
+}
+
 template <class F>
 void guarded(const char *what, F &&f) {
   try {
@@ -265,28 +290,22 @@ void act_forward_loop(Act act, T *y, const T *x, int64_t rows, int64_t cols) {
       if (y != x) std::memmove(y, x, static_cast<size_t>(n) * sizeof(T));
       return;
     case Act::Relu:
-#pragma omp parallel for if (par) schedule(static)
-      for (int64_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : T(0);
+      pfor(par, n, [&](int64_t i) { y[i] = x[i] > T(0) ? x[i] : T(0); });
       return;
     case Act::LeakyRelu:
-#pragma omp parallel for if (par) schedule(static)
-      for (int64_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : x[i] * T(kLeakySlope);
+      pfor(par, n, [&](int64_t i) { y[i] = x[i] > T(0) ? x[i] : x[i] * T(kLeakySlope); });
       return;
     case Act::Sigmoid:
-#pragma omp parallel for if (par) schedule(static)
-      for (int64_t i = 0; i < n; ++i) y[i] = sigmoid(x[i]);
+      pfor(par, n, [&](int64_t i) { y[i] = sigmoid(x[i]); });
       return;
     case Act::Tanh:
-#pragma omp parallel for if (par) schedule(static)
-      for (int64_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
+      pfor(par, n, [&](int64_t i) { y[i] = std::tanh(x[i]); });
       return;
     case Act::Step:
-#pragma omp parallel for if (par) schedule(static)
-      for (int64_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? T(1) : T(0);
+      pfor(par, n, [&](int64_t i) { y[i] = x[i] > T(0) ? T(1) : T(0); });
       return;
     case Act::Softmax:
-#pragma omp parallel for if (par) schedule(static)
-      for (int64_t r = 0; r < rows; ++r) {
+      pfor(par, rows, [&](int64_t r) {
         const T *xr = x + r * cols;
         T *yr = y + r * cols;
         T mx = -std::numeric_limits<T>::infinity();
@@ -299,7 +318,7 @@ void act_forward_loop(Act act, T *y, const T *x, int64_t rows, int64_t cols) {
           // All -inf, or a +inf/NaN present: follow exp/sum literally (NaN like torch).
           if (mx == -std::numeric_limits<T>::infinity() || nan) {
             for (int64_t j = 0; j < cols; ++j) yr[j] = std::numeric_limits<T>::quiet_NaN();
-            continue;
+            return;
           }
         }
         double sum = 0;
@@ -310,7 +329,7 @@ void act_forward_loop(Act act, T *y, const T *x, int64_t rows, int64_t cols) {
         }
         T inv = static_cast<T>(1.0 / sum);
         for (int64_t j = 0; j < cols; ++j) yr[j] *= inv;
-      }
+      });
       return;
   }
 }
@@ -325,24 +344,19 @@ void act_backward_loop(Act act, T *dx, const T *dy, const T *y, int64_t rows, in
       if (dx != dy) std::memmove(dx, dy, static_cast<size_t>(n) * sizeof(T));
       return;
     case Act::Relu:
-#pragma omp parallel for if (par) schedule(static)
-      for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
+      pfor(par, n, [&](int64_t i) { dx[i] = y[i] > T(0) ? dy[i] : T(0); });
       return;
     case Act::LeakyRelu:
-#pragma omp parallel for if (par) schedule(static)
-      for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? dy[i] : dy[i] * T(kLeakySlope);
+      pfor(par, n, [&](int64_t i) { dx[i] = y[i] > T(0) ? dy[i] : dy[i] * T(kLeakySlope); });
       return;
     case Act::Sigmoid:
-#pragma omp parallel for if (par) schedule(static)
-      for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * y[i] * (T(1) - y[i]);
+      pfor(par, n, [&](int64_t i) { dx[i] = dy[i] * y[i] * (T(1) - y[i]); });
       return;
     case Act::Tanh:
-#pragma omp parallel for if (par) schedule(static)
-      for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * (T(1) - y[i] * y[i]);
+      pfor(par, n, [&](int64_t i) { dx[i] = dy[i] * (T(1) - y[i] * y[i]); });
       return;
     case Act::Softmax:
-#pragma omp parallel for if (par) schedule(static)
-      for (int64_t r = 0; r < rows; ++r) {
+      pfor(par, rows, [&](int64_t r) {
         const T *yr = y + r * cols;
         const T *dyr = dy + r * cols;
         T *dxr = dx + r * cols;
@@ -350,7 +364,7 @@ void act_backward_loop(Act act, T *dx, const T *dy, const T *y, int64_t rows, in
         for (int64_t j = 0; j < cols; ++j) s += static_cast<double>(dyr[j]) * static_cast<double>(yr[j]);
         T st = static_cast<T>(s);
         for (int64_t j = 0; j < cols; ++j) dxr[j] = yr[j] * (dyr[j] - st);
-      }
+      });
       return;
   }
 }
@@ -363,22 +377,21 @@ void gemm_loop(bool ta, bool tb, T alpha, const T *a, const T *b, T beta, T *out
   const T *B = b;
   if (ta) {
     T *p = static_cast<T *>(scratch(kScratchA, static_cast<size_t>(M * K) * sizeof(T)));
-#pragma omp parallel for if (M * K >= kParallelGrain) schedule(static)
-    for (int64_t i = 0; i < M; ++i)
+    pfor(M * K >= kParallelGrain, M, [&](int64_t i) {
       for (int64_t k = 0; k < K; ++k) p[i * K + k] = a[k * M + i];
+    });
     A = p;
   }
   if (tb) {
     T *p = static_cast<T *>(scratch(kScratchB, static_cast<size_t>(K * N) * sizeof(T)));
-#pragma omp parallel for if (K * N >= kParallelGrain) schedule(static)
-    for (int64_t k = 0; k < K; ++k)
+    pfor(K * N >= kParallelGrain, K, [&](int64_t k) {
       for (int64_t j = 0; j < N; ++j) p[k * N + j] = b[j * K + k];
+    });
     B = p;
   }
   constexpr int64_t kBlockK = 256, kBlockN = 512;
   bool par = M * N * std::max<int64_t>(K, 1) >= kParallelGrain;
-#pragma omp parallel for if (par) schedule(static)
-  for (int64_t i = 0; i < M; ++i) {
+  pfor(par, M, [&](int64_t i) {
     T *o = out + i * N;
     if (beta == T(0)) {
       for (int64_t j = 0; j < N; ++j) o[j] = T(0);
@@ -396,7 +409,7 @@ void gemm_loop(bool ta, bool tb, T alpha, const T *a, const T *b, T beta, T *out
         }
       }
     }
-  }
+  });
 }
 
 template <class T>
@@ -404,8 +417,7 @@ void sum_rows_loop(T *db, const T *g, int64_t M, int64_t N, double beta) {
   constexpr int64_t kBlock = 64;
   int64_t nblocks = (N + kBlock - 1) / kBlock;
   bool par = M * N >= kParallelGrain && nblocks > 1;
-#pragma omp parallel for if (par) schedule(static)
-  for (int64_t bI = 0; bI < nblocks; ++bI) {
+  pfor(par, nblocks, [&](int64_t bI) {
     int64_t j0 = bI * kBlock, j1 = std::min(N, j0 + kBlock);
     double acc[kBlock];
     for (int64_t j = j0; j < j1; ++j) acc[j - j0] = 0.0;
@@ -417,7 +429,7 @@ void sum_rows_loop(T *db, const T *g, int64_t M, int64_t N, double beta) {
       double base = beta == 0.0 ? 0.0 : beta * static_cast<double>(db[j]);
       db[j] = static_cast<T>(base + acc[j - j0]);
     }
-  }
+  });
 }
 
 // ---------------------------------------------------------------------------
@@ -441,12 +453,11 @@ double loss_loop(LossKind kind, const View &pv, const View &tv, const View &gv, 
                  : kind == LossKind::SSE ? 1.0
                                          : 0.5 / n;
       T gc = static_cast<T>(2.0 * c * scale);
-#pragma omp parallel for if (par) reduction(+ : sum) schedule(static)
-      for (int64_t i = 0; i < numel; ++i) {
+      sum = psum(par, numel, [&](int64_t i, double &acc) {
         T d = p[i] - y[i];
-        sum += static_cast<double>(d) * static_cast<double>(d);
+        acc += static_cast<double>(d) * static_cast<double>(d);
         if (g) g[i] = gc * d;
-      }
+      });
       return sum * c;
     }
     case LossKind::BCE: {
@@ -454,26 +465,24 @@ double loss_loop(LossKind kind, const View &pv, const View &tv, const View &gv, 
       double inv = 1.0 / static_cast<double>(numel);
       T gc = static_cast<T>(inv * scale);
       const T eps = T(1e-12);
-#pragma omp parallel for if (par) reduction(+ : sum) schedule(static)
-      for (int64_t i = 0; i < numel; ++i) {
+      sum = psum(par, numel, [&](int64_t i, double &acc) {
         double pi = static_cast<double>(p[i]), yi = static_cast<double>(y[i]);
         double lp = std::max(std::log(pi), -100.0);
         double l1p = std::max(std::log1p(-pi), -100.0);
-        sum += -(yi * lp + (1.0 - yi) * l1p);
+        acc += -(yi * lp + (1.0 - yi) * l1p);
         if (g) g[i] = gc * (p[i] - y[i]) / std::max((T(1) - p[i]) * p[i], eps);
-      }
+      });
       return sum * inv;
     }
     case LossKind::BCEWithLogits: {
       const T *y = static_cast<const T *>(tv.data);
       double inv = 1.0 / static_cast<double>(numel);
       T gc = static_cast<T>(inv * scale);
-#pragma omp parallel for if (par) reduction(+ : sum) schedule(static)
-      for (int64_t i = 0; i < numel; ++i) {
+      sum = psum(par, numel, [&](int64_t i, double &acc) {
         double x = static_cast<double>(p[i]), yi = static_cast<double>(y[i]);
-        sum += std::max(x, 0.0) - x * yi + std::log1p(std::exp(-std::fabs(x)));
+        acc += std::max(x, 0.0) - x * yi + std::log1p(std::exp(-std::fabs(x)));
         if (g) g[i] = gc * (sigmoid(p[i]) - y[i]);
-      }
+      });
       return sum * inv;
     }
     case LossKind::CrossEntropy: {
@@ -495,8 +504,7 @@ double loss_loop(LossKind kind, const View &pv, const View &tv, const View &gv, 
                static_cast<long long>(bad), static_cast<long long>(cls[bad]), static_cast<long long>(c - 1));
       }
       const bool rpar = n * c >= kParallelGrain;
-#pragma omp parallel for if (rpar) reduction(+ : sum) schedule(static)
-      for (int64_t r = 0; r < n; ++r) {
+      sum = psum(rpar, n, [&](int64_t r, double &acc) {
         const T *pr = p + r * c;
         double mx = -std::numeric_limits<double>::infinity();
         for (int64_t j = 0; j < c; ++j) mx = std::max(mx, static_cast<double>(pr[j]));
@@ -504,7 +512,7 @@ double loss_loop(LossKind kind, const View &pv, const View &tv, const View &gv, 
         for (int64_t j = 0; j < c; ++j) se += std::exp(static_cast<double>(pr[j]) - mx);
         double lse = mx + std::log(se);
         if (ids) {
-          sum += lse - static_cast<double>(pr[cls[r]]);
+          acc += lse - static_cast<double>(pr[cls[r]]);
           if (g) {
             T *gr = g + r * c;
             for (int64_t j = 0; j < c; ++j) gr[j] = gc * static_cast<T>(std::exp(static_cast<double>(pr[j]) - lse));
@@ -518,14 +526,14 @@ double loss_loop(LossKind kind, const View &pv, const View &tv, const View &gv, 
             ysum += yj;
             if (yj != 0.0) l -= yj * (static_cast<double>(pr[j]) - lse);
           }
-          sum += l;
+          acc += l;
           if (g) {
             T *gr = g + r * c;
             for (int64_t j = 0; j < c; ++j)
               gr[j] = gc * static_cast<T>(std::exp(static_cast<double>(pr[j]) - lse) * ysum - static_cast<double>(yr[j]));
           }
         }
-      }
+      });
       return sum * inv;
     }
   }
@@ -534,9 +542,7 @@ double loss_loop(LossKind kind, const View &pv, const View &tv, const View &gv, 
 
 template <class T>
 bool all_finite_loop(const T *x, int64_t n) {
-  int bad = 0;
-#pragma omp parallel for if (n >= kParallelGrain) reduction(| : bad) schedule(static)
-  for (int64_t i = 0; i < n; ++i) bad |= std::isfinite(x[i]) ? 0 : 1;
+  double bad = psum(n >= kParallelGrain, n, [&](int64_t i, double &acc) { acc += std::isfinite(x[i]) ? 0.0 : 1.0; });
   return bad == 0;
 }
 
@@ -603,9 +609,9 @@ void CpuTrainBackend::linear_forward(Act act, const View &y, const View &x, cons
       gemm_loop<T>(false, true, T(1), static_cast<const T *>(x.data), static_cast<const T *>(w.data), T(0), yp, M, N, K);
       if (bias.data) {
         const T *b = static_cast<const T *>(bias.data);
-#pragma omp parallel for if (M * N >= kParallelGrain) schedule(static)
-        for (int64_t i = 0; i < M; ++i)
+        pfor(M * N >= kParallelGrain, M, [&](int64_t i) {
           for (int64_t j = 0; j < N; ++j) yp[i * N + j] += b[j];
+        });
       }
       act_forward_loop<T>(act, yp, yp, M, N);
     };
@@ -698,8 +704,7 @@ void CpuTrainBackend::gather_rows(const View &out, const View &src, const int64_
              static_cast<long long>(src_rows - 1));
     const char *s = static_cast<const char *>(src.data);
     char *o = static_cast<char *>(out.data);
-#pragma omp parallel for if (static_cast<int64_t>(row_bytes) * n >= (int64_t{1} << 18)) schedule(static)
-    for (int64_t i = 0; i < n; ++i) std::memcpy(o + i * row_bytes, s + idx[i] * row_bytes, row_bytes);
+    pfor(static_cast<int64_t>(row_bytes) * n >= (int64_t{1} << 18), n, [&](int64_t i) { std::memcpy(o + i * row_bytes, s + idx[i] * row_bytes, row_bytes); });
   });
 }
 
