@@ -901,11 +901,11 @@ NN_API nn_dtype nn_model_dtype(const nn_model *m);
  *   (read as `[n, 1]`, never broadcast to `[n, n]`). A floating target of
  *   another dtype is converted to pred's; an integer target is
  *   ::NN_ERR_DTYPE.
- * - CROSS_ENTROPY: pred `[n, c]`; target either class ids `[n]` of any
- *   integer dtype (I64 is the usual one; others are converted), each in
- *   0..c-1 (else ::NN_ERR_INVALID_ARGUMENT naming the row), or floating
- *   probabilities `[n, c]` (converted to pred's dtype). A floating `[n]`
- *   target is ::NN_ERR_DTYPE.
+ * - CROSS_ENTROPY: pred `[n, c]`; target either ::NN_I64 class ids `[n]`,
+ *   each in 0..c-1 (else ::NN_ERR_INVALID_ARGUMENT naming the row), or
+ *   floating probabilities `[n, c]` (converted to pred's dtype). Class ids
+ *   of another dtype (integer or floating) are ::NN_ERR_DTYPE, as in
+ *   PyTorch.
  * - Any other shape: ::NN_ERR_SHAPE with both shapes in the message.
  * @{
  */

@@ -78,13 +78,16 @@ Tensor prepare_loss_target(LossKind loss, const Shape &ps, DType pdt, Device pde
   if (loss == LossKind::CrossEntropy) {
     if (ts.ndim == 1) {
       if (is_floating(tdt))
-        fail(Errc::DType, "%s: CROSS_ENTROPY target of shape %s holds class ids and must be an integer tensor "
-                          "(int64), not %s; probabilities need shape %s",
+        fail(Errc::DType, "%s: CROSS_ENTROPY target of shape %s holds class ids and must be int64, not %s; "
+                          "probabilities need shape %s",
              what, ts.str().c_str(), dtype_name(tdt), ps.str().c_str());
       if (ts[0] != ps[0])
         fail(Errc::Shape, "%s: CROSS_ENTROPY target (class ids) has shape %s but pred has shape %s; expected [%lld]",
              what, ts.str().c_str(), ps.str().c_str(), static_cast<long long>(ps[0]));
-      return tdt == DType::I64 ? target.contiguous() : to_dtype(target, DType::I64);
+      if (tdt != DType::I64)
+        fail(Errc::DType, "%s: CROSS_ENTROPY target (class ids) has dtype %s; class ids must be int64", what,
+             dtype_name(tdt));
+      return target.contiguous();
     }
     if (ts.ndim != 2 || ts != ps)
       fail(Errc::Shape, "%s: CROSS_ENTROPY target has shape %s but pred has shape %s; expected class ids [%lld] "

@@ -153,8 +153,8 @@ class Model {
 // another shape).
 // Target rules (documented in nn.h, group training): elementwise losses take a
 // floating target of pred's shape (or [n] for pred [n, 1]), converted to
-// pred's dtype; CROSS_ENTROPY takes pred [n, c] and integer class ids [n]
-// (any integer dtype, converted to I64) or floating probabilities [n, c].
+// pred's dtype; CROSS_ENTROPY takes pred [n, c] and I64 class ids [n] or
+// floating probabilities [n, c].
 // pred may be any strided tensor (only its shape, dtype and device are read).
 void validate_loss_target(LossKind loss, const Tensor &pred, const Tensor &target, const char *what);
 // The same checks from pred's shape/dtype/device without the class-id range
