@@ -71,6 +71,13 @@ Data check_data_impl(const Model &m, const Tensor &x, const Tensor &y, LossKind 
   ps[0] = n;
   st[0] = 0;
   validate_loss_target(loss, p1.as_strided(ps, st, p1.offset()), d.y, what);
+  // Targets the loss would convert on every batch are converted once here:
+  // floating targets to the model's dtype, integer class ids to I64.
+  if (is_floating(d.y.dtype())) {
+    if (d.y.dtype() != m.dtype()) d.y = to_dtype(d.y, m.dtype());
+  } else if (d.y.dtype() != DType::I64) {
+    d.y = to_dtype(d.y, DType::I64);
+  }
   return d;
 }
 
