@@ -406,146 +406,181 @@ void binary_dispatch(BinaryOp op, const View &out, const View &a, const View &b)
 // ---------------------------------------------------------------------------
 // Reduce: x contiguous [outer, n, inner] -> out [outer, inner], n >= 1.
 
-// Accumulator of one reduction: Sum/Mean in double (floats) or wrapping
-// uint64 (integers); Max/Min in the compute type; Argmax value + index.
+// One reduction's arithmetic: Sum/Mean accumulate in double (floats) or
+// wrapping uint64 (integers); Max/Min in the compute type, NaN wins; Argmax
+// keeps (value, index): NaN beats everything, ties go to the smaller index.
 template <class T, ReduceOp OP>
-struct Acc {
+struct Red {
   using C = typename Tr<T>::C;
+  static constexpr bool kSum = OP == ReduceOp::Sum || OP == ReduceOp::Mean;
   using S = std::conditional_t<Tr<T>::is_int, uint64_t, double>;
-  using V = std::conditional_t<OP == ReduceOp::Sum || OP == ReduceOp::Mean, S, C>;
-  V v;
-  int64_t idx;
+  using V = std::conditional_t<kSum, S, C>;
 
-  static S to_s(T t) {
-    if constexpr (Tr<T>::is_int)
-      return as_u64(t);
-    else
-      return static_cast<double>(Tr<T>::load(t));
-  }
-  void init(T first) {
-    if constexpr (OP == ReduceOp::Sum || OP == ReduceOp::Mean)
-      v = to_s(first);
-    else
-      v = Tr<T>::load(first);
-    idx = 0;
-  }
-  void add(T t, int64_t k) {
-    if constexpr (OP == ReduceOp::Sum || OP == ReduceOp::Mean) {
-      v += to_s(t);
+  static V load(T t) {
+    if constexpr (kSum) {
+      if constexpr (Tr<T>::is_int)
+        return as_u64(t);
+      else
+        return static_cast<double>(Tr<T>::load(t));
     } else {
-      C c = Tr<T>::load(t);
-      if constexpr (OP == ReduceOp::Max) {
-        if (c > v || c != c) v = c;
-      } else if constexpr (OP == ReduceOp::Min) {
-        if (c < v || c != c) v = c;
-      } else {  // Argmax: first maximum, first NaN wins
-        if (c > v || (c != c && v == v)) {
-          v = c;
-          idx = k;
-        }
-      }
+      return Tr<T>::load(t);
     }
   }
-  // Merges a partial result of a later range.
-  void merge(const Acc &o) {
-    if constexpr (OP == ReduceOp::Sum || OP == ReduceOp::Mean) {
-      v += o.v;
+  static bool better(V v, int64_t k, V a, int64_t ai) {
+    const bool vn = v != v, an = a != a;
+    if (an) return vn && k < ai;
+    if (vn) return true;
+    return v > a || (v == a && k < ai);
+  }
+  // Folds (v, k) into (a, ai); also merges two partial results.
+  static void add(V &a, int64_t &ai, V v, int64_t k) {
+    if constexpr (kSum) {
+      a += v;
     } else if constexpr (OP == ReduceOp::Max) {
-      if (o.v > v || o.v != o.v) v = o.v;
+      a = (v > a || v != v) ? v : a;
     } else if constexpr (OP == ReduceOp::Min) {
-      if (o.v < v || o.v != o.v) v = o.v;
+      a = (v < a || v != v) ? v : a;
     } else {
-      if (o.v > v || (o.v != o.v && v == v)) {
-        v = o.v;
-        idx = o.idx;
+      if (better(v, k, a, ai)) {
+        a = v;
+        ai = k;
       }
     }
   }
-  void store(void *out, int64_t i, int64_t n) const {
+  static void store(void *out, int64_t i, V a, int64_t ai, int64_t n) {
     if constexpr (OP == ReduceOp::Argmax) {
-      static_cast<int64_t *>(out)[i] = idx;
+      static_cast<int64_t *>(out)[i] = ai;
+    } else if constexpr (kSum && Tr<T>::is_int) {
+      static_cast<T *>(out)[i] = wrap<T>(a);  // Mean of integers never reaches here
     } else if constexpr (OP == ReduceOp::Sum) {
-      if constexpr (Tr<T>::is_int)
-        static_cast<T *>(out)[i] = wrap<T>(v);
-      else
-        static_cast<T *>(out)[i] = from_double<T>(v);
+      static_cast<T *>(out)[i] = from_double<T>(a);
     } else if constexpr (OP == ReduceOp::Mean) {
-      if constexpr (Tr<T>::is_int)
-        static_cast<T *>(out)[i] = wrap<T>(v);  // never used: core rejects int mean
-      else
-        static_cast<T *>(out)[i] = from_double<T>(v / static_cast<double>(n));
+      static_cast<T *>(out)[i] = from_double<T>(a / static_cast<double>(n));
     } else {
-      static_cast<T *>(out)[i] = Tr<T>::store(v);
+      static_cast<T *>(out)[i] = Tr<T>::store(a);
+    }
+  }
+  // Reduces p[k0..k1) (k1 > k0) with 8 independent lanes, for speed.
+  static void range(const T *p, int64_t k0, int64_t k1, V &a, int64_t &ai) {
+    constexpr int L = 8;
+    int64_t k = k0;
+    if (k1 - k0 >= 2 * L) {
+      V acc[L];
+      int64_t idx[L];
+      for (int l = 0; l < L; ++l) {
+        acc[l] = load(p[k0 + l]);
+        idx[l] = k0 + l;
+      }
+      for (k = k0 + L; k + L <= k1; k += L)
+        for (int l = 0; l < L; ++l) add(acc[l], idx[l], load(p[k + l]), k + l);
+      a = acc[0];
+      ai = idx[0];
+      for (int l = 1; l < L; ++l) add(a, ai, acc[l], idx[l]);
+    } else {
+      a = load(p[k0]);
+      ai = k0;
+      k = k0 + 1;
+    }
+    for (; k < k1; ++k) add(a, ai, load(p[k]), k);
+  }
+  // acc[j] (j < m) over rows k0..k1 (k1 > k0) of a [*, inner] block at base.
+  static void columns(const T *base, int64_t inner, int64_t m, int64_t k0, int64_t k1, V *acc, int64_t *idx) {
+    const T *r0 = base + k0 * inner;
+    for (int64_t j = 0; j < m; ++j) {
+      acc[j] = load(r0[j]);
+      idx[j] = k0;
+    }
+    for (int64_t k = k0 + 1; k < k1; ++k) {
+      const T *r = base + k * inner;
+      for (int64_t j = 0; j < m; ++j) add(acc[j], idx[j], load(r[j]), k);
     }
   }
 };
 
 template <class T, ReduceOp OP>
 void reduce_t(const View &out, const View &x) {
-  using A = Acc<T, OP>;
+  using R = Red<T, OP>;
+  using V = typename R::V;
   const int64_t outer = x.shape[0], n = x.shape[1], inner = x.shape[2];
   const T *xp = static_cast<const T *>(x.data);
   void *op = out.data;
   const int64_t total = outer * n * inner;
   const int nthr = total >= kParallelMin ? num_threads() : 1;
+  // Threads that share one output's rows merge partials kept here, in order.
+  constexpr int64_t kBlock = 256;
 
   if (inner == 1) {
     if (nthr > 1 && outer < 2 * nthr) {
-      // Few long rows: split each row across threads, merge in order.
+      struct Part {
+        V a;
+        int64_t ai;
+        bool used;
+      };
+      Part *part = static_cast<Part *>(scratch(kScratchLoops, sizeof(Part) * static_cast<size_t>(nthr)));
       for (int64_t o = 0; o < outer; ++o) {
         const T *row = xp + o * n;
-        A part[256];
-        int used = std::min(nthr, 256);
-#pragma omp parallel num_threads(used)
+        int used = 1;
+#pragma omp parallel num_threads(nthr)
         {
           int t = omp_get_thread_num(), nt = omp_get_num_threads();
           int64_t per = n / nt, rem = n % nt;
           int64_t k0 = t * per + std::min<int64_t>(t, rem);
           int64_t k1 = k0 + per + (t < rem ? 1 : 0);
-          if (k1 > k0) {
-            A a;
-            a.init(row[k0]);
-            a.idx = k0;
-            for (int64_t k = k0 + 1; k < k1; ++k) a.add(row[k], k);
-            part[t] = a;
-          }
-#pragma omp single
-          used = nt;
+          part[t].used = k1 > k0;
+          if (k1 > k0) R::range(row, k0, k1, part[t].a, part[t].ai);
+          if (t == 0) used = nt;
         }
-        int first = 0;
-        A acc = part[first];
-        for (int t = 1; t < used && t < n; ++t) acc.merge(part[t]);
-        acc.store(op, o, n);
+        V a = part[0].a;
+        int64_t ai = part[0].ai;
+        for (int t = 1; t < used; ++t)
+          if (part[t].used) R::add(a, ai, part[t].a, part[t].ai);
+        R::store(op, o, a, ai, n);
       }
       return;
     }
 #pragma omp parallel for num_threads(nthr) schedule(static) if (nthr > 1)
     for (int64_t o = 0; o < outer; ++o) {
-      const T *row = xp + o * n;
-      A a;
-      a.init(row[0]);
-      for (int64_t k = 1; k < n; ++k) a.add(row[k], k);
-      a.store(op, o, n);
+      V a;
+      int64_t ai;
+      R::range(xp + o * n, 0, n, a, ai);
+      R::store(op, o, a, ai, n);
     }
     return;
   }
 
-  // inner > 1: accumulate rows over blocks of the inner dim (vectorises over j).
-  constexpr int64_t kBlock = 256;
+  // inner > 1: accumulate whole rows over blocks of the inner dim (vectorises over j).
   const int64_t nblk = (inner + kBlock - 1) / kBlock;
   const int64_t items = outer * nblk;
+  if (nthr > 1 && items < nthr && n >= 4 * nthr) {
+    // Few blocks, long columns: split the rows among threads, merge in order.
+    V *pacc = static_cast<V *>(scratch(kScratchLoops, (sizeof(V) + sizeof(int64_t)) * kBlock * static_cast<size_t>(nthr)));
+    int64_t *pidx = reinterpret_cast<int64_t *>(pacc + kBlock * nthr);
+    for (int64_t it = 0; it < items; ++it) {
+      const int64_t o = it / nblk, j0 = (it % nblk) * kBlock, m = std::min(kBlock, inner - j0);
+      const T *base = xp + o * n * inner + j0;
+      int used = 1;
+#pragma omp parallel num_threads(nthr)
+      {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        int64_t per = n / nt, rem = n % nt;
+        int64_t k0 = t * per + std::min<int64_t>(t, rem);
+        int64_t k1 = k0 + per + (t < rem ? 1 : 0);
+        R::columns(base, inner, m, k0, k1, pacc + t * kBlock, pidx + t * kBlock);  // nt <= n/4: k1 > k0
+        if (t == 0) used = nt;
+      }
+      for (int t = 1; t < used; ++t)
+        for (int64_t j = 0; j < m; ++j) R::add(pacc[j], pidx[j], pacc[t * kBlock + j], pidx[t * kBlock + j]);
+      for (int64_t j = 0; j < m; ++j) R::store(op, o * inner + j0 + j, pacc[j], pidx[j], n);
+    }
+    return;
+  }
 #pragma omp parallel for num_threads(nthr) schedule(static) if (nthr > 1)
   for (int64_t it = 0; it < items; ++it) {
-    int64_t o = it / nblk, j0 = (it % nblk) * kBlock;
-    int64_t m = std::min(kBlock, inner - j0);
-    A acc[kBlock];
-    const T *base = xp + o * n * inner + j0;
-    for (int64_t j = 0; j < m; ++j) acc[j].init(base[j]);
-    for (int64_t k = 1; k < n; ++k) {
-      const T *r = base + k * inner;
-      for (int64_t j = 0; j < m; ++j) acc[j].add(r[j], k);
-    }
-    for (int64_t j = 0; j < m; ++j) acc[j].store(op, o * inner + j0 + j, n);
+    const int64_t o = it / nblk, j0 = (it % nblk) * kBlock, m = std::min(kBlock, inner - j0);
+    V acc[kBlock];
+    int64_t idx[kBlock];
+    R::columns(xp + o * n * inner + j0, inner, m, 0, n, acc, idx);
+    for (int64_t j = 0; j < m; ++j) R::store(op, o * inner + j0 + j, acc[j], idx[j], n);
   }
 }
 
