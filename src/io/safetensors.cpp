@@ -96,7 +96,8 @@ File parse(const uint8_t *buf, size_t len) {
            static_cast<unsigned long long>(e.end), static_cast<unsigned long long>(e.begin));
     bool has_zero = std::find(e.shape.begin(), e.shape.end(), 0) != e.shape.end();
     if (has_zero) numel = 0, overflow = false;
-    if (overflow || (numel != 0 && numel > UINT64_MAX / esize) || numel * esize != e.end - e.begin)
+    if (numel > UINT64_MAX / esize) overflow = true;  // the byte count, not just the element count
+    if (overflow || numel * esize != e.end - e.begin)
       fail(Errc::Format, "%s: tensor \"%s\" has %llu bytes but its shape and dtype %s need %s", kWhat, name.c_str(),
            static_cast<unsigned long long>(e.end - e.begin), e.dtype.c_str(),
            overflow ? "more than 2^64" : std::to_string(numel * esize).c_str());
