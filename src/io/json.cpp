@@ -10,6 +10,10 @@ namespace json {
 namespace {
 
 constexpr int kMaxDepth = 64;
+// A Value takes ~100 bytes for as little as 2 bytes of text ("0,"): without a
+// cap a 100 MB header would need ~5 GB and many seconds before any check.
+constexpr size_t kMaxValues = 200000;
+static_assert(kMaxValues == 200000, "the error message names the limit");
 
 class Parser {
  public:
@@ -26,6 +30,7 @@ class Parser {
  private:
   const char *s_;
   size_t n_, i_ = 0;
+  size_t values_ = 0;
   const char *what_;
 
   [[noreturn]] void error(const char *msg) {
@@ -48,6 +53,7 @@ class Parser {
 
   Value value(int depth) {
     if (depth > kMaxDepth) error("nesting too deep");
+    if (++values_ > kMaxValues) error("more than 200000 values");
     if (i_ >= n_) error("unexpected end of input");
     Value v;
     char c = s_[i_];

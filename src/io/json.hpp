@@ -1,6 +1,7 @@
 // A small strict JSON (RFC 8259) parser and string escaping, for the
-// safetensors header. Input must be valid UTF-8; nesting is limited so a
-// hostile file cannot exhaust the stack. Errors throw Errc::Format.
+// safetensors header. Input must be valid UTF-8; nesting (64 levels) and the
+// number of values (200,000 per document) are limited so a hostile file can
+// exhaust neither the stack nor memory. Errors throw Errc::Format.
 #pragma once
 #include <cstddef>
 #include <cstdint>
