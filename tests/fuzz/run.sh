@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer target for nn_model_load_buffer (the library's sources
+# compiled into it with -fsanitize=fuzzer,address,undefined, using Debian's
+# clang and libclang-rt-dev) and fuzzes it for a bounded time.
+#
+#   bash tests/fuzz/run.sh [SECONDS] [BUILD_DIR] [extra libFuzzer flags...]
+#
+# SECONDS defaults to 60, BUILD_DIR to build-fuzz/ at the repository root.
+# Seeds: tests/fuzz/corpus/ (read only); what the run finds goes to
+# BUILD_DIR/corpus/, crash reproducers to BUILD_DIR/artifacts/. Exits
+# non-zero on any crash, sanitizer report, leak, timeout (-timeout, 10 s)
+# or allocation above -malloc_limit_mb (256 MiB; the inputs are <= 16 KiB),
+# and 77 (skip) when clang cannot build a fuzzer.
+# Environment: NN_FUZZ_CXX (the clang++ to use), NN_FUZZ_JOBS (parallel
+# compiles).
+# To keep what a long run found: add -merge=1 ... see tests/fuzz/README.md.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+SECS="${1:-60}"
+BUILD="${2:-$ROOT/build-fuzz}"
+shift $(( $# > 2 ? 2 : $# ))
+mkdir -p "$BUILD"
+BUILD="$(cd "$BUILD" && pwd)"
+
+CXX="${NN_FUZZ_CXX:-}"
+if [[ -z "$CXX" ]]; then
+  for c in clang++-14 clang++; do
+    if command -v "$c" >/dev/null 2>&1; then CXX="$c"; break; fi
+  done
+fi
+if [[ -z "$CXX" ]]; then
+  echo "run.sh: no clang++ found: skipping" >&2
+  exit 77
+fi
+LAUNCHER=""
+if command -v ccache >/dev/null 2>&1; then LAUNCHER="ccache "; fi
+
+SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+CFLAGS="-std=c++17 -O1 -g $SAN -fsanitize=fuzzer-no-link -fopenmp -DNN_BUILDING_LIBRARY -I$ROOT/include -I$ROOT/src"
+LDFLAGS="$SAN -fsanitize=fuzzer -fopenmp"
+LIBS="-ldnnl -lpthread -lm"
+
+# Probe: can this clang link a libFuzzer program at all?
+if ! echo 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char *, unsigned long) { return 0; }' |
+    "$CXX" -x c++ - -fsanitize=fuzzer,address,undefined -o "$BUILD/probe" >/dev/null 2>&1; then
+  echo "run.sh: $CXX cannot link -fsanitize=fuzzer (install libclang-rt-dev): skipping" >&2
+  exit 77
+fi
+
+# A small ninja file (the library's own CMake build uses the project's compiler).
+SOURCES=$(cd "$ROOT" && ls src/api/*.cpp src/nn/*.cpp src/core/*.cpp src/io/*.cpp src/backend/*.cpp \
+  src/backend/cpu/*.cpp | sort)
+{
+  echo "cxx = $LAUNCHER$CXX"
+  echo "rule cc"
+  echo "  command = \$cxx $CFLAGS -MMD -MF \$out.d -c \$in -o \$out"
+  echo "  depfile = \$out.d"
+  echo "  deps = gcc"
+  echo "  description = CXX \$in"
+  echo "rule link"
+  echo "  command = $CXX \$in -o \$out $LDFLAGS $LIBS"
+  echo "  description = LINK \$out"
+  objs=""
+  for s in $SOURCES tests/fuzz/fuzz_load_buffer.cc; do
+    o="obj/${s//\//_}.o"
+    echo "build $o: cc $ROOT/$s"
+    objs="$objs $o"
+  done
+  echo "build fuzz_load_buffer: link$objs"
+} >"$BUILD/build.ninja.new"
+if ! cmp -s "$BUILD/build.ninja.new" "$BUILD/build.ninja" 2>/dev/null; then
+  mv "$BUILD/build.ninja.new" "$BUILD/build.ninja"
+else
+  rm -f "$BUILD/build.ninja.new"
+fi
+if command -v ninja >/dev/null 2>&1; then
+  ninja -C "$BUILD" ${NN_FUZZ_JOBS:+-j "$NN_FUZZ_JOBS"} fuzz_load_buffer
+else
+  echo "run.sh: ninja is needed to build the fuzzer" >&2
+  exit 1
+fi
+
+mkdir -p "$BUILD/corpus" "$BUILD/artifacts"
+export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=0:allocator_may_return_null=0:${NN_FUZZ_ASAN_OPTIONS:-}"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export OMP_NUM_THREADS=1
+echo "run.sh: fuzzing nn_model_load_buffer for $SECS s"
+set +e
+"$BUILD/fuzz_load_buffer" \
+  -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=256 -max_len=16384 \
+  -dict="$ROOT/tests/fuzz/safetensors.dict" -print_final_stats=1 \
+  -artifact_prefix="$BUILD/artifacts/" "$@" \
+  "$BUILD/corpus" "$ROOT/tests/fuzz/corpus"
+rc=$?
+set -e
+if [[ $rc -ne 0 ]]; then
+  echo "run.sh: the fuzzer failed (exit $rc); reproducers in $BUILD/artifacts/" >&2
+  ls -l "$BUILD/artifacts/" >&2 || true
+  exit 1
+fi
+echo "run.sh: no crash in $SECS s"
