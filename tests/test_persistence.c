@@ -539,6 +539,11 @@ static void test_load_file_errors(void **state) {
   snprintf(path, sizeof path, "%s/missing.safetensors", dir);
   TU_ERR(nn_model_load(path, tu_cpu(), &m), NN_ERR_IO, "nn_model_load", "missing.safetensors");
   TU_ERR(nn_model_load(dir, tu_cpu(), &m), NN_ERR_IO, "nn_model_load", NULL);  /* a folder */
+  /* a FIFO without a writer: refused at once, not waited on */
+  snprintf(path, sizeof path, "%s/fifo", dir);
+  assert_int_equal(mkfifo(path, 0600), 0);
+  TU_ERR(nn_model_load(path, tu_cpu(), &m), NN_ERR_IO, "nn_model_load", "not a regular file");
+  TU_ERR(nn_model_load("/dev/null", tu_cpu(), &m), NN_ERR_IO, "nn_model_load", "not a regular file");
   snprintf(path, sizeof path, "%s/empty.safetensors", dir);
   write_whole(path, "", 0);
   TU_ERR(nn_model_load(path, tu_cpu(), &m), NN_ERR_FORMAT, "nn_model_load", "8-byte");

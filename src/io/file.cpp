@@ -32,7 +32,9 @@ std::string dir_of(const std::string &path) {
 
 std::vector<uint8_t> read_file(const std::string &path, const char *what) {
   Fd f;
-  f.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (it is then
+  // refused as not a regular file); it changes nothing for regular files.
+  f.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (f.fd < 0) fail(Errc::IO, "%s: cannot open \"%s\": %s", what, path.c_str(), std::strerror(errno));
   struct stat st;
   if (::fstat(f.fd, &st) != 0) fail(Errc::IO, "%s: cannot stat \"%s\": %s", what, path.c_str(), std::strerror(errno));
