@@ -147,6 +147,41 @@ static void test_steps(void **state) {
   free_setup(&u);
 }
 
+/* The same steps in float64 (nn_model_to_dtype after loading the float32
+ * start): the fixture generator checked that PyTorch's float32 and float64
+ * runs agree to 2e-6, so this must match the fixture to 1e-5 as well. */
+static void test_steps_f64(void **state) {
+  const tf_scenario *s = (const tf_scenario *)*state;
+  setup u = make_setup(s);
+  nn_optimizer_free(u.opt);
+  TU_OK(nn_model_to_dtype(u.m, NN_F64));
+  assert_int_equal(nn_model_dtype(u.m), NN_F64);
+  if (s->opt_adam)
+    TU_OK(nn_optimizer_adam(u.m, s->lr, s->beta1, s->beta2, s->eps, s->weight_decay, s->decoupled != 0, &u.opt));
+  else
+    TU_OK(nn_optimizer_sgd(u.m, s->lr, s->momentum, s->weight_decay, s->nesterov != 0, &u.opt));
+  if (s->step_size > 0) TU_OK(nn_optimizer_set_step_lr(u.opt, s->step_size, s->gamma));
+  nn_tensor *x64 = NULL, *y64 = NULL;
+  TU_OK(nn_tensor_to_dtype(u.x, NN_F64, &x64));
+  if (s->target_ids) TU_OK(nn_tensor_clone(u.y, &y64));
+  else TU_OK(nn_tensor_to_dtype(u.y, NN_F64, &y64));
+  double *losses = malloc((size_t)s->steps * sizeof(double));
+  for (int k = 0; k < s->steps; k++) {
+    TU_OK(nn_optimizer_zero_grad(u.opt));
+    TU_OK(nn_model_backward(u.m, x64, y64, (nn_loss)s->loss, &losses[k]));
+    TU_OK(nn_optimizer_step(u.opt));
+    TU_OK(nn_optimizer_epoch_end(u.opt));
+  }
+  char ctx[160];
+  snprintf(ctx, sizeof ctx, "%s (float64 steps): loss per step", s->name);
+  tu_assert_close(losses, s->losses, s->steps, RTOL, ATOL, ctx);
+  check_final(s, u.m, "float64 steps");
+  free(losses);
+  nn_tensor_free(x64);
+  nn_tensor_free(y64);
+  free_setup(&u);
+}
+
 /* ---- nn_model_fit (shuffle off) --------------------------------------------- */
 
 typedef struct rec {
@@ -209,8 +244,8 @@ static void test_fit(void **state) {
 }
 
 int main(void) {
-  struct CMUnitTest tests[2 * TF_N_SCENARIOS];
-  static char names[2 * TF_N_SCENARIOS][96];
+  struct CMUnitTest tests[3 * TF_N_SCENARIOS];
+  static char names[3 * TF_N_SCENARIOS][96];
   size_t n = 0;
   for (int i = 0; i < TF_N_SCENARIOS; i++) {
     const tf_scenario *s = &tf_scenarios[i];
@@ -218,6 +253,13 @@ int main(void) {
       snprintf(names[n], sizeof names[n], "steps_%s", s->name);
       tests[n].name = names[n];
       tests[n].test_func = test_steps;
+      tests[n].setup_func = NULL;
+      tests[n].teardown_func = NULL;
+      tests[n].initial_state = (void *)s;
+      n++;
+      snprintf(names[n], sizeof names[n], "steps_f64_%s", s->name);
+      tests[n].name = names[n];
+      tests[n].test_func = test_steps_f64;
       tests[n].setup_func = NULL;
       tests[n].teardown_func = NULL;
       tests[n].initial_state = (void *)s;
