@@ -137,12 +137,15 @@ static double atol_for(nn_dtype dt) {
   }
 }
 
+static int strided_mode = 0;
+
 /* Runs a op b on tensors with the given dtypes/shapes/values and checks the
  * dtype, the broadcast shape and every value. */
 static void check_binary(nn_binary_op op, nn_dtype adt, int na, const int64_t *sa, const double *va, nn_dtype bdt,
                          int nb, const int64_t *sb, const double *vb, const char *what) {
-  nn_tensor *a = tu_make(adt, na, sa, va);
-  nn_tensor *b = tu_make(bdt, nb, sb, vb);
+  /* strided_mode: operands are transposed views (non-contiguous memory) */
+  nn_tensor *a = strided_mode && na >= 2 ? tu_make_strided(adt, na, sa, va, 0, na - 1) : tu_make(adt, na, sa, va);
+  nn_tensor *b = strided_mode && nb >= 2 ? tu_make_strided(bdt, nb, sb, vb, nb - 2, nb - 1) : tu_make(bdt, nb, sb, vb);
   int64_t so[TU_MAX_DIMS];
   int no = 0;
   assert_true(broadcast_shape(na, sa, nb, sb, &no, so));
@@ -237,6 +240,35 @@ static void test_broadcast_random_shapes(void **state) {
     nn_dtype bdt = tu_rng_int(&r, 0, 1) ? adt : tu_all_dtypes[tu_rng_int(&r, 0, 7)];
     run_random_case(&r, op, adt, bdt, true, "broadcast");
   }
+}
+
+/* Non-contiguous operands (transposed views), broadcasting, every dtype. */
+static void test_non_contiguous_operands(void **state) {
+  (void)state;
+  tu_rng r = tu_rng_make(205);
+  strided_mode = 1;
+  for (int rep = 0; rep < 300; rep++) {
+    nn_binary_op op = all_ops[tu_rng_int(&r, 0, N_OPS - 1)];
+    nn_dtype adt = tu_all_dtypes[tu_rng_int(&r, 0, 7)];
+    nn_dtype bdt = tu_rng_int(&r, 0, 1) ? adt : tu_all_dtypes[tu_rng_int(&r, 0, 7)];
+    run_random_case(&r, op, adt, bdt, true, "strided");
+  }
+  /* larger f32/bf16 views: the oneDNN path with strided memory */
+  int64_t sa[2] = {129, 67}, sb[1] = {67}, sc[2] = {129, 1};
+  for (int fi = 0; fi < 4; fi++) {
+    nn_dtype dt = tu_float_dtypes[fi];
+    double *va = malloc(129 * 67 * sizeof(double)), *vb = malloc(129 * 67 * sizeof(double));
+    value_range_fill(&r, dt, va, 129 * 67);
+    value_range_fill(&r, dt, vb, 129 * 67);
+    for (int oi = 0; oi < N_OPS; oi++) {
+      check_binary(all_ops[oi], dt, 2, sa, va, dt, 2, sa, vb, "strided large");
+      check_binary(all_ops[oi], dt, 2, sa, va, dt, 1, sb, vb, "strided large row");
+      check_binary(all_ops[oi], dt, 2, sa, va, dt, 2, sc, vb, "strided large col");
+    }
+    free(va);
+    free(vb);
+  }
+  strided_mode = 0;
 }
 
 static void test_broadcast_corners(void **state) {
@@ -755,6 +787,7 @@ int main(void) {
       cmocka_unit_test(test_every_op_every_dtype_pair),
       cmocka_unit_test(test_broadcast_random_shapes),
       cmocka_unit_test(test_broadcast_corners),
+      cmocka_unit_test(test_non_contiguous_operands),
       cmocka_unit_test(test_large_broadcast),
       cmocka_unit_test(test_zero_dim_rule_values),
       cmocka_unit_test(test_integer_wrap_and_div),

@@ -58,13 +58,17 @@ static double atol_for(nn_dtype dt) {
   }
 }
 
+/* When set, the input is a transposed (non-contiguous) view. */
+static int strided_mode = 0;
+
 /* When set, check_unary reports and counts mismatches instead of failing. */
 static int *soft_errors = NULL;
 
 /* Checks nn_unary(op) on tensor t holding vals (already representable in dt). */
 static void check_unary(nn_unary_op op, nn_dtype dt, int ndim, const int64_t *shape, const double *vals,
                         const char *what) {
-  nn_tensor *x = tu_make(dt, ndim, shape, vals);
+  nn_tensor *x = strided_mode && ndim >= 2 ? tu_make_strided(dt, ndim, shape, vals, 0, ndim - 1)
+                                           : tu_make(dt, ndim, shape, vals);
   nn_tensor *y = NULL;
   nn_status st = nn_unary(op, x, &y);
   if (st != NN_OK) {
@@ -159,6 +163,24 @@ static void test_large_tensors(void **state) {
       }
     }
   }
+}
+
+static void test_non_contiguous_input(void **state) {
+  (void)state;
+  tu_rng r = tu_rng_make(102);
+  strided_mode = 1;
+  const int64_t shapes[][3] = {{37, 29, 0}, {3, 5, 7}, {130, 70, 0}};
+  const int ranks[] = {2, 3, 2};
+  for (size_t oi = 0; oi < sizeof all_ops / sizeof all_ops[0]; oi++)
+    for (int di = 0; di < 8; di++)
+      for (int si = 0; si < 3; si++) {
+        int64_t n = tu_numel(ranks[si], shapes[si]);
+        double *v = malloc((size_t)n * sizeof(double));
+        fill_for(&r, all_ops[oi], tu_all_dtypes[di], v, n);
+        check_unary(all_ops[oi], tu_all_dtypes[di], ranks[si], shapes[si], v, "strided");
+        free(v);
+      }
+  strided_mode = 0;
 }
 
 static void test_integer_results(void **state) {
@@ -316,6 +338,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_op_every_dtype_random_shapes),
       cmocka_unit_test(test_large_tensors),
+      cmocka_unit_test(test_non_contiguous_input),
       cmocka_unit_test(test_integer_results),
       cmocka_unit_test(test_special_values),
       cmocka_unit_test(test_relu_nan_propagates),

@@ -83,9 +83,14 @@ static double acc_tol(nn_dtype dt) {
   }
 }
 
+/* When set, the input is a transposed (non-contiguous) view. */
+static int strided_mode = 0;
+
 static void check_reduce(nn_reduce_op op, nn_dtype dt, int ndim, const int64_t *shape, const double *vals, int dim,
                          bool keepdim, const char *what) {
-  nn_tensor *x = tu_make(dt, ndim, shape, vals), *y = NULL;
+  nn_tensor *x = strided_mode && ndim >= 2 ? tu_make_strided(dt, ndim, shape, vals, 0, ndim - 1)
+                                           : tu_make(dt, ndim, shape, vals);
+  nn_tensor *y = NULL;
   char ctx[200];
   snprintf(ctx, sizeof ctx, "%s: %s(%s %s, dim=%d, keepdim=%d)", what, op_name(op), tu_dtype_name(dt),
            tu_shape_str(ndim, shape), dim, (int)keepdim);
@@ -224,6 +229,28 @@ static void test_rank8_and_large(void **state) {
   check_reduce(NN_REDUCE_MEAN, NN_F32, 1, s1, v, 0, false, "100003");
   check_reduce(NN_REDUCE_ARGMAX, NN_F32, 1, s1, v, 0, false, "100003");
   free(v);
+}
+
+static void test_non_contiguous_input(void **state) {
+  (void)state;
+  tu_rng r = tu_rng_make(302);
+  strided_mode = 1;
+  const int64_t shapes[][3] = {{37, 29, 0}, {3, 5, 7}, {300, 70, 0}};
+  const int ranks[] = {2, 3, 2};
+  for (int di = 0; di < 8; di++)
+    for (int si = 0; si < 3; si++) {
+      nn_dtype dt = tu_all_dtypes[di];
+      int64_t n = tu_numel(ranks[si], shapes[si]);
+      double *v = malloc((size_t)n * sizeof(double));
+      fill_values(&r, dt, v, n, si == 1);
+      for (int oi = 0; oi < N_OPS; oi++) {
+        if (all_ops[oi] == NN_REDUCE_MEAN && tu_is_int(dt)) continue;
+        check_reduce(all_ops[oi], dt, ranks[si], shapes[si], v, NN_ALL_DIMS, false, "strided");
+        for (int d = 0; d < ranks[si]; d++) check_reduce(all_ops[oi], dt, ranks[si], shapes[si], v, d, d == 1, "strided");
+      }
+      free(v);
+    }
+  strided_mode = 0;
 }
 
 static void test_integer_sum_is_i64(void **state) {
@@ -399,6 +426,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_op_dim_keepdim_dtype),
       cmocka_unit_test(test_rank8_and_large),
+      cmocka_unit_test(test_non_contiguous_input),
       cmocka_unit_test(test_integer_sum_is_i64),
       cmocka_unit_test(test_argmax_first_index_and_nan),
       cmocka_unit_test(test_empty_dims),

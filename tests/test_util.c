@@ -328,6 +328,39 @@ nn_tensor *tu_make_i64_at(nn_dtype dt, int ndim, const int64_t *shape, const int
   return t;
 }
 
+nn_tensor *tu_make_strided_at(nn_dtype dt, int ndim, const int64_t *shape, const double *vals, int d0, int d1,
+                              const char *file, int line) {
+  if (ndim < 2 || d0 == d1) return tu_make_at(dt, ndim, shape, vals, file, line);
+  int64_t bshape[TU_MAX_DIMS];
+  for (int i = 0; i < ndim; i++) bshape[i] = shape[i];
+  bshape[d0] = shape[d1];
+  bshape[d1] = shape[d0];
+  int64_t n = tu_numel(ndim, shape);
+  double *bv = malloc((size_t)(n > 0 ? n : 1) * sizeof(double));
+  int64_t idx[TU_MAX_DIMS];
+  for (int64_t f = 0; f < n; f++) {
+    int64_t rem = f;
+    for (int d = ndim - 1; d >= 0; d--) {
+      idx[d] = rem % bshape[d];
+      rem /= bshape[d];
+    }
+    int64_t t = idx[d0];
+    idx[d0] = idx[d1];
+    idx[d1] = t;
+    int64_t lf = 0;
+    for (int d = 0; d < ndim; d++) lf = lf * shape[d] + idx[d];
+    bv[f] = vals[lf];
+  }
+  nn_tensor *base = tu_make_at(dt, ndim, bshape, bv, file, line);
+  free(bv);
+  nn_tensor *view = NULL;
+  nn_status st = nn_tensor_transpose(base, d0, d1, &view);
+  nn_tensor_free(base);
+  if (st != NN_OK || view == NULL)
+    tu_failf(file, line, "nn_tensor_transpose failed: status %d: %s", (int)st, nn_last_error());
+  return view;
+}
+
 static void *tu_read_raw(const nn_tensor *t, int64_t *n, const char *file, int line) {
   if (t == NULL) tu_failf(file, line, "tensor is NULL");
   int64_t numel = nn_tensor_numel(t);

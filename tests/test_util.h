@@ -74,6 +74,13 @@ nn_tensor *tu_make_at(nn_dtype dt, int ndim, const int64_t *shape, const double 
 #define tu_make_i64(dt, ndim, shape, vals) tu_make_i64_at((dt), (ndim), (shape), (vals), __FILE__, __LINE__)
 nn_tensor *tu_make_i64_at(nn_dtype dt, int ndim, const int64_t *shape, const int64_t *vals,
                           const char *file, int line);
+/* A non-contiguous tensor with the given logical shape and values: a view
+ * made by nn_tensor_transpose(d0, d1) of a tensor holding the values in the
+ * swapped layout. For ndim < 2 (or d0 == d1) it is a plain contiguous tensor. */
+#define tu_make_strided(dt, ndim, shape, vals, d0, d1) \
+  tu_make_strided_at((dt), (ndim), (shape), (vals), (d0), (d1), __FILE__, __LINE__)
+nn_tensor *tu_make_strided_at(nn_dtype dt, int ndim, const int64_t *shape, const double *vals, int d0, int d1,
+                              const char *file, int line);
 /* Read any tensor back as doubles (malloc'd, caller frees); *n gets numel. */
 #define tu_read(t, n) tu_read_at((t), (n), __FILE__, __LINE__)
 double *tu_read_at(const nn_tensor *t, int64_t *n, const char *file, int line);
