@@ -1,4 +1,6 @@
 // extern "C" shims for layers (group "layers" of nn.h).
+#include <cstring>
+
 #include "api/api.hpp"
 
 using namespace nn;
@@ -6,11 +8,21 @@ using namespace nn::api;
 
 namespace {
 
+// The value of a C enum argument read without an enum-typed load (a caller
+// may pass any int; UBSan flags out-of-range enum loads).
+template <class E>
+int enum_value(const E &e) {
+  static_assert(sizeof(E) == sizeof(int), "C enums are int-sized");
+  int v;
+  std::memcpy(&v, &e, sizeof v);
+  return v;
+}
+
 nn::Layer &layer_arg(nn_layer *l, const char *fn) { return *non_null(l, fn, "layer")->layer; }
 
-const Tensor &param_of(const nn::Layer &l, nn_param which, const char *fn, bool grad) {
+const Tensor &param_of(const nn::Layer &l, int which, const char *fn, bool grad) {
   if (which != NN_PARAM_WEIGHT && which != NN_PARAM_BIAS)
-    fail(Errc::InvalidArgument, "%s: which is %d, not a valid nn_param", fn, static_cast<int>(which));
+    fail(Errc::InvalidArgument, "%s: which is %d, not a valid nn_param", fn, which);
   if (l.kind() != LayerKind::Linear)
     fail(Errc::InvalidArgument, "%s: layer is an activation layer (%s); it has no parameters", fn,
          l.describe().c_str());
@@ -45,9 +57,10 @@ NN_API nn_status nn_layer_activation(nn_activation act, nn_layer **out) {
   const char *fn = "nn_layer_activation";
   return guard(fn, [&] {
     non_null(out, fn, "out");
-    if (act < NN_ACT_IDENTITY || act > NN_ACT_LEAKY_RELU)
-      fail(Errc::InvalidArgument, "%s: act is %d, not a valid nn_activation", fn, static_cast<int>(act));
-    auto l = nn::Layer::activation(static_cast<Act>(act));
+    const int a = enum_value(act);
+    if (a < NN_ACT_IDENTITY || a > NN_ACT_LEAKY_RELU)
+      fail(Errc::InvalidArgument, "%s: act is %d, not a valid nn_activation", fn, a);
+    auto l = nn::Layer::activation(static_cast<Act>(a));
     auto h = std::make_unique<nn_layer>();
     h->layer = l.get();
     h->owned = std::move(l);
@@ -71,7 +84,7 @@ NN_API nn_status nn_layer_param(nn_layer *layer, nn_param which, nn_tensor **out
   return guard(fn, [&] {
     const nn::Layer &l = layer_arg(layer, fn);
     non_null(out, fn, "out");
-    give(out, param_of(l, which, fn, false));
+    give(out, param_of(l, enum_value(which), fn, false));
   });
 }
 
@@ -80,7 +93,7 @@ NN_API nn_status nn_layer_grad(nn_layer *layer, nn_param which, nn_tensor **out)
   return guard(fn, [&] {
     const nn::Layer &l = layer_arg(layer, fn);
     non_null(out, fn, "out");
-    give(out, clone(param_of(l, which, fn, true)));
+    give(out, clone(param_of(l, enum_value(which), fn, true)));
   });
 }
 

@@ -1,5 +1,6 @@
 // extern "C" shims for models (group "models" of nn.h) and for the loss,
 // zero_grad and backward functions of group "training".
+#include <cstring>
 #include <vector>
 
 #include "api/api.hpp"
@@ -8,6 +9,16 @@ using namespace nn;
 using namespace nn::api;
 
 namespace {
+
+// The value of a C enum argument read without an enum-typed load (a caller
+// may pass any int; UBSan flags out-of-range enum loads).
+template <class E>
+int enum_value(const E &e) {
+  static_assert(sizeof(E) == sizeof(int), "C enums are int-sized");
+  int v;
+  std::memcpy(&v, &e, sizeof v);
+  return v;
+}
 
 nn::Model &model_arg(nn_model *m, const char *fn) { return *non_null(m, fn, "m")->model; }
 
@@ -73,8 +84,8 @@ NN_API nn_status nn_model_mlp(int n_sizes, const int64_t *sizes, nn_activation h
       if (s[static_cast<size_t>(i)] < 1)
         fail(Errc::InvalidArgument, "%s: sizes[%d] is %lld; it must be >= 1", fn, i,
              static_cast<long long>(s[static_cast<size_t>(i)]));
-    Act h = act_arg(hidden, fn, "hidden");
-    Act o = act_arg(output, fn, "output");
+    Act h = act_arg(enum_value(hidden), fn, "hidden");
+    Act o = act_arg(enum_value(output), fn, "output");
     *out = wrap(nn::Model::mlp(s, h, o));
   });
 }
@@ -101,9 +112,10 @@ NN_API nn_status nn_model_init(nn_model *m, nn_init scheme, uint64_t seed) {
   const char *fn = "nn_model_init";
   return guard(fn, [&] {
     nn::Model &model = model_arg(m, fn);
-    if (scheme < NN_INIT_TORCH_DEFAULT || scheme > NN_INIT_ZEROS)
-      fail(Errc::InvalidArgument, "%s: scheme is %d, not a valid nn_init", fn, static_cast<int>(scheme));
-    model.init(static_cast<Init>(scheme), seed);
+    const int sc = enum_value(scheme);
+    if (sc < NN_INIT_TORCH_DEFAULT || sc > NN_INIT_ZEROS)
+      fail(Errc::InvalidArgument, "%s: scheme is %d, not a valid nn_init", fn, sc);
+    model.init(static_cast<Init>(sc), seed);
   });
 }
 
@@ -121,7 +133,7 @@ NN_API nn_status nn_model_to_dtype(nn_model *m, nn_dtype dt) {
   const char *fn = "nn_model_to_dtype";
   return guard(fn, [&] {
     nn::Model &model = model_arg(m, fn);
-    DType d = dtype_arg(dt, fn);
+    DType d = dtype_arg(enum_value(dt), fn);
     if (d != DType::F32 && d != DType::F64)
       fail(Errc::DType, "%s: dt is %s; model parameters are float32 or float64", fn, dtype_name(d));
     model.to_dtype(d);
@@ -155,7 +167,7 @@ NN_API nn_status nn_loss_compute(nn_loss loss, const nn_tensor *pred, const nn_t
                                  nn_tensor **grad) {
   const char *fn = "nn_loss_compute";
   return guard(fn, [&] {
-    LossKind k = loss_arg(loss, fn);
+    LossKind k = loss_arg(enum_value(loss), fn);
     const Tensor &p = tensor_arg(pred, fn, "pred");
     const Tensor &t = tensor_arg(target, fn, "target");
     non_null(value, fn, "value");
@@ -176,7 +188,7 @@ NN_API nn_status nn_model_backward(nn_model *m, const nn_tensor *x, const nn_ten
   const char *fn = "nn_model_backward";
   return guard(fn, [&] {
     nn::Model &model = model_arg(m, fn);
-    LossKind k = loss_arg(loss, fn);
+    LossKind k = loss_arg(enum_value(loss), fn);
     const Tensor &tx = tensor_arg(x, fn, "x");
     const Tensor &tt = tensor_arg(target, fn, "target");
     non_null(loss_value, fn, "loss_value");
