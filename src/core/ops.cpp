@@ -339,7 +339,13 @@ Tensor matmul(const Tensor &a, const Tensor &b, const char *what) {
     fail(Errc::Shape, "%s: shapes %s and %s cannot be multiplied (%lld vs %lld)", what, a.shape().str().c_str(),
          b.shape().str().c_str(), static_cast<long long>(K), static_cast<long long>(K2));
   Shape abatch = Shape::of(as.ndim - 2, as.d), bbatch = Shape::of(bs.ndim - 2, bs.d);
-  Shape batch = broadcast_shapes(abatch, bbatch, what);
+  Shape batch;
+  try {
+    batch = broadcast_shapes(abatch, bbatch, what);
+  } catch (const Error &) {
+    fail(Errc::Shape, "%s: the batch dims of shapes %s and %s cannot be broadcast (%s vs %s)", what,
+         a.shape().str().c_str(), b.shape().str().c_str(), abatch.str().c_str(), bbatch.str().c_str());
+  }
   int nb = batch.ndim;
   // Full broadcast shapes and strides of both operands.
   auto expand = [&](const Shape &s, const Shape &st, int64_t r, int64_t c, Shape *fs, Shape *fst) {
