@@ -307,6 +307,24 @@ static void test_broadcast_corners(void **state) {
   }
 }
 
+/* Rank 8 against rank 8 and against lower ranks. */
+static void test_rank8_broadcast(void **state) {
+  (void)state;
+  tu_rng r = tu_rng_make(206);
+  int64_t a8[8] = {2, 1, 2, 1, 2, 1, 2, 1}, b8[8] = {1, 2, 1, 2, 1, 2, 1, 2}, b3[3] = {2, 1, 2}, b0[1] = {0};
+  double va[16], vb[16];
+  for (int di = 0; di < 8; di++) {
+    nn_dtype dt = tu_all_dtypes[di];
+    for (int oi = 0; oi < N_OPS; oi++) {
+      value_range_fill(&r, dt, va, 16);
+      value_range_fill(&r, dt, vb, 16);
+      check_binary(all_ops[oi], dt, 8, a8, va, dt, 8, b8, vb, "rank8");
+      check_binary(all_ops[oi], dt, 3, b3, vb, dt, 8, a8, va, "rank3 x rank8");
+      check_binary(all_ops[oi], dt, 8, a8, va, dt, 0, b0, vb, "rank8 x 0-dim");
+    }
+  }
+}
+
 /* Larger tensors: the oneDNN binary path with broadcast (f32, bf16). */
 static void test_large_broadcast(void **state) {
   (void)state;
@@ -789,6 +807,7 @@ int main(void) {
       cmocka_unit_test(test_broadcast_corners),
       cmocka_unit_test(test_non_contiguous_operands),
       cmocka_unit_test(test_large_broadcast),
+      cmocka_unit_test(test_rank8_broadcast),
       cmocka_unit_test(test_zero_dim_rule_values),
       cmocka_unit_test(test_integer_wrap_and_div),
       cmocka_unit_test(test_nan_inf),
