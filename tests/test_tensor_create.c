@@ -264,6 +264,15 @@ static void test_arange(void **state) {
   check_arange(-1, 1.25, 0.75, NN_F16, 3, h, __LINE__);
   double third[3] = {tu_cast(NN_BF16, 0.0), tu_cast(NN_BF16, 1.0 / 3.0), tu_cast(NN_BF16, 2.0 / 3.0)};
   check_arange(0, 0.9, 1.0 / 3.0, NN_BF16, 3, third, __LINE__);
+  /* numel from ceil((end - start) / step) computed in double, as torch */
+  double ar5[5], ar7[7];
+  for (int i = 0; i < 5; i++) ar5[i] = -1.0 + i * 0.3;
+  check_arange(-1, 0.5, 0.3, NN_F64, 5, ar5, __LINE__);
+  for (int i = 0; i < 7; i++) ar7[i] = 0.0 + i * 0.1;
+  check_arange(0, 0.7, 0.1, NN_F64, 7, ar7, __LINE__);
+  double ar3[3] = {0.0, 0.1, 0.2};
+  for (int i = 0; i < 3; i++) ar3[i] = (double)(float)ar3[i];
+  check_arange(0, 0.3, 0.1, NN_F32, 3, ar3, __LINE__);
   /* negative integer steps */
   double neg[5] = {10, 8, 6, 4, 2};
   check_arange(10, 1, -2, NN_I32, 5, neg, __LINE__);
