@@ -688,6 +688,46 @@ static void test_evaluate_no_side_effects(void **state) {
   nn_tensor_free(y);
 }
 
+/* a float64 model trains on float32 data (converted) like the float32 model */
+static void test_fit_f64_model(void **state) {
+  (void)state;
+  nn_tensor *x, *y;
+  make_data(12, 20, 4, 3, &x, &y);
+  nn_model *a = make_model(9), *b = make_model(9);
+  TU_OK(nn_model_to_dtype(b, NN_F64));
+  nn_optimizer *oa = NULL, *ob = NULL;
+  TU_OK(nn_optimizer_adam(a, 0.01, 0.9, 0.999, 1e-8, 0, false, &oa));
+  TU_OK(nn_optimizer_adam(b, 0.01, 0.9, 0.999, 1e-8, 0, false, &ob));
+  nn_fit_options o = opts(5, 4, true, 3, NN_LOSS_MSE);
+  nn_epoch_report la, lb;
+  TU_OK(nn_model_fit(a, oa, x, y, &o, &la));
+  TU_OK(nn_model_fit(b, ob, x, y, &o, &lb));
+  assert_near(la.loss, lb.loss, 1e-4 * lb.loss);
+  for (int i = 0; i < nn_model_num_layers(a); i++) {
+    nn_layer *l1 = NULL, *l2 = NULL;
+    TU_OK(nn_model_layer(a, i, &l1));
+    TU_OK(nn_model_layer(b, i, &l2));
+    if (nn_layer_kind_of(l1) != NN_LAYER_LINEAR) continue;
+    nn_tensor *p1 = NULL, *p2 = NULL;
+    TU_OK(nn_layer_param(l1, NN_PARAM_WEIGHT, &p1));
+    TU_OK(nn_layer_param(l2, NN_PARAM_WEIGHT, &p2));
+    assert_int_equal(nn_tensor_dtype(p2), NN_F64);
+    int64_t k;
+    double *v1 = tu_read(p1, &k), *v2 = tu_read(p2, &k);
+    tu_assert_close(v1, v2, k, 1e-4, 1e-5, "float32 vs float64 model after fit");
+    free(v1);
+    free(v2);
+    nn_tensor_free(p1);
+    nn_tensor_free(p2);
+  }
+  nn_optimizer_free(oa);
+  nn_optimizer_free(ob);
+  nn_model_free(a);
+  nn_model_free(b);
+  nn_tensor_free(x);
+  nn_tensor_free(y);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_options_defaults),
@@ -702,6 +742,7 @@ int main(void) {
       cmocka_unit_test(test_early_stopping),
       cmocka_unit_test(test_evaluate_accuracy),
       cmocka_unit_test(test_evaluate_no_side_effects),
+      cmocka_unit_test(test_fit_f64_model),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 #include "test_util.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -707,6 +708,90 @@ static void test_perceptron_rule(void **state) {
   nn_model_free(m);
 }
 
+/* nn_model_init: the same seed gives the same weights at every thread count */
+static void test_init_thread_count_invariant(void **state) {
+  (void)state;
+  const int64_t sizes[3] = {64, 128, 10};
+  nn_model *a = NULL, *b = NULL;
+  TU_OK(nn_model_mlp(3, sizes, NN_ACT_RELU, NN_ACT_IDENTITY, &a));
+  TU_OK(nn_model_mlp(3, sizes, NN_ACT_RELU, NN_ACT_IDENTITY, &b));
+  for (int scheme = NN_INIT_TORCH_DEFAULT; scheme < NN_INIT_ZEROS; scheme++) {
+    TU_OK(nn_set_num_threads(1));
+    TU_OK(nn_model_init(a, (nn_init)scheme, 99));
+    TU_OK(nn_set_num_threads(0));
+    TU_OK(nn_model_init(b, (nn_init)scheme, 99));
+    int64_t n = 0, n2 = 0;
+    float *pa = params_raw(a, &n), *pb = params_raw(b, &n2);
+    assert_int_equal(n, n2);
+    if (memcmp(pa, pb, (size_t)n * sizeof(float)) != 0) fail_msg("init %d: 1 thread and all threads differ", scheme);
+    free(pa);
+    free(pb);
+  }
+  nn_model_free(a);
+  nn_model_free(b);
+}
+
+/* nn_model_forward may run concurrently on the same model from many threads */
+typedef struct fwd_job {
+  nn_model *m;
+  const nn_tensor *x;
+  const double *expect;
+  int64_t n;
+  int bad;
+} fwd_job;
+
+static void *fwd_worker(void *arg) {
+  fwd_job *j = (fwd_job *)arg;
+  for (int it = 0; it < 50; it++) {
+    nn_tensor *y = NULL;
+    if (nn_model_forward(j->m, j->x, &y) != NN_OK) {
+      j->bad++;
+      continue;
+    }
+    float v[64 * 5];
+    if (nn_tensor_numel(y) != j->n || nn_tensor_read(y, v, sizeof v) != NN_OK) j->bad++;
+    else
+      for (int64_t i = 0; i < j->n; i++)
+        if ((double)v[i] != j->expect[i]) {
+          j->bad++;
+          break;
+        }
+    nn_tensor_free(y);
+  }
+  return NULL;
+}
+
+static void test_concurrent_forward(void **state) {
+  (void)state;
+  const int64_t sizes[4] = {8, 32, 16, 5};
+  nn_model *m = NULL;
+  TU_OK(nn_model_mlp(4, sizes, NN_ACT_RELU, NN_ACT_SOFTMAX, &m));
+  tu_rng r = tu_rng_make(12);
+  double xv[64 * 8];
+  tu_rng_fill(&r, NN_F32, xv, 64 * 8, -2, 2);
+  const int64_t xs[2] = {64, 8};
+  nn_tensor *x = tu_make(NN_F32, 2, xs, xv), *y = NULL;
+  TU_OK(nn_model_forward(m, x, &y));
+  int64_t n = 0;
+  double *e = tu_read(y, &n);
+  fwd_job jobs[4];
+  pthread_t th[4];
+  for (int i = 0; i < 4; i++) {
+    jobs[i].m = m;
+    jobs[i].x = x;
+    jobs[i].expect = e;
+    jobs[i].n = n;
+    jobs[i].bad = 0;
+    assert_int_equal(pthread_create(&th[i], NULL, fwd_worker, &jobs[i]), 0);
+  }
+  for (int i = 0; i < 4; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
+  for (int i = 0; i < 4; i++) assert_int_equal(jobs[i].bad, 0);
+  free(e);
+  nn_tensor_free(y);
+  nn_tensor_free(x);
+  nn_model_free(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_linear_forward),
@@ -723,6 +808,8 @@ int main(void) {
       cmocka_unit_test(test_summary),
       cmocka_unit_test(test_grad_accumulation),
       cmocka_unit_test(test_perceptron_rule),
+      cmocka_unit_test(test_init_thread_count_invariant),
+      cmocka_unit_test(test_concurrent_forward),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
