@@ -100,9 +100,10 @@ class Backend {
   virtual void linear_forward(Act act, const View &y, const View &x, const View &w, const View &bias);
   // y = act(x), same shape; softmax over the last dim.
   virtual void activation_forward(Act act, const View &y, const View &x);
-  // dx = dy * act'(x), given the forward input x and output y (softmax uses y:
-  // dx = y * (dy - sum(dy * y, last dim))); STEP passes dy straight through.
-  // dx may alias dy.
+  // dx = dy * act'(x), computed from the forward output y alone (x.data may
+  // be NULL and is not read): relu/leaky relu y > 0, sigmoid y(1-y), tanh
+  // 1-y^2, softmax dx = y * (dy - sum(dy * y, last dim)); STEP and IDENTITY
+  // pass dy straight through. dx may alias dy.
   virtual void activation_backward(Act act, const View &dx, const View &dy, const View &x, const View &y);
   // db[N] = beta * db + sum over rows of g[M,N].
   virtual void sum_rows(const View &db, const View &g, double beta);
