@@ -1,0 +1,71 @@
+"""nn: Python bindings of libnn (ctypes; NumPy used when importable).
+
+    import nn
+    m = nn.Model.mlp([64, 64, 10], hidden="relu", output="identity")
+    m.init("he_uniform", seed=0)
+    opt = nn.Adam(m, lr=1e-3)
+    m.fit(X, y, optimizer=opt, epochs=10, loss="cross_entropy")
+    p = m.predict(X)
+
+The library is found through NN_LIBRARY_PATH (a file or a folder), next to
+this package, or the system path. Every call that fails raises an
+``nn.Error`` subclass carrying the status and libnn's message.
+"""
+
+from . import _capi
+from ._capi import (
+    Status, DType, DeviceType, Activation as ActivationKind, Init, Loss, UnaryOp, BinaryOp,
+    ReduceOp, Param, LayerKind,
+    Error, InvalidArgumentError, ShapeError, DTypeError, DeviceError, OutOfMemoryError,
+    FileError, FormatError, UnsupportedError, NotFiniteError, CancelledError, InternalError,
+    live_handles, last_error, status_string, library_path,
+)
+from .tensor import (
+    Tensor, as_dtype, lstsq, has_numpy,
+    float32, float64, float16, bfloat16, uint8, int16, int32, int64,
+)
+from .model import (
+    Layer, Linear, Activation, Model, Optimizer, SGD, Adam, AdamW, EpochReport, StopTraining, loss,
+)
+
+__version__ = _capi.C.nn_version_string().decode("ascii")
+version_info = tuple(int(p) for p in __version__.split(".")[:3] if p.isdigit())
+
+#: NN_ERR_IO under the name the brief of the bindings uses.
+IOError_ = FileError
+
+
+def version():
+    """nn_version(): MAJOR*10000 + MINOR*100 + PATCH of the loaded library."""
+    return _capi.C.nn_version()
+
+
+def device_count(device_type="cuda"):
+    """Number of devices of a type ("cpu" gives 1; "cuda" 0 without a GPU backend)."""
+    t = _capi.enum_arg(DeviceType, device_type, "device type")
+    return _capi.C.nn_device_count(t)
+
+
+def cuda_is_available():
+    return device_count("cuda") > 0
+
+
+def set_num_threads(n):
+    """Process-wide CPU thread count; n <= 0 means all cores."""
+    _capi.check(_capi.C.nn_set_num_threads(int(n)))
+
+
+def dtype_size(dtype):
+    return _capi.C.nn_dtype_size(as_dtype(dtype))
+
+
+def tensor(data, dtype=None, device=None):
+    """Same as nn.Tensor(data, dtype, device)."""
+    return Tensor(data, dtype=dtype, device=device)
+
+
+zeros = Tensor.zeros
+full = Tensor.full
+arange = Tensor.arange
+rand_uniform = Tensor.rand_uniform
+rand_normal = Tensor.rand_normal

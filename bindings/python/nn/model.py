@@ -1,0 +1,642 @@
+"""Layers, sequential models, losses, optimizers and the training loop."""
+
+import ctypes
+import math
+import os
+import weakref
+
+from . import _capi
+from ._capi import C, DType, Activation as _Act, Init, Loss, Param, LayerKind, check
+from .tensor import Tensor, as_dtype, np, _new
+
+__all__ = ["Layer", "Linear", "Activation", "Model", "Optimizer", "SGD", "Adam", "AdamW",
+           "EpochReport", "StopTraining", "loss"]
+
+
+def _loss_arg(loss):
+    return _capi.enum_arg(Loss, loss, "loss")
+
+
+def _closed(what):
+    return ValueError("nn: operation on a closed %s" % what)
+
+
+# ------------------------------------------------------------------------------
+# Layers
+# ------------------------------------------------------------------------------
+
+class Layer:
+    """A layer: ``nn.Linear(in, out, bias=True)`` or ``nn.Activation("relu")``.
+
+    A layer you create is yours until ``model.add(layer)``; from then on (and
+    for layers read from ``model.layers``) it is borrowed from the model, which
+    it keeps alive, and the model frees it.
+    """
+
+    _h = None
+    _owned = False
+    _model = None
+
+    @classmethod
+    def _borrow(cls, ptr, model, index):
+        kind = C.nn_layer_kind_of(ptr)
+        sub = Linear if kind == LayerKind.LINEAR else Activation
+        layer = sub.__new__(sub)
+        layer._h = ptr
+        layer._owned = False
+        layer._model = model
+        layer._index = index
+        return layer
+
+    def _adopt(self, ptr):
+        self._h = _capi.new_handle("layer", ptr)
+        self._owned = True
+
+    @property
+    def _ptr(self):
+        if not self._h:
+            raise _closed("Layer")
+        if self._model is not None and not self._model._h:
+            raise ValueError("nn: the model this layer belongs to is closed")
+        return self._h
+
+    @property
+    def kind(self):
+        """"linear" or "activation"."""
+        return "linear" if C.nn_layer_kind_of(self._ptr) == LayerKind.LINEAR else "activation"
+
+    @property
+    def model(self):
+        """The model that owns this layer, or None."""
+        return self._model
+
+    def _param(self, which, fn):
+        w = _capi.enum_arg(Param, which, "parameter")
+        return _new(fn, self._ptr, w)
+
+    @property
+    def weight(self):
+        """The weight ``[out, in]``: a Tensor sharing the layer's storage (writes
+        with ``copy_`` change the layer). Get it again after ``Model.to``."""
+        return self._param(Param.weight, C.nn_layer_param)
+
+    @property
+    def bias(self):
+        """The bias ``[out]`` (sharing storage), or None for a layer without bias."""
+        if self.kind != "linear" or not self._has_bias():
+            return None
+        return self._param(Param.bias, C.nn_layer_param)
+
+    def _has_bias(self):
+        # The layer's own answer: nn_layer_param fails for a missing bias.
+        out = ctypes.c_void_p()
+        if C.nn_layer_param(self._ptr, Param.bias, ctypes.byref(out)) != 0:
+            return False
+        C.nn_tensor_free(out.value)
+        return True
+
+    def param(self, which="weight"):
+        return self._param(which, C.nn_layer_param)
+
+    def grad(self, which="weight"):
+        """A copy of the accumulated gradient of "weight" or "bias"."""
+        return self._param(which, C.nn_layer_grad)
+
+    def forward(self, x):
+        """``y = layer(x)`` (inference only)."""
+        x = x if isinstance(x, Tensor) else Tensor(x, dtype=DType.float32)
+        return _new(C.nn_layer_forward, self._ptr, x._ptr)
+
+    __call__ = forward
+
+    def close(self):
+        """Frees a layer you own; a no-op for a layer a model owns."""
+        h, self._h = self._h, None
+        if h and self._owned:
+            _capi.free_handle("layer", h)
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def _summary_type(self):
+        if self._model is not None and self._h and self._model._h:
+            rows = self._model._summary_rows()
+            if 0 <= self._index < len(rows):
+                return rows[self._index]
+        return None
+
+
+class Linear(Layer):
+    """A fully connected layer (torch.nn.Linear): y = x W^T + b."""
+
+    def __init__(self, in_features, out_features, bias=True):
+        out = ctypes.c_void_p()
+        check(C.nn_layer_linear(int(in_features), int(out_features), bool(bias), ctypes.byref(out)))
+        self._adopt(out.value)
+
+    @property
+    def in_features(self):
+        return self.weight.shape[1]
+
+    @property
+    def out_features(self):
+        return self.weight.shape[0]
+
+    def __repr__(self):
+        if not self._h:
+            return "<nn.Linear (closed)>"
+        return "Linear(in_features=%d, out_features=%d, bias=%s)" % (
+            self.in_features, self.out_features, self._has_bias())
+
+
+_ACT_FROM_SUMMARY = (("leakyrelu", _Act.leaky_relu), ("relu", _Act.relu), ("sigmoid", _Act.sigmoid),
+                     ("tanh", _Act.tanh), ("softmax", _Act.softmax), ("step", _Act.step),
+                     ("identity", _Act.identity))
+
+
+class Activation(Layer):
+    """An activation layer: identity, relu, sigmoid, tanh, step, softmax, leaky_relu."""
+
+    _act = None
+
+    def __init__(self, act):
+        a = _capi.enum_arg(_Act, act, "activation")
+        out = ctypes.c_void_p()
+        check(C.nn_layer_activation(a, ctypes.byref(out)))
+        self._adopt(out.value)
+        self._act = _Act(a)
+
+    @property
+    def activation(self):
+        """The activation's name, e.g. "relu"."""
+        if self._act is None:
+            text = (self._summary_type() or "").lower()
+            for prefix, act in _ACT_FROM_SUMMARY:
+                if text.startswith(prefix):
+                    self._act = act
+                    break
+        return None if self._act is None else self._act.name
+
+    def __repr__(self):
+        if not self._h:
+            return "<nn.Activation (closed)>"
+        return "Activation(%r)" % self.activation
+
+
+# ------------------------------------------------------------------------------
+# Training reports
+# ------------------------------------------------------------------------------
+
+class EpochReport:
+    """What fit reports after each epoch (nn_epoch_report)."""
+
+    __slots__ = ("epoch", "epochs", "loss", "val_loss", "val_accuracy", "lr", "seconds")
+
+    def __init__(self, c):
+        for f in self.__slots__:
+            setattr(self, f, getattr(c, f))
+
+    def __repr__(self):
+        return ("EpochReport(epoch=%d/%d, loss=%.6g, val_loss=%.6g, val_accuracy=%.4g, lr=%.6g, "
+                "seconds=%.3f)" % (self.epoch, self.epochs, self.loss, self.val_loss,
+                                   self.val_accuracy, self.lr, self.seconds))
+
+
+class StopTraining(Exception):
+    """Raise inside ``on_epoch`` to end ``fit`` early without an error."""
+
+
+# ------------------------------------------------------------------------------
+# Model
+# ------------------------------------------------------------------------------
+
+class Model:
+    """A sequential model (like torch.nn.Sequential): ``Model([layers])``,
+    ``Model.mlp(sizes, hidden, output)``, ``Model.load(path)``."""
+
+    _h = None
+
+    def __init__(self, layers=()):
+        out = ctypes.c_void_p()
+        check(C.nn_model_create(ctypes.byref(out)))
+        self._h = _capi.new_handle("model", out.value)
+        self._optimizers = weakref.WeakSet()
+        for layer in layers:
+            self.add(layer)
+
+    @classmethod
+    def _wrap(cls, ptr):
+        m = cls.__new__(cls)
+        m._h = _capi.new_handle("model", ptr)
+        m._optimizers = weakref.WeakSet()
+        return m
+
+    @classmethod
+    def create(cls):
+        """An empty model on the CPU."""
+        return cls()
+
+    @classmethod
+    def mlp(cls, sizes, hidden="relu", output="identity"):
+        """Linear(s0, s1), hidden, ..., Linear(s[n-2], s[n-1]), output (an
+        "identity" activation adds no layer)."""
+        sizes = [int(s) for s in sizes]
+        arr = (ctypes.c_int64 * max(len(sizes), 1))(*sizes)
+        out = ctypes.c_void_p()
+        check(C.nn_model_mlp(len(sizes), arr, _capi.enum_arg(_Act, hidden, "activation"),
+                             _capi.enum_arg(_Act, output, "activation"), ctypes.byref(out)))
+        return cls._wrap(out.value)
+
+    @property
+    def _ptr(self):
+        if not self._h:
+            raise _closed("Model")
+        return self._h
+
+    # -- lifetime -------------------------------------------------------------------
+    def close(self):
+        """Frees the model (its optimizers are closed first; its layers become unusable)."""
+        if not self._h:
+            return
+        for opt in list(self._optimizers):
+            opt.close()
+        h, self._h = self._h, None
+        _capi.free_handle("model", h)
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    # -- structure ---------------------------------------------------------------------
+    def add(self, layer):
+        """Appends a layer (a Layer, or an activation name); the model takes it over.
+        Returns the model, so calls chain."""
+        if isinstance(layer, (str, _Act)):
+            layer = Activation(layer)
+        if not isinstance(layer, Layer):
+            raise TypeError("nn: Model.add needs a Layer, not %r" % (layer,))
+        if not layer._owned:
+            raise ValueError("nn: this layer already belongs to a model")
+        check(C.nn_model_add(self._ptr, layer._ptr))
+        _capi._count("layer", -1)  # the model owns the handle now
+        layer._owned = False
+        layer._model = self
+        layer._index = len(self) - 1
+        return self
+
+    def __len__(self):
+        return C.nn_model_num_layers(self._ptr)
+
+    def layer(self, index):
+        """The layer at ``index`` (negative counts from the end), borrowed from the model."""
+        n = len(self)
+        i = index + n if index < 0 else index
+        out = ctypes.c_void_p()
+        check(C.nn_model_layer(self._ptr, int(i), ctypes.byref(out)))
+        return Layer._borrow(out.value, self, i)
+
+    __getitem__ = layer
+
+    @property
+    def layers(self):
+        return [self.layer(i) for i in range(len(self))]
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    @property
+    def num_params(self):
+        return C.nn_model_num_params(self._ptr)
+
+    def init(self, scheme="torch_default", seed=0):
+        """Re-initialises every Linear layer: torch_default, he_uniform, he_normal,
+        xavier_uniform, xavier_normal, zeros. Returns the model."""
+        check(C.nn_model_init(self._ptr, _capi.enum_arg(Init, scheme, "init scheme"), int(seed)))
+        return self
+
+    def to(self, device):
+        """Moves the model to a device ("cpu", "cuda:0"); returns the model. Do it
+        before creating an optimizer."""
+        check(C.nn_model_to(self._ptr, _capi.parse_device(device)))
+        return self
+
+    @property
+    def device(self):
+        return _capi.device_str(C.nn_model_device(self._ptr))
+
+    @property
+    def dtype(self):
+        return DType(C.nn_model_dtype(self._ptr))
+
+    def to_dtype(self, dtype):
+        """Converts the parameters to float32 or float64; returns the model."""
+        check(C.nn_model_to_dtype(self._ptr, as_dtype(dtype)))
+        return self
+
+    def summary(self):
+        return _capi.get_string(C.nn_model_summary, self._ptr)
+
+    def _summary_rows(self):
+        rows = []
+        for line in self.summary().splitlines()[2:]:
+            parts = line.split()
+            if len(parts) >= 2 and parts[0].isdigit():
+                rows.append(parts[1])
+        return rows
+
+    def __str__(self):
+        return self.summary() if self._h else "<nn.Model (closed)>"
+
+    def __repr__(self):
+        if not self._h:
+            return "<nn.Model (closed)>"
+        return "<nn.Model: %d layers, %d parameters, %s, %s>" % (
+            len(self), self.num_params, self.dtype, self.device)
+
+    # -- data conversion -------------------------------------------------------------
+    def _input(self, x):
+        dt, dev = self.dtype, self.device
+        if isinstance(x, Tensor):
+            if x.dtype != dt or x.device != dev:
+                x = x.to(dtype=dt, device=dev)
+            return x
+        return Tensor(x, dtype=dt, device=dev)
+
+    def _target(self, y, loss):
+        return _target(y, loss, self.dtype, self.device)
+
+    # -- inference ----------------------------------------------------------------
+    def forward(self, x):
+        """The model's output as a Tensor (x converted to the model's dtype and device)."""
+        x = self._input(x)
+        return _new(C.nn_model_forward, self._ptr, x._ptr)
+
+    __call__ = forward
+
+    def predict(self, x):
+        """forward(x) as a NumPy array (nested lists without NumPy)."""
+        y = self.forward(x)
+        return y.numpy() if np is not None else y.tolist()
+
+    # -- training --------------------------------------------------------------------
+    def zero_grad(self):
+        check(C.nn_model_zero_grad(self._ptr))
+
+    def backward(self, x, y, loss="mse"):
+        """Forward + loss + backpropagation (gradients accumulate); returns the loss."""
+        lo = _loss_arg(loss)
+        x = self._input(x)
+        y = self._target(y, lo)
+        v = ctypes.c_double()
+        check(C.nn_model_backward(self._ptr, x._ptr, y._ptr, lo, ctypes.byref(v)))
+        return v.value
+
+    def fit(self, x, y, optimizer=None, epochs=10, batch_size=32, loss="mse", shuffle=True,
+            seed=0, validation=None, patience=0, on_epoch=None):
+        """Trains with nn_model_fit and returns the list of EpochReports.
+
+        ``optimizer`` defaults to ``Adam(self, lr=1e-3)``. ``batch_size``: 1
+        online, 0 or None full batch. ``validation=(x_val, y_val)``.
+        ``on_epoch(report)`` runs after each epoch: raising ``nn.StopTraining``
+        ends training quietly, returning a true value stops it with
+        ``nn.CancelledError``, and any other exception stops training and is
+        re-raised here. Class ids for "cross_entropy" are converted to int64.
+        """
+        lo = _loss_arg(loss)
+        if optimizer is None:
+            optimizer = Adam(self, lr=1e-3)
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError("nn: optimizer must be an nn.Optimizer")
+        tx = self._input(x)
+        ty = self._target(y, lo)
+        opts = _capi.nn_fit_options()
+        C.nn_fit_options_init(ctypes.byref(opts))
+        opts.epochs = int(epochs)
+        opts.batch_size = 0 if batch_size is None else int(batch_size)
+        opts.shuffle = bool(shuffle)
+        opts.seed = int(seed)
+        opts.loss = lo
+        opts.patience = int(patience)
+        vx = vy = None
+        if validation is not None:
+            vx_in, vy_in = validation
+            vx = self._input(vx_in)
+            vy = self._target(vy_in, lo)
+            opts.val_x = vx._ptr
+            opts.val_y = vy._ptr
+        history = []
+        state = {"error": None, "stopped": False}
+
+        def callback(report_p, _user):
+            try:
+                r = EpochReport(report_p.contents)
+                history.append(r)
+                if on_epoch is not None and on_epoch(r):
+                    return 1
+                return 0
+            except StopTraining:
+                state["stopped"] = True
+                return 1
+            except BaseException as e:  # noqa: B902 - re-raised from fit
+                state["error"] = e
+                return 1
+
+        cb = _capi.nn_epoch_callback(callback)   # kept alive for the call
+        opts.on_epoch = cb
+        last = _capi.nn_epoch_report()
+        status = C.nn_model_fit(self._ptr, optimizer._ptr, tx._ptr, ty._ptr, ctypes.byref(opts),
+                                ctypes.byref(last))
+        if state["error"] is not None:
+            err, state["error"] = state["error"], None
+            raise err
+        if status == _capi.Status.ERR_CANCELLED and state["stopped"]:
+            return history
+        check(status)
+        return history
+
+    def evaluate(self, x, y, loss="mse"):
+        """(loss, accuracy) on (x, y); accuracy is NaN for non-classification losses."""
+        lo = _loss_arg(loss)
+        tx = self._input(x)
+        ty = self._target(y, lo)
+        v = ctypes.c_double()
+        acc = ctypes.c_double()
+        check(C.nn_model_evaluate(self._ptr, tx._ptr, ty._ptr, lo, ctypes.byref(v), ctypes.byref(acc)))
+        return v.value, acc.value
+
+    # -- persistence -------------------------------------------------------------------
+    def save(self, path):
+        """Saves as safetensors (PyTorch state_dict names), atomically."""
+        check(C.nn_model_save(self._ptr, os.fsencode(os.fspath(path))))
+
+    @classmethod
+    def load(cls, path, device="cpu"):
+        out = ctypes.c_void_p()
+        check(C.nn_model_load(os.fsencode(os.fspath(path)), _capi.parse_device(device),
+                              ctypes.byref(out)))
+        return cls._wrap(out.value)
+
+    def save_bytes(self):
+        """The safetensors file as bytes."""
+        needed = ctypes.c_size_t(0)
+        check(C.nn_model_save_buffer(self._ptr, None, 0, ctypes.byref(needed)))
+        buf = ctypes.create_string_buffer(max(needed.value, 1))
+        check(C.nn_model_save_buffer(self._ptr, buf, needed.value, ctypes.byref(needed)))
+        return buf.raw[:needed.value]
+
+    @classmethod
+    def load_bytes(cls, data, device="cpu"):
+        data = bytes(data)
+        out = ctypes.c_void_p()
+        check(C.nn_model_load_buffer(data, len(data), _capi.parse_device(device), ctypes.byref(out)))
+        return cls._wrap(out.value)
+
+
+def _target(y, loss, dtype, device):
+    """Targets for a loss: class ids (1-D) for cross_entropy become int64, the
+    rest the model's floating dtype."""
+    if loss == Loss.cross_entropy:
+        if isinstance(y, Tensor):
+            nd = y.ndim
+        elif np is not None and isinstance(y, np.ndarray):
+            nd = y.ndim
+        else:
+            nd = 1 if isinstance(y, (list, tuple)) and (len(y) == 0 or not isinstance(y[0], (list, tuple))) else 2
+        want = DType.int64 if nd == 1 else dtype
+    else:
+        want = dtype
+    if isinstance(y, Tensor):
+        if y.dtype != want or y.device != device:
+            y = y.to(dtype=want, device=device)
+        return y
+    return Tensor(y, dtype=want, device=device)
+
+
+def loss(name, pred, target, grad=False):
+    """A loss value (float); with ``grad=True`` also d loss / d pred: ``(value, grad)``."""
+    lo = _loss_arg(name)
+    p = pred if isinstance(pred, Tensor) else Tensor(pred, dtype=DType.float32)
+    t = _target(target, lo, p.dtype, p.device)
+    v = ctypes.c_double()
+    if grad:
+        g = ctypes.c_void_p()
+        check(C.nn_loss_compute(lo, p._ptr, t._ptr, ctypes.byref(v), ctypes.byref(g)))
+        return v.value, Tensor._wrap(g.value)
+    check(C.nn_loss_compute(lo, p._ptr, t._ptr, ctypes.byref(v), None))
+    return v.value
+
+
+# ------------------------------------------------------------------------------
+# Optimizers
+# ------------------------------------------------------------------------------
+
+class Optimizer:
+    """Base of SGD and Adam; keeps its model alive."""
+
+    _h = None
+
+    def _init(self, model, ptr):
+        self._h = _capi.new_handle("optimizer", ptr)
+        self.model = model
+        model._optimizers.add(self)
+
+    @property
+    def _ptr(self):
+        if not self._h:
+            raise _closed("Optimizer")
+        return self._h
+
+    @property
+    def lr(self):
+        """The current learning rate (settable)."""
+        return C.nn_optimizer_lr(self._ptr)
+
+    @lr.setter
+    def lr(self, value):
+        check(C.nn_optimizer_set_lr(self._ptr, float(value)))
+
+    def step_lr(self, step_size, gamma):
+        """Attaches a StepLR schedule: every step_size-th epoch_end multiplies lr by gamma."""
+        check(C.nn_optimizer_set_step_lr(self._ptr, int(step_size), float(gamma)))
+        return self
+
+    def step(self):
+        check(C.nn_optimizer_step(self._ptr))
+
+    def zero_grad(self):
+        check(C.nn_optimizer_zero_grad(self._ptr))
+
+    def epoch_end(self):
+        """Advances the schedule (scheduler.step())."""
+        check(C.nn_optimizer_epoch_end(self._ptr))
+
+    def close(self):
+        h, self._h = self._h, None
+        if h:
+            _capi.free_handle("optimizer", h)
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __repr__(self):
+        if not self._h:
+            return "<nn.%s (closed)>" % type(self).__name__
+        return "<nn.%s lr=%g>" % (type(self).__name__, self.lr)
+
+
+class SGD(Optimizer):
+    """torch.optim.SGD (dampening 0)."""
+
+    def __init__(self, model, lr, momentum=0.0, weight_decay=0.0, nesterov=False):
+        out = ctypes.c_void_p()
+        check(C.nn_optimizer_sgd(model._ptr, float(lr), float(momentum), float(weight_decay),
+                                 bool(nesterov), ctypes.byref(out)))
+        self._init(model, out.value)
+
+
+class Adam(Optimizer):
+    """torch.optim.Adam (``decoupled=True``: AdamW)."""
+
+    def __init__(self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 decoupled=False):
+        b1, b2 = betas
+        out = ctypes.c_void_p()
+        check(C.nn_optimizer_adam(model._ptr, float(lr), float(b1), float(b2), float(eps),
+                                  float(weight_decay), bool(decoupled), ctypes.byref(out)))
+        self._init(model, out.value)
+
+
+class AdamW(Adam):
+    """torch.optim.AdamW (decoupled weight decay, default 1e-2)."""
+
+    def __init__(self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(model, lr, betas, eps, weight_decay, decoupled=True)
