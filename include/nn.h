@@ -891,8 +891,8 @@ NN_API nn_dtype nn_model_dtype(const nn_model *m);
  * @brief Loss functions, backpropagation, SGD/Adam/AdamW and StepLR.
  *
  * Shapes: p (pred) and y (target) have the same shape `[n, ...]` for every
- * loss but ::NN_LOSS_CROSS_ENTROPY; pred is floating, and the target of the
- * regression/BCE losses has pred's dtype. n is the number of samples (the
+ * loss but ::NN_LOSS_CROSS_ENTROPY; pred is floating, and a floating target
+ * of another dtype is converted to pred's. n is the number of samples (the
  * first dimension; 1 for a 0-dim pred).
  *
  * Targets in detail:
