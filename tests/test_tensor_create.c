@@ -69,6 +69,23 @@ static void test_zeros_empty_and_scalar(void **state) {
   nn_tensor_free(t);
 }
 
+/* numel 0 never overflows, however large the other dims (torch.zeros(0, 2**62)
+ * and torch.zeros(2**62, 0, 2**62) work). */
+static void test_empty_with_huge_dims(void **state) {
+  (void)state;
+  int64_t a[2] = {0, INT64_C(1) << 62}, b[3] = {INT64_C(1) << 62, 0, INT64_C(1) << 62};
+  nn_tensor *t = NULL;
+  TU_OK(nn_tensor_zeros(NN_F64, 2, a, tu_cpu(), &t));
+  tu_assert_meta(t, NN_F64, 2, a);
+  assert_int_equal(nn_tensor_numel(t), 0);
+  nn_tensor_free(t);
+  t = NULL;
+  TU_OK(nn_tensor_zeros(NN_I16, 3, b, tu_cpu(), &t));
+  tu_assert_meta(t, NN_I16, 3, b);
+  assert_int_equal(nn_tensor_numel(t), 0);
+  nn_tensor_free(t);
+}
+
 static void check_full(nn_dtype dt, double value, double expected, int line) {
   int64_t shape[2] = {2, 3};
   nn_tensor *t = NULL;
@@ -549,6 +566,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_zeros_all_dtypes_ranks),
       cmocka_unit_test(test_zeros_empty_and_scalar),
+      cmocka_unit_test(test_empty_with_huge_dims),
       cmocka_unit_test(test_full_values_and_casts),
       cmocka_unit_test(test_full_out_of_range_ints),
       cmocka_unit_test(test_from_data_all_dtypes_ranks),
