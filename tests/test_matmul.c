@@ -99,9 +99,16 @@ static double acc_tol(nn_dtype dt) {
   }
 }
 
+/* When set, operands are transposed views (non-contiguous). */
+static int strided_mode = 0;
+
 static void check_matmul(nn_dtype adt, int na, const int64_t *sa, const double *va, nn_dtype bdt, int nb,
                          const int64_t *sb, const double *vb, const char *what) {
-  nn_tensor *a = tu_make(adt, na, sa, va), *b = tu_make(bdt, nb, sb, vb), *c = NULL;
+  nn_tensor *a = strided_mode && na >= 2 ? tu_make_strided(adt, na, sa, va, na - 2, na - 1) : tu_make(adt, na, sa, va);
+  nn_tensor *b = strided_mode && nb >= 3 ? tu_make_strided(bdt, nb, sb, vb, 0, nb - 1)
+                 : strided_mode && nb == 2 ? tu_make_strided(bdt, nb, sb, vb, 0, 1)
+                                           : tu_make(bdt, nb, sb, vb);
+  nn_tensor *c = NULL;
   char ctx[200];
   snprintf(ctx, sizeof ctx, "%s: %s%s @ %s%s", what, tu_dtype_name(adt), tu_shape_str(na, sa), tu_dtype_name(bdt),
            tu_shape_str(nb, sb));
@@ -375,6 +382,21 @@ static void test_transposed_operands(void **state) {
   }
 }
 
+/* Batched and 2-D products of non-contiguous views, every dtype. */
+static void test_strided_batched(void **state) {
+  (void)state;
+  tu_rng r = tu_rng_make(408);
+  strided_mode = 1;
+  for (size_t c = 0; c < sizeof rule_cases / sizeof rule_cases[0]; c++)
+    for (int di = 0; di < 8; di++)
+      run(&r, tu_all_dtypes[di], rule_cases[c].na, rule_cases[c].sa, tu_all_dtypes[di], rule_cases[c].nb,
+          rule_cases[c].sb, "strided rules");
+  int64_t sa[3] = {3, 67, 129}, sb[2] = {129, 33};
+  run(&r, NN_F32, 3, sa, NN_F32, 2, sb, "strided f32 batched");
+  run(&r, NN_BF16, 3, sa, NN_BF16, 2, sb, "strided bf16 batched");
+  strided_mode = 0;
+}
+
 /* Repeated calls (cached primitives) give the same answer; operands unchanged. */
 static void test_repeatable(void **state) {
   (void)state;
@@ -413,6 +435,7 @@ int main(void) {
       cmocka_unit_test(test_integer_matmul_wraps),
       cmocka_unit_test(test_mixed_dtypes_promote),
       cmocka_unit_test(test_transposed_operands),
+      cmocka_unit_test(test_strided_batched),
       cmocka_unit_test(test_repeatable),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
