@@ -201,7 +201,9 @@ class Tensor:
         if name not in _NP_TO_NN:
             raise TypeError("nn: NumPy dtype %s has no libnn dtype" % name)
         src, npname = _NP_TO_NN[name]
-        arr = np.ascontiguousarray(arr, dtype=np.dtype(npname).newbyteorder("="))
+        want = np.dtype(npname).newbyteorder("=")
+        if arr.dtype != want or not arr.flags.c_contiguous:
+            arr = np.array(arr, dtype=want, order="C")   # keeps 0-dim arrays 0-dim
         if arr.ndim > _capi.MAX_DIMS:
             raise ValueError("nn: %d dimensions; at most %d" % (arr.ndim, _capi.MAX_DIMS))
         shp, nd = _capi.shape_array(arr.shape)
