@@ -17,7 +17,6 @@ import ctypes
 import ctypes.util
 import enum
 import os
-import sys
 import threading
 
 __all__ = []  # internal module

@@ -1,7 +1,6 @@
 """Layers, sequential models, losses, optimizers and the training loop."""
 
 import ctypes
-import math
 import os
 import weakref
 

@@ -1,7 +1,6 @@
 """nn.Tensor: an n-dimensional array of libnn (rank 0..8, eight dtypes)."""
 
 import ctypes
-import math
 import numbers
 from array import array
 
