@@ -59,7 +59,7 @@ Shape broadcast_shapes(const Shape &a, const Shape &b, const char *what) {
     } else if (da == 1) {
       out.d[i] = db;
     } else {
-      fail(Errc::Shape, "%s: shapes %s and %s cannot be broadcast (dim %d: %lld vs %lld)", what,
+      fail(Errc::Shape, "%s: cannot broadcast a %s with b %s (dim %d: %lld vs %lld)", what,
            a.str().c_str(), b.str().c_str(), i - out.ndim, static_cast<long long>(da),
            static_cast<long long>(db));
     }

@@ -28,7 +28,7 @@ struct Shape {
 Shape contiguous_strides(const Shape &shape);
 
 // NumPy broadcasting of two shapes; throws Errc::Shape naming both
-// ("<what>: shapes [2, 3] and [4] cannot be broadcast").
+// ("<what>: cannot broadcast a [2, 3] with b [4] ...").
 Shape broadcast_shapes(const Shape &a, const Shape &b, const char *what);
 
 // Strides that read a tensor of shape `from` (with strides `strides`) as the
