@@ -18,6 +18,9 @@ set -euo pipefail
 #   libcmocka-dev       the C test framework
 #   python3             test helpers
 #   binutils            nm/readelf for the exported-symbols test (usually with g++)
+#   clang, libclang-rt-14-dev  the bounded libFuzzer run of the model loader
+#                       (tests/fuzz; libFuzzer and clang's sanitizer runtimes are
+#                       in libclang-rt-14-dev, which clang only recommends)
 packages=(
   cmake
   ninja-build
@@ -28,6 +31,8 @@ packages=(
   libcmocka-dev
   python3
   binutils
+  clang
+  libclang-rt-14-dev
 )
 if [[ -n "${NN_DEPS_EXTRA:-}" ]]; then
   read -r -a extra <<<"${NN_DEPS_EXTRA}"
