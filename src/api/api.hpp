@@ -1,6 +1,7 @@
 // Shared by the extern "C" shims: the handle structs, the exception ->
 // nn_status guard, the thread-local last error, and argument checks.
 #pragma once
+#include <cstring>
 #include <new>
 #include <string>
 
@@ -65,7 +66,26 @@ T *non_null(T *p, const char *fn, const char *name) {
 inline const Tensor &tensor_arg(const nn_tensor *t, const char *fn, const char *name) {
   return non_null(t, fn, name)->t;
 }
+// The value of a C enum argument read without an enum-typed load: a caller
+// may pass any int, and loading an out-of-range enum is undefined in C++.
+template <typename E>
+int enum_value(const E &e) {
+  static_assert(sizeof(E) == sizeof(int), "C enums are int-sized");
+  int v;
+  std::memcpy(&v, &e, sizeof v);
+  return v;
+}
 DType dtype_arg(int dt, const char *fn, const char *name = "dt");
+inline Act act_arg(int a, const char *fn, const char *name) {
+  if (a < NN_ACT_IDENTITY || a > NN_ACT_LEAKY_RELU)
+    fail(Errc::InvalidArgument, "%s: %s is %d, not a valid nn_activation", fn, name, a);
+  return static_cast<Act>(a);
+}
+inline LossKind loss_arg(int l, const char *fn) {
+  if (l < NN_LOSS_MSE || l > NN_LOSS_CROSS_ENTROPY)
+    fail(Errc::InvalidArgument, "%s: loss is %d, not a valid nn_loss", fn, l);
+  return static_cast<LossKind>(l);
+}
 Device device_arg(nn_device dev, const char *fn, const char *name = "dev");
 inline nn_device to_c(Device d) { return nn_device{static_cast<int32_t>(d.type), d.index}; }
 

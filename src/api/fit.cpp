@@ -21,16 +21,6 @@ Model &model_arg(nn_model *m, const char *fn) {
   return *m->model;
 }
 
-// Reads an nn_loss without assuming it holds a valid enumerator (a C caller
-// may pass any int; loading an invalid enum value is undefined in C++).
-LossKind loss_arg(const nn_loss *p, const char *fn) {
-  std::underlying_type_t<nn_loss> v;
-  std::memcpy(&v, p, sizeof v);
-  if (v < NN_LOSS_MSE || v > NN_LOSS_CROSS_ENTROPY)
-    fail(Errc::InvalidArgument, "%s: loss is %lld, not a valid nn_loss", fn, static_cast<long long>(v));
-  return static_cast<LossKind>(v);
-}
-
 nn_epoch_report to_c(const EpochReport &r) {
   nn_epoch_report c;
   c.epoch = r.epoch;
@@ -81,7 +71,7 @@ NN_API nn_status nn_model_fit(nn_model *m, nn_optimizer *opt, const nn_tensor *x
     o.batch_size = opts->batch_size;
     o.shuffle = opts->shuffle;
     o.seed = opts->seed;
-    o.loss = loss_arg(&opts->loss, fn);
+    o.loss = loss_arg(enum_value(opts->loss), fn);
     o.val_x = opts->val_x ? &opts->val_x->t : nullptr;
     o.val_y = opts->val_y ? &opts->val_y->t : nullptr;
     o.patience = opts->patience;
@@ -111,7 +101,7 @@ NN_API nn_status nn_model_evaluate(nn_model *m, const nn_tensor *x, const nn_ten
     const Model &model = model_arg(m, fn);
     const Tensor &tx = tensor_arg(x, fn, "x");
     const Tensor &ty = tensor_arg(y, fn, "y");
-    LossKind lk = loss_arg(&loss, fn);
+    LossKind lk = loss_arg(enum_value(loss), fn);
     non_null(loss_value, fn, "loss_value");
     double acc = 0;
     double l = evaluate(model, tx, ty, lk, &acc, fn);

@@ -12,10 +12,9 @@ namespace nn::api {
 
 nn_model *wrap_model(std::unique_ptr<Model> m) {
   auto h = std::make_unique<nn_model>();
-  for (int i = 0; i < m->num_layers(); ++i) {
-    m->layer(i).set_owned_by_model();
+  h->layers.reserve(static_cast<size_t>(m->num_layers()));
+  for (int i = 0; i < m->num_layers(); ++i)
     h->layers.push_back(std::make_unique<nn_layer>(nn_layer{&m->layer(i), nullptr}));
-  }
   h->model = std::move(m);
   return h.release();
 }

@@ -8,16 +8,6 @@ using namespace nn::api;
 
 namespace {
 
-// The value of a C enum argument read without an enum-typed load (a caller
-// may pass any int; UBSan flags out-of-range enum loads).
-template <class E>
-int enum_value(const E &e) {
-  static_assert(sizeof(E) == sizeof(int), "C enums are int-sized");
-  int v;
-  std::memcpy(&v, &e, sizeof v);
-  return v;
-}
-
 nn::Layer &layer_arg(nn_layer *l, const char *fn) { return *non_null(l, fn, "layer")->layer; }
 
 const Tensor &param_of(const nn::Layer &l, int which, const char *fn, bool grad) {
@@ -57,10 +47,7 @@ NN_API nn_status nn_layer_activation(nn_activation act, nn_layer **out) {
   const char *fn = "nn_layer_activation";
   return guard(fn, [&] {
     non_null(out, fn, "out");
-    const int a = enum_value(act);
-    if (a < NN_ACT_IDENTITY || a > NN_ACT_LEAKY_RELU)
-      fail(Errc::InvalidArgument, "%s: act is %d, not a valid nn_activation", fn, a);
-    auto l = nn::Layer::activation(static_cast<Act>(a));
+    auto l = nn::Layer::activation(act_arg(enum_value(act), fn, "act"));
     auto h = std::make_unique<nn_layer>();
     h->layer = l.get();
     h->owned = std::move(l);

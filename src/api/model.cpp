@@ -10,42 +10,7 @@ using namespace nn::api;
 
 namespace {
 
-// The value of a C enum argument read without an enum-typed load (a caller
-// may pass any int; UBSan flags out-of-range enum loads).
-template <class E>
-int enum_value(const E &e) {
-  static_assert(sizeof(E) == sizeof(int), "C enums are int-sized");
-  int v;
-  std::memcpy(&v, &e, sizeof v);
-  return v;
-}
-
 nn::Model &model_arg(nn_model *m, const char *fn) { return *non_null(m, fn, "m")->model; }
-
-Act act_arg(int a, const char *fn, const char *name) {
-  if (a < NN_ACT_IDENTITY || a > NN_ACT_LEAKY_RELU)
-    fail(Errc::InvalidArgument, "%s: %s is %d, not a valid nn_activation", fn, name, a);
-  return static_cast<Act>(a);
-}
-
-LossKind loss_arg(int l, const char *fn) {
-  if (l < NN_LOSS_MSE || l > NN_LOSS_CROSS_ENTROPY)
-    fail(Errc::InvalidArgument, "%s: loss is %d, not a valid nn_loss", fn, l);
-  return static_cast<LossKind>(l);
-}
-
-// Wraps a model in a handle with one borrowed layer handle per layer.
-nn_model *wrap(std::unique_ptr<nn::Model> model) {
-  auto h = std::make_unique<nn_model>();
-  h->layers.reserve(static_cast<size_t>(model->num_layers()));
-  for (int i = 0; i < model->num_layers(); ++i) {
-    auto lh = std::make_unique<nn_layer>();
-    lh->layer = &model->layer(i);
-    h->layers.push_back(std::move(lh));
-  }
-  h->model = std::move(model);
-  return h.release();
-}
 
 }  // namespace
 
@@ -55,7 +20,7 @@ NN_API nn_status nn_model_create(nn_model **out) {
   const char *fn = "nn_model_create";
   return guard(fn, [&] {
     non_null(out, fn, "out");
-    *out = wrap(std::make_unique<nn::Model>());
+    *out = wrap_model(std::make_unique<nn::Model>());
   });
 }
 
@@ -86,7 +51,7 @@ NN_API nn_status nn_model_mlp(int n_sizes, const int64_t *sizes, nn_activation h
              static_cast<long long>(s[static_cast<size_t>(i)]));
     Act h = act_arg(enum_value(hidden), fn, "hidden");
     Act o = act_arg(enum_value(output), fn, "output");
-    *out = wrap(nn::Model::mlp(s, h, o));
+    *out = wrap_model(nn::Model::mlp(s, h, o));
   });
 }
 

@@ -84,7 +84,7 @@ NN_API const char *nn_version_string(void) {
 }
 
 NN_API int nn_device_count(nn_device_type type) {
-  if (type == NN_CPU) return 1;
+  if (enum_value(type) == NN_CPU) return 1;
   return 0;  // no CUDA backend in this build
 }
 
@@ -93,7 +93,8 @@ NN_API nn_status nn_set_num_threads(int n) {
 }
 
 NN_API size_t nn_dtype_size(nn_dtype dt) {
-  return dtype_valid(static_cast<int>(dt)) ? nn::dtype_size(static_cast<DType>(dt)) : 0;
+  int v = enum_value(dt);
+  return dtype_valid(v) ? nn::dtype_size(static_cast<DType>(v)) : 0;
 }
 
 }  // extern "C"

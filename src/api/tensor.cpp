@@ -10,8 +10,9 @@ Shape shape_arg(int ndim, const int64_t *shape, DType dt, const char *fn) {
   return checked_shape(ndim, shape, dtype_size(dt), fn);
 }
 
-template <typename E>
-E enum_arg(int v, int count, const char *fn, const char *name, const char *type) {
+template <typename E, typename C>
+E enum_arg(const C &c, int count, const char *fn, const char *name, const char *type) {
+  int v = enum_value(c);
   if (v < 0 || v >= count) fail(Errc::InvalidArgument, "%s: %s is %d, not a valid %s", fn, name, v, type);
   return static_cast<E>(v);
 }
@@ -24,7 +25,7 @@ NN_API nn_status nn_tensor_zeros(nn_dtype dt, int ndim, const int64_t *shape, nn
   const char *fn = "nn_tensor_zeros";
   return guard(fn, [&] {
     non_null(out, fn, "out");
-    DType d = dtype_arg(dt, fn);
+    DType d = dtype_arg(enum_value(dt), fn);
     Shape s = shape_arg(ndim, shape, d, fn);
     give(out, zeros(d, s, device_arg(dev, fn)));
   });
@@ -35,7 +36,7 @@ NN_API nn_status nn_tensor_full(nn_dtype dt, int ndim, const int64_t *shape, dou
   const char *fn = "nn_tensor_full";
   return guard(fn, [&] {
     non_null(out, fn, "out");
-    DType d = dtype_arg(dt, fn);
+    DType d = dtype_arg(enum_value(dt), fn);
     Shape s = shape_arg(ndim, shape, d, fn);
     give(out, full(d, s, value, device_arg(dev, fn)));
   });
@@ -46,7 +47,7 @@ NN_API nn_status nn_tensor_from_data(nn_dtype dt, int ndim, const int64_t *shape
   const char *fn = "nn_tensor_from_data";
   return guard(fn, [&] {
     non_null(out, fn, "out");
-    DType d = dtype_arg(dt, fn);
+    DType d = dtype_arg(enum_value(dt), fn);
     Shape s = shape_arg(ndim, shape, d, fn);
     if (s.numel() > 0) non_null(data, fn, "data");
     give(out, from_host(d, s, data, device_arg(dev, fn)));
@@ -58,7 +59,7 @@ NN_API nn_status nn_tensor_arange(double start, double end, double step, nn_dtyp
   const char *fn = "nn_tensor_arange";
   return guard(fn, [&] {
     non_null(out, fn, "out");
-    DType d = dtype_arg(dt, fn);
+    DType d = dtype_arg(enum_value(dt), fn);
     give(out, arange(start, end, step, d, device_arg(dev, fn), fn));
   });
 }
@@ -68,7 +69,7 @@ NN_API nn_status nn_tensor_rand_uniform(nn_dtype dt, int ndim, const int64_t *sh
   const char *fn = "nn_tensor_rand_uniform";
   return guard(fn, [&] {
     non_null(out, fn, "out");
-    DType d = dtype_arg(dt, fn);
+    DType d = dtype_arg(enum_value(dt), fn);
     Shape s = shape_arg(ndim, shape, d, fn);
     give(out, rand_uniform(d, s, low, high, seed, device_arg(dev, fn), fn));
   });
@@ -79,7 +80,7 @@ NN_API nn_status nn_tensor_rand_normal(nn_dtype dt, int ndim, const int64_t *sha
   const char *fn = "nn_tensor_rand_normal";
   return guard(fn, [&] {
     non_null(out, fn, "out");
-    DType d = dtype_arg(dt, fn);
+    DType d = dtype_arg(enum_value(dt), fn);
     Shape s = shape_arg(ndim, shape, d, fn);
     give(out, rand_normal(d, s, mean, std, seed, device_arg(dev, fn), fn));
   });
@@ -167,7 +168,7 @@ NN_API nn_status nn_tensor_to_dtype(const nn_tensor *t, nn_dtype dt, nn_tensor *
   return guard(fn, [&] {
     const Tensor &x = tensor_arg(t, fn, "t");
     non_null(out, fn, "out");
-    give(out, to_dtype(x, dtype_arg(dt, fn)));
+    give(out, to_dtype(x, dtype_arg(enum_value(dt), fn)));
   });
 }
 

@@ -43,7 +43,9 @@ Shape contiguous_strides(const Shape &shape) {
   int64_t acc = 1;
   for (int i = shape.ndim - 1; i >= 0; --i) {
     st.d[i] = acc;
-    acc *= shape.d[i] > 0 ? shape.d[i] : 1;
+    // Only an empty tensor's dims can overflow here (checked_shape bounds the
+    // rest); its strides are never used to address memory, so saturate.
+    if (__builtin_mul_overflow(acc, shape.d[i] > 0 ? shape.d[i] : 1, &acc)) acc = INT64_MAX;
   }
   return st;
 }
