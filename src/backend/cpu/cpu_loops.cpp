@@ -81,6 +81,16 @@ inline uint64_t as_u64(T v) {
   return static_cast<uint64_t>(static_cast<int64_t>(v));
 }
 
+// float_to_i64 of core/dtype.hpp without branches (so conversion loops
+// vectorise): NaN -> 0, saturating at the int64 range, truncating.
+inline int64_t float_to_i64_fast(double v) {
+  double c = v != v ? 0.0 : v;
+  c = c < -9223372036854775808.0 ? -9223372036854775808.0 : c;
+  const double lim = 9223372036854774784.0;  // the largest double below 2^63
+  const int64_t r = static_cast<int64_t>(c < lim ? c : lim);
+  return c >= 9223372036854775807.0 ? INT64_MAX : r;
+}
+
 // Conversion rules of docs/semantics.md.
 template <class D, class S>
 inline D convert(S s) {
@@ -90,7 +100,7 @@ inline D convert(S s) {
     if constexpr (Tr<S>::is_int)
       return wrap<D>(as_u64(s));
     else
-      return wrap<D>(static_cast<uint64_t>(float_to_i64(static_cast<double>(Tr<S>::load(s)))));
+      return wrap<D>(static_cast<uint64_t>(float_to_i64_fast(static_cast<double>(Tr<S>::load(s)))));
   } else if constexpr (std::is_same_v<D, double>) {
     if constexpr (Tr<S>::is_int)
       return static_cast<double>(s);
@@ -252,12 +262,59 @@ void run_strided(const Plan<N> &p, char *const base[N], const size_t esz[N], F &
   }
 }
 
+// Two operands whose unit-stride dims differ (a transpose): walks the two
+// dims in 32 x 32 tiles so both sides stay in cache. False when not the case.
+template <class F>
+bool run_tiled2(const Plan<2> &p, char *const base[2], const size_t esz[2], F &&f) {
+  const int nd = p.ndim, in = nd - 1;
+  if (p.empty || nd < 2) return false;
+  int other = -1;  // the operand whose inner stride is not 1
+  if (p.st[0][in] == 1 && p.st[1][in] != 1) other = 1;
+  if (p.st[1][in] == 1 && p.st[0][in] != 1) other = 0;
+  if (other < 0) return false;
+  int d = -1;
+  for (int j = in - 1; j >= 0 && d < 0; --j)
+    if (p.st[other][j] == 1) d = j;
+  if (d < 0) return false;
+  constexpr int64_t T = 32;
+  const int64_t D = p.shape[d], I = p.shape[in];
+  const int64_t TD = (D + T - 1) / T, TI = (I + T - 1) / T;
+  int64_t R = 1;
+  for (int j = 0; j < in; ++j)
+    if (j != d) R *= p.shape[j];
+  const int64_t items = R * TD * TI;
+  const int nthr = R * D * I >= kParallelMin ? num_threads() : 1;
+  const int64_t istride[2] = {p.st[0][in], p.st[1][in]};
+#pragma omp parallel for num_threads(nthr) schedule(static) if (nthr > 1)
+  for (int64_t it = 0; it < items; ++it) {
+    int64_t r = it / (TD * TI), t = it % (TD * TI);
+    const int64_t i0 = (t / TI) * T, j0 = (t % TI) * T;
+    const int64_t i1 = std::min(D, i0 + T), len = std::min(I, j0 + T) - j0;
+    int64_t off[2] = {0, 0};
+    for (int j = in - 1; j >= 0; --j) {
+      if (j == d) continue;
+      const int64_t ix = r % p.shape[j];
+      r /= p.shape[j];
+      off[0] += ix * p.st[0][j];
+      off[1] += ix * p.st[1][j];
+    }
+    for (int64_t i = i0; i < i1; ++i) {
+      char *ptr[2];
+      for (int k = 0; k < 2; ++k)
+        ptr[k] = base[k] + static_cast<ptrdiff_t>((off[k] + i * p.st[k][d] + j0 * istride[k]) * static_cast<int64_t>(esz[k]));
+      f(ptr, istride, len);
+    }
+  }
+  return true;
+}
+
 template <class F>
 void for_each2(const View &o, const View &x, F &&f) {
   const Shape *st[2] = {&o.strides, &x.strides};
   Plan<2> p = make_plan<2>(o.shape, st);
   char *base[2] = {static_cast<char *>(o.data), static_cast<char *>(x.data)};
   size_t esz[2] = {dtype_size(o.dtype), dtype_size(x.dtype)};
+  if (run_tiled2(p, base, esz, f)) return;
   run_strided<2>(p, base, esz, f);
 }
 
@@ -460,22 +517,33 @@ struct Red {
       static_cast<T *>(out)[i] = Tr<T>::store(a);
     }
   }
-  // Reduces p[k0..k1) (k1 > k0) with 8 independent lanes, for speed.
+  // Reduces p[k0..k1) (k1 > k0): the bulk as a [rows, L] block reduced over
+  // its rows (L independent lanes, which vectorise), then the lanes and the tail.
   static void range(const T *p, int64_t k0, int64_t k1, V &a, int64_t &ai) {
-    constexpr int L = 8;
+    if constexpr (OP == ReduceOp::Argmax) {
+      // The maximum (vectorised), then the first index holding it.
+      Red<T, ReduceOp::Max>::range(p, k0, k1, a, ai);
+      const bool nan = a != a;
+      for (int64_t k = k0; k < k1; ++k) {
+        const V v = load(p[k]);
+        if (nan ? v != v : v == a) {
+          ai = k;
+          return;
+        }
+      }
+      return;
+    }
+    constexpr int64_t L = 64;
+    const int64_t rows = (k1 - k0) / L;
     int64_t k = k0;
-    if (k1 - k0 >= 2 * L) {
+    if (rows >= 2) {
       V acc[L];
       int64_t idx[L];
-      for (int l = 0; l < L; ++l) {
-        acc[l] = load(p[k0 + l]);
-        idx[l] = k0 + l;
-      }
-      for (k = k0 + L; k + L <= k1; k += L)
-        for (int l = 0; l < L; ++l) add(acc[l], idx[l], load(p[k + l]), k + l);
+      columns(p + k0, L, L, 0, rows, acc, idx);
       a = acc[0];
-      ai = idx[0];
-      for (int l = 1; l < L; ++l) add(a, ai, acc[l], idx[l]);
+      ai = k0 + idx[0] * L;
+      for (int64_t l = 1; l < L; ++l) add(a, ai, acc[l], k0 + idx[l] * L + l);
+      k = k0 + rows * L;
     } else {
       a = load(p[k0]);
       ai = k0;
