@@ -2,6 +2,7 @@
 #include <cstring>
 
 #include "api/api.hpp"
+#include "backend/cuda_proxy.hpp"
 
 namespace nn::api {
 
@@ -85,7 +86,8 @@ NN_API const char *nn_version_string(void) {
 
 NN_API int nn_device_count(nn_device_type type) {
   if (enum_value(type) == NN_CPU) return 1;
-  return 0;  // no CUDA backend in this build
+  if (enum_value(type) == NN_CUDA) return nn::cuda_device_count();  // 0 without backend file, driver or GPU
+  return 0;
 }
 
 NN_API nn_status nn_set_num_threads(int n) {

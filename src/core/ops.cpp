@@ -3,6 +3,8 @@
 #include <cmath>
 #include <vector>
 
+#include "backend/cuda_proxy.hpp"
+
 namespace nn {
 
 // ---------------------------------------------------------------- devices
@@ -13,7 +15,7 @@ Backend &backend_for(Device dev) {
       if (dev.index != 0) fail(Errc::Device, "CPU device index is %d; it must be 0", dev.index);
       return cpu_backend();
     case DeviceType::CUDA:
-      fail(Errc::Device, "device cuda:%d requested, but this build has no CUDA backend", dev.index);
+      return cuda_backend(dev.index);  // loads libnn_cuda.so on first use; throws Errc::Device
   }
   fail(Errc::InvalidArgument, "device type %d is not NN_CPU (1) or NN_CUDA (2)", static_cast<int>(dev.type));
 }

@@ -1,0 +1,908 @@
+// libnn_cuda.so's side of cuda_abi.h: the exported table, device discovery,
+// per-device state (one non-blocking stream, cuBLAS and cuBLASLt handles,
+// the stream-ordered memory pool kept as a cache, small pinned/device
+// scratch for read-backs), and every Backend entry point: argument checks,
+// cuBLAS/cuBLASLt calls, kernel launches. Each entry catches everything and
+// returns a code + message: no exception leaves this library.
+//
+// Calls on one device are serialised by a per-device mutex; all work of a
+// device is ordered on its stream, so nothing here synchronises with the
+// host except copy_to_host/copy_from_host, loss (its value) and all_finite.
+// TF32 is off (CUBLAS_COMPUTE_32F, CUBLAS_DEFAULT_MATH) unless NN_CUDA_TF32=1.
+#include <cublasLt.h>
+#include <cublas_v2.h>
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "backend/backend.hpp"
+#include "backend/cuda/cuda_internal.hpp"
+
+namespace nn {
+namespace cuda {
+
+void check(cudaError_t e, const char *what) {
+  if (e == cudaSuccess) return;
+  cudaGetLastError();  // clear a non-sticky error
+  fail(e == cudaErrorMemoryAllocation ? Errc::OutOfMemory : Errc::Device, "cuda %s: %s (%s)", what,
+       cudaGetErrorString(e), cudaGetErrorName(e));
+}
+
+void check_launch(const char *what) { check(cudaGetLastError(), what); }
+
+size_t elem_size(int dt) {
+  switch (static_cast<DType>(dt)) {
+    case DType::F64:
+    case DType::I64: return 8;
+    case DType::F32:
+    case DType::I32: return 4;
+    case DType::F16:
+    case DType::BF16:
+    case DType::I16: return 2;
+    case DType::U8: return 1;
+  }
+  fail(Errc::Internal, "cuda: invalid dtype %d", dt);
+}
+
+int64_t numel(const V &v) {
+  int64_t n = 1;
+  for (int i = 0; i < v.ndim; ++i) n *= v.shape[i];
+  return n;
+}
+
+bool contiguous(const V &v) {
+  int64_t expected = 1;
+  for (int i = v.ndim - 1; i >= 0; --i) {
+    if (v.shape[i] == 1) continue;
+    if (v.strides[i] != expected) return numel(v) == 0;
+    expected *= v.shape[i];
+  }
+  return true;
+}
+
+uint64_t scalar_bits(int dt, double value) {
+  switch (static_cast<DType>(dt)) {
+    case DType::F32: {
+      float f = static_cast<float>(value);
+      uint32_t b;
+      std::memcpy(&b, &f, 4);
+      return b;
+    }
+    case DType::F64: {
+      uint64_t b;
+      std::memcpy(&b, &value, 8);
+      return b;
+    }
+    case DType::F16: return f32_to_f16(static_cast<float>(value));
+    case DType::BF16: return f32_to_bf16(static_cast<float>(value));
+    default: {
+      uint64_t u = static_cast<uint64_t>(float_to_i64(value));
+      size_t sz = elem_size(dt);
+      return sz == 8 ? u : (u & ((uint64_t{1} << (8 * sz)) - 1));
+    }
+  }
+}
+
+namespace {
+
+void check_blas(cublasStatus_t st, const char *what) {
+  if (st == CUBLAS_STATUS_SUCCESS) return;
+  fail(st == CUBLAS_STATUS_ALLOC_FAILED ? Errc::OutOfMemory : Errc::Device, "cuda %s: cuBLAS %s (%s)", what,
+       cublasGetStatusString(st), cublasGetStatusName(st));
+}
+
+// ---------------------------------------------------------------- state
+
+struct LtKey {
+  int64_t m, n, k;
+  int epilogue;
+  uint32_t align;
+  bool operator==(const LtKey &o) const {
+    return m == o.m && n == o.n && k == o.k && epilogue == o.epilogue && align == o.align;
+  }
+};
+struct LtHash {
+  size_t operator()(const LtKey &k) const {
+    size_t h = std::hash<int64_t>()(k.m);
+    h = h * 1000003u ^ std::hash<int64_t>()(k.n);
+    h = h * 1000003u ^ std::hash<int64_t>()(k.k);
+    return h * 31u + static_cast<size_t>(k.epilogue) * 1024u + k.align;
+  }
+};
+struct LtPlan {
+  bool ok = false;
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulAlgo_t algo;
+};
+
+constexpr size_t kLtWorkspace = size_t{32} << 20;
+constexpr size_t kMaxLtPlans = 256;
+
+struct Dev {
+  std::mutex mu;
+  bool ready = false;
+  cudaStream_t stream = nullptr;
+  cublasHandle_t blas = nullptr;
+  cublasLtHandle_t lt = nullptr;
+  void *lt_ws = nullptr;
+  void *pinned = nullptr;   // 64 bytes of pinned host memory for read-backs
+  char *scratch = nullptr;  // 64 device bytes: [0] double loss sum, [8] u64 bad row, [16] int flag
+  int64_t *d_idx = nullptr;
+  size_t idx_cap = 0;
+  std::vector<int64_t> h_idx;
+  cudaMemPool_t pool = nullptr;
+  std::unordered_map<LtKey, LtPlan, LtHash> lt_plans;
+};
+
+struct Global {
+  int rc = NN_CUDA_PROBE_ERROR;
+  int count = 0;
+  std::string message;
+  bool tf32 = false;
+  Dev *devs = nullptr;  // never freed: Storage may be released during exit
+};
+
+Global &global() {
+  static Global *g = [] {
+    auto *r = new Global;
+    const char *tf = std::getenv("NN_CUDA_TF32");
+    r->tf32 = tf && tf[0] == '1';
+    void *drv = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!drv) {
+      const char *e = dlerror();
+      r->rc = NN_CUDA_PROBE_NO_DRIVER;
+      r->message = std::string("no CUDA driver: libcuda.so.1 cannot be loaded (") + (e ? e : "unknown error") +
+                   "); install the NVIDIA driver";
+      return r;
+    }
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e == cudaErrorInsufficientDriver) {
+      int rt = 0, dv = 0;
+      cudaRuntimeGetVersion(&rt);
+      cudaDriverGetVersion(&dv);
+      r->rc = NN_CUDA_PROBE_NO_DRIVER;
+      r->message = strprintf("no CUDA driver: the NVIDIA driver supports CUDA %d.%d but libnn_cuda.so needs %d.%d (%s)",
+                             dv / 1000, (dv % 1000) / 10, rt / 1000, (rt % 1000) / 10, cudaGetErrorName(e));
+    } else if (e == cudaErrorNoDevice || (e == cudaSuccess && n <= 0)) {
+      const char *vis = std::getenv("CUDA_VISIBLE_DEVICES");
+      r->rc = NN_CUDA_PROBE_NO_DEVICE;
+      r->message = strprintf("no CUDA GPU visible (%s%s%s)", e == cudaSuccess ? "0 devices" : cudaGetErrorName(e),
+                             vis ? "; CUDA_VISIBLE_DEVICES=" : "", vis ? vis : "");
+    } else if (e != cudaSuccess) {
+      r->rc = NN_CUDA_PROBE_ERROR;
+      r->message = strprintf("CUDA initialisation failed: %s (%s)", cudaGetErrorString(e), cudaGetErrorName(e));
+    } else {
+      r->rc = NN_CUDA_PROBE_OK;
+      r->count = n;
+      r->devs = new Dev[static_cast<size_t>(n)];
+    }
+    cudaGetLastError();
+    return r;
+  }();
+  return *g;
+}
+
+void init_dev(Dev &d, int index) {
+  const bool tf32 = global().tf32;
+  check(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking), "init: stream");
+  check(cudaDeviceGetDefaultMemPool(&d.pool, index), "init: memory pool");
+  uint64_t keep = UINT64_MAX;  // freed blocks stay in the pool: a caching allocator
+  check(cudaMemPoolSetAttribute(d.pool, cudaMemPoolAttrReleaseThreshold, &keep), "init: memory pool");
+  check_blas(cublasCreate(&d.blas), "init: cublasCreate");
+  check_blas(cublasSetStream(d.blas, d.stream), "init: cublasSetStream");
+  check_blas(cublasSetMathMode(d.blas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH), "init: math mode");
+  check_blas(cublasLtCreate(&d.lt), "init: cublasLtCreate");
+  check(cudaMalloc(&d.lt_ws, kLtWorkspace), "init: cuBLASLt workspace");
+  check(cudaMallocHost(&d.pinned, 64), "init: pinned buffer");
+  check(cudaMalloc(reinterpret_cast<void **>(&d.scratch), 64), "init: scratch");
+  d.ready = true;
+}
+
+// Locks device `index`, makes it current on this thread, initialises it once.
+class Lock {
+ public:
+  explicit Lock(int index) {
+    Global &g = global();
+    if (index < 0 || index >= g.count)
+      fail(Errc::Device, "cuda: device index %d outside 0..%d", index, g.count - 1);
+    d_ = &g.devs[index];
+    lk_ = std::unique_lock<std::mutex>(d_->mu);
+    check(cudaSetDevice(index), "cudaSetDevice");
+    if (!d_->ready) init_dev(*d_, index);
+  }
+  Dev &dev() { return *d_; }
+  cudaStream_t stream() { return d_->stream; }
+
+ private:
+  Dev *d_;
+  std::unique_lock<std::mutex> lk_;
+};
+
+void write_msg(nn_cuda_error *err, const char *m) {
+  if (!err) return;
+  std::snprintf(err->message, sizeof(err->message), "%s", m);
+}
+
+template <class F>
+int guard(nn_cuda_error *err, F &&f) {
+  try {
+    f();
+    return 0;
+  } catch (const Error &e) {
+    write_msg(err, e.what());
+    return static_cast<int>(e.code());
+  } catch (const std::bad_alloc &) {
+    write_msg(err, "cuda: out of host memory");
+    return static_cast<int>(Errc::OutOfMemory);
+  } catch (const std::exception &e) {
+    write_msg(err, e.what());
+    return static_cast<int>(Errc::Internal);
+  } catch (...) {
+    write_msg(err, "cuda: unknown exception");
+    return static_cast<int>(Errc::Internal);
+  }
+}
+
+const char *dt_name(int dt) { return dtype_name(static_cast<DType>(dt)); }
+
+int64_t rows_of(const V &v) { return v.ndim >= 2 ? v.shape[0] : 1; }
+int64_t cols_of(const V &v) { return v.ndim >= 1 ? v.shape[v.ndim - 1] : 1; }
+
+void need_float(const char *what, int dt) {
+  if (dt != static_cast<int>(DType::F32) && dt != static_cast<int>(DType::F64))
+    fail(Errc::Unsupported, "cuda %s: dtype %s is not supported (float32 or float64)", what, dt_name(dt));
+}
+void need_contiguous(const char *what, const V &v, const char *name) {
+  if (!contiguous(v)) fail(Errc::Internal, "cuda %s: %s is not contiguous", what, name);
+}
+int as_int(int64_t v, const char *what) {
+  if (v > INT_MAX) fail(Errc::Unsupported, "cuda %s: dimension %lld exceeds cuBLAS's int range", what, (long long)v);
+  return static_cast<int>(v);
+}
+
+void *dev_alloc(Dev &d, size_t bytes) {
+  void *p = nullptr;
+  size_t n = bytes > 0 ? bytes : 1;
+  cudaError_t e = cudaMallocAsync(&p, n, d.stream);
+  if (e == cudaErrorMemoryAllocation) {  // give cached blocks back and retry once
+    cudaGetLastError();
+    cudaStreamSynchronize(d.stream);
+    cudaMemPoolTrimTo(d.pool, 0);
+    e = cudaMallocAsync(&p, n, d.stream);
+  }
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    fail(e == cudaErrorMemoryAllocation ? Errc::OutOfMemory : Errc::Device, "cuda: cannot allocate %zu bytes: %s (%s)",
+         bytes, cudaGetErrorString(e), cudaGetErrorName(e));
+  }
+  return p;
+}
+
+// A device temporary freed (stream-ordered) when it goes out of scope.
+struct Temp {
+  Dev &d;
+  void *p = nullptr;
+  Temp(Dev &dev, size_t bytes) : d(dev), p(dev_alloc(dev, bytes)) {}
+  ~Temp() {
+    if (p) cudaFreeAsync(p, d.stream);
+  }
+};
+
+V contiguous_view(const V &v, void *data) {
+  V r = v;
+  r.data = data;
+  int64_t s = 1;
+  for (int i = v.ndim - 1; i >= 0; --i) {
+    r.strides[i] = s;
+    s *= v.shape[i];
+  }
+  return r;
+}
+
+// ---------------------------------------------------------------- memory
+
+int e_probe(int *count, nn_cuda_error *err) {
+  Global &g = global();
+  if (count) *count = g.count;
+  if (g.rc != NN_CUDA_PROBE_OK) write_msg(err, g.message.c_str());
+  return g.rc;
+}
+
+int e_allocate(int device, size_t bytes, void **out, nn_cuda_error *err) {
+  return guard(err, [&] {
+    Lock l(device);
+    *out = dev_alloc(l.dev(), bytes);
+  });
+}
+
+void e_deallocate(int device, void *p) {
+  if (!p) return;
+  try {
+    Global &g = global();
+    if (device < 0 || device >= g.count || !g.devs[device].ready) return;
+    Dev &d = g.devs[device];
+    std::lock_guard<std::mutex> lk(d.mu);
+    if (cudaSetDevice(device) == cudaSuccess) cudaFreeAsync(p, d.stream);
+    cudaGetLastError();  // during exit the runtime may be gone: nothing to do
+  } catch (...) {
+  }
+}
+
+int e_copy_to_host(int device, void *host_dst, const void *src, size_t bytes, nn_cuda_error *err) {
+  return guard(err, [&] {
+    if (bytes == 0) return;
+    Lock l(device);
+    check(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, l.stream()), "copy to host");
+    check(cudaStreamSynchronize(l.stream()), "copy to host");
+  });
+}
+
+int e_copy_from_host(int device, void *dst, const void *host_src, size_t bytes, nn_cuda_error *err) {
+  return guard(err, [&] {
+    if (bytes == 0) return;
+    Lock l(device);
+    check(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, l.stream()), "copy from host");
+    // The caller may reuse its buffer on return, whatever kind of memory it is.
+    check(cudaStreamSynchronize(l.stream()), "copy from host");
+  });
+}
+
+// ---------------------------------------------------------------- tensor ops
+
+int e_copy(int device, const V *dst, const V *src, nn_cuda_error *err) {
+  return guard(err, [&] {
+    const int64_t n = numel(*dst);
+    if (n == 0) return;
+    Lock l(device);
+    if (dst->dtype == src->dtype && contiguous(*dst) && contiguous(*src)) {
+      if (dst->data == src->data) return;
+      const size_t bytes = static_cast<size_t>(n) * elem_size(dst->dtype);
+      const char *a = static_cast<const char *>(dst->data), *b = static_cast<const char *>(src->data);
+      if (a < b + bytes && b < a + bytes) {  // overlapping: through a temporary (memmove)
+        Temp t(l.dev(), bytes);
+        check(cudaMemcpyAsync(t.p, src->data, bytes, cudaMemcpyDeviceToDevice, l.stream()), "copy");
+        check(cudaMemcpyAsync(dst->data, t.p, bytes, cudaMemcpyDeviceToDevice, l.stream()), "copy");
+        return;
+      }
+      check(cudaMemcpyAsync(dst->data, src->data, bytes, cudaMemcpyDeviceToDevice, l.stream()), "copy");
+      return;
+    }
+    k_copy(l.stream(), *dst, *src);
+  });
+}
+
+int e_fill(int device, const V *dst, double value, nn_cuda_error *err) {
+  return guard(err, [&] {
+    if (numel(*dst) == 0) return;
+    Lock l(device);
+    k_fill(l.stream(), *dst, value);
+  });
+}
+
+int e_unary(int device, int op, const V *out, const V *x, nn_cuda_error *err) {
+  return guard(err, [&] {
+    const UnaryOp u = static_cast<UnaryOp>(op);
+    if (!is_float_dt(x->dtype) && !(u == UnaryOp::Neg || u == UnaryOp::Abs || u == UnaryOp::Relu || u == UnaryOp::Step))
+      fail(Errc::Internal, "cuda unary: op %d on integer dtype %s", op, dt_name(x->dtype));
+    if (numel(*out) == 0) return;
+    Lock l(device);
+    k_unary(l.stream(), op, *out, *x);
+  });
+}
+
+int e_binary(int device, int op, const V *out, const V *a, const V *b, nn_cuda_error *err) {
+  return guard(err, [&] {
+    if (!is_float_dt(out->dtype) && static_cast<BinaryOp>(op) == BinaryOp::Div)
+      fail(Errc::Internal, "cuda binary: integer division reached the backend");
+    if (numel(*out) == 0) return;
+    Lock l(device);
+    k_binary(l.stream(), op, *out, *a, *b);
+  });
+}
+
+int e_reduce(int device, int op, const V *out, const V *x, nn_cuda_error *err) {
+  return guard(err, [&] {
+    if (numel(*out) == 0) return;
+    if (x->ndim != 3) fail(Errc::Internal, "cuda reduce: x must be [outer, n, inner]");
+    const ReduceOp r = static_cast<ReduceOp>(op);
+    if (r == ReduceOp::Mean && !is_float_dt(x->dtype))
+      fail(Errc::Internal, "cuda reduce: mean of integer dtype %s", dt_name(x->dtype));
+    Lock l(device);
+    if (x->shape[1] == 0) {
+      if (r == ReduceOp::Sum) return k_fill(l.stream(), *out, 0.0);
+      if (r == ReduceOp::Mean) return k_fill(l.stream(), *out, std::nan(""));
+      fail(Errc::Internal, "cuda reduce: max/min/argmax over an empty dim");
+    }
+    k_reduce(l.stream(), op, *out, *x);
+  });
+}
+
+// How cuBLAS (column-major) sees a row-major view X [R, C] with strides
+// (sr, sc): trans == false: memory is the column-major C x R matrix X^T with
+// leading dimension ld; trans == true: memory is X itself (R x C, ld).
+struct MatLayout {
+  bool ok = false, trans = false;
+  int64_t ld = 0;
+};
+MatLayout mat_layout(int64_t R, int64_t C, int64_t sr, int64_t sc) {
+  MatLayout m;
+  if (C == 1 || sc == 1) {
+    int64_t ld = R == 1 ? std::max<int64_t>(C, 1) : sr;
+    if (ld >= std::max<int64_t>(C, 1)) {
+      m.ok = true;
+      m.ld = ld;
+      return m;
+    }
+  }
+  if (R == 1 || sr == 1) {
+    int64_t ld = C == 1 ? std::max<int64_t>(R, 1) : sc;
+    if (ld >= std::max<int64_t>(R, 1)) {
+      m.ok = true;
+      m.trans = true;
+      m.ld = ld;
+      return m;
+    }
+  }
+  return m;
+}
+
+void matmul_blas(Lock &l, const V &out, const V &a0, const V &b0) {
+  Dev &d = l.dev();
+  const int64_t B = out.shape[0], M = out.shape[1], N = out.shape[2], K = a0.shape[2];
+  V a = a0, b = b0;
+  std::unique_ptr<Temp> ta, tb;
+  MatLayout la = mat_layout(M, K, a.strides[1], a.strides[2]);
+  if (!la.ok) {  // e.g. overlapping strides: a contiguous copy first
+    ta.reset(new Temp(d, static_cast<size_t>(numel(a)) * elem_size(a.dtype)));
+    V c = contiguous_view(a, ta->p);
+    k_copy(l.stream(), c, a);
+    a = c;
+    la = mat_layout(M, K, a.strides[1], a.strides[2]);
+  }
+  MatLayout lb = mat_layout(K, N, b.strides[1], b.strides[2]);
+  if (!lb.ok) {
+    tb.reset(new Temp(d, static_cast<size_t>(numel(b)) * elem_size(b.dtype)));
+    V c = contiguous_view(b, tb->p);
+    k_copy(l.stream(), c, b);
+    b = c;
+    lb = mat_layout(K, N, b.strides[1], b.strides[2]);
+  }
+  const long long sa = a.shape[0] > 1 ? a.strides[0] : 0, sb = b.shape[0] > 1 ? b.strides[0] : 0;
+  const DType dt = static_cast<DType>(out.dtype);
+  cudaDataType_t ty;
+  cublasComputeType_t ct;
+  const float f1 = 1.f, f0 = 0.f;
+  const double d1 = 1.0, d0 = 0.0;
+  const void *alpha = &f1, *beta = &f0;
+  switch (dt) {
+    case DType::F32:
+      ty = CUDA_R_32F;
+      ct = global().tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+      break;
+    case DType::F64:
+      ty = CUDA_R_64F;
+      ct = CUBLAS_COMPUTE_64F;
+      alpha = &d1;
+      beta = &d0;
+      break;
+    case DType::F16:
+      ty = CUDA_R_16F;
+      ct = CUBLAS_COMPUTE_32F;
+      break;
+    default:
+      ty = CUDA_R_16BF;
+      ct = CUBLAS_COMPUTE_32F;
+      break;
+  }
+  // out^T (N x M, column-major) = op(b)^T (N x K) * op(a)^T (K x M).
+  check_blas(cublasGemmStridedBatchedEx(d.blas, lb.trans ? CUBLAS_OP_T : CUBLAS_OP_N, la.trans ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                        as_int(N, "matmul"), as_int(M, "matmul"), as_int(K, "matmul"), alpha, b.data, ty,
+                                        as_int(lb.ld, "matmul"), sb, a.data, ty, as_int(la.ld, "matmul"), sa, beta,
+                                        out.data, ty, as_int(N, "matmul"), static_cast<long long>(M * N),
+                                        as_int(B, "matmul"), ct, CUBLAS_GEMM_DEFAULT),
+             "matmul");
+}
+
+int e_matmul(int device, const V *out, const V *a, const V *b, nn_cuda_error *err) {
+  return guard(err, [&] {
+    if (numel(*out) == 0) return;
+    Lock l(device);
+    if (a->shape[2] == 0) return k_fill(l.stream(), *out, 0.0);
+    if (!is_float_dt(out->dtype)) return k_matmul_int(l.stream(), *out, *a, *b);
+    matmul_blas(l, *out, *a, *b);
+  });
+}
+
+// ---------------------------------------------------------------- training
+
+// Row-major out[M,N] = alpha op(a) op(b) + beta out (dense operands).
+void gemm_rm(Dev &d, int dt, bool ta, bool tb, double alpha, const void *a, int64_t lda, const void *b, int64_t ldb,
+             double beta, void *out, int64_t M, int64_t N, int64_t K) {
+  const cublasOperation_t oa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, ob = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const int m = as_int(N, "gemm"), n = as_int(M, "gemm"), k = as_int(K, "gemm");
+  const int la = as_int(std::max<int64_t>(lda, 1), "gemm"), lb = as_int(std::max<int64_t>(ldb, 1), "gemm");
+  if (dt == static_cast<int>(DType::F32)) {
+    const float al = static_cast<float>(alpha), be = static_cast<float>(beta);
+    check_blas(cublasSgemm(d.blas, ob, oa, m, n, k, &al, static_cast<const float *>(b), lb, static_cast<const float *>(a),
+                           la, &be, static_cast<float *>(out), m),
+               "gemm");
+  } else {
+    check_blas(cublasDgemm(d.blas, ob, oa, m, n, k, &alpha, static_cast<const double *>(b), lb,
+                           static_cast<const double *>(a), la, &beta, static_cast<double *>(out), m),
+               "gemm");
+  }
+}
+
+int e_gemm(int device, int ta, int tb, double alpha, const V *a, const V *b, double beta, const V *out,
+           nn_cuda_error *err) {
+  return guard(err, [&] {
+    need_float("gemm", out->dtype);
+    if (a->dtype != out->dtype || b->dtype != out->dtype) fail(Errc::Internal, "cuda gemm: mixed dtypes");
+    need_contiguous("gemm", *a, "a");
+    need_contiguous("gemm", *b, "b");
+    need_contiguous("gemm", *out, "out");
+    const int64_t M = rows_of(*out), N = cols_of(*out);
+    const int64_t K = ta ? rows_of(*a) : cols_of(*a);
+    const int64_t am = ta ? cols_of(*a) : rows_of(*a);
+    const int64_t bk = tb ? cols_of(*b) : rows_of(*b), bn = tb ? rows_of(*b) : cols_of(*b);
+    if (am != M || bk != K || bn != N) fail(Errc::Internal, "cuda gemm: shapes do not fit");
+    if (M == 0 || N == 0) return;
+    Lock l(device);
+    if (K == 0) return k_scale(l.stream(), out->dtype, out->data, M * N, beta);
+    gemm_rm(l.dev(), out->dtype, ta != 0, tb != 0, alpha, a->data, cols_of(*a), b->data, cols_of(*b), beta, out->data,
+            M, N, K);
+  });
+}
+
+uint32_t alignment_of(const void *p) {
+  uintptr_t v = reinterpret_cast<uintptr_t>(p);
+  uint32_t a = 256;
+  while (a > 4 && (v % a) != 0) a >>= 1;
+  return a;
+}
+
+// The cuBLASLt plan of y^T (N x M) = w (N x K, from row-major w) * x^T for
+// one shape, epilogue and alignment; ok == false when Lt has no algorithm.
+LtPlan &lt_plan(Dev &d, const LtKey &key) {
+  auto it = d.lt_plans.find(key);
+  if (it != d.lt_plans.end()) return it->second;
+  if (d.lt_plans.size() >= kMaxLtPlans) {
+    for (auto &kv : d.lt_plans) {
+      if (kv.second.desc) cublasLtMatmulDescDestroy(kv.second.desc);
+      if (kv.second.a) cublasLtMatrixLayoutDestroy(kv.second.a);
+      if (kv.second.b) cublasLtMatrixLayoutDestroy(kv.second.b);
+      if (kv.second.c) cublasLtMatrixLayoutDestroy(kv.second.c);
+    }
+    d.lt_plans.clear();
+  }
+  LtPlan &p = d.lt_plans[key];
+  const cublasComputeType_t ct = global().tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  const int64_t M = key.m, N = key.n, K = key.k;
+  check_blas(cublasLtMatmulDescCreate(&p.desc, ct, CUDA_R_32F), "linear_forward: cuBLASLt descriptor");
+  const cublasOperation_t tA = CUBLAS_OP_T, tB = CUBLAS_OP_N;
+  const cublasLtEpilogue_t epi = static_cast<cublasLtEpilogue_t>(key.epilogue);
+  check_blas(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &tA, sizeof(tA)), "linear_forward");
+  check_blas(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &tB, sizeof(tB)), "linear_forward");
+  check_blas(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)), "linear_forward");
+  check_blas(cublasLtMatrixLayoutCreate(&p.a, CUDA_R_32F, K, N, K), "linear_forward: layout");
+  check_blas(cublasLtMatrixLayoutCreate(&p.b, CUDA_R_32F, K, M, K), "linear_forward: layout");
+  check_blas(cublasLtMatrixLayoutCreate(&p.c, CUDA_R_32F, N, M, N), "linear_forward: layout");
+  cublasLtMatmulPreference_t pref = nullptr;
+  check_blas(cublasLtMatmulPreferenceCreate(&pref), "linear_forward: preference");
+  size_t ws = kLtWorkspace;
+  uint32_t al = key.align;
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al, sizeof(al));
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al, sizeof(al));
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al, sizeof(al));
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al, sizeof(al));
+  cublasLtMatmulHeuristicResult_t res;
+  int found = 0;
+  cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(d.lt, p.desc, p.a, p.b, p.c, p.c, pref, 1, &res, &found);
+  cublasLtMatmulPreferenceDestroy(pref);
+  if (st == CUBLAS_STATUS_SUCCESS && found > 0) {
+    p.algo = res.algo;
+    p.ok = true;
+  }
+  return p;
+}
+
+int e_linear_forward(int device, int act, const V *y, const V *x, const V *w, const V *bias, nn_cuda_error *err) {
+  return guard(err, [&] {
+    const char *what = "linear_forward";
+    need_float(what, y->dtype);
+    if (x->dtype != y->dtype || w->dtype != y->dtype || (bias->data && bias->dtype != y->dtype))
+      fail(Errc::Internal, "cuda linear_forward: mixed dtypes");
+    need_contiguous(what, *x, "x");
+    need_contiguous(what, *w, "w");
+    need_contiguous(what, *y, "y");
+    const int64_t M = rows_of(*y), N = cols_of(*y), K = cols_of(*x);
+    if (rows_of(*x) != M || rows_of(*w) != N || cols_of(*w) != K)
+      fail(Errc::Internal, "cuda linear_forward: shapes do not fit");
+    if (M == 0 || N == 0) return;
+    Lock l(device);
+    Dev &d = l.dev();
+    const void *b = bias->data;
+    if (K == 0) {
+      k_fill(l.stream(), *y, 0.0);
+      return k_bias_act(l.stream(), y->dtype, act, y->data, b, M, N);
+    }
+    if (y->dtype == static_cast<int>(DType::F32)) {
+      // Identity and ReLU fuse completely (bias + activation epilogue); the
+      // others fuse the bias and run the activation after.
+      const bool relu = act == static_cast<int>(Act::Relu);
+      cublasLtEpilogue_t epi = b ? (relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS)
+                                 : (relu ? CUBLASLT_EPILOGUE_RELU : CUBLASLT_EPILOGUE_DEFAULT);
+      uint32_t al = std::min({alignment_of(x->data), alignment_of(w->data), alignment_of(y->data),
+                              b ? alignment_of(b) : 256u});
+      LtPlan &p = lt_plan(d, LtKey{M, N, K, static_cast<int>(epi), al});
+      if (p.ok) {
+        if (b)
+          check_blas(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &b, sizeof(b)), what);
+        const float one = 1.f, zero = 0.f;
+        cublasStatus_t st = cublasLtMatmul(d.lt, p.desc, &one, w->data, p.a, x->data, p.b, &zero, y->data, p.c,
+                                           y->data, p.c, &p.algo, d.lt_ws, kLtWorkspace, l.stream());
+        if (st == CUBLAS_STATUS_SUCCESS) {
+          if (act != static_cast<int>(Act::Identity) && !relu)
+            k_bias_act(l.stream(), y->dtype, act, y->data, nullptr, M, N);
+          return;
+        }
+        if (st != CUBLAS_STATUS_NOT_SUPPORTED) check_blas(st, what);
+        p.ok = false;  // fall back to cuBLAS + our kernel from now on
+      }
+    }
+    gemm_rm(d, y->dtype, false, true, 1.0, x->data, K, w->data, K, 0.0, y->data, M, N, K);
+    k_bias_act(l.stream(), y->dtype, act, y->data, b, M, N);
+  });
+}
+
+int e_activation_forward(int device, int act, const V *y, const V *x, nn_cuda_error *err) {
+  return guard(err, [&] {
+    need_float("activation_forward", y->dtype);
+    need_contiguous("activation_forward", *x, "x");
+    need_contiguous("activation_forward", *y, "y");
+    const int64_t n = numel(*y);
+    if (n == 0) return;
+    const int64_t cols = cols_of(*y), rows = n / cols;
+    Lock l(device);
+    k_act_forward(l.stream(), y->dtype, act, y->data, x->data, rows, cols);
+  });
+}
+
+int e_activation_backward(int device, int act, const V *dx, const V *dy, const V *x, const V *y, nn_cuda_error *err) {
+  return guard(err, [&] {
+    (void)x;
+    need_float("activation_backward", dx->dtype);
+    need_contiguous("activation_backward", *dx, "dx");
+    need_contiguous("activation_backward", *dy, "dy");
+    const int64_t n = numel(*dx);
+    if (n == 0) return;
+    const int64_t cols = cols_of(*dx), rows = n / cols;
+    if (act != static_cast<int>(Act::Identity) && act != static_cast<int>(Act::Step)) {
+      if (y->data == nullptr) fail(Errc::Internal, "cuda activation_backward: y is missing");
+      need_contiguous("activation_backward", *y, "y");
+    }
+    Lock l(device);
+    k_act_backward(l.stream(), dx->dtype, act, dx->data, dy->data, y->data, rows, cols);
+  });
+}
+
+int e_sum_rows(int device, const V *db, const V *g, double beta, nn_cuda_error *err) {
+  return guard(err, [&] {
+    need_float("sum_rows", db->dtype);
+    need_contiguous("sum_rows", *g, "g");
+    const int64_t N = cols_of(*g), M = numel(*g) / std::max<int64_t>(N, 1);
+    if (numel(*db) != N) fail(Errc::Internal, "cuda sum_rows: db does not fit g");
+    if (N == 0) return;
+    Lock l(device);
+    k_sum_rows(l.stream(), db->dtype, db->data, g->data, M, N, beta);
+  });
+}
+
+int e_gather_rows(int device, const V *out, const V *src, const int64_t *idx, int64_t n, nn_cuda_error *err) {
+  return guard(err, [&] {
+    need_contiguous("gather_rows", *out, "out");
+    need_contiguous("gather_rows", *src, "src");
+    if (n == 0) return;
+    const int64_t src_rows = src->ndim > 0 ? src->shape[0] : 1;
+    const size_t row_bytes =
+        src_rows > 0 ? static_cast<size_t>(numel(*src) / src_rows) * elem_size(src->dtype) : 0;
+    for (int64_t i = 0; i < n; ++i)
+      if (idx[i] < 0 || idx[i] >= src_rows)
+        fail(Errc::Internal, "cuda gather_rows: index %lld outside 0..%lld", static_cast<long long>(idx[i]),
+             static_cast<long long>(src_rows - 1));
+    Lock l(device);
+    Dev &d = l.dev();
+    const size_t bytes = static_cast<size_t>(n) * sizeof(int64_t);
+    if (d.idx_cap < bytes) {
+      if (d.d_idx) cudaFreeAsync(d.d_idx, d.stream);
+      d.d_idx = nullptr;
+      d.idx_cap = 0;
+      d.d_idx = static_cast<int64_t *>(dev_alloc(d, bytes));
+      d.idx_cap = bytes;
+    }
+    // Staged through pageable memory: the driver copies it before returning,
+    // without waiting for the stream (no host synchronisation per batch).
+    d.h_idx.assign(idx, idx + n);
+    check(cudaMemcpyAsync(d.d_idx, d.h_idx.data(), bytes, cudaMemcpyHostToDevice, d.stream), "gather_rows");
+    k_gather_rows(d.stream, out->data, src->data, d.d_idx, n, row_bytes);
+  });
+}
+
+int e_loss(int device, int kind, const V *pred, const V *target, double *value_accum, const V *grad,
+           double grad_scale, nn_cuda_error *err) {
+  return guard(err, [&] {
+    need_float("loss", pred->dtype);
+    need_contiguous("loss", *pred, "pred");
+    need_contiguous("loss", *target, "target");
+    if (grad->data) need_contiguous("loss", *grad, "grad");
+    const LossKind lk = static_cast<LossKind>(kind);
+    if (lk == LossKind::CrossEntropy) {
+      if (pred->ndim != 2) fail(Errc::Internal, "cuda loss: cross-entropy needs pred [n, c]");
+      bool ids = target->dtype == static_cast<int>(DType::I64) && numel(*target) == pred->shape[0];
+      if (!ids && (target->dtype != pred->dtype || numel(*target) != numel(*pred)))
+        fail(Errc::Internal, "cuda loss: cross-entropy target does not fit pred");
+    } else if (target->dtype != pred->dtype || numel(*target) != numel(*pred)) {
+      fail(Errc::Internal, "cuda loss: target does not fit pred");
+    }
+    const int64_t numel_p = numel(*pred);
+    double c = 1, gc = 1;  // value = c * sum of the terms; gradient factor gc
+    switch (lk) {
+      case LossKind::MSE:
+      case LossKind::SSE:
+      case LossKind::HalfMSE: {
+        const double rows = lk == LossKind::HalfMSE ? static_cast<double>(pred->ndim == 0 ? 1 : pred->shape[0]) : 0;
+        c = lk == LossKind::MSE ? 1.0 / static_cast<double>(numel_p) : lk == LossKind::SSE ? 1.0 : 0.5 / rows;
+        gc = 2.0 * c * grad_scale;
+        break;
+      }
+      case LossKind::BCE:
+      case LossKind::BCEWithLogits:
+        c = 1.0 / static_cast<double>(numel_p);
+        gc = c * grad_scale;
+        break;
+      case LossKind::CrossEntropy:
+        c = 1.0 / static_cast<double>(pred->shape[0]);
+        gc = c * grad_scale;
+        break;
+      default:
+        fail(Errc::Internal, "cuda loss: unknown loss kind %d", kind);
+    }
+    Lock l(device);
+    Dev &d = l.dev();
+    double *accum = reinterpret_cast<double *>(d.scratch);
+    auto *bad = reinterpret_cast<unsigned long long *>(d.scratch + 8);
+    check(cudaMemsetAsync(d.scratch, 0, 8, d.stream), "loss");
+    check(cudaMemsetAsync(d.scratch + 8, 0xff, 8, d.stream), "loss");
+    k_loss(d.stream, pred->dtype, kind, *pred, *target, grad->data, gc, accum, bad);
+    // The one synchronisation of a training step: the loss value.
+    check(cudaMemcpyAsync(d.pinned, d.scratch, 16, cudaMemcpyDeviceToHost, d.stream), "loss");
+    check(cudaStreamSynchronize(d.stream), "loss");
+    double sum;
+    unsigned long long bad_row;
+    std::memcpy(&sum, d.pinned, 8);
+    std::memcpy(&bad_row, static_cast<char *>(d.pinned) + 8, 8);
+    if (bad_row != ~0ull) {
+      int64_t cls = 0;
+      check(cudaMemcpy(&cls, static_cast<const int64_t *>(target->data) + bad_row, 8, cudaMemcpyDeviceToHost), "loss");
+      fail(Errc::InvalidArgument, "target[%lld] is class %lld; class ids must be in 0..%lld",
+           static_cast<long long>(bad_row), static_cast<long long>(cls), static_cast<long long>(pred->shape[1] - 1));
+    }
+    *value_accum += sum * c;
+  });
+}
+
+void check_param(const V &param, const char *what) {
+  if (param.dtype != static_cast<int>(DType::F32) && param.dtype != static_cast<int>(DType::F64))
+    fail(Errc::DType, "cuda %s: parameters of dtype %s are not supported (float32 or float64)", what,
+         dt_name(param.dtype));
+  if (numel(param) > 0 && param.data == nullptr) fail(Errc::Internal, "cuda %s: parameter is missing", what);
+  if (!contiguous(param)) fail(Errc::Internal, "cuda %s: parameter is not contiguous", what);
+}
+
+void check_operand(const V &v, const V &param, const char *what, const char *name) {
+  if (v.data == nullptr) fail(Errc::Internal, "cuda %s: %s is missing", what, name);
+  if (v.dtype != param.dtype) fail(Errc::Internal, "cuda %s: %s has another dtype than the parameter", what, name);
+  if (numel(v) != numel(param)) fail(Errc::Internal, "cuda %s: %s has another size than the parameter", what, name);
+  if (!contiguous(v)) fail(Errc::Internal, "cuda %s: %s is not contiguous", what, name);
+}
+
+int e_sgd_update(int device, const nn_cuda_sgd *p, const V *param, const V *grad, const V *m, nn_cuda_error *err) {
+  return guard(err, [&] {
+    check_param(*param, "sgd_update");
+    const int64_t n = numel(*param);
+    if (n == 0) return;
+    check_operand(*grad, *param, "sgd_update", "grad");
+    if (p->momentum != 0) check_operand(*m, *param, "sgd_update", "momentum buffer");
+    Lock l(device);
+    k_sgd(l.stream(), param->dtype, *p, param->data, grad->data, m->data, n);
+  });
+}
+
+int e_adam_update(int device, const nn_cuda_adam *p, const V *param, const V *grad, const V *m, const V *v,
+                  nn_cuda_error *err) {
+  return guard(err, [&] {
+    check_param(*param, "adam_update");
+    const int64_t n = numel(*param);
+    if (n == 0) return;
+    check_operand(*grad, *param, "adam_update", "grad");
+    check_operand(*m, *param, "adam_update", "exp_avg");
+    check_operand(*v, *param, "adam_update", "exp_avg_sq");
+    if (p->step < 1) fail(Errc::Internal, "cuda adam_update: step is %lld; it must be >= 1", (long long)p->step);
+    const double t = static_cast<double>(p->step);
+    const double bc1 = 1.0 - std::pow(p->beta1, t);
+    const double bc2 = 1.0 - std::pow(p->beta2, t);
+    Lock l(device);
+    k_adam(l.stream(), param->dtype, *p, p->lr / bc1, std::sqrt(bc2), 1.0 - p->lr * p->weight_decay, param->data,
+           grad->data, m->data, v->data, n);
+  });
+}
+
+int e_all_finite(int device, const V *x, int *out, nn_cuda_error *err) {
+  return guard(err, [&] {
+    need_contiguous("all_finite", *x, "x");
+    *out = 1;
+    if (!is_float_dt(x->dtype)) return;
+    if (x->dtype != static_cast<int>(DType::F32) && x->dtype != static_cast<int>(DType::F64))
+      fail(Errc::Unsupported, "cuda all_finite: dtype %s is not supported", dt_name(x->dtype));
+    const int64_t n = numel(*x);
+    if (n == 0) return;
+    Lock l(device);
+    Dev &d = l.dev();
+    int *flag = reinterpret_cast<int *>(d.scratch + 16);
+    check(cudaMemsetAsync(flag, 0, sizeof(int), d.stream), "all_finite");
+    k_nonfinite(d.stream, x->dtype, x->data, n, flag);
+    check(cudaMemcpyAsync(d.pinned, flag, sizeof(int), cudaMemcpyDeviceToHost, d.stream), "all_finite");
+    check(cudaStreamSynchronize(d.stream), "all_finite");
+    int f;
+    std::memcpy(&f, d.pinned, sizeof(int));
+    *out = f ? 0 : 1;
+  });
+}
+
+const nn_cuda_iface kTable = {
+    NN_CUDA_ABI_VERSION,
+    sizeof(nn_cuda_iface),
+    e_probe,
+    e_allocate,
+    e_deallocate,
+    e_copy_to_host,
+    e_copy_from_host,
+    e_copy,
+    e_fill,
+    e_unary,
+    e_binary,
+    e_reduce,
+    e_matmul,
+    e_gemm,
+    e_linear_forward,
+    e_activation_forward,
+    e_activation_backward,
+    e_sum_rows,
+    e_gather_rows,
+    e_loss,
+    e_sgd_update,
+    e_adam_update,
+    e_all_finite,
+};
+
+}  // namespace
+}  // namespace cuda
+}  // namespace nn
+
+extern "C" __attribute__((visibility("default"))) const nn_cuda_iface *nn_cuda_backend_table(void) {
+  return &nn::cuda::kTable;
+}

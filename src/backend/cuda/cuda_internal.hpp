@@ -1,0 +1,74 @@
+// Internals of libnn_cuda.so shared by cuda_entry.cpp (the C table, device
+// state, memory, cuBLAS/cuBLASLt) and the kernels (cuda_kernels.cu,
+// cuda_train.cu). Errors inside this library are nn::Error (hidden here,
+// compiled in from core/error.cpp); cuda_entry.cpp turns them into codes at
+// the table boundary.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "backend/cuda_abi.h"
+#include "core/dtype.hpp"
+#include "core/error.hpp"
+
+namespace nn {
+namespace cuda {
+
+using V = nn_cuda_view;
+
+// Throws Errc::OutOfMemory (cudaErrorMemoryAllocation) or Errc::Device with
+// the CUDA error name and text.
+void check(cudaError_t e, const char *what);
+// cudaGetLastError() after a kernel launch.
+void check_launch(const char *what);
+
+size_t elem_size(int dtype);
+int64_t numel(const V &v);
+bool contiguous(const V &v);
+inline bool is_float_dt(int dt) { return dt <= static_cast<int>(DType::BF16); }
+
+// Element bits of `value` converted to dtype (docs/semantics.md rules), in
+// the low elem_size(dtype) bytes.
+uint64_t scalar_bits(int dtype, double value);
+
+// ---- cuda_kernels.cu: tensor ops, every dtype, any strides.
+void k_copy(cudaStream_t s, const V &dst, const V &src);
+void k_fill(cudaStream_t s, const V &dst, double value);
+void k_unary(cudaStream_t s, int op, const V &out, const V &x);
+void k_binary(cudaStream_t s, int op, const V &out, const V &a, const V &b);
+// x contiguous [outer, n, inner] with n >= 1.
+void k_reduce(cudaStream_t s, int op, const V &out, const V &x);
+// Integer batched matmul, int64 (wrapping) accumulation; K >= 1.
+void k_matmul_int(cudaStream_t s, const V &out, const V &a, const V &b);
+
+// ---- cuda_train.cu: training kernels, F32 / F64 (dt), contiguous operands.
+// y[M,N] = act(y + bias[N]) in place (bias may be NULL); softmax over N.
+void k_bias_act(cudaStream_t s, int dt, int act, void *y, const void *bias, int64_t M, int64_t N);
+// y = act(x) (may alias), rows x cols.
+void k_act_forward(cudaStream_t s, int dt, int act, void *y, const void *x, int64_t rows, int64_t cols);
+// dx = dy * act'(from y) (dx may alias dy).
+void k_act_backward(cudaStream_t s, int dt, int act, void *dx, const void *dy, const void *y, int64_t rows,
+                    int64_t cols);
+// out[i] *= beta (beta 0: writes 0).
+void k_scale(cudaStream_t s, int dt, void *out, int64_t n, double beta);
+// db[N] = beta * db + sum over rows of g[M, N].
+void k_sum_rows(cudaStream_t s, int dt, void *db, const void *g, int64_t M, int64_t N, double beta);
+// out row i = src row idx[i] (device idx), rows of row_bytes bytes.
+void k_gather_rows(cudaStream_t s, void *out, const void *src, const int64_t *idx, int64_t n, size_t row_bytes);
+// Loss kernels: add sum of the per-element (per-row for CE) terms into
+// *accum (device double); CE with class ids writes the smallest bad row into
+// *bad (device uint64, preset to ~0). grad may be NULL; gc is the gradient
+// factor (see cuda_entry.cpp, same as the CPU's).
+void k_loss(cudaStream_t s, int dt, int kind, const V &pred, const V &target, void *grad, double gc,
+            double *accum, unsigned long long *bad);
+void k_sgd(cudaStream_t s, int dt, const nn_cuda_sgd &p, void *param, const void *grad, void *m, int64_t n);
+// step_size = lr / bc1, bc2_sqrt = sqrt(bc2), decay = 1 - lr * wd (computed in double, like the CPU).
+void k_adam(cudaStream_t s, int dt, const nn_cuda_adam &p, double step_size, double bc2_sqrt, double decay,
+            void *param, const void *grad, void *m, void *v, int64_t n);
+// *flag |= 1 when x (F32/F64, n elements) holds a non-finite value.
+void k_nonfinite(cudaStream_t s, int dt, const void *x, int64_t n, int *flag);
+
+}  // namespace cuda
+}  // namespace nn

@@ -1,0 +1,462 @@
+// Training kernels of the CUDA backend (F32 and F64): activations forward and
+// backward (from the output y), bias + activation after a GEMM, softmax,
+// sum over rows, row gather, losses (value reduced on the device), fused
+// SGD / Adam updates, the finiteness check. Arithmetic mirrors
+// src/backend/cpu/cpu_train.cpp and cpu_optim.cpp, in the same order.
+#include "backend/cuda/cuda_common.cuh"
+
+namespace nn {
+namespace cuda {
+namespace {
+
+constexpr double kLeakySlope = 0.01;
+
+#define GRID_STRIDE(i, n) \
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
+
+template <class T>
+__device__ inline T act_one(int act, T x) {
+  switch (act) {
+    case 1: return x > T(0) ? x : T(0);                          // Relu (NaN -> 0, like the CPU loop)
+    case 2: return T(1) / (T(1) + m_exp(-x));                    // Sigmoid
+    case 3: return m_tanh(x);                                    // Tanh
+    case 4: return x > T(0) ? T(1) : T(0);                       // Step
+    case 6: return x > T(0) ? x : x * T(kLeakySlope);            // LeakyRelu
+    default: return x;                                           // Identity (Softmax: rows)
+  }
+}
+
+template <class T>
+__global__ void bias_act_kernel(int act, T *y, const T *bias, int64_t M, int64_t N) {
+  GRID_STRIDE(i, M * N) {
+    T v = y[i];
+    if (bias) v += bias[i % N];
+    y[i] = act == 5 ? v : act_one<T>(act, v);
+  }
+}
+
+template <class T>
+__global__ void act_forward_kernel(int act, T *y, const T *x, int64_t n) {
+  GRID_STRIDE(i, n) { y[i] = act_one<T>(act, x[i]); }
+}
+
+// Warp-wide reductions.
+__device__ inline double warp_sum(double v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+template <class T>
+__device__ inline T warp_max(T v) {
+  for (int o = 16; o > 0; o >>= 1) {
+    T w = __shfl_xor_sync(0xffffffffu, v, o);
+    v = w > v ? w : v;
+  }
+  return v;
+}
+__device__ inline int warp_or(int v) { return __any_sync(0xffffffffu, v) ? 1 : 0; }
+
+// Softmax over rows, one warp per row, in place allowed (y may be x). A row
+// with a NaN, or whose maximum is +-inf, is all NaN (as the CPU).
+template <class T>
+__global__ void softmax_kernel(T *y, const T *x, int64_t rows, int64_t cols) {
+  const int lane = threadIdx.x & 31;
+  const int64_t warps = (int64_t(gridDim.x) * blockDim.x) >> 5;
+  for (int64_t r = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) >> 5; r < rows; r += warps) {
+    const T *xr = x + r * cols;
+    T *yr = y + r * cols;
+    T mx = -INFINITY;
+    int nan = 0;
+    for (int64_t j = lane; j < cols; j += 32) {
+      T v = xr[j];
+      if (v != v) nan = 1;
+      mx = v > mx ? v : mx;
+    }
+    mx = warp_max(mx);
+    nan = warp_or(nan);
+    if (nan || isinf(mx)) {
+      for (int64_t j = lane; j < cols; j += 32) yr[j] = T(NAN);
+      continue;
+    }
+    double sum = 0;
+    for (int64_t j = lane; j < cols; j += 32) {
+      T e = m_exp(xr[j] - mx);
+      yr[j] = e;
+      sum += static_cast<double>(e);
+    }
+    sum = warp_sum(sum);
+    const T inv = static_cast<T>(1.0 / sum);
+    __syncwarp();
+    for (int64_t j = lane; j < cols; j += 32) yr[j] *= inv;
+  }
+}
+
+template <class T>
+__global__ void act_backward_kernel(int act, T *dx, const T *dy, const T *y, int64_t n) {
+  GRID_STRIDE(i, n) {
+    const T g = dy[i];
+    switch (act) {
+      case 1: dx[i] = y[i] > T(0) ? g : T(0); break;
+      case 6: dx[i] = y[i] > T(0) ? g : g * T(kLeakySlope); break;
+      case 2: dx[i] = g * y[i] * (T(1) - y[i]); break;
+      case 3: dx[i] = g * (T(1) - y[i] * y[i]); break;
+      default: dx[i] = g; break;
+    }
+  }
+}
+
+template <class T>
+__global__ void softmax_backward_kernel(T *dx, const T *dy, const T *y, int64_t rows, int64_t cols) {
+  const int lane = threadIdx.x & 31;
+  const int64_t warps = (int64_t(gridDim.x) * blockDim.x) >> 5;
+  for (int64_t r = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) >> 5; r < rows; r += warps) {
+    const T *yr = y + r * cols;
+    const T *dyr = dy + r * cols;
+    T *dxr = dx + r * cols;
+    double s = 0;
+    for (int64_t j = lane; j < cols; j += 32) s += static_cast<double>(dyr[j]) * static_cast<double>(yr[j]);
+    s = warp_sum(s);
+    const T st = static_cast<T>(s);
+    __syncwarp();
+    for (int64_t j = lane; j < cols; j += 32) dxr[j] = yr[j] * (dyr[j] - st);
+  }
+}
+
+template <class T>
+__global__ void scale_kernel(T *out, int64_t n, T beta) {
+  GRID_STRIDE(i, n) { out[i] = beta == T(0) ? T(0) : beta * out[i]; }
+}
+
+// Blocks of 32 columns x 8 row stripes; double accumulation.
+template <class T>
+__global__ void sum_rows_kernel(T *db, const T *g, int64_t M, int64_t N, double beta) {
+  __shared__ double part[8][33];
+  const int64_t j = blockIdx.x * 32LL + threadIdx.x;
+  double acc = 0;
+  if (j < N)
+    for (int64_t i = threadIdx.y; i < M; i += 8) acc += static_cast<double>(g[i * N + j]);
+  part[threadIdx.y][threadIdx.x] = acc;
+  __syncthreads();
+  if (threadIdx.y == 0 && j < N) {
+    double s = 0;
+    for (int r = 0; r < 8; ++r) s += part[r][threadIdx.x];
+    const double base = beta == 0.0 ? 0.0 : beta * static_cast<double>(db[j]);
+    db[j] = static_cast<T>(base + s);
+  }
+}
+
+template <class U>
+__global__ void gather_kernel(U *out, const U *src, const int64_t *idx, int64_t n, int64_t row_units) {
+  GRID_STRIDE(i, n * row_units) {
+    const int64_t r = i / row_units, c = i % row_units;
+    out[i] = src[idx[r] * row_units + c];
+  }
+}
+
+// Block sum of v into *accum (one atomicAdd per block).
+__device__ inline void block_accumulate(double v, double *accum) {
+  __shared__ double sh[32];
+  v = warp_sum(v);
+  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+  if (lane == 0) sh[w] = v;
+  __syncthreads();
+  if (w == 0) {
+    const int nw = (blockDim.x + 31) >> 5;
+    double s = lane < nw ? sh[lane] : 0.0;
+    s = warp_sum(s);
+    if (lane == 0) atomicAdd(accum, s);  // NaN and inf reach the total too
+  }
+}
+
+template <class T>
+__device__ inline T sigm(T x) {
+  return T(1) / (T(1) + m_exp(-x));
+}
+
+// MSE / SSE / HalfMSE (kind 0..2), BCE (3), BCEWithLogits (4), elementwise.
+template <class T>
+__global__ void loss_elem_kernel(int kind, const T *p, const T *y, T *g, T gc, int64_t n, double *accum) {
+  double acc = 0;
+  GRID_STRIDE(i, n) {
+    if (kind <= 2) {
+      const T d = p[i] - y[i];
+      acc += static_cast<double>(d) * static_cast<double>(d);
+      if (g) g[i] = gc * d;
+    } else if (kind == 3) {
+      const double pi = static_cast<double>(p[i]), yi = static_cast<double>(y[i]);
+      const double lp = fmax(log(pi), -100.0);
+      const double l1p = fmax(log1p(-pi), -100.0);
+      acc += -(yi * lp + (1.0 - yi) * l1p);
+      if (g) {
+        const T den = (T(1) - p[i]) * p[i];
+        const T eps = T(1e-12);
+        g[i] = gc * (p[i] - y[i]) / (den > eps ? den : eps);
+      }
+    } else {
+      const double x = static_cast<double>(p[i]), yi = static_cast<double>(y[i]);
+      acc += fmax(x, 0.0) - x * yi + log1p(exp(-fabs(x)));
+      if (g) g[i] = gc * (sigm(p[i]) - y[i]);
+    }
+  }
+  block_accumulate(acc, accum);
+}
+
+// Softmax cross-entropy, one warp per row; targets are class ids (cls) or
+// probabilities (yprob). Out-of-range ids: the smallest such row goes to *bad.
+template <class T>
+__global__ void loss_ce_kernel(const T *p, const int64_t *cls, const T *yprob, T *g, T gc, int64_t n, int64_t c,
+                               double *accum, unsigned long long *bad) {
+  const int lane = threadIdx.x & 31;
+  const int64_t warps = (int64_t(gridDim.x) * blockDim.x) >> 5;
+  double acc = 0;
+  for (int64_t r = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) >> 5; r < n; r += warps) {
+    const T *pr = p + r * c;
+    int64_t k = -1;
+    if (cls) {
+      k = cls[r];
+      if (k < 0 || k >= c) {
+        if (lane == 0) atomicMin(bad, static_cast<unsigned long long>(r));
+        continue;
+      }
+    }
+    double mx = -INFINITY;
+    for (int64_t j = lane; j < c; j += 32) mx = fmax(mx, static_cast<double>(pr[j]));
+    for (int o = 16; o > 0; o >>= 1) mx = fmax(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+    double se = 0;
+    for (int64_t j = lane; j < c; j += 32) se += exp(static_cast<double>(pr[j]) - mx);
+    se = warp_sum(se);
+    const double lse = mx + log(se);
+    if (cls) {
+      if (lane == 0) acc += lse - static_cast<double>(pr[k]);
+      if (g) {
+        T *gr = g + r * c;
+        for (int64_t j = lane; j < c; j += 32) {
+          T v = gc * static_cast<T>(exp(static_cast<double>(pr[j]) - lse));
+          if (j == k) v -= gc;
+          gr[j] = v;
+        }
+      }
+    } else {
+      const T *yr = yprob + r * c;
+      double ysum = 0, l = 0;
+      for (int64_t j = lane; j < c; j += 32) {
+        const double yj = static_cast<double>(yr[j]);
+        ysum += yj;
+        if (yj != 0.0) l -= yj * (static_cast<double>(pr[j]) - lse);
+      }
+      ysum = warp_sum(ysum);
+      l = warp_sum(l);
+      if (lane == 0) acc += l;
+      if (g) {
+        T *gr = g + r * c;
+        for (int64_t j = lane; j < c; j += 32)
+          gr[j] = gc * static_cast<T>(exp(static_cast<double>(pr[j]) - lse) * ysum - static_cast<double>(yr[j]));
+      }
+    }
+  }
+  block_accumulate(acc, accum);
+}
+
+template <class T>
+__global__ void sgd_kernel(T *p, const T *g, T *m, int64_t n, T lr, T mom, T wd, bool use_wd, bool use_mom,
+                           bool nesterov, bool first) {
+  GRID_STRIDE(i, n) {
+    T d = g[i];
+    if (use_wd) d = d + wd * p[i];
+    if (use_mom) {
+      T buf = first ? d : m[i] * mom + d;
+      m[i] = buf;
+      d = nesterov ? d + mom * buf : buf;
+    }
+    p[i] = p[i] + (-lr) * d;
+  }
+}
+
+template <class T>
+__global__ void adam_kernel(T *p, const T *g, T *m, T *v, int64_t n, T step_size, T bc2_sqrt, T b1, T b2, T omb1,
+                            T omb2, T eps, T wd, T decay, bool decoupled, bool use_wd) {
+  GRID_STRIDE(i, n) {
+    T pi = p[i];
+    T gi = g[i];
+    if (decoupled)
+      pi = pi * decay;
+    else if (use_wd)
+      gi = gi + wd * pi;
+    const T mi = m[i] * b1 + omb1 * gi;
+    const T vi = v[i] * b2 + omb2 * (gi * gi);
+    m[i] = mi;
+    v[i] = vi;
+    const T denom = m_sqrt(vi) / bc2_sqrt + eps;
+    p[i] = pi + (-step_size) * (mi / denom);
+  }
+}
+
+template <class T>
+__global__ void nonfinite_kernel(const T *x, int64_t n, int *flag) {
+  int bad = 0;
+  GRID_STRIDE(i, n) {
+    if (!isfinite(x[i])) bad = 1;
+  }
+  if (bad) atomicOr(flag, 1);
+}
+
+template <class F>
+void by_float(int dt, F &&f) {
+  if (dt == static_cast<int>(DType::F32))
+    f(Tag<float>{});
+  else if (dt == static_cast<int>(DType::F64))
+    f(Tag<double>{});
+  else
+    fail(Errc::Unsupported, "cuda: dtype %s is not supported (float32 or float64)", dtype_name(static_cast<DType>(dt)));
+}
+
+unsigned warp_blocks(int64_t rows) {  // 8 warps per block, one row per warp
+  return blocks_for(rows, kThreads / 32);
+}
+
+}  // namespace
+
+void k_bias_act(cudaStream_t s, int dt, int act, void *y, const void *bias, int64_t M, int64_t N) {
+  if (M * N == 0) return;
+  by_float(dt, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if (bias || act != 0)
+      bias_act_kernel<T><<<blocks_for(M * N), kThreads, 0, s>>>(act, static_cast<T *>(y),
+                                                                 static_cast<const T *>(bias), M, N);
+    if (act == 5) softmax_kernel<T><<<warp_blocks(M), kThreads, 0, s>>>(static_cast<T *>(y), static_cast<T *>(y), M, N);
+  });
+  check_launch("linear_forward");
+}
+
+void k_act_forward(cudaStream_t s, int dt, int act, void *y, const void *x, int64_t rows, int64_t cols) {
+  const int64_t n = rows * cols;
+  if (n == 0) return;
+  by_float(dt, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if (act == 5)
+      softmax_kernel<T><<<warp_blocks(rows), kThreads, 0, s>>>(static_cast<T *>(y), static_cast<const T *>(x), rows,
+                                                               cols);
+    else if (act == 0 && y == x)
+      return;
+    else
+      act_forward_kernel<T><<<blocks_for(n), kThreads, 0, s>>>(act, static_cast<T *>(y), static_cast<const T *>(x), n);
+  });
+  check_launch("activation_forward");
+}
+
+void k_act_backward(cudaStream_t s, int dt, int act, void *dx, const void *dy, const void *y, int64_t rows,
+                    int64_t cols) {
+  const int64_t n = rows * cols;
+  if (n == 0) return;
+  by_float(dt, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if (act == 5)
+      softmax_backward_kernel<T><<<warp_blocks(rows), kThreads, 0, s>>>(
+          static_cast<T *>(dx), static_cast<const T *>(dy), static_cast<const T *>(y), rows, cols);
+    else if ((act == 0 || act == 4) && dx == dy)
+      return;
+    else
+      act_backward_kernel<T><<<blocks_for(n), kThreads, 0, s>>>(act, static_cast<T *>(dx), static_cast<const T *>(dy),
+                                                                 static_cast<const T *>(y), n);
+  });
+  check_launch("activation_backward");
+}
+
+void k_scale(cudaStream_t s, int dt, void *out, int64_t n, double beta) {
+  if (n == 0) return;
+  by_float(dt, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    scale_kernel<T><<<blocks_for(n), kThreads, 0, s>>>(static_cast<T *>(out), n, static_cast<T>(beta));
+  });
+  check_launch("gemm");
+}
+
+void k_sum_rows(cudaStream_t s, int dt, void *db, const void *g, int64_t M, int64_t N, double beta) {
+  if (N == 0) return;
+  by_float(dt, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    dim3 block(32, 8);
+    sum_rows_kernel<T><<<static_cast<unsigned>((N + 31) / 32), block, 0, s>>>(static_cast<T *>(db),
+                                                                              static_cast<const T *>(g), M, N, beta);
+  });
+  check_launch("sum_rows");
+}
+
+void k_gather_rows(cudaStream_t s, void *out, const void *src, const int64_t *idx, int64_t n, size_t row_bytes) {
+  if (n == 0 || row_bytes == 0) return;
+  const uintptr_t align = reinterpret_cast<uintptr_t>(out) | reinterpret_cast<uintptr_t>(src) | row_bytes;
+  if (align % 8 == 0) {
+    const int64_t units = static_cast<int64_t>(row_bytes / 8);
+    gather_kernel<uint64_t><<<blocks_for(n * units), kThreads, 0, s>>>(
+        static_cast<uint64_t *>(out), static_cast<const uint64_t *>(src), idx, n, units);
+  } else if (align % 4 == 0) {
+    const int64_t units = static_cast<int64_t>(row_bytes / 4);
+    gather_kernel<uint32_t><<<blocks_for(n * units), kThreads, 0, s>>>(
+        static_cast<uint32_t *>(out), static_cast<const uint32_t *>(src), idx, n, units);
+  } else {
+    const int64_t units = static_cast<int64_t>(row_bytes);
+    gather_kernel<uint8_t><<<blocks_for(n * units), kThreads, 0, s>>>(
+        static_cast<uint8_t *>(out), static_cast<const uint8_t *>(src), idx, n, units);
+  }
+  check_launch("gather_rows");
+}
+
+void k_loss(cudaStream_t s, int dt, int kind, const V &pred, const V &target, void *grad, double gc, double *accum,
+            unsigned long long *bad) {
+  by_float(dt, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T *p = static_cast<const T *>(pred.data);
+    T *g = static_cast<T *>(grad);
+    if (kind == 5) {
+      const int64_t n = pred.shape[0], c = pred.shape[1];
+      if (n == 0) return;
+      const bool ids = target.dtype == static_cast<int>(DType::I64) && numel(target) == n;
+      loss_ce_kernel<T><<<warp_blocks(n), kThreads, 0, s>>>(
+          p, ids ? static_cast<const int64_t *>(target.data) : nullptr,
+          ids ? nullptr : static_cast<const T *>(target.data), g, static_cast<T>(gc), n, c, accum, bad);
+    } else {
+      const int64_t n = numel(pred);
+      if (n == 0) return;
+      loss_elem_kernel<T><<<blocks_for(n), kThreads, 0, s>>>(kind, p, static_cast<const T *>(target.data), g,
+                                                              static_cast<T>(gc), n, accum);
+    }
+  });
+  check_launch("loss");
+}
+
+void k_sgd(cudaStream_t s, int dt, const nn_cuda_sgd &sp, void *param, const void *grad, void *m, int64_t n) {
+  if (n == 0) return;
+  by_float(dt, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    sgd_kernel<T><<<blocks_for(n), kThreads, 0, s>>>(
+        static_cast<T *>(param), static_cast<const T *>(grad), static_cast<T *>(m), n, static_cast<T>(sp.lr),
+        static_cast<T>(sp.momentum), static_cast<T>(sp.weight_decay), sp.weight_decay != 0, sp.momentum != 0,
+        sp.nesterov != 0, sp.first_step != 0);
+  });
+  check_launch("sgd_update");
+}
+
+void k_adam(cudaStream_t s, int dt, const nn_cuda_adam &ap, double step_size, double bc2_sqrt, double decay,
+            void *param, const void *grad, void *m, void *v, int64_t n) {
+  if (n == 0) return;
+  by_float(dt, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    adam_kernel<T><<<blocks_for(n), kThreads, 0, s>>>(
+        static_cast<T *>(param), static_cast<const T *>(grad), static_cast<T *>(m), static_cast<T *>(v), n,
+        static_cast<T>(step_size), static_cast<T>(bc2_sqrt), static_cast<T>(ap.beta1), static_cast<T>(ap.beta2),
+        static_cast<T>(1.0 - ap.beta1), static_cast<T>(1.0 - ap.beta2), static_cast<T>(ap.eps),
+        static_cast<T>(ap.weight_decay), static_cast<T>(decay), ap.decoupled != 0, ap.weight_decay != 0);
+  });
+  check_launch("adam_update");
+}
+
+void k_nonfinite(cudaStream_t s, int dt, const void *x, int64_t n, int *flag) {
+  if (n == 0) return;
+  by_float(dt, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    nonfinite_kernel<T><<<blocks_for(n), kThreads, 0, s>>>(static_cast<const T *>(x), n, flag);
+  });
+  check_launch("all_finite");
+}
+
+}  // namespace cuda
+}  // namespace nn

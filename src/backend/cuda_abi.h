@@ -1,0 +1,103 @@
+/* The boundary between libnn.so and libnn_cuda.so: plain C, no exceptions,
+ * no C++ types. libnn.so dlopen()s libnn_cuda.so and calls
+ * nn_cuda_backend_table() (the only symbol libnn_cuda.so exports); every
+ * kernel goes through the function pointers of the returned table.
+ *
+ * Conventions: every function returns 0 on success or an nn::Errc value
+ * (4 Device, 5 OutOfMemory, 8 Unsupported, 1 InvalidArgument, 99 Internal, ...)
+ * and then writes a NUL-terminated message into err->message. `device` is the
+ * CUDA device ordinal. Enum arguments carry the values of nn::UnaryOp,
+ * BinaryOp, ReduceOp, Act, LossKind and DType (backend.hpp, dtype.hpp).
+ * Views follow nn::View: strides in elements, `data` at the first element. */
+#ifndef NN_CUDA_ABI_H
+#define NN_CUDA_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NN_CUDA_ABI_VERSION 1
+#define NN_CUDA_MAX_DIMS 8
+#define NN_CUDA_ENTRY_SYMBOL "nn_cuda_backend_table"
+
+typedef struct nn_cuda_view {
+  void *data;
+  int32_t dtype;
+  int32_t ndim;
+  int64_t shape[NN_CUDA_MAX_DIMS];
+  int64_t strides[NN_CUDA_MAX_DIMS];
+} nn_cuda_view;
+
+typedef struct nn_cuda_error {
+  char message[512];
+} nn_cuda_error;
+
+typedef struct nn_cuda_sgd {
+  double lr, momentum, weight_decay;
+  int32_t nesterov, first_step;
+} nn_cuda_sgd;
+
+typedef struct nn_cuda_adam {
+  double lr, beta1, beta2, eps, weight_decay;
+  int32_t decoupled;
+  int64_t step;
+} nn_cuda_adam;
+
+/* Codes of probe(): why there is no usable GPU. */
+#define NN_CUDA_PROBE_OK 0
+#define NN_CUDA_PROBE_NO_DRIVER 1
+#define NN_CUDA_PROBE_NO_DEVICE 2
+#define NN_CUDA_PROBE_ERROR 3
+
+typedef struct nn_cuda_iface {
+  uint32_t abi_version; /* NN_CUDA_ABI_VERSION */
+  uint32_t table_size;  /* sizeof(nn_cuda_iface) */
+
+  /* Counts devices. Returns an NN_CUDA_PROBE_* code; *count is 0 unless OK,
+   * and err says what is missing (driver / GPU) otherwise. */
+  int (*probe)(int *count, nn_cuda_error *err);
+
+  int (*allocate)(int device, size_t bytes, void **out, nn_cuda_error *err);
+  void (*deallocate)(int device, void *p);
+  int (*copy_to_host)(int device, void *host_dst, const void *src, size_t bytes, nn_cuda_error *err);
+  int (*copy_from_host)(int device, void *dst, const void *host_src, size_t bytes, nn_cuda_error *err);
+
+  int (*copy)(int device, const nn_cuda_view *dst, const nn_cuda_view *src, nn_cuda_error *err);
+  int (*fill)(int device, const nn_cuda_view *dst, double value, nn_cuda_error *err);
+  int (*unary)(int device, int op, const nn_cuda_view *out, const nn_cuda_view *x, nn_cuda_error *err);
+  int (*binary)(int device, int op, const nn_cuda_view *out, const nn_cuda_view *a, const nn_cuda_view *b,
+                nn_cuda_error *err);
+  int (*reduce)(int device, int op, const nn_cuda_view *out, const nn_cuda_view *x, nn_cuda_error *err);
+  int (*matmul)(int device, const nn_cuda_view *out, const nn_cuda_view *a, const nn_cuda_view *b,
+                nn_cuda_error *err);
+
+  int (*gemm)(int device, int ta, int tb, double alpha, const nn_cuda_view *a, const nn_cuda_view *b, double beta,
+              const nn_cuda_view *out, nn_cuda_error *err);
+  int (*linear_forward)(int device, int act, const nn_cuda_view *y, const nn_cuda_view *x, const nn_cuda_view *w,
+                        const nn_cuda_view *bias, nn_cuda_error *err);
+  int (*activation_forward)(int device, int act, const nn_cuda_view *y, const nn_cuda_view *x, nn_cuda_error *err);
+  int (*activation_backward)(int device, int act, const nn_cuda_view *dx, const nn_cuda_view *dy,
+                             const nn_cuda_view *x, const nn_cuda_view *y, nn_cuda_error *err);
+  int (*sum_rows)(int device, const nn_cuda_view *db, const nn_cuda_view *g, double beta, nn_cuda_error *err);
+  /* idx is a host array of n row indices. */
+  int (*gather_rows)(int device, const nn_cuda_view *out, const nn_cuda_view *src, const int64_t *idx, int64_t n,
+                     nn_cuda_error *err);
+  /* Adds the loss value into *value_accum (host); one stream synchronisation. */
+  int (*loss)(int device, int kind, const nn_cuda_view *pred, const nn_cuda_view *target, double *value_accum,
+              const nn_cuda_view *grad, double grad_scale, nn_cuda_error *err);
+  int (*sgd_update)(int device, const nn_cuda_sgd *p, const nn_cuda_view *param, const nn_cuda_view *grad,
+                    const nn_cuda_view *m, nn_cuda_error *err);
+  int (*adam_update)(int device, const nn_cuda_adam *p, const nn_cuda_view *param, const nn_cuda_view *grad,
+                     const nn_cuda_view *m, const nn_cuda_view *v, nn_cuda_error *err);
+  int (*all_finite)(int device, const nn_cuda_view *x, int *out, nn_cuda_error *err);
+} nn_cuda_iface;
+
+typedef const nn_cuda_iface *(*nn_cuda_backend_table_fn)(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NN_CUDA_ABI_H */

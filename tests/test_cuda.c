@@ -1,0 +1,368 @@
+/* CUDA backend: error reporting without a GPU, CPU/GPU parity with one.
+ *
+ * Without a usable GPU (nn_device_count(NN_CUDA) == 0) the CUDA requests
+ * must fail with NN_ERR_DEVICE and a message naming what is missing (the
+ * backend file libnn_cuda.so, the driver, or a GPU); the GPU cases report
+ * as skipped with that reason. With a GPU, every op and a training run are
+ * compared with the CPU backend on fresh random inputs.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_util.h"
+
+static const nn_device kCpu = {NN_CPU, 0};
+static const nn_device kGpu = {NN_CUDA, 0};
+
+static char g_reason[1024];
+
+static bool have_gpu(void) { return nn_device_count(NN_CUDA) > 0; }
+
+/* The reason CUDA is unavailable, from a failing request. */
+static const char *unavailable_reason(void) {
+  nn_tensor *t = NULL;
+  int64_t shape[1] = {1};
+  if (nn_tensor_zeros(NN_F32, 1, shape, kGpu, &t) == NN_OK) {
+    nn_tensor_free(t);
+    return "CUDA is available";
+  }
+  snprintf(g_reason, sizeof g_reason, "%s", nn_last_error());
+  return g_reason;
+}
+
+#define NEED_GPU()                                                        \
+  do {                                                                    \
+    if (!have_gpu()) {                                                    \
+      print_message("skipped: no CUDA device: %s\n", unavailable_reason()); \
+      skip();                                                             \
+    }                                                                     \
+  } while (0)
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+static double *read_f64(const nn_tensor *t) {
+  nn_tensor *c = NULL, *d = NULL;
+  assert_int_equal(nn_tensor_to_device(t, kCpu, &c), NN_OK);
+  assert_int_equal(nn_tensor_to_dtype(c, NN_F64, &d), NN_OK);
+  int64_t n = nn_tensor_numel(d);
+  double *v = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+  assert_non_null(v);
+  assert_int_equal(nn_tensor_read(d, v, sizeof(double) * (size_t)n), NN_OK);
+  nn_tensor_free(c);
+  nn_tensor_free(d);
+  return v;
+}
+
+static double tol_of(nn_dtype dt) {
+  switch (dt) {
+    case NN_F64: return 1e-10;
+    case NN_F32: return 1e-5;
+    case NN_F16: return 2e-3;
+    case NN_BF16: return 1.6e-2;
+    default: return 0;
+  }
+}
+
+/* a (GPU result) against b (CPU result), same shape, rtol relative. */
+static void expect_close(const nn_tensor *a, const nn_tensor *b, double rtol, const char *what) {
+  assert_int_equal(nn_tensor_ndim(a), nn_tensor_ndim(b));
+  assert_int_equal(nn_tensor_dtype(a), nn_tensor_dtype(b));
+  int64_t n = nn_tensor_numel(a);
+  assert_int_equal(n, nn_tensor_numel(b));
+  double *x = read_f64(a), *y = read_f64(b);
+  for (int64_t i = 0; i < n; ++i) {
+    bool same = (isnan(x[i]) && isnan(y[i])) || x[i] == y[i];
+    double diff = fabs(x[i] - y[i]);
+    double scale = fmax(fabs(x[i]), fabs(y[i]));
+    if (!same && !(diff <= rtol * scale + rtol * 1e-2)) {
+      print_error("%s: element %lld: cuda %.10g vs cpu %.10g\n", what, (long long)i, x[i], y[i]);
+      fail();
+    }
+  }
+  free(x);
+  free(y);
+}
+
+static nn_tensor *rand_tensor(nn_dtype dt, int ndim, const int64_t *shape, double lo, double hi, uint64_t seed) {
+  nn_tensor *f = NULL, *t = NULL;
+  assert_int_equal(nn_tensor_rand_uniform(NN_F64, ndim, shape, lo, hi, seed, kCpu, &f), NN_OK);
+  assert_int_equal(nn_tensor_to_dtype(f, dt, &t), NN_OK);
+  nn_tensor_free(f);
+  return t;
+}
+
+static nn_tensor *to_gpu(const nn_tensor *t) {
+  nn_tensor *g = NULL;
+  assert_int_equal(nn_tensor_to_device(t, kGpu, &g), NN_OK);
+  return g;
+}
+
+/* ---- without a GPU ------------------------------------------------------------- */
+
+static void test_unavailable_names_missing_piece(void **state) {
+  (void)state;
+  if (have_gpu()) {
+    print_message("skipped: a CUDA device is present\n");
+    skip();
+  }
+  assert_int_equal(nn_device_count(NN_CUDA), 0);
+  const char *why = unavailable_reason();
+  print_message("CUDA unavailable: %s\n", why);
+  bool named = strstr(why, "libnn_cuda.so not found") || strstr(why, "this build has no CUDA backend") ||
+               strstr(why, "no CUDA driver") || strstr(why, "no CUDA GPU visible") ||
+               strstr(why, "CUDA initialisation failed");
+  if (!named) fail_msg("message does not say what is missing: %s", why);
+  assert_non_null(strstr(why, "nn_tensor_zeros"));
+  nn_tensor *t = NULL, *g = NULL;
+  int64_t shape[1] = {2};
+  nn_device far = {NN_CUDA, 7};
+  assert_int_equal(nn_tensor_zeros(NN_F32, 1, shape, far, &t), NN_ERR_DEVICE);
+  assert_int_equal(nn_tensor_zeros(NN_F32, 1, shape, kCpu, &t), NN_OK);
+  assert_int_equal(nn_tensor_to_device(t, kGpu, &g), NN_ERR_DEVICE);
+  assert_null(g);
+  nn_model *m = NULL;
+  int64_t sizes[3] = {2, 3, 1};
+  assert_int_equal(nn_model_mlp(3, sizes, NN_ACT_RELU, NN_ACT_IDENTITY, &m), NN_OK);
+  assert_int_equal(nn_model_to(m, kGpu), NN_ERR_DEVICE);
+  assert_int_equal(nn_model_device(m).type, NN_CPU);
+  nn_model_free(m);
+  nn_tensor_free(t);
+}
+
+/* ---- with a GPU ------------------------------------------------------------------ */
+
+static void test_index_out_of_range(void **state) {
+  (void)state;
+  NEED_GPU();
+  nn_tensor *t = NULL;
+  int64_t shape[1] = {2};
+  nn_device far = {NN_CUDA, nn_device_count(NN_CUDA)};
+  assert_int_equal(nn_tensor_zeros(NN_F32, 1, shape, far, &t), NN_ERR_DEVICE);
+  assert_non_null(strstr(nn_last_error(), "cuda"));
+}
+
+static void test_transfers_and_conversions(void **state) {
+  (void)state;
+  NEED_GPU();
+  int64_t shape[2] = {37, 53};
+  for (int i = 0; i < 8; ++i) {
+    nn_dtype s = tu_all_dtypes[i];
+    nn_tensor *c = rand_tensor(s, 2, shape, -300, 300, 11 + (uint64_t)i);
+    nn_tensor *g = to_gpu(c);
+    assert_int_equal(nn_tensor_device(g).type, NN_CUDA);
+    expect_close(g, c, 0, "round trip");
+    for (int j = 0; j < 8; ++j) {
+      nn_tensor *gc = NULL, *cc = NULL;
+      assert_int_equal(nn_tensor_to_dtype(g, tu_all_dtypes[j], &gc), NN_OK);
+      assert_int_equal(nn_tensor_to_dtype(c, tu_all_dtypes[j], &cc), NN_OK);
+      expect_close(gc, cc, 0, "conversion");
+      nn_tensor_free(gc);
+      nn_tensor_free(cc);
+    }
+    /* transposed view copied contiguous on the GPU */
+    nn_tensor *gt = NULL, *ct = NULL, *gtc = NULL, *ctc = NULL;
+    assert_int_equal(nn_tensor_transpose(g, 0, 1, &gt), NN_OK);
+    assert_int_equal(nn_tensor_transpose(c, 0, 1, &ct), NN_OK);
+    assert_int_equal(nn_tensor_clone(gt, &gtc), NN_OK);
+    assert_int_equal(nn_tensor_clone(ct, &ctc), NN_OK);
+    expect_close(gtc, ctc, 0, "transposed clone");
+    nn_tensor_free(gt);
+    nn_tensor_free(ct);
+    nn_tensor_free(gtc);
+    nn_tensor_free(ctc);
+    nn_tensor_free(c);
+    nn_tensor_free(g);
+  }
+}
+
+static void test_ops_parity(void **state) {
+  (void)state;
+  NEED_GPU();
+  int64_t sa[3] = {3, 1, 65}, sb[2] = {40, 65};
+  for (int i = 0; i < 8; ++i) {
+    nn_dtype dt = tu_all_dtypes[i];
+    bool fl = tu_is_float(dt);
+    nn_tensor *a = rand_tensor(dt, 3, sa, fl ? -3 : 0, fl ? 3 : 100, 100 + (uint64_t)i);
+    nn_tensor *b = rand_tensor(dt, 2, sb, fl ? 0.5 : 1, fl ? 4 : 100, 200 + (uint64_t)i);
+    nn_tensor *ga = to_gpu(a), *gb = to_gpu(b);
+    for (int op = NN_OP_NEG; op <= NN_OP_STEP; ++op) {
+      nn_tensor *co = NULL, *go = NULL;
+      nn_status cs = nn_unary((nn_unary_op)op, a, &co);
+      nn_status gs = nn_unary((nn_unary_op)op, ga, &go);
+      assert_int_equal(cs, gs);
+      if (cs == NN_OK) expect_close(go, co, tol_of(nn_tensor_dtype(co)) * 4, "unary");
+      nn_tensor_free(co);
+      nn_tensor_free(go);
+    }
+    for (int op = NN_OP_ADD; op <= NN_OP_MIN; ++op) {
+      nn_tensor *co = NULL, *go = NULL;
+      assert_int_equal(nn_binary((nn_binary_op)op, a, b, &co), NN_OK);
+      assert_int_equal(nn_binary((nn_binary_op)op, ga, gb, &go), NN_OK);
+      expect_close(go, co, tol_of(nn_tensor_dtype(co)), "binary (broadcast)");
+      nn_tensor_free(co);
+      nn_tensor_free(go);
+    }
+    nn_tensor *big = rand_tensor(dt, 2, sb, fl ? -3 : 0, fl ? 3 : 100, 300 + (uint64_t)i), *gbig = to_gpu(big);
+    for (int op = NN_REDUCE_SUM; op <= NN_REDUCE_ARGMAX; ++op)
+      for (int dim = -1; dim < 2; ++dim) {
+        int d = dim < 0 ? NN_ALL_DIMS : dim;
+        nn_tensor *co = NULL, *go = NULL;
+        nn_status cs = nn_reduce((nn_reduce_op)op, big, d, false, &co);
+        nn_status gs = nn_reduce((nn_reduce_op)op, gbig, d, false, &go);
+        assert_int_equal(cs, gs);
+        if (cs == NN_OK) expect_close(go, co, tol_of(nn_tensor_dtype(co)) * 4, "reduce");
+        nn_tensor_free(co);
+        nn_tensor_free(go);
+      }
+    /* matmul [40, 65] @ [65, 40] through a transposed view */
+    nn_tensor *bt = NULL, *gbt = NULL, *co = NULL, *go = NULL;
+    assert_int_equal(nn_tensor_transpose(big, 0, 1, &bt), NN_OK);
+    assert_int_equal(nn_tensor_transpose(gbig, 0, 1, &gbt), NN_OK);
+    nn_tensor *sm = rand_tensor(dt, 2, sb, fl ? -1 : -5, fl ? 1 : 5, 400 + (uint64_t)i), *gsm = to_gpu(sm);
+    assert_int_equal(nn_matmul(sm, bt, &co), NN_OK);
+    assert_int_equal(nn_matmul(gsm, gbt, &go), NN_OK);
+    expect_close(go, co, tol_of(dt) * 10, "matmul");
+    nn_tensor_free(bt);
+    nn_tensor_free(gbt);
+    nn_tensor_free(co);
+    nn_tensor_free(go);
+    nn_tensor_free(sm);
+    nn_tensor_free(gsm);
+    nn_tensor_free(big);
+    nn_tensor_free(gbig);
+    nn_tensor_free(a);
+    nn_tensor_free(b);
+    nn_tensor_free(ga);
+    nn_tensor_free(gb);
+  }
+}
+
+/* Same model, data and seed on both devices; weights agree after training. */
+static void train_and_compare(nn_activation hidden, nn_activation out_act, nn_loss loss, bool adam) {
+  int64_t sizes[4] = {12, 32, 16, 4};
+  nn_model *mc = NULL, *mg = NULL;
+  assert_int_equal(nn_model_mlp(4, sizes, hidden, out_act, &mc), NN_OK);
+  assert_int_equal(nn_model_init(mc, NN_INIT_HE_UNIFORM, 5), NN_OK);
+  assert_int_equal(nn_model_mlp(4, sizes, hidden, out_act, &mg), NN_OK);
+  assert_int_equal(nn_model_init(mg, NN_INIT_HE_UNIFORM, 5), NN_OK);
+  assert_int_equal(nn_model_to(mg, kGpu), NN_OK);
+  assert_int_equal(nn_model_device(mg).type, NN_CUDA);
+  int64_t xs[2] = {200, 12}, ys[2] = {200, 4}, ids[1] = {200};
+  nn_tensor *x = rand_tensor(NN_F32, 2, xs, -1, 1, 77), *y = NULL;
+  if (loss == NN_LOSS_CROSS_ENTROPY) {
+    nn_tensor *f = rand_tensor(NN_F64, 1, ids, 0, 3.999, 78);
+    assert_int_equal(nn_tensor_to_dtype(f, NN_I64, &y), NN_OK);
+    nn_tensor_free(f);
+  } else {
+    y = rand_tensor(NN_F32, 2, ys, 0.05, 0.95, 79);
+  }
+  nn_tensor *gx = to_gpu(x), *gy = to_gpu(y);
+  nn_optimizer *oc = NULL, *og = NULL;
+  if (adam) {
+    assert_int_equal(nn_optimizer_adam(mc, 1e-3, 0.9, 0.999, 1e-8, 0.01, true, &oc), NN_OK);
+    assert_int_equal(nn_optimizer_adam(mg, 1e-3, 0.9, 0.999, 1e-8, 0.01, true, &og), NN_OK);
+  } else {
+    assert_int_equal(nn_optimizer_sgd(mc, 0.05, 0.9, 1e-4, true, &oc), NN_OK);
+    assert_int_equal(nn_optimizer_sgd(mg, 0.05, 0.9, 1e-4, true, &og), NN_OK);
+  }
+  nn_fit_options o;
+  nn_fit_options_init(&o);
+  o.epochs = 5;
+  o.batch_size = 16;
+  o.seed = 3;
+  o.loss = loss;
+  nn_epoch_report rc, rg;
+  assert_int_equal(nn_model_fit(mc, oc, x, y, &o, &rc), NN_OK);
+  assert_int_equal(nn_model_fit(mg, og, gx, gy, &o, &rg), NN_OK);
+  if (fabs(rc.loss - rg.loss) > 1e-4 * fabs(rc.loss) + 1e-7) fail_msg("loss: cpu %.9g cuda %.9g", rc.loss, rg.loss);
+  for (int i = 0; i < nn_model_num_layers(mc); ++i) {
+    nn_layer *lc = NULL, *lg = NULL;
+    assert_int_equal(nn_model_layer(mc, i, &lc), NN_OK);
+    assert_int_equal(nn_model_layer(mg, i, &lg), NN_OK);
+    if (nn_layer_kind_of(lc) != NN_LAYER_LINEAR) continue;
+    for (int p = 0; p < 2; ++p) {
+      nn_tensor *pc = NULL, *pg = NULL;
+      assert_int_equal(nn_layer_param(lc, (nn_param)p, &pc), NN_OK);
+      assert_int_equal(nn_layer_param(lg, (nn_param)p, &pg), NN_OK);
+      expect_close(pg, pc, 1e-4, "trained parameter");
+      nn_tensor_free(pc);
+      nn_tensor_free(pg);
+    }
+  }
+  /* back to the CPU: same forward */
+  nn_tensor *pc = NULL, *pg = NULL;
+  assert_int_equal(nn_model_to(mg, kCpu), NN_OK);
+  assert_int_equal(nn_model_forward(mc, x, &pc), NN_OK);
+  assert_int_equal(nn_model_forward(mg, x, &pg), NN_OK);
+  expect_close(pg, pc, 1e-4, "forward after nn_model_to(cpu)");
+  nn_tensor_free(pc);
+  nn_tensor_free(pg);
+  nn_optimizer_free(oc);
+  nn_optimizer_free(og);
+  nn_tensor_free(x);
+  nn_tensor_free(y);
+  nn_tensor_free(gx);
+  nn_tensor_free(gy);
+  nn_model_free(mc);
+  nn_model_free(mg);
+}
+
+static void test_training_parity_adam_mse(void **state) {
+  (void)state;
+  NEED_GPU();
+  train_and_compare(NN_ACT_RELU, NN_ACT_SIGMOID, NN_LOSS_MSE, true);
+}
+
+static void test_training_parity_sgd_ce(void **state) {
+  (void)state;
+  NEED_GPU();
+  train_and_compare(NN_ACT_TANH, NN_ACT_IDENTITY, NN_LOSS_CROSS_ENTROPY, false);
+}
+
+static void test_training_parity_bce(void **state) {
+  (void)state;
+  NEED_GPU();
+  train_and_compare(NN_ACT_LEAKY_RELU, NN_ACT_IDENTITY, NN_LOSS_BCE_WITH_LOGITS, true);
+}
+
+static void test_save_load_on_gpu(void **state) {
+  (void)state;
+  NEED_GPU();
+  int64_t sizes[3] = {5, 7, 2};
+  nn_model *m = NULL, *g = NULL;
+  assert_int_equal(nn_model_mlp(3, sizes, NN_ACT_TANH, NN_ACT_SOFTMAX, &m), NN_OK);
+  size_t need = 0;
+  assert_int_equal(nn_model_save_buffer(m, NULL, 0, &need), NN_OK);
+  void *buf = malloc(need);
+  assert_int_equal(nn_model_save_buffer(m, buf, need, &need), NN_OK);
+  assert_int_equal(nn_model_load_buffer(buf, need, kGpu, &g), NN_OK);
+  assert_int_equal(nn_model_device(g).type, NN_CUDA);
+  int64_t xs[2] = {9, 5};
+  nn_tensor *x = rand_tensor(NN_F32, 2, xs, -2, 2, 9), *gx = to_gpu(x), *yc = NULL, *yg = NULL;
+  assert_int_equal(nn_model_forward(m, x, &yc), NN_OK);
+  assert_int_equal(nn_model_forward(g, gx, &yg), NN_OK);
+  expect_close(yg, yc, 1e-5, "forward of a model loaded onto the GPU");
+  free(buf);
+  nn_tensor_free(x);
+  nn_tensor_free(gx);
+  nn_tensor_free(yc);
+  nn_tensor_free(yg);
+  nn_model_free(m);
+  nn_model_free(g);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_unavailable_names_missing_piece),
+      cmocka_unit_test(test_index_out_of_range),
+      cmocka_unit_test(test_transfers_and_conversions),
+      cmocka_unit_test(test_ops_parity),
+      cmocka_unit_test(test_training_parity_adam_mse),
+      cmocka_unit_test(test_training_parity_sgd_ce),
+      cmocka_unit_test(test_training_parity_bce),
+      cmocka_unit_test(test_save_load_on_gpu),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
