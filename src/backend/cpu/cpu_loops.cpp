@@ -670,7 +670,10 @@ void reduce_dispatch(ReduceOp op, const View &out, const View &x) {
 
 // ---------------------------------------------------------------------------
 // Matmul: integers accumulate in wrapping uint64, floats in double (F64, and
-// the fallback for F32/BF16/F16 when oneDNN has no implementation).
+// the fallback for F32/BF16/F16 when oneDNN has no implementation). Packed
+// panels (A: MR rows, B: NR columns, zero-padded, k-major) and an MR x NR
+// register-tile micro-kernel; an AVX2 build of the F64 kernel is chosen at
+// run time.
 
 template <class T>
 using MAcc = std::conditional_t<Tr<T>::is_int, uint64_t, double>;
@@ -683,6 +686,84 @@ inline MAcc<T> macc_load(T t) {
     return static_cast<double>(Tr<T>::load(t));
 }
 
+struct MmArgs {
+  const void *a;  // this batch's A
+  int64_t sam, sak;
+  const void *bpack;  // packed B of this batch: panels [N/NR][K][NR]
+  void *out;          // this batch's out, [M, N] contiguous
+  int64_t M, N, K;
+};
+
+constexpr int64_t kMC = 64, kNC = 256;  // rows and columns of one work item
+
+// One work item: out rows [i0, i0+mi) x columns [j0, j0+nj), nj a multiple of
+// NR or reaching N.
+template <class T, int MR, int NR>
+inline __attribute__((always_inline)) void mm_item_impl(const MmArgs &g, int64_t i0, int64_t mi, int64_t j0,
+                                                        int64_t nj, MAcc<T> *apack) {
+  using A = MAcc<T>;
+  const T *a = static_cast<const T *>(g.a);
+  const A *bpack = static_cast<const A *>(g.bpack);
+  T *out = static_cast<T *>(g.out);
+  const int64_t K = g.K;
+  // Pack A rows [i0, i0+mi) as panels [mi/MR][K][MR].
+  const int64_t npan = (mi + MR - 1) / MR;
+  for (int64_t pnl = 0; pnl < npan; ++pnl) {
+    A *dst = apack + pnl * K * MR;
+    for (int r = 0; r < MR; ++r) {
+      const int64_t i = pnl * MR + r;
+      if (i < mi) {
+        const T *row = a + (i0 + i) * g.sam;
+        for (int64_t k = 0; k < K; ++k) dst[k * MR + r] = macc_load(row[k * g.sak]);
+      } else {
+        for (int64_t k = 0; k < K; ++k) dst[k * MR + r] = A(0);
+      }
+    }
+  }
+  for (int64_t jr = 0; jr < nj; jr += NR) {
+    const A *bp = bpack + ((j0 + jr) / NR) * K * NR;
+    const int nr = static_cast<int>(std::min<int64_t>(NR, nj - jr));
+    for (int64_t pnl = 0; pnl < npan; ++pnl) {
+      const A *ap = apack + pnl * K * MR;
+      A acc[MR][NR] = {};
+      for (int64_t k = 0; k < K; ++k) {
+        const A *bk = bp + k * NR;
+        const A *ak = ap + k * MR;
+        for (int r = 0; r < MR; ++r)
+          for (int c = 0; c < NR; ++c) acc[r][c] += ak[r] * bk[c];
+      }
+      const int mr = static_cast<int>(std::min<int64_t>(MR, mi - pnl * MR));
+      for (int r = 0; r < mr; ++r) {
+        T *orow = out + (i0 + pnl * MR + r) * g.N + j0 + jr;
+        for (int c = 0; c < nr; ++c) {
+          if constexpr (Tr<T>::is_int)
+            orow[c] = wrap<T>(acc[r][c]);
+          else
+            orow[c] = from_double<T>(acc[r][c]);
+        }
+      }
+    }
+  }
+}
+
+template <class T>
+void mm_item_generic(const MmArgs &g, int64_t i0, int64_t mi, int64_t j0, int64_t nj, MAcc<T> *apack) {
+  mm_item_impl<T, 4, 4>(g, i0, mi, j0, nj, apack);
+}
+
+__attribute__((target("avx2,fma"))) void mm_item_f64_avx2(const MmArgs &g, int64_t i0, int64_t mi, int64_t j0,
+                                                            int64_t nj, double *apack) {
+  mm_item_impl<double, 4, 8>(g, i0, mi, j0, nj, apack);
+}
+
+bool cpu_has_avx2() {
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
+  return has;
+}
+
 template <class T>
 void matmul_t(const View &out, const View &a, const View &b) {
   using A = MAcc<T>;
@@ -692,50 +773,54 @@ void matmul_t(const View &out, const View &a, const View &b) {
   const T *ap = static_cast<const T *>(a.data);
   const T *bp = static_cast<const T *>(b.data);
   T *op = static_cast<T *>(out.data);
-  const int nthr = M * N * K >= (1 << 14) ? num_threads() : 1;
 
-  // b packed as contiguous A-typed [K, N], once per distinct batch matrix.
-  A *packed = static_cast<A *>(scratch(kScratchLoops, static_cast<size_t>(K * N) * sizeof(A)));
-  constexpr int64_t MB = 8, NB = 256, KB = 256;
-  const int64_t mblk = (M + MB - 1) / MB, nblk = (N + NB - 1) / NB;
+  using Item = void (*)(const MmArgs &, int64_t, int64_t, int64_t, int64_t, A *);
+  Item item = &mm_item_generic<T>;
+  int NR = 4, MR = 4;
+  if constexpr (std::is_same_v<T, double>) {
+    if (cpu_has_avx2()) {
+      item = &mm_item_f64_avx2;
+      NR = 8;
+    }
+  }
+  const int64_t npanels = (N + NR - 1) / NR;
+  A *bpack = static_cast<A *>(scratch(kScratchLoops, static_cast<size_t>(npanels * NR * K) * sizeof(A)));
+  const int64_t mblk = (M + kMC - 1) / kMC, nblk = (N + kNC - 1) / kNC;
+  const int64_t items = mblk * nblk;
+  const int nthr = M * N * K >= (1 << 15) ? num_threads() : 1;
+  const size_t apack_bytes = static_cast<size_t>(((kMC + MR - 1) / MR) * MR * K) * sizeof(A);
+
   const T *last_b = nullptr;
   for (int64_t bi = 0; bi < B; ++bi) {
     const T *bm = bp + bi * sbb;
-    if (bm != last_b) {
+    if (bm != last_b) {  // pack B as panels [N/NR][K][NR], zero-padded
 #pragma omp parallel for num_threads(nthr) schedule(static) if (nthr > 1)
-      for (int64_t k = 0; k < K; ++k)
-        for (int64_t j = 0; j < N; ++j) packed[k * N + j] = macc_load(bm[k * sbk + j * sbn]);
+      for (int64_t pnl = 0; pnl < npanels; ++pnl) {
+        A *dst = bpack + pnl * K * NR;
+        for (int64_t k = 0; k < K; ++k)
+          for (int c = 0; c < NR; ++c) {
+            const int64_t j = pnl * NR + c;
+            dst[k * NR + c] = j < N ? macc_load(bm[k * sbk + j * sbn]) : A(0);
+          }
+      }
       last_b = bm;
     }
-    const T *am = ap + bi * sab;
-    T *om = op + bi * M * N;
-#pragma omp parallel for num_threads(nthr) schedule(static) if (nthr > 1)
-    for (int64_t it = 0; it < mblk * nblk; ++it) {
-      const int64_t i0 = (it / nblk) * MB, j0 = (it % nblk) * NB;
-      const int64_t mi = std::min(MB, M - i0), nj = std::min(NB, N - j0);
-      A acc[MB][NB];
-      for (int64_t i = 0; i < mi; ++i)
-        for (int64_t j = 0; j < nj; ++j) acc[i][j] = 0;
-      for (int64_t k0 = 0; k0 < K; k0 += KB) {
-        const int64_t k1 = std::min(K, k0 + KB);
-        for (int64_t i = 0; i < mi; ++i) {
-          const T *arow = am + (i0 + i) * sam;
-          A *ac = acc[i];
-          for (int64_t k = k0; k < k1; ++k) {
-            const A aik = macc_load(arow[k * sak]);
-            const A *brow = packed + k * N + j0;
-            for (int64_t j = 0; j < nj; ++j) ac[j] += aik * brow[j];
-          }
-        }
+    const MmArgs g{ap + bi * sab, sam, sak, bpack, op + bi * M * N, M, N, K};
+    if (nthr <= 1 || items == 1) {
+      A *apack = static_cast<A *>(scratch(kScratchPackA, apack_bytes));
+      for (int64_t it = 0; it < items; ++it) {
+        const int64_t i0 = (it / nblk) * kMC, j0 = (it % nblk) * kNC;
+        item(g, i0, std::min(kMC, M - i0), j0, std::min(kNC, N - j0), apack);
       }
-      for (int64_t i = 0; i < mi; ++i) {
-        T *orow = om + (i0 + i) * N + j0;
-        for (int64_t j = 0; j < nj; ++j) {
-          if constexpr (Tr<T>::is_int)
-            orow[j] = wrap<T>(acc[i][j]);
-          else
-            orow[j] = from_double<T>(acc[i][j]);
-        }
+      continue;
+    }
+#pragma omp parallel num_threads(nthr)
+    {
+      A *apack = static_cast<A *>(scratch(kScratchPackA, apack_bytes));
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t it = 0; it < items; ++it) {
+        const int64_t i0 = (it / nblk) * kMC, j0 = (it % nblk) * kNC;
+        item(g, i0, std::min(kMC, M - i0), j0, std::min(kNC, N - j0), apack);
       }
     }
   }
