@@ -814,9 +814,12 @@ void matmul_t(const View &out, const View &a, const View &b) {
       }
       continue;
     }
+    // One A-panel buffer per thread, taken here: nothing may throw inside the region.
+    const size_t stride = (apack_bytes + 63) & ~static_cast<size_t>(63);
+    char *apacks = static_cast<char *>(scratch(kScratchPackA, stride * static_cast<size_t>(nthr)));
 #pragma omp parallel num_threads(nthr)
     {
-      A *apack = static_cast<A *>(scratch(kScratchPackA, apack_bytes));
+      A *apack = reinterpret_cast<A *>(apacks + stride * static_cast<size_t>(omp_get_thread_num()));
 #pragma omp for schedule(dynamic, 1)
       for (int64_t it = 0; it < items; ++it) {
         const int64_t i0 = (it / nblk) * kMC, j0 = (it % nblk) * kNC;
