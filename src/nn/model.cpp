@@ -32,6 +32,21 @@ Tensor first_rows(const Tensor &buf, int64_t rows) {
   return buf.as_strided(s, contiguous_strides(s), buf.offset());
 }
 
+// A [rows, cols] tensor of the model's dtype for an intermediate result of
+// Model::forward: on the CPU, a view of one of two per-thread grow-only
+// buffers (slot 0 or 1), so that concurrent forward calls share nothing and
+// the steady state allocates only the output; elsewhere a new tensor.
+Tensor forward_scratch(int slot, DType dt, int64_t rows, int64_t cols, Device dev) {
+  const Shape s{rows, cols};
+  if (dev.type != DeviceType::CPU) return Tensor::empty(dt, s, dev);
+  thread_local Tensor bufs[2];
+  Tensor &b = bufs[slot];
+  const int64_t n = rows * cols;
+  if (!b.defined() || b.dtype() != dt || b.numel() < n) b = Tensor();  // free the old one first
+  if (!b.defined()) b = Tensor::empty(dt, Shape{std::max<int64_t>(n, 1)}, dev);
+  return b.as_strided(s, contiguous_strides(s), 0);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- building
@@ -230,9 +245,13 @@ Tensor Model::forward(const Tensor &x, const char *what) const {
   Backend &be = xin.backend();
   Tensor cur = xin;
   int64_t feat = in;
-  for (const Unit &u : plan_) {
+  for (size_t k = 0; k < plan_.size(); ++k) {
+    const Unit &u = plan_[k];
     const int64_t of = u.linear >= 0 ? u.out : feat;
-    Tensor out = Tensor::empty(dtype_, Shape{rows, of}, device_);
+    // Intermediate results alternate between the two per-thread buffers;
+    // only the last unit's output is a new tensor.
+    Tensor out = k + 1 == plan_.size() ? Tensor::empty(dtype_, Shape{rows, of}, device_)
+                                       : forward_scratch(static_cast<int>(k % 2), dtype_, rows, of, device_);
     if (rows > 0 && of > 0) {
       if (u.linear >= 0) {
         const Layer &l = *layers_[static_cast<size_t>(u.linear)];

@@ -2,6 +2,8 @@
 // each parameter (torch.optim.SGD / Adam / AdamW single-tensor semantics,
 // operations in the order PyTorch applies them, in the parameter's dtype).
 // Every element is independent, so results do not depend on the thread count.
+#include <omp.h>
+
 #include <cmath>
 
 #include "backend/cpu/cpu_internal.hpp"
@@ -12,8 +14,25 @@ namespace nn {
 namespace cpu {
 namespace {
 
-// Below this many elements the update runs on the calling thread.
+// Below this many elements the update runs on the calling thread, outside
+// any OpenMP region (libgomp allocates a team even for `if (false)`).
 constexpr int64_t kParallelMin = 1 << 15;
+
+// f(i0, i1) over [0, n): one call on the calling thread when n is small or
+// one thread is set, else static chunks over the process's thread count.
+template <class F>
+inline void chunks(int64_t n, F &&f) {
+  const int nt = num_threads();
+  if (n < kParallelMin || nt <= 1) {
+    f(int64_t{0}, n);
+    return;
+  }
+#pragma omp parallel num_threads(nt)
+  {
+    const int64_t t = omp_get_thread_num(), k = omp_get_num_threads();
+    f(n * t / k, n * (t + 1) / k);
+  }
+}
 
 void check_operand(const View &v, const View &param, const char *what, const char *name) {
   if (v.data == nullptr) fail(Errc::Internal, "cpu %s: %s is missing", what, name);
@@ -39,8 +58,8 @@ void sgd_kernel(const SgdParams &sp, T *p, const T *g, T *m, int64_t n) {
   const T lr = static_cast<T>(sp.lr), mom = static_cast<T>(sp.momentum), wd = static_cast<T>(sp.weight_decay);
   const bool use_wd = sp.weight_decay != 0, use_mom = sp.momentum != 0, nesterov = sp.nesterov,
              first = sp.first_step;
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; ++i) {
+  chunks(n, [&](int64_t i0, int64_t i1) {
+  for (int64_t i = i0; i < i1; ++i) {
     T d = g[i];
     if (use_wd) d = d + wd * p[i];  // d_p = d_p.add(p, alpha=wd)
     if (use_mom) {
@@ -50,6 +69,7 @@ void sgd_kernel(const SgdParams &sp, T *p, const T *g, T *m, int64_t n) {
     }
     p[i] = p[i] + (-lr) * d;  // p.add_(d_p, alpha=-lr)
   }
+  });
 }
 
 template <typename T>
@@ -64,8 +84,8 @@ void adam_kernel(const AdamParams &ap, T *p, const T *g, T *m, T *v, int64_t n) 
   const T eps = static_cast<T>(ap.eps), wd = static_cast<T>(ap.weight_decay);
   const T decay = static_cast<T>(1.0 - ap.lr * ap.weight_decay);  // AdamW: p.mul_(1 - lr * wd)
   const bool decoupled = ap.decoupled, use_wd = ap.weight_decay != 0;
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; ++i) {
+  chunks(n, [&](int64_t i0, int64_t i1) {
+  for (int64_t i = i0; i < i1; ++i) {
     T pi = p[i];
     T gi = g[i];
     if (decoupled)
@@ -79,6 +99,7 @@ void adam_kernel(const AdamParams &ap, T *p, const T *g, T *m, T *v, int64_t n) 
     const T denom = std::sqrt(vi) / bc2_sqrt + eps;  // (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps)
     p[i] = pi + (-step_size) * (mi / denom);         // p.addcdiv_(exp_avg, denom, value=-step_size)
   }
+  });
 }
 
 }  // namespace

@@ -1,34 +1,32 @@
 // The CPU backend's training kernels (all of CpuTrainBackend but the optimizer
 // updates, which live in cpu_optim.cpp).
 //
-// F32: oneDNN where it fits. gemm is dnnl_sgemm (row-major, no primitive to
-// create); linear_forward is one matmul primitive with the bias and the
-// activation fused as a post-op (softmax and step are not post-ops: they run
-// on the matmul's output); activation forward/backward use eltwise primitives
-// for relu/leaky relu/sigmoid/tanh (backward from the output y, the
-// *_use_dst_for_bwd algorithms). Primitives are cached per thread and per
-// shape, and executed through the C API with memory objects whose data
-// handles are reset on each call, so the steady state allocates nothing.
-// F64 (and every small or unfused case): OpenMP loops.
+// F32: gemm and linear_forward use the backend's own GEMM (cpu_sgemm.cpp:
+// packed AVX-512/AVX2 micro-kernels, per-thread packing buffers, threads
+// chosen by size), with the bias preloaded into y and the activation applied
+// to each finished tile (softmax and step run on the output afterwards).
+// oneDNN's sgemm and primitives allocate on every call and cost more than
+// the arithmetic for small shapes, so a training step here allocates nothing.
+// Activations and their derivatives, F64 everything: loops, parallel above
+// a size (a serial loop below: an OpenMP region with if(false) still
+// allocates a team in libgomp).
 //
 // Activation derivatives are taken from the output y only (relu: y > 0,
 // leaky relu: y > 0 ? 1 : 0.01, sigmoid: y(1-y), tanh: 1-y^2, softmax:
 // y (dy - sum(dy y))), exactly equivalent to the x-based forms; x is unused
 // and may have a NULL data pointer.
-#include <dnnl.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <dnnl.hpp>
 #include <exception>
 #include <limits>
 #include <new>
 #include <type_traits>
-#include <unordered_map>
 
 #include "backend/cpu/cpu_internal.hpp"
+#include "backend/cpu/cpu_sgemm.hpp"
 #include "backend/cpu/cpu_train.hpp"
 #include "core/error.hpp"
 
@@ -37,9 +35,6 @@ namespace cpu {
 namespace {
 
 constexpr double kLeakySlope = 0.01;
-// Elementwise work below this size runs in loops (oneDNN's per-call overhead
-// is larger than the work).
-constexpr int64_t kSmallEltwise = 4096;
 // Loops parallelise only above this many elements.
 constexpr int64_t kParallelGrain = 1 << 14;
 
@@ -96,182 +91,6 @@ void need_contiguous(const char *what, const View &v, const char *name) {
 // Rows and columns of a 2-D dense view (a 1-D view is one row).
 int64_t rows_of(const View &v) { return v.shape.ndim >= 2 ? v.shape[0] : 1; }
 int64_t cols_of(const View &v) { return v.shape.ndim >= 1 ? v.shape[v.shape.ndim - 1] : 1; }
-
-// ---------------------------------------------------------------------------
-// oneDNN: engine, per-thread stream and primitive caches.
-
-dnnl::engine &engine() {
-  static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
-  return eng;
-}
-
-dnnl::stream &stream() {
-  thread_local dnnl::stream s(engine());
-  return s;
-}
-
-void execute(const dnnl::primitive &p, int n, const dnnl_exec_arg_t *args) {
-  dnnl_status_t st = dnnl_primitive_execute(p.get(), stream().get(), n, args);
-  if (st == dnnl_success) st = dnnl_stream_wait(stream().get());
-  if (st != dnnl_success) fail(Errc::Internal, "oneDNN primitive execution failed (status %d)", static_cast<int>(st));
-}
-
-using dt = dnnl::memory::data_type;
-using tag = dnnl::memory::format_tag;
-using alg = dnnl::algorithm;
-
-bool eltwise_alg(Act act, alg *a, float *alpha, bool use_dst) {
-  switch (act) {
-    case Act::Relu:
-      *a = use_dst ? alg::eltwise_relu_use_dst_for_bwd : alg::eltwise_relu;
-      *alpha = 0.f;
-      return true;
-    case Act::LeakyRelu:
-      *a = use_dst ? alg::eltwise_relu_use_dst_for_bwd : alg::eltwise_relu;
-      *alpha = static_cast<float>(kLeakySlope);
-      return true;
-    case Act::Sigmoid:
-      *a = use_dst ? alg::eltwise_logistic_use_dst_for_bwd : alg::eltwise_logistic;
-      *alpha = 0.f;
-      return true;
-    case Act::Tanh:
-      *a = use_dst ? alg::eltwise_tanh_use_dst_for_bwd : alg::eltwise_tanh;
-      *alpha = 0.f;
-      return true;
-    default:
-      return false;
-  }
-}
-
-struct MatmulKey {
-  int64_t m, n, k;
-  int act;  // post-op activation (-1: none)
-  bool bias;
-  bool operator==(const MatmulKey &o) const {
-    return m == o.m && n == o.n && k == o.k && act == o.act && bias == o.bias;
-  }
-};
-struct EltKey {
-  int64_t n;
-  int act;
-  bool backward;
-  bool operator==(const EltKey &o) const { return n == o.n && act == o.act && backward == o.backward; }
-};
-struct KeyHash {
-  size_t operator()(const MatmulKey &k) const {
-    size_t h = std::hash<int64_t>()(k.m);
-    h = h * 1000003u ^ std::hash<int64_t>()(k.n);
-    h = h * 1000003u ^ std::hash<int64_t>()(k.k);
-    return h * 31u + static_cast<size_t>(k.act + 1) * 2u + (k.bias ? 1u : 0u);
-  }
-  size_t operator()(const EltKey &k) const {
-    return std::hash<int64_t>()(k.n) * 31u + static_cast<size_t>(k.act) * 2u + (k.backward ? 1u : 0u);
-  }
-};
-
-struct MatmulEntry {
-  dnnl::primitive prim;
-  dnnl::memory src, wei, bias, dst;
-};
-struct EltEntry {
-  dnnl::primitive prim;
-  dnnl::memory a, b, c;  // fwd: src, dst; bwd: dst (y), diff_dst, diff_src
-};
-
-constexpr size_t kMaxCached = 512;
-
-MatmulEntry &matmul_entry(const MatmulKey &key) {
-  thread_local std::unordered_map<MatmulKey, MatmulEntry, KeyHash> cache;
-  auto it = cache.find(key);
-  if (it != cache.end()) return it->second;
-  if (cache.size() >= kMaxCached) cache.clear();
-  dnnl::memory::desc src_md({key.m, key.k}, dt::f32, tag::ab);
-  // w is [N, K] row-major: as the [K, N] weights operand it has strides {1, K}.
-  dnnl::memory::desc wei_md({key.k, key.n}, dt::f32, dnnl::memory::dims{1, key.k});
-  dnnl::memory::desc bias_md = key.bias ? dnnl::memory::desc({1, key.n}, dt::f32, tag::ab) : dnnl::memory::desc();
-  dnnl::memory::desc dst_md({key.m, key.n}, dt::f32, tag::ab);
-  dnnl::primitive_attr attr;
-  if (key.act >= 0) {
-    alg a = alg::eltwise_relu;
-    float alpha = 0.f;
-    eltwise_alg(static_cast<Act>(key.act), &a, &alpha, false);
-    dnnl::post_ops po;
-    po.append_eltwise(1.f, a, alpha, 0.f);
-    attr.set_post_ops(po);
-  }
-  dnnl::matmul::desc d(src_md, wei_md, bias_md, dst_md);
-  dnnl::matmul::primitive_desc pd(d, attr, engine());
-  MatmulEntry e;
-  e.prim = dnnl::matmul(pd);
-  e.src = dnnl::memory(src_md, engine(), DNNL_MEMORY_NONE);
-  e.wei = dnnl::memory(wei_md, engine(), DNNL_MEMORY_NONE);
-  if (key.bias) e.bias = dnnl::memory(bias_md, engine(), DNNL_MEMORY_NONE);
-  e.dst = dnnl::memory(dst_md, engine(), DNNL_MEMORY_NONE);
-  return cache.emplace(key, std::move(e)).first->second;
-}
-
-EltEntry &eltwise_entry(const EltKey &key) {
-  thread_local std::unordered_map<EltKey, EltEntry, KeyHash> cache;
-  auto it = cache.find(key);
-  if (it != cache.end()) return it->second;
-  if (cache.size() >= kMaxCached) cache.clear();
-  dnnl::memory::desc md({key.n}, dt::f32, tag::a);
-  alg a = alg::eltwise_relu;
-  float alpha = 0.f;
-  EltEntry e;
-  if (!key.backward) {
-    eltwise_alg(static_cast<Act>(key.act), &a, &alpha, false);
-    dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, a, md, alpha, 0.f);
-    dnnl::eltwise_forward::primitive_desc pd(d, engine());
-    e.prim = dnnl::eltwise_forward(pd);
-  } else {
-    eltwise_alg(static_cast<Act>(key.act), &a, &alpha, true);
-    dnnl::eltwise_forward::desc fd(dnnl::prop_kind::forward_training, a, md, alpha, 0.f);
-    dnnl::eltwise_forward::primitive_desc fpd(fd, engine());
-    dnnl::eltwise_backward::desc d(a, md, md, alpha, 0.f);
-    dnnl::eltwise_backward::primitive_desc pd(d, engine(), fpd);
-    e.prim = dnnl::eltwise_backward(pd);
-  }
-  e.a = dnnl::memory(md, engine(), DNNL_MEMORY_NONE);
-  e.b = dnnl::memory(md, engine(), DNNL_MEMORY_NONE);
-  e.c = dnnl::memory(md, engine(), DNNL_MEMORY_NONE);
-  return cache.emplace(key, std::move(e)).first->second;
-}
-
-// y[M,N] = act(x[M,K] w[N,K]^T + b) with act a post-op (or none: act < 0).
-void dnnl_linear(int act, const View &y, const View &x, const View &w, const View &b) {
-  MatmulKey key{rows_of(y), cols_of(y), cols_of(x), act, b.data != nullptr};
-  MatmulEntry &e = matmul_entry(key);
-  e.src.set_data_handle(x.data);
-  e.wei.set_data_handle(w.data);
-  e.dst.set_data_handle(y.data);
-  dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, e.src.get()}, {DNNL_ARG_WEIGHTS, e.wei.get()}, {DNNL_ARG_DST, e.dst.get()},
-                             {DNNL_ARG_BIAS, nullptr}};
-  int n = 3;
-  if (key.bias) {
-    e.bias.set_data_handle(b.data);
-    args[3].memory = e.bias.get();
-    n = 4;
-  }
-  execute(e.prim, n, args);
-}
-
-void dnnl_act_forward(Act act, const View &y, const View &x) {
-  EltEntry &e = eltwise_entry(EltKey{x.numel(), static_cast<int>(act), false});
-  e.a.set_data_handle(x.data);
-  e.b.set_data_handle(y.data);
-  dnnl_exec_arg_t args[2] = {{DNNL_ARG_SRC, e.a.get()}, {DNNL_ARG_DST, e.b.get()}};
-  execute(e.prim, 2, args);
-}
-
-void dnnl_act_backward(Act act, const View &dx, const View &dy, const View &y) {
-  EltEntry &e = eltwise_entry(EltKey{y.numel(), static_cast<int>(act), true});
-  e.a.set_data_handle(y.data);
-  e.b.set_data_handle(dy.data);
-  e.c.set_data_handle(dx.data);
-  dnnl_exec_arg_t args[3] = {{DNNL_ARG_DST, e.a.get()}, {DNNL_ARG_DIFF_DST, e.b.get()}, {DNNL_ARG_DIFF_SRC, e.c.get()}};
-  execute(e.prim, 3, args);
-}
 
 // ---------------------------------------------------------------------------
 // Loops (F64, and F32 where oneDNN has nothing).
@@ -331,6 +150,31 @@ void act_forward_loop(Act act, T *y, const T *x, int64_t rows, int64_t cols) {
         for (int64_t j = 0; j < cols; ++j) yr[j] *= inv;
       });
       return;
+  }
+}
+
+// SgemmEpilogue: applies *(Act *)ctx to a finished tile of the linear output
+// (elementwise activations only; the same formulas as act_forward_loop).
+void act_tile(void *ctx, float *c, int64_t ldc, int64_t rows, int64_t cols, int64_t, int64_t) {
+  const Act act = *static_cast<const Act *>(ctx);
+  for (int64_t i = 0; i < rows; ++i) {
+    float *r = c + i * ldc;
+    switch (act) {
+      case Act::Relu:
+        for (int64_t j = 0; j < cols; ++j) r[j] = r[j] > 0.f ? r[j] : 0.f;
+        break;
+      case Act::LeakyRelu:
+        for (int64_t j = 0; j < cols; ++j) r[j] = r[j] > 0.f ? r[j] : r[j] * static_cast<float>(kLeakySlope);
+        break;
+      case Act::Sigmoid:
+        for (int64_t j = 0; j < cols; ++j) r[j] = sigmoid(r[j]);
+        break;
+      case Act::Tanh:
+        for (int64_t j = 0; j < cols; ++j) r[j] = std::tanh(r[j]);
+        break;
+      default:
+        break;
+    }
   }
 }
 
@@ -568,14 +412,8 @@ void CpuTrainBackend::gemm(bool ta, bool tb, double alpha, const View &a, const 
     if (M == 0 || N == 0) return;
     if (out.dtype == DType::F32) {
       float *o = static_cast<float *>(out.data);
-      if (K == 0) {
-        for (int64_t i = 0; i < M * N; ++i) o[i] = beta == 0.0 ? 0.f : static_cast<float>(beta) * o[i];
-        return;
-      }
-      dnnl_status_t st = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, static_cast<float>(alpha),
-                                    static_cast<const float *>(a.data), ta ? M : K, static_cast<const float *>(b.data),
-                                    tb ? K : N, static_cast<float>(beta), o, N);
-      if (st != dnnl_success) fail(Errc::Internal, "cpu gemm: dnnl_sgemm failed (status %d)", static_cast<int>(st));
+      sgemm(ta, tb, M, N, K, static_cast<float>(alpha), static_cast<const float *>(a.data), ta ? M : K,
+            static_cast<const float *>(b.data), tb ? K : N, static_cast<float>(beta), o, N);
     } else {
       gemm_loop<double>(ta, tb, alpha, static_cast<const double *>(a.data), static_cast<const double *>(b.data), beta,
                         static_cast<double *>(out.data), M, N, K);
@@ -594,13 +432,22 @@ void CpuTrainBackend::linear_forward(Act act, const View &y, const View &x, cons
       fail(Errc::Internal, "cpu linear_forward: shapes x %s, w %s, y %s do not fit", x.shape.str().c_str(),
            w.shape.str().c_str(), y.shape.str().c_str());
     if (M == 0 || N == 0) return;
-    if (y.dtype == DType::F32 && K > 0) {
-      alg a = alg::eltwise_relu;
-      float alpha = 0.f;
-      bool post = eltwise_alg(act, &a, &alpha, false);
-      dnnl_linear(post ? static_cast<int>(act) : -1, y, x, w, bias);
-      if (!post && act != Act::Identity)
-        act_forward_loop<float>(act, static_cast<float *>(y.data), static_cast<const float *>(y.data), M, N);
+    if (y.dtype == DType::F32) {
+      // y = bias (each row), then y += x w^T with the activation applied to
+      // each finished tile while it is in cache.
+      float *yp = static_cast<float *>(y.data);
+      const float *bp = static_cast<const float *>(bias.data);
+      if (bp)
+        for (int64_t i = 0; i < M; ++i) std::memcpy(yp + i * N, bp, static_cast<size_t>(N) * sizeof(float));
+      SgemmEpilogue epi;
+      Act tile_act = act;
+      if (act == Act::Relu || act == Act::LeakyRelu || act == Act::Sigmoid || act == Act::Tanh) {
+        epi.fn = act_tile;
+        epi.ctx = &tile_act;
+      }
+      sgemm(false, true, M, N, K, 1.f, static_cast<const float *>(x.data), K, static_cast<const float *>(w.data), K,
+            bp ? 1.f : 0.f, yp, N, epi);
+      if (!epi.fn && act != Act::Identity) act_forward_loop<float>(act, yp, yp, M, N);
       return;
     }
     // F64 (or K == 0): y = x w^T, then bias and activation.
@@ -631,15 +478,6 @@ void CpuTrainBackend::activation_forward(Act act, const View &y, const View &x) 
     if (n == 0) return;
     const int64_t cols = cols_of(y), rows = n / cols;
     if (y.dtype == DType::F32) {
-      alg a = alg::eltwise_relu;
-      float alpha = 0.f;
-      // Transcendental activations always go through oneDNN so that a value
-      // matches the fused linear_forward's post-op whatever the size.
-      if (eltwise_alg(act, &a, &alpha, false) &&
-          (act == Act::Sigmoid || act == Act::Tanh || n >= kSmallEltwise)) {
-        dnnl_act_forward(act, y, x);
-        return;
-      }
       act_forward_loop<float>(act, static_cast<float *>(y.data), static_cast<const float *>(x.data), rows, cols);
     } else {
       act_forward_loop<double>(act, static_cast<double *>(y.data), static_cast<const double *>(x.data), rows, cols);
@@ -660,12 +498,6 @@ void CpuTrainBackend::activation_backward(Act act, const View &dx, const View &d
       need_contiguous("activation_backward", y, "y");
     }
     if (dx.dtype == DType::F32) {
-      alg a = alg::eltwise_relu;
-      float alpha = 0.f;
-      if (n >= kSmallEltwise && eltwise_alg(act, &a, &alpha, true)) {
-        dnnl_act_backward(act, dx, dy, y);
-        return;
-      }
       act_backward_loop<float>(act, static_cast<float *>(dx.data), static_cast<const float *>(dy.data),
                                static_cast<const float *>(y.data), rows, cols);
     } else {
