@@ -224,6 +224,53 @@ void sgemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
   }
 }
 
+// ---- small products: no packing, loops the compiler vectorises (clones
+// for AVX-512 and AVX2 picked at load time).
+
+// C[i][n] = alpha * dot(op(A) row i, B row n) + beta * C: op(A) rows
+// contiguous (!ta), B is [N, K] (tb).
+__attribute__((target_clones("avx512f", "avx2", "default"))) void small_dot(
+    int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+    float beta, float *C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i) {
+    const float *a = A + i * lda;
+    float *c = C + i * ldc;
+    for (int64_t n = 0; n < N; ++n) {
+      const float *b = B + n * ldb;
+      float s = 0.f;
+#pragma omp simd reduction(+ : s)
+      for (int64_t k = 0; k < K; ++k) s += a[k] * b[k];
+      c[n] = beta == 0.f ? alpha * s : alpha * s + beta * c[n];
+    }
+  }
+}
+
+// C[i][:] = beta * C[i][:] + sum_k alpha * op(A)(i, k) * B[k][:]: B is
+// [K, N] (!tb); op(A)(i, k) = A[i * lda + k], or A[k * lda + i] when ta.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void small_axpy(
+    bool ta, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
+    int64_t ldb, float beta, float *C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i) {
+    float *c = C + i * ldc;
+    if (beta == 0.f) {
+#pragma omp simd
+      for (int64_t j = 0; j < N; ++j) c[j] = 0.f;
+    } else if (beta != 1.f) {
+#pragma omp simd
+      for (int64_t j = 0; j < N; ++j) c[j] *= beta;
+    }
+    for (int64_t k = 0; k < K; ++k) {
+      const float av = alpha * (ta ? A[k * lda + i] : A[i * lda + k]);
+      const float *b = B + k * ldb;
+#pragma omp simd
+      for (int64_t j = 0; j < N; ++j) c[j] += av * b[j];
+    }
+  }
+}
+
+// Products at most this many multiply-adds take the unpacked loops.
+constexpr int64_t kSmallMacs = int64_t{1} << 16;
+
 }  // namespace
 
 int sgemm_threads(int64_t M, int64_t N, int64_t K) {
@@ -245,6 +292,14 @@ void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const
     return;
   }
   const int T = sgemm_threads(M, N, K);
+  if (T <= 1 && (M * N * K <= kSmallMacs || M <= 2) && !(ta && tb)) {
+    if (tb)
+      small_dot(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else
+      small_axpy(ta, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (epi.fn) epi.fn(epi.ctx, C, ldc, M, N, 0, 0);
+    return;
+  }
   if (T <= 1) {
     sgemm_serial(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epi, 0, 0);
     return;

@@ -100,6 +100,67 @@ T sigmoid(T x) {
   return T(1) / (T(1) + std::exp(-x));
 }
 
+// Vectorisable float tanh and sigmoid (Cephes expf/tanhf polynomials, a few
+// ulp), cloned for AVX-512 and AVX2: the libm calls cost more than the whole
+// small linear layer. NaN propagates; y may alias x.
+inline __attribute__((always_inline)) float expf_poly(float x) {
+  x = x > 88.3f ? 88.3f : (x < -87.3f ? -87.3f : x);
+  const float t = x * 1.44269504088896341f;
+  const int32_t n = static_cast<int32_t>(t + (t >= 0.f ? 0.5f : -0.5f));
+  const float fn = static_cast<float>(n);
+  float r = x - fn * 0.693359375f;
+  r = r - fn * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.f;
+  const int32_t bits = (n + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void tanh_f32(float *y, const float *x, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    const float a = v < 0.f ? -v : v;
+    const float z = v * v;
+    float small = -5.70498872745e-3f;
+    small = small * z + 2.06390887954e-2f;
+    small = small * z - 5.37397155531e-2f;
+    small = small * z + 1.33314422036e-1f;
+    small = small * z - 3.33332819422e-1f;
+    small = small * z * v + v;
+    const float e = expf_poly(2.f * (a < 9.f ? a : 9.f));
+    float big = 1.f - 2.f / (e + 1.f);
+    big = a >= 9.f ? 1.f : big;
+    big = v < 0.f ? -big : big;
+    const float r = a < 0.625f ? small : big;
+    y[i] = (v != v || a == 0.f) ? v : r;  // NaN, and the sign of zero
+  }
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void sigmoid_f32(float *y, const float *x, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    const float r = v < -88.f ? 0.f : 1.f / (1.f + expf_poly(-v));
+    y[i] = v != v ? v : r;
+  }
+}
+
+// Elementwise f over n floats in chunks, in parallel above a size.
+template <class F>
+void chunked(int64_t n, F &&f) {
+  constexpr int64_t kChunk = 4096;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  pfor(n >= kParallelGrain, chunks, [&](int64_t c) { f(c * kChunk, std::min(n, (c + 1) * kChunk) - c * kChunk); });
+}
+
 template <class T>
 void act_forward_loop(Act act, T *y, const T *x, int64_t rows, int64_t cols) {
   int64_t n = rows * cols;
@@ -115,10 +176,16 @@ void act_forward_loop(Act act, T *y, const T *x, int64_t rows, int64_t cols) {
       pfor(par, n, [&](int64_t i) { y[i] = x[i] > T(0) ? x[i] : x[i] * T(kLeakySlope); });
       return;
     case Act::Sigmoid:
-      pfor(par, n, [&](int64_t i) { y[i] = sigmoid(x[i]); });
+      if constexpr (std::is_same_v<T, float>)
+        chunked(n, [&](int64_t i0, int64_t k) { sigmoid_f32(y + i0, x + i0, k); });
+      else
+        pfor(par, n, [&](int64_t i) { y[i] = sigmoid(x[i]); });
       return;
     case Act::Tanh:
-      pfor(par, n, [&](int64_t i) { y[i] = std::tanh(x[i]); });
+      if constexpr (std::is_same_v<T, float>)
+        chunked(n, [&](int64_t i0, int64_t k) { tanh_f32(y + i0, x + i0, k); });
+      else
+        pfor(par, n, [&](int64_t i) { y[i] = std::tanh(x[i]); });
       return;
     case Act::Step:
       pfor(par, n, [&](int64_t i) { y[i] = x[i] > T(0) ? T(1) : T(0); });
@@ -167,10 +234,10 @@ void act_tile(void *ctx, float *c, int64_t ldc, int64_t rows, int64_t cols, int6
         for (int64_t j = 0; j < cols; ++j) r[j] = r[j] > 0.f ? r[j] : r[j] * static_cast<float>(kLeakySlope);
         break;
       case Act::Sigmoid:
-        for (int64_t j = 0; j < cols; ++j) r[j] = sigmoid(r[j]);
+        sigmoid_f32(r, r, cols);
         break;
       case Act::Tanh:
-        for (int64_t j = 0; j < cols; ++j) r[j] = std::tanh(r[j]);
+        tanh_f32(r, r, cols);
         break;
       default:
         break;
