@@ -8,12 +8,17 @@
 namespace nn {
 namespace {
 
+// Views built field by field (called ~20 times per training step).
 View mat(const Tensor &t, int64_t rows, int64_t cols) {
   View v;
   v.data = t.data();
   v.dtype = t.dtype();
-  v.shape = Shape{rows, cols};
-  v.strides = Shape{cols, 1};
+  v.shape.ndim = 2;
+  v.shape.d[0] = rows;
+  v.shape.d[1] = cols;
+  v.strides.ndim = 2;
+  v.strides.d[0] = cols;
+  v.strides.d[1] = 1;
   return v;
 }
 
@@ -21,8 +26,10 @@ View vec(const Tensor &t) {
   View v;
   v.data = t.data();
   v.dtype = t.dtype();
-  v.shape = Shape{t.numel()};
-  v.strides = Shape{1};
+  v.shape.ndim = 1;
+  v.shape.d[0] = t.numel();
+  v.strides.ndim = 1;
+  v.strides.d[0] = 1;
   return v;
 }
 

@@ -59,6 +59,7 @@ void sgd_kernel(const SgdParams &sp, T *p, const T *g, T *m, int64_t n) {
   const bool use_wd = sp.weight_decay != 0, use_mom = sp.momentum != 0, nesterov = sp.nesterov,
              first = sp.first_step;
   chunks(n, [&](int64_t i0, int64_t i1) {
+#pragma omp simd
   for (int64_t i = i0; i < i1; ++i) {
     T d = g[i];
     if (use_wd) d = d + wd * p[i];  // d_p = d_p.add(p, alpha=wd)
@@ -85,6 +86,7 @@ void adam_kernel(const AdamParams &ap, T *p, const T *g, T *m, T *v, int64_t n) 
   const T decay = static_cast<T>(1.0 - ap.lr * ap.weight_decay);  // AdamW: p.mul_(1 - lr * wd)
   const bool decoupled = ap.decoupled, use_wd = ap.weight_decay != 0;
   chunks(n, [&](int64_t i0, int64_t i1) {
+#pragma omp simd
   for (int64_t i = i0; i < i1; ++i) {
     T pi = p[i];
     T gi = g[i];

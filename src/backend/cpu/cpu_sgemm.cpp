@@ -19,6 +19,10 @@
 
 #include "backend/cpu/cpu_internal.hpp"
 
+// GCC 12 warns about _mm512_undefined_ps() inside its own AVX-512 shuffle
+// intrinsics (a false positive).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 namespace nn {
 namespace cpu {
 namespace {
@@ -229,7 +233,7 @@ void sgemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
 
 // C[i][n] = alpha * dot(op(A) row i, B row n) + beta * C: op(A) rows
 // contiguous (!ta), B is [N, K] (tb).
-__attribute__((target_clones("avx512f", "avx2", "default"))) void small_dot(
+__attribute__((target_clones("avx2", "default"))) void small_dot_generic(
     int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
     float beta, float *C, int64_t ldc) {
   for (int64_t i = 0; i < M; ++i) {
@@ -247,7 +251,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void small_dot(
 
 // C[i][:] = beta * C[i][:] + sum_k alpha * op(A)(i, k) * B[k][:]: B is
 // [K, N] (!tb); op(A)(i, k) = A[i * lda + k], or A[k * lda + i] when ta.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void small_axpy(
+__attribute__((target_clones("avx2", "default"))) void small_axpy_generic(
     bool ta, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
     int64_t ldb, float beta, float *C, int64_t ldc) {
   for (int64_t i = 0; i < M; ++i) {
@@ -266,6 +270,95 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void small_axpy(
       for (int64_t j = 0; j < N; ++j) c[j] += av * b[j];
     }
   }
+}
+
+#define NN_AVX512 __attribute__((target("avx512f,fma")))
+NN_AVX512 inline __mmask16 tail_mask(int64_t left) {
+  return left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1u);
+}
+
+NN_AVX512 inline float hsum(__m512 v) {
+  v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+  v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+  v = _mm512_add_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2)));
+  v = _mm512_add_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm512_cvtss_f32(v);
+}
+
+// small_dot with AVX-512: four outputs at a time share the loads of A's row.
+NN_AVX512 void small_dot_avx512(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                                const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i) {
+    const float *a = A + i * lda;
+    float *c = C + i * ldc;
+    int64_t n = 0;
+    for (; n + 4 <= N; n += 4) {
+      const float *b0 = B + n * ldb;
+      __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+      for (int64_t k = 0; k < K; k += 16) {
+        const __mmask16 m = tail_mask(K - k);
+        const __m512 av = _mm512_maskz_loadu_ps(m, a + k);
+        s0 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, b0 + k), s0);
+        s1 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, b0 + ldb + k), s1);
+        s2 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, b0 + 2 * ldb + k), s2);
+        s3 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, b0 + 3 * ldb + k), s3);
+      }
+      const float r[4] = {hsum(s0), hsum(s1), hsum(s2),
+                          hsum(s3)};
+      for (int q = 0; q < 4; ++q) c[n + q] = beta == 0.f ? alpha * r[q] : alpha * r[q] + beta * c[n + q];
+    }
+    for (; n < N; ++n) {
+      const float *b = B + n * ldb;
+      __m512 s0 = _mm512_setzero_ps();
+      for (int64_t k = 0; k < K; k += 16) {
+        const __mmask16 m = tail_mask(K - k);
+        s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + k), _mm512_maskz_loadu_ps(m, b + k), s0);
+      }
+      const float r = hsum(s0);
+      c[n] = beta == 0.f ? alpha * r : alpha * r + beta * c[n];
+    }
+  }
+}
+
+NN_AVX512 void small_axpy_avx512(bool ta, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                                 const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+  const __m512 vb = _mm512_set1_ps(beta);
+  for (int64_t i = 0; i < M; ++i) {
+    float *c = C + i * ldc;
+    // Up to 64 columns at a time: four independent accumulators share each
+    // broadcast of op(A)(i, k).
+    for (int64_t j = 0; j < N; j += 64) {
+      __mmask16 m[4];
+      __m512 acc[4];
+      for (int q = 0; q < 4; ++q) {
+        const int64_t left = N - j - 16 * q;
+        m[q] = left <= 0 ? __mmask16(0) : tail_mask(left);
+        acc[q] = beta == 0.f ? _mm512_setzero_ps() : _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m[q], c + j + 16 * q));
+      }
+      for (int64_t k = 0; k < K; ++k) {
+        const __m512 av = _mm512_set1_ps(alpha * (ta ? A[k * lda + i] : A[i * lda + k]));
+        const float *b = B + k * ldb + j;
+        for (int q = 0; q < 4; ++q) acc[q] = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m[q], b + 16 * q), acc[q]);
+      }
+      for (int q = 0; q < 4; ++q) _mm512_mask_storeu_ps(c + j + 16 * q, m[q], acc[q]);
+    }
+  }
+}
+
+void small_dot(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+               float beta, float *C, int64_t ldc) {
+  if (isa().mr == 12)
+    small_dot_avx512(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else
+    small_dot_generic(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void small_axpy(bool ta, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
+                int64_t ldb, float beta, float *C, int64_t ldc) {
+  if (isa().mr == 12)
+    small_axpy_avx512(ta, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else
+    small_axpy_generic(ta, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 // Products at most this many multiply-adds take the unpacked loops.

@@ -15,6 +15,7 @@
 // leaky relu: y > 0 ? 1 : 0.01, sigmoid: y(1-y), tanh: 1-y^2, softmax:
 // y (dy - sum(dy y))), exactly equivalent to the x-based forms; x is unused
 // and may have a NULL data pointer.
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -29,6 +30,10 @@
 #include "backend/cpu/cpu_sgemm.hpp"
 #include "backend/cpu/cpu_train.hpp"
 #include "core/error.hpp"
+
+// GCC 12 warns about _mm512_undefined_ps() inside its own AVX-512
+// intrinsics (a false positive).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 namespace nn {
 namespace cpu {
@@ -123,7 +128,7 @@ inline __attribute__((always_inline)) float expf_poly(float x) {
   return p * scale;
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void tanh_f32(float *y, const float *x, int64_t n) {
+void tanh_generic(float *y, const float *x, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     const float v = x[i];
@@ -144,13 +149,91 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void tanh_f32(float
   }
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void sigmoid_f32(float *y, const float *x, int64_t n) {
+void sigmoid_generic(float *y, const float *x, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     const float v = x[i];
     const float r = v < -88.f ? 0.f : 1.f / (1.f + expf_poly(-v));
     y[i] = v != v ? v : r;
   }
+}
+
+#define NN_AVX512 __attribute__((target("avx512f,fma")))
+NN_AVX512 inline __m512 exp512(__m512 x) {
+  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
+  const __m512 fn = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(fn, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(fn, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.f)));
+  const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(fn), _mm512_set1_epi32(127)), 23);
+  return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+
+NN_AVX512 void tanh_avx512(float *y, const float *x, int64_t n) {
+  const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1u);
+    const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+    const __m512i vi = _mm512_castps_si512(v);
+    const __m512 a = _mm512_castsi512_ps(_mm512_and_si512(vi, abs_mask));
+    const __m512 z = _mm512_mul_ps(v, v);
+    __m512 sm = _mm512_set1_ps(-5.70498872745e-3f);
+    sm = _mm512_fmadd_ps(sm, z, _mm512_set1_ps(2.06390887954e-2f));
+    sm = _mm512_fmadd_ps(sm, z, _mm512_set1_ps(-5.37397155531e-2f));
+    sm = _mm512_fmadd_ps(sm, z, _mm512_set1_ps(1.33314422036e-1f));
+    sm = _mm512_fmadd_ps(sm, z, _mm512_set1_ps(-3.33332819422e-1f));
+    sm = _mm512_fmadd_ps(_mm512_mul_ps(sm, z), v, v);
+    const __m512 e = exp512(_mm512_mul_ps(_mm512_set1_ps(2.f), _mm512_min_ps(a, _mm512_set1_ps(9.f))));
+    __m512 big = _mm512_sub_ps(_mm512_set1_ps(1.f), _mm512_div_ps(_mm512_set1_ps(2.f), _mm512_add_ps(e, _mm512_set1_ps(1.f))));
+    big = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(9.f), _CMP_GE_OQ), big, _mm512_set1_ps(1.f));
+    big = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(big), _mm512_andnot_si512(abs_mask, vi)));
+    __m512 r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(0.625f), _CMP_LT_OQ), big, sm);
+    // NaN, and the sign of zero, pass through.
+    const __mmask16 keep = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_EQ_OQ);
+    r = _mm512_mask_blend_ps(keep, r, v);
+    _mm512_mask_storeu_ps(y + i, m, r);
+  }
+}
+
+NN_AVX512 void sigmoid_avx512(float *y, const float *x, int64_t n) {
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1u);
+    const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+    const __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), v));
+    __m512 r = _mm512_div_ps(_mm512_set1_ps(1.f), _mm512_add_ps(_mm512_set1_ps(1.f), e));
+    r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_set1_ps(-88.f), _CMP_LT_OQ), r, _mm512_setzero_ps());
+    r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), r, v);
+    _mm512_mask_storeu_ps(y + i, m, r);
+  }
+}
+
+bool have_avx512() {
+  static const bool k = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") != 0;
+  }();
+  return k;
+}
+
+void tanh_f32(float *y, const float *x, int64_t n) {
+  if (have_avx512())
+    tanh_avx512(y, x, n);
+  else
+    tanh_generic(y, x, n);
+}
+
+void sigmoid_f32(float *y, const float *x, int64_t n) {
+  if (have_avx512())
+    sigmoid_avx512(y, x, n);
+  else
+    sigmoid_generic(y, x, n);
 }
 
 // Elementwise f over n floats in chunks, in parallel above a size.
