@@ -331,6 +331,13 @@ void act_tile(void *ctx, float *c, int64_t ldc, int64_t rows, int64_t cols, int6
 template <class T>
 void act_backward_loop(Act act, T *dx, const T *dy, const T *y, int64_t rows, int64_t cols) {
   int64_t n = rows * cols;
+  // Elementwise cases: SIMD loops over chunks (parallel above a size).
+  auto each = [&](auto &&f) {
+    chunked(n, [&](int64_t i0, int64_t k) {
+#pragma omp simd
+      for (int64_t i = i0; i < i0 + k; ++i) f(i);
+    });
+  };
   bool par = n >= kParallelGrain;
   switch (act) {
     case Act::Identity:
@@ -338,16 +345,16 @@ void act_backward_loop(Act act, T *dx, const T *dy, const T *y, int64_t rows, in
       if (dx != dy) std::memmove(dx, dy, static_cast<size_t>(n) * sizeof(T));
       return;
     case Act::Relu:
-      pfor(par, n, [&](int64_t i) { dx[i] = y[i] > T(0) ? dy[i] : T(0); });
+      each([&](int64_t i) { dx[i] = y[i] > T(0) ? dy[i] : T(0); });
       return;
     case Act::LeakyRelu:
-      pfor(par, n, [&](int64_t i) { dx[i] = y[i] > T(0) ? dy[i] : dy[i] * T(kLeakySlope); });
+      each([&](int64_t i) { dx[i] = y[i] > T(0) ? dy[i] : dy[i] * T(kLeakySlope); });
       return;
     case Act::Sigmoid:
-      pfor(par, n, [&](int64_t i) { dx[i] = dy[i] * y[i] * (T(1) - y[i]); });
+      each([&](int64_t i) { dx[i] = dy[i] * y[i] * (T(1) - y[i]); });
       return;
     case Act::Tanh:
-      pfor(par, n, [&](int64_t i) { dx[i] = dy[i] * (T(1) - y[i] * y[i]); });
+      each([&](int64_t i) { dx[i] = dy[i] * (T(1) - y[i] * y[i]); });
       return;
     case Act::Softmax:
       pfor(par, rows, [&](int64_t r) {
