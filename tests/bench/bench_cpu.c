@@ -3,7 +3,7 @@
  * same workloads, optionally merges PyTorch figures measured by
  * tests/bench/bench_torch.py, and prints one table with ratios.
  *
- *   bench_cpu [--quick] [--torch FILE] [--threads N[,M...]]
+ *   bench_cpu [--quick] [--torch FILE] [--threads N[,M...]] [--only tiny|mid|big]
  *   bench_cpu --rss      peak resident memory while training 784-512-512-10 b128
  *
  * Every figure is the median of several timed repetitions after a warm-up.
@@ -461,12 +461,14 @@ static int run_rss(void) {
 /* ------------------------------------------------------------------ main */
 
 int main(int argc, char **argv) {
-  const char *torch = NULL;
+  const char *torch = NULL, *only = NULL; /* --only tiny|mid|big: one group of rows (profiling) */
   for (int i = 1; i < argc; ++i) {
     if (strcmp(argv[i], "--quick") == 0) {
       g_quick = 1;
     } else if (strcmp(argv[i], "--torch") == 0 && i + 1 < argc) {
       torch = argv[++i];
+    } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+      only = argv[++i];
     } else if (strcmp(argv[i], "--rss") == 0) {
       return run_rss();
     } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
@@ -490,10 +492,15 @@ int main(int argc, char **argv) {
   for (int j = 0; j < g_nthreads; ++j) {
     set_threads(g_threads[j]);
     fprintf(stderr, "libnn, %d thread(s)...\n", g_threads[j]);
-    r_online->nn[j] = nn_tiny_online(reps);
-    r_tinf->nn[j] = nn_tiny_infer(reps);
-    r_mid->nn[j] = nn_train(4, mid, 128, g_quick ? 2 : 16, reps);
-    r_mid->ceiling[j] = ceiling(4, mid, 128, 1, reps);
+    if (!only || strcmp(only, "tiny") == 0) {
+      r_online->nn[j] = nn_tiny_online(reps);
+      r_tinf->nn[j] = nn_tiny_infer(reps);
+    }
+    if (!only || strcmp(only, "mid") == 0) {
+      r_mid->nn[j] = nn_train(4, mid, 128, g_quick ? 2 : 16, reps);
+      r_mid->ceiling[j] = ceiling(4, mid, 128, 1, reps);
+    }
+    if (only && strcmp(only, "big") != 0) continue;
     r_big->nn[j] = nn_train(4, big, 512, g_quick ? 1 : 2, g_quick ? 1 : 3);
     r_big->ceiling[j] = ceiling(4, big, 512, 1, g_quick ? 1 : 3);
     r_binf->nn[j] = nn_infer(4, big, 1024, reps);
@@ -501,11 +508,15 @@ int main(int argc, char **argv) {
   }
 #ifdef NN_BENCH_FANN
   fprintf(stderr, "FANN...\n");
+  if (!only || strcmp(only, "tiny") == 0) {
   r_online->fann = 1e6 / fann_train_rate(4, tiny, 100, 0.f, g_quick ? 1 : 5);
   r_tinf->fann = 1e6 / fann_run_rate(4, tiny, 1000, reps);
+  }
+  if (!only) {
   r_mid->fann = fann_train_rate(4, mid, g_quick ? 16 : 256, 0.9f, g_quick ? 1 : 3);
   r_big->fann = fann_train_rate(4, big, g_quick ? 2 : 24, 0.9f, g_quick ? 1 : 3);
   r_binf->fann = fann_run_rate(4, big, g_quick ? 16 : 256, g_quick ? 1 : 3);
+  }
 #else
   (void)tiny;
 #endif

@@ -134,6 +134,60 @@ const Isa &isa() {
   return k;
 }
 
+#define NN_AVX512 __attribute__((target("avx512f,fma")))
+
+// In-register transpose of a 16x16 block: r[i] holds row i on entry and
+// column i on exit.
+NN_AVX512 inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  // r[4g + q] now holds, in each 128-bit lane l, elements (rows 4g..4g+3) of
+  // column 4l + q. Gather lanes across groups.
+  for (int q = 0; q < 4; ++q) {
+    t[q] = _mm512_shuffle_f32x4(r[q], r[4 + q], _MM_SHUFFLE(1, 0, 1, 0));       // g0 l0,l1 | g1 l0,l1
+    t[4 + q] = _mm512_shuffle_f32x4(r[q], r[4 + q], _MM_SHUFFLE(3, 2, 3, 2));   // g0 l2,l3 | g1 l2,l3
+    t[8 + q] = _mm512_shuffle_f32x4(r[8 + q], r[12 + q], _MM_SHUFFLE(1, 0, 1, 0));
+    t[12 + q] = _mm512_shuffle_f32x4(r[8 + q], r[12 + q], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int q = 0; q < 4; ++q) {
+    // column q (lane 0): g0 l0, g1 l0, g2 l0, g3 l0
+    r[q] = _mm512_shuffle_f32x4(t[q], t[8 + q], _MM_SHUFFLE(2, 0, 2, 0));
+    r[4 + q] = _mm512_shuffle_f32x4(t[q], t[8 + q], _MM_SHUFFLE(3, 1, 3, 1));
+    r[8 + q] = _mm512_shuffle_f32x4(t[4 + q], t[12 + q], _MM_SHUFFLE(2, 0, 2, 0));
+    r[12 + q] = _mm512_shuffle_f32x4(t[4 + q], t[12 + q], _MM_SHUFFLE(3, 1, 3, 1));
+  }
+}
+
+// dst[k * dld + i] = src[i * sld + k] for i < rows (<= 16), k < kc; rows
+// past `rows` up to `width` (<= 16) are written as zeros.
+NN_AVX512 void transpose_pack_avx512(const float *src, int64_t sld, int64_t rows, int64_t kc, float *dst,
+                                     int64_t dld, int64_t width) {
+  const __mmask16 wm = __mmask16((1u << width) - 1u);
+  for (int64_t k0 = 0; k0 < kc; k0 += 16) {
+    const int64_t kn = std::min<int64_t>(16, kc - k0);
+    const __mmask16 km = __mmask16((1u << kn) - 1u);
+    __m512 r[16];
+    for (int64_t i = 0; i < 16; ++i)
+      r[i] = i < rows ? _mm512_maskz_loadu_ps(km, src + i * sld + k0) : _mm512_setzero_ps();
+    transpose16(r);
+    float *d = dst + k0 * dld;
+    if (width == 16) {
+      for (int64_t k = 0; k < kn; ++k) _mm512_storeu_ps(d + k * dld, r[k]);
+    } else {
+      for (int64_t k = 0; k < kn; ++k) _mm512_mask_storeu_ps(d + k * dld, wm, r[k]);
+    }
+  }
+}
+
 // Packs rows [0, mc) x depth [0, kc) of op(A) (origin already applied) into
 // MR-high panels: Ap[p][k][i], zero rows past mc.
 void pack_a(bool ta, const float *A, int64_t lda, int64_t mc, int64_t kc, int64_t mr, float *Ap) {
@@ -147,6 +201,8 @@ void pack_a(bool ta, const float *A, int64_t lda, int64_t mc, int64_t kc, int64_
         for (; i < rows; ++i) dst[i] = src[i];
         for (; i < mr; ++i) dst[i] = 0.f;
       }
+    } else if (mr == 12) {  // AVX-512 ISA: 16x16 register transposes
+      transpose_pack_avx512(A + p0 * lda, lda, rows, kc, Ap, mr, mr);
     } else {
       for (int64_t k = 0; k < kc; ++k) {
         float *dst = Ap + k * mr;
@@ -169,6 +225,11 @@ void pack_b(bool tb, const float *B, int64_t ldb, int64_t kc, int64_t nc, int64_
         float *dst = Bp + k * nr;
         std::memcpy(dst, B + k * ldb + q0, static_cast<size_t>(cols) * sizeof(float));
         for (int64_t j = cols; j < nr; ++j) dst[j] = 0.f;
+      }
+    } else if (nr == 32) {  // AVX-512 ISA: two 16-column halves, 16x16 transposes
+      for (int64_t h = 0; h < 32; h += 16) {
+        const int64_t c = std::max<int64_t>(0, std::min<int64_t>(16, cols - h));
+        transpose_pack_avx512(c > 0 ? B + (q0 + h) * ldb : B, ldb, c, kc, Bp + h, nr, 16);
       }
     } else {  // op(B)(k, j) = B[j * ldb + k]
       for (int64_t j = 0; j < cols; ++j) {
@@ -272,7 +333,6 @@ __attribute__((target_clones("avx2", "default"))) void small_axpy_generic(
   }
 }
 
-#define NN_AVX512 __attribute__((target("avx512f,fma")))
 NN_AVX512 inline __mmask16 tail_mask(int64_t left) {
   return left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1u);
 }
