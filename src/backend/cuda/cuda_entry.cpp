@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -151,6 +152,7 @@ struct Global {
   int count = 0;
   std::string message;
   bool tf32 = false;
+  bool no_lt = false;  // NN_CUDA_NO_LT=1: cublasSgemm + our kernels instead of cuBLASLt
   Dev *devs = nullptr;  // never freed: Storage may be released during exit
 };
 
@@ -159,6 +161,8 @@ Global &global() {
     auto *r = new Global;
     const char *tf = std::getenv("NN_CUDA_TF32");
     r->tf32 = tf && tf[0] == '1';
+    const char *nolt = std::getenv("NN_CUDA_NO_LT");
+    r->no_lt = nolt && nolt[0] == '1';
     void *drv = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
     if (!drv) {
       const char *e = dlerror();
@@ -196,18 +200,29 @@ Global &global() {
 }
 
 void init_dev(Dev &d, int index) {
+  // Idempotent: a failure half way (e.g. out of memory) leaves what was
+  // created in place and the next call goes on from there.
   const bool tf32 = global().tf32;
-  check(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking), "init: stream");
-  check(cudaDeviceGetDefaultMemPool(&d.pool, index), "init: memory pool");
-  uint64_t keep = UINT64_MAX;  // freed blocks stay in the pool: a caching allocator
-  check(cudaMemPoolSetAttribute(d.pool, cudaMemPoolAttrReleaseThreshold, &keep), "init: memory pool");
-  check_blas(cublasCreate(&d.blas), "init: cublasCreate");
-  check_blas(cublasSetStream(d.blas, d.stream), "init: cublasSetStream");
-  check_blas(cublasSetMathMode(d.blas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH), "init: math mode");
-  check_blas(cublasLtCreate(&d.lt), "init: cublasLtCreate");
-  check(cudaMalloc(&d.lt_ws, kLtWorkspace), "init: cuBLASLt workspace");
-  check(cudaMallocHost(&d.pinned, 64), "init: pinned buffer");
-  check(cudaMalloc(reinterpret_cast<void **>(&d.scratch), 64), "init: scratch");
+  if (!d.stream) check(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking), "init: stream");
+  if (!d.pool) {
+    cudaMemPool_t pool = nullptr;
+    check(cudaDeviceGetDefaultMemPool(&pool, index), "init: memory pool");
+    uint64_t keep = UINT64_MAX;  // freed blocks stay in the pool: a caching allocator
+    check(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep), "init: memory pool");
+    d.pool = pool;
+  }
+  if (!d.blas) {
+    cublasHandle_t h = nullptr;
+    check_blas(cublasCreate(&h), "init: cublasCreate");
+    d.blas = h;
+    check_blas(cublasSetStream(d.blas, d.stream), "init: cublasSetStream");
+    // CUBLAS_DEFAULT_MATH never uses TF32 for FP32 (CUBLAS_COMPUTE_32F).
+    check_blas(cublasSetMathMode(d.blas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH), "init: math mode");
+  }
+  if (!d.lt) check_blas(cublasLtCreate(&d.lt), "init: cublasLtCreate");
+  if (!d.lt_ws) check(cudaMalloc(&d.lt_ws, kLtWorkspace), "init: cuBLASLt workspace");
+  if (!d.pinned) check(cudaMallocHost(&d.pinned, 64), "init: pinned buffer");
+  if (!d.scratch) check(cudaMalloc(reinterpret_cast<void **>(&d.scratch), 64), "init: scratch");
   d.ready = true;
 }
 
@@ -529,6 +544,16 @@ int e_matmul(int device, const V *out, const V *a, const V *b, nn_cuda_error *er
 // ---------------------------------------------------------------- training
 
 // Row-major out[M,N] = alpha op(a) op(b) + beta out (dense operands).
+// cuBLAS is column-major: a row-major R x C matrix with row stride ld is, to
+// cuBLAS, its transpose (C x R, leading dimension ld). So it computes
+//   out^T [N x M, ld N] = alpha op(b)^T op(a)^T + beta out^T
+// with cuBLAS's A := b and B := a:
+//   tb == 0: b is row-major [K, N] = column-major b^T [N x K], ld N: OP_N gives op(b)^T = b^T.
+//   tb == 1: b is row-major [N, K] = column-major b^T [K x N], ld K: OP_T gives (b^T)^T = b = op(b)^T.
+//   ta == 0: a is row-major [M, K] = column-major a^T [K x M], ld K: OP_N gives a^T = op(a)^T.
+//   ta == 1: a is row-major [K, M] = column-major a^T [M x K], ld M: OP_T gives a = op(a)^T.
+// ldb = cols_of(b) (N or K) and lda = cols_of(a) (K or M), as passed by e_gemm;
+// cuBLAS m = N, n = M, k = K, ldc = N.
 void gemm_rm(Dev &d, int dt, bool ta, bool tb, double alpha, const void *a, int64_t lda, const void *b, int64_t ldb,
              double beta, void *out, int64_t M, int64_t N, int64_t K) {
   const cublasOperation_t oa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, ob = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -640,28 +665,43 @@ int e_linear_forward(int device, int act, const V *y, const V *x, const V *w, co
       k_fill(l.stream(), *y, 0.0);
       return k_bias_act(l.stream(), y->dtype, act, y->data, b, M, N);
     }
-    if (y->dtype == static_cast<int>(DType::F32)) {
+    if (y->dtype == static_cast<int>(DType::F32) && !global().no_lt) {
+      // Column-major view (see lt_plan): D = y^T [N x M] = op(A) op(B) with
+      // A = w stored K x N (ld K), op T -> w [N x K]; B = x stored K x M
+      // (ld K), op N -> x^T [K x M]; so D = w x^T = (x w^T)^T. The bias
+      // epilogue adds bias[N] down each column of D (one entry per row of
+      // D = per output feature), i.e. y[i][j] += bias[j].
       // Identity and ReLU fuse completely (bias + activation epilogue); the
-      // others fuse the bias and run the activation after.
+      // others fuse the bias and run the activation after. The bias epilogue
+      // needs a 16-byte aligned bias (misaligned biases are added by our
+      // kernel instead).
       const bool relu = act == static_cast<int>(Act::Relu);
-      cublasLtEpilogue_t epi = b ? (relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS)
-                                 : (relu ? CUBLASLT_EPILOGUE_RELU : CUBLASLT_EPILOGUE_DEFAULT);
-      uint32_t al = std::min({alignment_of(x->data), alignment_of(w->data), alignment_of(y->data),
-                              b ? alignment_of(b) : 256u});
+      const bool fuse_bias = b != nullptr && alignment_of(b) >= 16;
+      cublasLtEpilogue_t epi = fuse_bias ? (relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS)
+                                         : (relu && !b ? CUBLASLT_EPILOGUE_RELU : CUBLASLT_EPILOGUE_DEFAULT);
+      const bool fused_act = relu && (fuse_bias || !b);
+      uint32_t al = std::min({alignment_of(x->data), alignment_of(w->data), alignment_of(y->data)});
       LtPlan &p = lt_plan(d, LtKey{M, N, K, static_cast<int>(epi), al});
       if (p.ok) {
-        if (b)
-          check_blas(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &b, sizeof(b)), what);
+        cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
+        if (fuse_bias) st = cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &b, sizeof(b));
         const float one = 1.f, zero = 0.f;
-        cublasStatus_t st = cublasLtMatmul(d.lt, p.desc, &one, w->data, p.a, x->data, p.b, &zero, y->data, p.c,
-                                           y->data, p.c, &p.algo, d.lt_ws, kLtWorkspace, l.stream());
+        if (st == CUBLAS_STATUS_SUCCESS)
+          st = cublasLtMatmul(d.lt, p.desc, &one, w->data, p.a, x->data, p.b, &zero, y->data, p.c, y->data, p.c,
+                              &p.algo, d.lt_ws, kLtWorkspace, l.stream());
         if (st == CUBLAS_STATUS_SUCCESS) {
-          if (act != static_cast<int>(Act::Identity) && !relu)
-            k_bias_act(l.stream(), y->dtype, act, y->data, nullptr, M, N);
+          check_launch("linear_forward (cuBLASLt)");
+          const void *rest_bias = fuse_bias ? nullptr : b;
+          if (rest_bias || (!fused_act && act != static_cast<int>(Act::Identity)))
+            k_bias_act(l.stream(), y->dtype, fused_act ? 0 : act, y->data, rest_bias, M, N);
           return;
         }
-        if (st != CUBLAS_STATUS_NOT_SUPPORTED) check_blas(st, what);
-        p.ok = false;  // fall back to cuBLAS + our kernel from now on
+        // Nothing was launched: fall back to cuBLAS + our kernel for this
+        // plan from now on (any status: the fallback reports real errors).
+        p.ok = false;
+        if (std::getenv("NN_CUDA_DEBUG"))
+          std::fprintf(stderr, "libnn cuda: cuBLASLt matmul %lldx%lldx%lld failed (%s); using cublasSgemm\n",
+                       (long long)M, (long long)N, (long long)K, cublasGetStatusName(st));
       }
     }
     gemm_rm(d, y->dtype, false, true, 1.0, x->data, K, w->data, K, 0.0, y->data, M, N, K);

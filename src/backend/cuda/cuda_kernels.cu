@@ -282,8 +282,11 @@ __global__ void reduce_thread_kernel(int op, void *out, const T *x, int64_t oute
   }
 }
 
-// One block per output: threads stride over n, then a tree in shared memory
-// (partials merge in index order: deterministic).
+// One block per output: thread t folds a contiguous chunk of n, then a tree
+// in shared memory. The tree does not merge partials in index order (round s
+// folds t + s into t), so Argmax breaks ties on the stored indices (acc_merge),
+// never on merge order; Sum/Mean are deterministic (fixed order) but add in
+// another order than the CPU (both in double).
 template <class T>
 __global__ void reduce_block_kernel(int op, void *out, const T *x, int64_t outer, int64_t n, int64_t inner) {
   __shared__ Acc<T> sh[kThreads];
@@ -291,7 +294,6 @@ __global__ void reduce_block_kernel(int op, void *out, const T *x, int64_t outer
   for (int64_t o = blockIdx.x; o < total; o += gridDim.x) {
     const int64_t oi = o / inner, j = o % inner;
     const T *base = x + oi * n * inner + j;
-    // Thread t takes a contiguous chunk of k so partials stay in index order.
     const int64_t per = (n + blockDim.x - 1) / blockDim.x;
     const int64_t k0 = threadIdx.x * per, k1 = min(n, k0 + per);
     Acc<T> a;

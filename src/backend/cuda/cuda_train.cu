@@ -319,7 +319,8 @@ void k_bias_act(cudaStream_t s, int dt, int act, void *y, const void *bias, int6
   if (M * N == 0) return;
   by_float(dt, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if (bias || act != 0)
+    // Softmax (5) without a bias needs no elementwise pass before the rows.
+    if (bias || (act != 0 && act != 5))
       bias_act_kernel<T><<<blocks_for(M * N), kThreads, 0, s>>>(act, static_cast<T *>(y),
                                                                  static_cast<const T *>(bias), M, N);
     if (act == 5) softmax_kernel<T><<<warp_blocks(M), kThreads, 0, s>>>(static_cast<T *>(y), static_cast<T *>(y), M, N);
