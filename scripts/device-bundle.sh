@@ -35,5 +35,11 @@ copy_real "$ARCH_LIB/libcmocka.so*"
 copy_real "$ARCH_LIB/libOpenCL.so*"
 copy_real "$ARCH_LIB/libgomp.so*"
 
+# Fallback C++ runtime: scripts/device-test.sh puts it on LD_LIBRARY_PATH only
+# when the GPU machine's own libstdc++/libgcc_s lack a version libdnnl needs.
+mkdir -p "$DEST/fallback"
+cp "$(readlink -f "$ARCH_LIB/libstdc++.so.6")" "$DEST/fallback/libstdc++.so.6"
+cp "$(readlink -f "$ARCH_LIB/libgcc_s.so.1")" "$DEST/fallback/libgcc_s.so.1"
+
 du -sh "$DEST"
 find "$DEST" -name '*.so*' -printf '%f %s\n'
