@@ -5,6 +5,14 @@
 #include <cstdint>
 #include <cstring>
 
+// The conversions below are shared with the CUDA kernels (compiled by nvcc as
+// host and device functions), so both backends round the same way.
+#if defined(__CUDACC__)
+#define NN_HOST_DEVICE __host__ __device__
+#else
+#define NN_HOST_DEVICE
+#endif
+
 namespace nn {
 
 // Values equal nn_dtype's.
@@ -22,7 +30,7 @@ DType promote_types(DType a, DType b);
 DType result_type(DType a, int ndim_a, DType b, int ndim_b);
 
 // IEEE binary16 and bfloat16, round to nearest even.
-inline float f16_to_f32(uint16_t h) {
+NN_HOST_DEVICE inline float f16_to_f32(uint16_t h) {
   uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   uint32_t exp = (h >> 10) & 0x1fu;
   uint32_t man = h & 0x3ffu;
@@ -48,7 +56,7 @@ inline float f16_to_f32(uint16_t h) {
   return f;
 }
 
-inline uint16_t f32_to_f16(float f) {
+NN_HOST_DEVICE inline uint16_t f32_to_f16(float f) {
   uint32_t x;
   std::memcpy(&x, &f, 4);
   uint32_t sign = (x >> 16) & 0x8000u;
@@ -77,14 +85,14 @@ inline uint16_t f32_to_f16(float f) {
   return static_cast<uint16_t>(sign | h);
 }
 
-inline float bf16_to_f32(uint16_t b) {
+NN_HOST_DEVICE inline float bf16_to_f32(uint16_t b) {
   uint32_t bits = static_cast<uint32_t>(b) << 16;
   float f;
   std::memcpy(&f, &bits, 4);
   return f;
 }
 
-inline uint16_t f32_to_bf16(float f) {
+NN_HOST_DEVICE inline uint16_t f32_to_bf16(float f) {
   uint32_t x;
   std::memcpy(&x, &f, 4);
   if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);  // quiet nan
@@ -95,7 +103,7 @@ inline uint16_t f32_to_bf16(float f) {
 
 // Float -> integer conversion of docs/semantics.md: truncate toward zero into
 // int64 (NaN -> 0, saturating), then wrap to the target width.
-inline int64_t float_to_i64(double v) {
+NN_HOST_DEVICE inline int64_t float_to_i64(double v) {
   if (v != v) return 0;
   if (v >= 9223372036854775807.0) return INT64_MAX;
   if (v <= -9223372036854775808.0) return INT64_MIN;

@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "backend/cuda/cuda_internal.hpp"
+#include "core/dtype.hpp"
 
 namespace nn {
 namespace cuda {
@@ -28,71 +29,12 @@ struct b16 {
   uint16_t b;
 };
 
-__device__ inline float dev_h2f(uint16_t h) {
-  uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  uint32_t exp = (h >> 10) & 0x1fu;
-  uint32_t man = h & 0x3ffu;
-  uint32_t bits;
-  if (exp == 0) {
-    if (man == 0) {
-      bits = sign;
-    } else {
-      int e = -1;
-      do {
-        ++e;
-        man <<= 1;
-      } while ((man & 0x400u) == 0);
-      bits = sign | (static_cast<uint32_t>(127 - 15 - e) << 23) | ((man & 0x3ffu) << 13);
-    }
-  } else if (exp == 31) {
-    bits = sign | 0x7f800000u | (man << 13);
-  } else {
-    bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
-  }
-  return __uint_as_float(bits);
-}
-
-__device__ inline uint16_t dev_f2h(float f) {
-  uint32_t x = __float_as_uint(f);
-  uint32_t sign = (x >> 16) & 0x8000u;
-  uint32_t absx = x & 0x7fffffffu;
-  if (absx >= 0x7f800000u) return static_cast<uint16_t>(sign | 0x7c00u | (absx > 0x7f800000u ? 0x200u : 0u));
-  if (absx >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);
-  if (absx < 0x38800000u) {
-    if (absx < 0x33000000u) return static_cast<uint16_t>(sign);
-    uint32_t e = absx >> 23;
-    uint32_t man = (absx & 0x7fffffu) | 0x800000u;
-    uint32_t shift = 126 - e;
-    uint32_t q = man >> shift;
-    uint32_t rem = man & ((1u << shift) - 1);
-    uint32_t half = 1u << (shift - 1);
-    if (rem > half || (rem == half && (q & 1u))) ++q;
-    return static_cast<uint16_t>(sign | q);
-  }
-  uint32_t e = (absx >> 23) - 127 + 15;
-  uint32_t man = absx & 0x7fffffu;
-  uint32_t h = (e << 10) | (man >> 13);
-  uint32_t rem = man & 0x1fffu;
-  if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) ++h;
-  return static_cast<uint16_t>(sign | h);
-}
-
-__device__ inline float dev_bf2f(uint16_t b) { return __uint_as_float(static_cast<uint32_t>(b) << 16); }
-
-__device__ inline uint16_t dev_f2bf(float f) {
-  uint32_t x = __float_as_uint(f);
-  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);
-  uint32_t lsb = (x >> 16) & 1u;
-  x += 0x7fffu + lsb;
-  return static_cast<uint16_t>(x >> 16);
-}
-
-__device__ inline int64_t dev_f2i64(double v) {
-  if (v != v) return 0;
-  if (v >= 9223372036854775807.0) return INT64_MAX;
-  if (v <= -9223372036854775808.0) return INT64_MIN;
-  return static_cast<int64_t>(v);
-}
+// The conversions of core/dtype.hpp, compiled for the device too.
+__device__ inline float dev_h2f(uint16_t h) { return f16_to_f32(h); }
+__device__ inline uint16_t dev_f2h(float f) { return f32_to_f16(f); }
+__device__ inline float dev_bf2f(uint16_t b) { return bf16_to_f32(b); }
+__device__ inline uint16_t dev_f2bf(float f) { return f32_to_bf16(f); }
+__device__ inline int64_t dev_f2i64(double v) { return float_to_i64(v); }
 
 // Traits: is_int, compute type C, load (T -> C), store (C -> T).
 template <class T>
