@@ -28,7 +28,7 @@ namespace cpu {
 namespace {
 
 constexpr int64_t KC = 384;   // depth of a packed slice
-constexpr int64_t MC = 96;    // rows of a packed A block (multiple of 12 and 6)
+constexpr int64_t MC = 144;   // rows of a packed A block (multiple of 12 and 6)
 constexpr int64_t NC = 1536;  // columns of a packed B block (multiple of 32 and 16)
 // Products below this many multiply-adds run on the calling thread.
 constexpr int64_t kParallelMacs = int64_t{1} << 22;
@@ -249,15 +249,19 @@ void sgemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
                   int64_t row0, int64_t col0) {
   const Isa &is = isa();
   const int64_t mr = is.mr, nr = is.nr;
-  const int64_t kc_max = std::min(K, KC);
+  // Equal slices of at most KC (784 = 3 x 272, not 384 + 384 + 16): no thin
+  // last slice that costs a full pass over C for little work.
+  const int64_t kslices = (K + KC - 1) / KC;
+  const int64_t kc_step = std::min(K, (((K + kslices - 1) / kslices) + 15) / 16 * 16);
+  const int64_t kc_max = kc_step;
   float *Ap = pack_a_buf().get(static_cast<size_t>(((std::min(M, MC) + mr - 1) / mr) * mr * kc_max));
   const int64_t nc_max = std::min(N, NC);
   float *Bp = pack_b_buf().get(static_cast<size_t>(((nc_max + nr - 1) / nr) * nr * kc_max));
   alignas(64) float tile[12 * 32];
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc);
-    for (int64_t pc = 0; pc < K; pc += KC) {
-      const int64_t kc = std::min(KC, K - pc);
+    for (int64_t pc = 0; pc < K; pc += kc_step) {
+      const int64_t kc = std::min(kc_step, K - pc);
       const float b_eff = pc == 0 ? beta : 1.f;
       const bool last = pc + kc == K;
       pack_b(tb, tb ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, kc, nc, nr, Bp);
@@ -337,45 +341,52 @@ NN_AVX512 inline __mmask16 tail_mask(int64_t left) {
   return left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1u);
 }
 
-NN_AVX512 inline float hsum(__m512 v) {
-  v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
-  v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
-  v = _mm512_add_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2)));
-  v = _mm512_add_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));
-  return _mm512_cvtss_f32(v);
+// Sums of 16 vectors at once: out[j] = sum of a[j]'s 16 lanes (45 shuffles
+// and adds instead of 16 horizontal sums).
+NN_AVX512 inline __m512 reduce16(const __m512 a[16]) {
+  __m512 s[8], v[4];
+  for (int j = 0; j < 8; ++j)
+    s[j] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * j], a[2 * j + 1]), _mm512_unpackhi_ps(a[2 * j], a[2 * j + 1]));
+  // s[j] lane l: [a2j(0+2), a2j+1(0+2), a2j(1+3), a2j+1(1+3)] of that lane
+  for (int g = 0; g < 4; ++g)
+    v[g] = _mm512_add_ps(_mm512_shuffle_ps(s[2 * g], s[2 * g + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                         _mm512_shuffle_ps(s[2 * g], s[2 * g + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+  // v[g] lane l: lane-l sums of a[4g..4g+3]
+  const __m512 u01 = _mm512_add_ps(_mm512_shuffle_f32x4(v[0], v[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                                   _mm512_shuffle_f32x4(v[0], v[1], _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m512 u23 = _mm512_add_ps(_mm512_shuffle_f32x4(v[2], v[3], _MM_SHUFFLE(1, 0, 1, 0)),
+                                   _mm512_shuffle_f32x4(v[2], v[3], _MM_SHUFFLE(3, 2, 3, 2)));
+  return _mm512_add_ps(_mm512_shuffle_f32x4(u01, u23, _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_f32x4(u01, u23, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
-// small_dot with AVX-512: four outputs at a time share the loads of A's row.
+// small_dot with AVX-512: sixteen outputs at a time share the loads of A's
+// row, and one tree reduction gives their sums.
 NN_AVX512 void small_dot_avx512(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                                 const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
   for (int64_t i = 0; i < M; ++i) {
     const float *a = A + i * lda;
     float *c = C + i * ldc;
-    int64_t n = 0;
-    for (; n + 4 <= N; n += 4) {
+    for (int64_t n = 0; n < N; n += 16) {
+      const int64_t nn_ = std::min<int64_t>(16, N - n);
       const float *b0 = B + n * ldb;
-      __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+      __m512 s[16];
+      for (int q = 0; q < 16; ++q) s[q] = _mm512_setzero_ps();
       for (int64_t k = 0; k < K; k += 16) {
         const __mmask16 m = tail_mask(K - k);
         const __m512 av = _mm512_maskz_loadu_ps(m, a + k);
-        s0 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, b0 + k), s0);
-        s1 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, b0 + ldb + k), s1);
-        s2 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, b0 + 2 * ldb + k), s2);
-        s3 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, b0 + 3 * ldb + k), s3);
+        if (nn_ == 16) {
+#pragma GCC unroll 16
+          for (int q = 0; q < 16; ++q) s[q] = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, b0 + q * ldb + k), s[q]);
+        } else {
+          for (int q = 0; q < nn_; ++q) s[q] = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, b0 + q * ldb + k), s[q]);
+        }
       }
-      const float r[4] = {hsum(s0), hsum(s1), hsum(s2),
-                          hsum(s3)};
-      for (int q = 0; q < 4; ++q) c[n + q] = beta == 0.f ? alpha * r[q] : alpha * r[q] + beta * c[n + q];
-    }
-    for (; n < N; ++n) {
-      const float *b = B + n * ldb;
-      __m512 s0 = _mm512_setzero_ps();
-      for (int64_t k = 0; k < K; k += 16) {
-        const __mmask16 m = tail_mask(K - k);
-        s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + k), _mm512_maskz_loadu_ps(m, b + k), s0);
-      }
-      const float r = hsum(s0);
-      c[n] = beta == 0.f ? alpha * r : alpha * r + beta * c[n];
+      const __mmask16 om = tail_mask(nn_);
+      __m512 r = _mm512_mul_ps(va, reduce16(s));
+      if (beta != 0.f) r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(om, c + n), r);
+      _mm512_mask_storeu_ps(c + n, om, r);
     }
   }
 }
