@@ -98,7 +98,7 @@ Tensor rand_normal(DType dt, const Shape &shape, double mean, double std, uint64
   return from_f64(v, dt, shape, dev);
 }
 
-static uint64_t splitmix64(uint64_t x) {
+uint64_t splitmix64(uint64_t x) {
   x += 0x9e3779b97f4a7c15ull;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;

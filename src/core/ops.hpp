@@ -52,6 +52,7 @@ Tensor lstsq(const Tensor &a, const Tensor &b, const char *what);
 std::string to_string(const Tensor &t);
 
 // Counter-based random numbers: value i depends only on (seed, i).
+uint64_t splitmix64(uint64_t x);               // a 64-bit mixing function
 double uniform01(uint64_t seed, uint64_t i);  // in [0, 1)
 double normal01(uint64_t seed, uint64_t i);   // standard normal
 

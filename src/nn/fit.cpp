@@ -18,13 +18,6 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // Rows per forward pass in evaluation (bounds the memory of one pass).
 constexpr int64_t kEvalChunkRows = 8192;
 
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
 // Rows [r0, r0 + k) of t along dim 0, sharing t's storage.
 Tensor rows(const Tensor &t, int64_t r0, int64_t k) {
   Shape s = t.shape();

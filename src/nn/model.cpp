@@ -152,28 +152,22 @@ void Model::init(Init scheme, uint64_t seed) {
 
 void Model::to(Device dev) {
   check_device(dev, "to");
-  if (dev == device_) return;
-  std::vector<Layer::Params> ps;
-  ps.reserve(layers_.size());
-  for (const auto &l : layers_) ps.push_back(l->converted(dev, dtype_));
-  for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->install(std::move(ps[i]));
-  device_ = dev;
-  acts_.clear();
-  grads_.clear();
-  act_views_.clear();
-  grad_views_.clear();
-  input_ = Tensor();
-  ws_valid_ = false;
+  convert(dev, dtype_);
 }
 
 void Model::to_dtype(DType dt) {
   if (dt != DType::F32 && dt != DType::F64)
     fail(Errc::DType, "model parameters must be float32 or float64, not %s", dtype_name(dt));
-  if (dt == dtype_) return;
-  std::vector<Layer::Params> ps;
+  convert(device_, dt);
+}
+
+void Model::convert(Device dev, DType dt) {
+  if (dev == device_ && dt == dtype_) return;
+  std::vector<Layer::Params> ps;  // every layer converted before any is replaced
   ps.reserve(layers_.size());
-  for (const auto &l : layers_) ps.push_back(l->converted(device_, dt));
+  for (const auto &l : layers_) ps.push_back(l->converted(dev, dt));
   for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->install(std::move(ps[i]));
+  device_ = dev;
   dtype_ = dt;
   acts_.clear();
   grads_.clear();

@@ -128,6 +128,9 @@ class Model {
   int64_t unit_out(size_t u, int64_t in) const;  // output features of unit u given model input features
   void ensure_workspace(int64_t rows, int64_t in);
   void backward_workspace();
+  // Converts every layer's parameters and gradients to (dev, dt), all or
+  // nothing, and drops the workspace.
+  void convert(Device dev, DType dt);
 
   std::vector<std::unique_ptr<Layer>> layers_;
   Device device_;

@@ -42,23 +42,6 @@ struct ScratchSet {
 
 bool is_int(DType dt) { return !is_floating(dt); }
 
-// Runs f, letting nn::Error through and turning any other exception into one.
-template <class F>
-void guarded(const char *what, F &&f) {
-  try {
-    ensure_threads();
-    f();
-  } catch (const Error &) {
-    throw;
-  } catch (const std::bad_alloc &) {
-    fail(Errc::OutOfMemory, "cpu %s: out of memory", what);
-  } catch (const std::exception &e) {
-    fail(Errc::Internal, "cpu %s: %s", what, e.what());
-  } catch (...) {
-    fail(Errc::Internal, "cpu %s: unknown exception", what);
-  }
-}
-
 }  // namespace
 
 int num_threads() {

@@ -4,7 +4,11 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <exception>
+#include <new>
+
 #include "backend/backend.hpp"
+#include "core/error.hpp"
 
 namespace nn {
 namespace cpu {
@@ -12,6 +16,25 @@ namespace cpu {
 // Makes the calling thread's OpenMP team size match cpu_set_num_threads().
 // Every entry point that runs parallel work calls it first.
 void ensure_threads();
+// Runs f after ensure_threads(), letting nn::Error through and turning any
+// other exception into one ("cpu <what>: ..."): every entry point wraps its
+// work in it so nothing but nn::Error leaves the backend.
+template <class F>
+void guarded(const char *what, F &&f) {
+  try {
+    ensure_threads();
+    f();
+  } catch (const Error &) {
+    throw;
+  } catch (const std::bad_alloc &) {
+    fail(Errc::OutOfMemory, "cpu %s: out of memory", what);
+  } catch (const std::exception &e) {
+    fail(Errc::Internal, "cpu %s: %s", what, e.what());
+  } catch (...) {
+    fail(Errc::Internal, "cpu %s: unknown exception", what);
+  }
+}
+
 // The process-wide thread count in effect.
 int num_threads();
 

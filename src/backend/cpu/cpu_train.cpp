@@ -68,22 +68,6 @@ inline double psum(bool par, int64_t n, F &&f) {
   return sum;
 }
 
-template <class F>
-void guarded(const char *what, F &&f) {
-  try {
-    ensure_threads();
-    f();
-  } catch (const Error &) {
-    throw;
-  } catch (const std::bad_alloc &) {
-    fail(Errc::OutOfMemory, "cpu %s: out of memory", what);
-  } catch (const std::exception &e) {
-    fail(Errc::Internal, "cpu %s: %s", what, e.what());
-  } catch (...) {
-    fail(Errc::Internal, "cpu %s: unknown exception", what);
-  }
-}
-
 void need_float(const char *what, DType dt) {
   if (dt != DType::F32 && dt != DType::F64)
     fail(Errc::Unsupported, "cpu %s: dtype %s is not supported (float32 or float64)", what, dtype_name(dt));
