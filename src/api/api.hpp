@@ -10,6 +10,7 @@
 #include "core/tensor.hpp"
 #include "nn.h"
 #include "nn/model.hpp"
+#include "nn/optim.hpp"
 
 struct nn_tensor {
   nn::Tensor t;
@@ -26,6 +27,13 @@ struct nn_layer {
 struct nn_model {
   std::unique_ptr<nn::Model> model;
   std::vector<std::unique_ptr<nn_layer>> layers;
+};
+
+// An optimizer and the model handle it was created for (nn_model_fit checks
+// that they go together).
+struct nn_optimizer {
+  std::unique_ptr<nn::Optimizer> opt;
+  nn_model *model;
 };
 
 namespace nn::api {
@@ -91,6 +99,16 @@ inline nn_device to_c(Device d) { return nn_device{static_cast<int32_t>(d.type),
 
 // Hands a tensor to the caller as a new handle.
 inline void give(nn_tensor **out, Tensor t) { *out = new nn_tensor{std::move(t)}; }
+
+inline Model &model_arg(nn_model *m, const char *fn) { return *non_null(m, fn, "m")->model; }
+
+// The optimizer of a handle, checked to belong to m.
+inline Optimizer &optimizer_for(nn_optimizer *opt, const nn_model *m, const char *fn) {
+  non_null(opt, fn, "opt");
+  if (opt->model != m || &opt->opt->model() != m->model.get())
+    fail(Errc::InvalidArgument, "%s: optimizer was created for another model", fn);
+  return *opt->opt;
+}
 
 // A new model handle owning m, with one borrowed layer handle per layer.
 nn_model *wrap_model(std::unique_ptr<Model> m);

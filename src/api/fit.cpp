@@ -8,18 +8,7 @@
 using namespace nn;
 using namespace nn::api;
 
-namespace nn::api {
-// Defined in api/optimizer.cpp, where struct nn_optimizer lives.
-Optimizer &optimizer_for(nn_optimizer *opt, const nn_model *m, const char *fn);
-}  // namespace nn::api
-
 namespace {
-
-Model &model_arg(nn_model *m, const char *fn) {
-  non_null(m, fn, "m");
-  if (!m->model) fail(Errc::InvalidArgument, "%s: m is not a valid model", fn);
-  return *m->model;
-}
 
 nn_epoch_report to_c(const EpochReport &r) {
   nn_epoch_report c;

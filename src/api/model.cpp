@@ -8,12 +8,6 @@
 using namespace nn;
 using namespace nn::api;
 
-namespace {
-
-nn::Model &model_arg(nn_model *m, const char *fn) { return *non_null(m, fn, "m")->model; }
-
-}  // namespace
-
 extern "C" {
 
 NN_API nn_status nn_model_create(nn_model **out) {

@@ -8,32 +8,7 @@
 using namespace nn;
 using namespace nn::api;
 
-// An optimizer and the model handle it was created for (nn_model_fit checks
-// that they go together).
-struct nn_optimizer {
-  std::unique_ptr<nn::Optimizer> opt;
-  nn_model *model;
-};
-
-namespace nn::api {
-
-// The optimizer of a handle, checked to belong to m (used by api/fit.cpp).
-Optimizer &optimizer_for(nn_optimizer *opt, const nn_model *m, const char *fn) {
-  non_null(opt, fn, "opt");
-  if (opt->model != m || &opt->opt->model() != m->model.get())
-    fail(Errc::InvalidArgument, "%s: optimizer was created for another model", fn);
-  return *opt->opt;
-}
-
-}  // namespace nn::api
-
 namespace {
-
-Model &model_arg(nn_model *m, const char *fn) {
-  non_null(m, fn, "m");
-  if (!m->model) fail(Errc::InvalidArgument, "%s: m is not a valid model", fn);
-  return *m->model;
-}
 
 Optimizer &opt_arg(nn_optimizer *o, const char *fn) { return *non_null(o, fn, "opt")->opt; }
 
