@@ -16,6 +16,12 @@ namespace nn {
 class Storage {
  public:
   Storage(Backend &backend, size_t bytes);
+  // Storage whose data lives in the same block as the shared_ptr control
+  // block (CPU tensors, see Tensor::empty): *inline_slot is read when the
+  // Storage is constructed, after the block was allocated; not freed by the
+  // backend.
+  Storage(Backend &backend, size_t bytes, void *const *inline_slot) noexcept
+      : backend_(backend), data_(*inline_slot), bytes_(bytes), inline_(true) {}
   ~Storage();
   Storage(const Storage &) = delete;
   Storage &operator=(const Storage &) = delete;
@@ -29,6 +35,7 @@ class Storage {
   Backend &backend_;
   void *data_;
   size_t bytes_;
+  bool inline_ = false;
 };
 
 class Tensor {

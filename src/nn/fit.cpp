@@ -246,7 +246,7 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
           xb = rows(train.x, r0, k);
           yb = rows(train.y, r0, k);
         }
-        opt.zero_grad();
+        m.overwrite_grads_next();  // zero_grad + backward, without the zeroing pass
         const double l = m.train_batch(xb, yb, o.loss, what);
         if (!std::isfinite(l)) {
           rollback();
@@ -254,7 +254,7 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
                format_loss(l).c_str(), epoch, static_cast<long long>(b), static_cast<long long>(nb),
                put_back().c_str());
         }
-        opt.step(what);
+        opt.step_unchecked();  // parameters checked before the loop
         loss_sum += l;
       }
       if (!parameters_finite(m)) {
@@ -293,6 +293,7 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
       }
     }
   } catch (const Error &e) {
+    m.discard_overwrite_grads();
     if (e.code() != Errc::NotFinite) {
       // A failure in the middle of training (out of memory, a device error,
       // a target the kernels reject): leave the weights of the last epoch.
@@ -303,6 +304,7 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
     }
     throw;
   } catch (...) {
+    m.discard_overwrite_grads();
     try {
       rollback();
     } catch (...) {

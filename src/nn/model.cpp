@@ -5,6 +5,8 @@
 
 #include "nn/model.hpp"
 
+#include "backend/cpu/cpu_train.hpp"
+
 namespace nn {
 namespace {
 
@@ -179,6 +181,16 @@ void Model::convert(Device dev, DType dt) {
 
 void Model::zero_grad() {
   for (auto &l : layers_) l->zero_grad();
+  overwrite_grads_ = false;
+}
+
+void Model::discard_overwrite_grads() noexcept {
+  if (!overwrite_grads_) return;
+  try {
+    zero_grad();
+  } catch (...) {
+  }
+  overwrite_grads_ = false;
 }
 
 std::vector<ParamRef> Model::parameters() {
@@ -237,7 +249,68 @@ Tensor Model::prepare_input(const Tensor &x, const char *what) const {
   return x.contiguous();
 }
 
+// Small F32 inputs on the CPU: the units run on raw pointers into two
+// per-thread grow-only buffers (no intermediate Tensor, no view, no virtual
+// call); only the output is allocated. Same kernels as the general path.
+namespace {
+constexpr int64_t kFastForwardFloats = int64_t{1} << 14;  // widest unit output, floats
+}  // namespace
+
+bool Model::forward_fast(const Tensor &x, Tensor &y) const {
+  if (device_.type != DeviceType::CPU || dtype_ != DType::F32 || x.dtype() != DType::F32 || plan_.empty() ||
+      !x.defined() || x.ndim() < 1 || !x.is_contiguous() || x.device() != device_)
+    return false;
+  const int64_t in = x.dim(x.ndim() - 1);
+  const int64_t min = in_features();
+  if ((min > 0 && in != min) || in <= 0) return false;
+  const int64_t rows = x.numel() / in;
+  if (rows <= 0) return false;
+  int64_t widest = 0, feat = in;
+  for (const Unit &u : plan_) {
+    feat = u.linear >= 0 ? u.out : feat;
+    widest = std::max(widest, feat);
+  }
+  if (feat <= 0 || rows * widest > kFastForwardFloats) return false;
+  Shape ys = x.shape();
+  ys[ys.ndim - 1] = feat;
+  y = Tensor::empty(DType::F32, ys, device_);
+  thread_local float *bufs[2] = {nullptr, nullptr};
+  thread_local struct Free {
+    ~Free() {
+      delete[] bufs[0];
+      delete[] bufs[1];
+    }
+  } free_bufs;
+  (void)free_bufs;
+  if (!bufs[0]) {
+    bufs[0] = new float[kFastForwardFloats];
+    bufs[1] = new float[kFastForwardFloats];
+  }
+  const float *cur = x.data_as<const float>();
+  feat = in;
+  float *out_final = y.data_as<float>();
+  for (size_t k = 0; k < plan_.size(); ++k) {
+    const Unit &u = plan_[k];
+    const int64_t of = u.linear >= 0 ? u.out : feat;
+    float *out = k + 1 == plan_.size() ? out_final : bufs[k % 2];
+    if (u.linear >= 0) {
+      const Layer &l = *layers_[static_cast<size_t>(u.linear)];
+      cpu::linear_forward_f32(u.act, out, cur, l.weight_.data_as<const float>(),
+                              l.has_bias() ? l.bias_.data_as<const float>() : nullptr, rows, of, feat);
+    } else {
+      cpu::activation_forward_f32(u.act, out, cur, rows, of);
+    }
+    cur = out;
+    feat = of;
+  }
+  return true;
+}
+
 Tensor Model::forward(const Tensor &x, const char *what) const {
+  {
+    Tensor y;
+    if (forward_fast(x, y)) return y;
+  }
   Tensor xin = prepare_input(x, what);
   if (plan_.empty()) return xin.storage() == x.storage() ? clone(xin) : xin;
   const int64_t in = xin.dim(xin.ndim() - 1);
@@ -339,6 +412,8 @@ void Model::backward_workspace() {
   if (rows <= 0) return;
   Backend &be = input_.backend();
   const View none;
+  const double beta = overwrite_grads_ ? 0.0 : 1.0;
+  overwrite_grads_ = false;
   for (int k = static_cast<int>(plan_.size()) - 1; k >= first_param_unit_; --k) {
     const Unit &u = plan_[static_cast<size_t>(k)];
     const Tensor &G = grad_views_[static_cast<size_t>(k)];
@@ -350,8 +425,8 @@ void Model::backward_workspace() {
       const Tensor &X = k == 0 ? input_ : act_views_[static_cast<size_t>(k) - 1];
       const int64_t in = X.dim(1);
       if (u.act != Act::Identity) be.activation_backward(u.act, g, g, none, mat(Y, rows, of));
-      be.gemm(true, false, 1.0, g, mat(X, rows, in), 1.0, mat(l.weight_grad_, of, in));
-      if (l.has_bias()) be.sum_rows(vec(l.bias_grad_), g, 1.0);
+      be.gemm(true, false, 1.0, g, mat(X, rows, in), beta, mat(l.weight_grad_, of, in));
+      if (l.has_bias()) be.sum_rows(vec(l.bias_grad_), g, beta);
       if (k > first_param_unit_)
         be.gemm(false, false, 1.0, g, mat(l.weight_, of, in), 0.0,
                 mat(grad_views_[static_cast<size_t>(k) - 1], rows, in));

@@ -90,6 +90,13 @@ class Model {
   void to(Device dev);         // all or nothing
   void to_dtype(DType dt);     // F32 or F64; all or nothing
   void zero_grad();
+  // For nn_model_fit's loop: the next backward writes the gradients instead
+  // of accumulating into them (as zero_grad + backward, without the zeroing
+  // pass). Anything else that backpropagates first sees the old values.
+  void overwrite_grads_next() { overwrite_grads_ = true; }
+  // Undoes overwrite_grads_next when no backward ran (zeroes the gradients,
+  // as zero_grad would have).
+  void discard_overwrite_grads() noexcept;
   std::vector<ParamRef> parameters();  // in layer order: weight, then bias
   // Copies of every parameter (for NaN rollback) and putting them back.
   std::vector<Tensor> snapshot() const;
@@ -124,6 +131,9 @@ class Model {
     Act act = Act::Identity;
     int64_t out = 0;      // output features (0: same as the input's)
   };
+  // Model::forward for small F32 CPU inputs; false (nothing done) when the
+  // general path must run (it also reports every error).
+  bool forward_fast(const Tensor &x, Tensor &y) const;
   void rebuild_plan();
   int64_t unit_out(size_t u, int64_t in) const;  // output features of unit u given model input features
   void ensure_workspace(int64_t rows, int64_t in);
@@ -148,6 +158,7 @@ class Model {
   Tensor input_;
   int64_t ws_rows_ = 0, ws_in_ = -1, cur_rows_ = -1;
   bool ws_valid_ = false;
+  bool overwrite_grads_ = false;
 };
 
 // Losses (nn/loss.cpp). validate_loss_target throws Shape/DType/InvalidArgument

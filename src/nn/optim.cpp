@@ -99,6 +99,10 @@ void Optimizer::check_params(const char *what) const {
 
 void Optimizer::step(const char *what) {
   check_params(what);
+  step_unchecked();
+}
+
+void Optimizer::step_unchecked() {
   const int64_t t = steps_ + 1;
   size_t i = 0;
   if (kind_ == Kind::Sgd) {

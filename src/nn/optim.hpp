@@ -29,6 +29,8 @@ class Optimizer {
 
   // optimizer.step(): one update of every parameter from its gradient.
   void step(const char *what);
+  // step() without check_params (nn_model_fit checks once before its loop).
+  void step_unchecked();
   // optimizer.zero_grad().
   void zero_grad();
 

@@ -533,6 +533,26 @@ bool all_finite_loop(const T *x, int64_t n) {
 
 }  // namespace
 
+void linear_forward_f32(Act act, float *yp, const float *x, const float *w, const float *bp, int64_t M, int64_t N,
+                        int64_t K) {
+  // y = bias (each row), then y += x w^T with the activation applied to
+  // each finished tile while it is in cache.
+  if (bp)
+    for (int64_t i = 0; i < M; ++i) std::memcpy(yp + i * N, bp, static_cast<size_t>(N) * sizeof(float));
+  SgemmEpilogue epi;
+  Act tile_act = act;
+  if (act == Act::Relu || act == Act::LeakyRelu || act == Act::Sigmoid || act == Act::Tanh) {
+    epi.fn = act_tile;
+    epi.ctx = &tile_act;
+  }
+  sgemm(false, true, M, N, K, 1.f, x, K, w, K, bp ? 1.f : 0.f, yp, N, epi);
+  if (!epi.fn && act != Act::Identity) act_forward_loop<float>(act, yp, yp, M, N);
+}
+
+void activation_forward_f32(Act act, float *y, const float *x, int64_t rows, int64_t cols) {
+  act_forward_loop<float>(act, y, x, rows, cols);
+}
+
 // ---------------------------------------------------------------------------
 
 void CpuTrainBackend::gemm(bool ta, bool tb, double alpha, const View &a, const View &b, double beta,
@@ -574,21 +594,8 @@ void CpuTrainBackend::linear_forward(Act act, const View &y, const View &x, cons
            w.shape.str().c_str(), y.shape.str().c_str());
     if (M == 0 || N == 0) return;
     if (y.dtype == DType::F32) {
-      // y = bias (each row), then y += x w^T with the activation applied to
-      // each finished tile while it is in cache.
-      float *yp = static_cast<float *>(y.data);
-      const float *bp = static_cast<const float *>(bias.data);
-      if (bp)
-        for (int64_t i = 0; i < M; ++i) std::memcpy(yp + i * N, bp, static_cast<size_t>(N) * sizeof(float));
-      SgemmEpilogue epi;
-      Act tile_act = act;
-      if (act == Act::Relu || act == Act::LeakyRelu || act == Act::Sigmoid || act == Act::Tanh) {
-        epi.fn = act_tile;
-        epi.ctx = &tile_act;
-      }
-      sgemm(false, true, M, N, K, 1.f, static_cast<const float *>(x.data), K, static_cast<const float *>(w.data), K,
-            bp ? 1.f : 0.f, yp, N, epi);
-      if (!epi.fn && act != Act::Identity) act_forward_loop<float>(act, yp, yp, M, N);
+      linear_forward_f32(act, static_cast<float *>(y.data), static_cast<const float *>(x.data),
+                         static_cast<const float *>(w.data), static_cast<const float *>(bias.data), M, N, K);
       return;
     }
     // F64 (or K == 0): y = x w^T, then bias and activation.

@@ -24,5 +24,13 @@ class CpuTrainBackend : public Backend {
                    const View &v) override;
 };
 
+// Raw-pointer F32 kernels for small fast paths (Model::forward on the CPU):
+// the same arithmetic as CpuTrainBackend::linear_forward / activation_forward
+// on contiguous row-major buffers, without views or checks.
+// y[M,N] = act(x[M,K] w[N,K]^T + bias[N]); bias may be NULL.
+void linear_forward_f32(Act act, float *y, const float *x, const float *w, const float *bias, int64_t M, int64_t N,
+                        int64_t K);
+void activation_forward_f32(Act act, float *y, const float *x, int64_t rows, int64_t cols);
+
 }  // namespace cpu
 }  // namespace nn
