@@ -21,9 +21,14 @@ namespace {
 
 std::atomic<int> g_threads{0};  // 0: not set yet (all cores)
 
+// omp_get_num_procs() asks the kernel for the affinity mask (a system call):
+// read it once, not on every kernel call.
 int all_cores() {
-  int n = omp_get_num_procs();
-  return n > 0 ? n : 1;
+  static const int k = [] {
+    int n = omp_get_num_procs();
+    return n > 0 ? n : 1;
+  }();
+  return k;
 }
 
 // Elementwise work below this many elements goes to loops: oneDNN's per-call

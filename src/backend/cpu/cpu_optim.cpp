@@ -58,6 +58,13 @@ void sgd_kernel(const SgdParams &sp, T *p, const T *g, T *m, int64_t n) {
   const T lr = static_cast<T>(sp.lr), mom = static_cast<T>(sp.momentum), wd = static_cast<T>(sp.weight_decay);
   const bool use_wd = sp.weight_decay != 0, use_mom = sp.momentum != 0, nesterov = sp.nesterov,
              first = sp.first_step;
+  if (!use_wd && !use_mom) {  // plain SGD: p += -lr * g
+    chunks(n, [&](int64_t i0, int64_t i1) {
+#pragma omp simd
+      for (int64_t i = i0; i < i1; ++i) p[i] = p[i] + (-lr) * g[i];
+    });
+    return;
+  }
   chunks(n, [&](int64_t i0, int64_t i1) {
 #pragma omp simd
   for (int64_t i = i0; i < i1; ++i) {
