@@ -98,7 +98,15 @@ Device device_arg(nn_device dev, const char *fn, const char *name = "dev");
 inline nn_device to_c(Device d) { return nn_device{static_cast<int32_t>(d.type), d.index}; }
 
 // Hands a tensor to the caller as a new handle.
-inline void give(nn_tensor **out, Tensor t) { *out = new nn_tensor{std::move(t)}; }
+// Handles come from a small per-thread cache of freed handles, so that a
+// make/forward/free loop allocates only tensor storage in steady state
+// (plain new/delete under AddressSanitizer, which then sees every misuse).
+void *handle_memory();
+void release_handle_memory(void *p) noexcept;
+inline void give(nn_tensor **out, Tensor t) {
+  void *mem = handle_memory();
+  *out = ::new (mem) nn_tensor{std::move(t)};  // nn_tensor's construction cannot throw
+}
 
 inline Model &model_arg(nn_model *m, const char *fn) { return *non_null(m, fn, "m")->model; }
 

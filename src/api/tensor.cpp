@@ -19,6 +19,51 @@ E enum_arg(const C &c, int count, const char *fn, const char *name, const char *
 
 }  // namespace
 
+namespace nn::api {
+namespace {
+#if defined(__SANITIZE_ADDRESS__)
+constexpr int kHandleCache = 0;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr int kHandleCache = 0;
+#else
+constexpr int kHandleCache = 16;
+#endif
+#else
+constexpr int kHandleCache = 16;
+#endif
+// Trivially destructible, so usable during other thread_local destructors;
+// `count` is -1 once the thread's cache has been emptied at thread exit.
+struct HandleCache {
+  void *items[kHandleCache > 0 ? kHandleCache : 1];
+  int count;
+};
+thread_local HandleCache t_cache = {{nullptr}, 0};
+struct HandleCacheOwner {
+  HandleCacheOwner() = default;
+  ~HandleCacheOwner() {
+    for (int i = 0; i < t_cache.count; ++i) ::operator delete(t_cache.items[i]);
+    t_cache.count = -1;
+  }
+};
+thread_local HandleCacheOwner t_cache_owner;
+}  // namespace
+
+void *handle_memory() {
+  if (kHandleCache > 0 && t_cache.count > 0) return t_cache.items[--t_cache.count];
+  return ::operator new(sizeof(nn_tensor));
+}
+
+void release_handle_memory(void *p) noexcept {
+  if (kHandleCache > 0 && t_cache.count >= 0 && t_cache.count < kHandleCache) {
+    (void)&t_cache_owner;  // registers the owner's destructor for this thread
+    t_cache.items[t_cache.count++] = p;
+    return;
+  }
+  ::operator delete(p);
+}
+}  // namespace nn::api
+
 extern "C" {
 
 NN_API nn_status nn_tensor_zeros(nn_dtype dt, int ndim, const int64_t *shape, nn_device dev, nn_tensor **out) {
@@ -86,7 +131,11 @@ NN_API nn_status nn_tensor_rand_normal(nn_dtype dt, int ndim, const int64_t *sha
   });
 }
 
-NN_API void nn_tensor_free(nn_tensor *t) { delete t; }
+NN_API void nn_tensor_free(nn_tensor *t) {
+  if (!t) return;
+  t->~nn_tensor();
+  release_handle_memory(t);
+}
 
 NN_API int nn_tensor_ndim(const nn_tensor *t) { return t ? t->t.ndim() : -1; }
 

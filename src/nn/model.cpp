@@ -467,7 +467,89 @@ void Model::validate_batch(const Tensor &x, const Tensor &target, LossKind loss,
   validate_loss_target(loss, fake.as_strided(ps, Shape{0, 1}, 0), target, what);
 }
 
+// Small F32 CPU batches with a same-shape F32 regression target: forward,
+// loss and backward on raw pointers into the workspace (no intermediate
+// Tensor or view, one virtual call for the loss kernel); the same kernels
+// and the same order of operations as the general path.
+bool Model::train_batch_fast(const Tensor &x, const Tensor &target, LossKind loss, double &value) {
+  if (device_.type != DeviceType::CPU || dtype_ != DType::F32 || plan_.empty() || first_param_unit_ < 0 ||
+      (loss != LossKind::MSE && loss != LossKind::SSE) || !x.defined() || !target.defined() ||
+      x.dtype() != DType::F32 || target.dtype() != DType::F32 || x.ndim() != 2 || target.ndim() != 2 ||
+      x.device() != device_ || target.device() != device_ || !x.is_contiguous() || !target.is_contiguous())
+    return false;
+  const int64_t rows = x.dim(0), in = x.dim(1);
+  if (rows < 1 || in < 1 || in != in_features()) return false;
+  int64_t widest = in, feat = in;
+  for (const Unit &u : plan_) {
+    feat = u.linear >= 0 ? u.out : feat;
+    widest = std::max(widest, feat);
+  }
+  if (feat < 1 || target.dim(0) != rows || target.dim(1) != feat || rows * widest > kFastForwardFloats) return false;
+  ensure_workspace(rows, in);
+  const size_t U = plan_.size();
+  const float *xp = x.data_as<const float>();
+  // forward
+  const float *cur = xp;
+  feat = in;
+  for (size_t k = 0; k < U; ++k) {
+    const Unit &u = plan_[k];
+    const int64_t of = u.linear >= 0 ? u.out : feat;
+    float *out = acts_[k].data_as<float>();
+    if (u.linear >= 0) {
+      const Layer &l = *layers_[static_cast<size_t>(u.linear)];
+      cpu::linear_forward_f32(u.act, out, cur, l.weight_.data_as<const float>(),
+                              l.has_bias() ? l.bias_.data_as<const float>() : nullptr, rows, of, feat);
+    } else {
+      cpu::activation_forward_f32(u.act, out, cur, rows, of);
+    }
+    cur = out;
+    feat = of;
+  }
+  // loss and its gradient into the last unit's gradient buffer
+  auto view2 = [](const void *p, int64_t r, int64_t c) {
+    View v;
+    v.data = const_cast<void *>(p);
+    v.dtype = DType::F32;
+    v.shape.ndim = 2;
+    v.shape.d[0] = r;
+    v.shape.d[1] = c;
+    v.strides.ndim = 2;
+    v.strides.d[0] = c;
+    v.strides.d[1] = 1;
+    return v;
+  };
+  double v = 0;
+  x.backend().loss(loss, view2(cur, rows, feat), view2(target.data(), rows, feat), &v,
+                   view2(grads_[U - 1].data(), rows, feat), 1.0);
+  // backward
+  const bool acc = !overwrite_grads_;
+  overwrite_grads_ = false;
+  for (int k = static_cast<int>(U) - 1; k >= first_param_unit_; --k) {
+    const Unit &u = plan_[static_cast<size_t>(k)];
+    float *g = grads_[static_cast<size_t>(k)].data_as<float>();
+    const float *y = acts_[static_cast<size_t>(k)].data_as<const float>();
+    const int64_t of = acts_[static_cast<size_t>(k)].dim(1);
+    if (u.linear >= 0) {
+      Layer &l = *layers_[static_cast<size_t>(u.linear)];
+      const float *X = k == 0 ? xp : acts_[static_cast<size_t>(k) - 1].data_as<const float>();
+      const int64_t kin = k == 0 ? in : acts_[static_cast<size_t>(k) - 1].dim(1);
+      cpu::linear_backward_f32(u.act, g, y, X, l.weight_.data_as<const float>(), l.weight_grad_.data_as<float>(),
+                               l.has_bias() ? l.bias_grad_.data_as<float>() : nullptr,
+                               k > first_param_unit_ ? grads_[static_cast<size_t>(k) - 1].data_as<float>() : nullptr,
+                               rows, of, kin, acc);
+    } else {
+      cpu::activation_backward_f32(u.act, grads_[static_cast<size_t>(k) - 1].data_as<float>(), g, y, rows, of);
+    }
+  }
+  value = v;
+  return true;
+}
+
 double Model::train_batch(const Tensor &x, const Tensor &target, LossKind loss, const char *what) {
+  {
+    double v;
+    if (train_batch_fast(x, target, loss, v)) return v;
+  }
   Tensor xi = prepare_input(x, what);
   if (xi.ndim() != 2)
     fail(Errc::Shape, "%s: x has shape %s; training needs [n, in_features]", what, x.shape().str().c_str());
@@ -489,6 +571,35 @@ double Model::train_batch(const Tensor &x, const Tensor &target, LossKind loss, 
   backward_workspace();
   input_ = Tensor();  // do not keep the caller's batch alive
   return v;
+}
+
+void Model::train_batch_accum(const Tensor &x, const Tensor &target, LossKind loss, const Tensor &accum,
+                              const char *what) {
+  if (accum.dtype() != DType::F64 || accum.numel() != 1 || accum.device() != device_)
+    fail(Errc::Internal, "%s: the loss accumulator must be one float64 element on %s", what, device_.str().c_str());
+  if (device_.type == DeviceType::CPU) {
+    // A host scalar: nothing to synchronise; train_batch keeps its CPU fast
+    // paths and the sum is bit-identical to adding the returned values.
+    *static_cast<double *>(accum.data()) += train_batch(x, target, loss, what);
+    return;
+  }
+  Tensor xi = prepare_input(x, what);
+  if (xi.ndim() != 2)
+    fail(Errc::Shape, "%s: x has shape %s; training needs [n, in_features]", what, x.shape().str().c_str());
+  if (xi.dim(0) < 1) fail(Errc::Shape, "%s: x has shape %s: no rows", what, x.shape().str().c_str());
+  const int64_t rows = xi.dim(0);
+  const int64_t out = plan_.empty() ? xi.dim(1) : unit_out(plan_.size() - 1, xi.dim(1));
+  Tensor t = prepare_loss_target(loss, Shape{rows, out}, dtype_, device_, target, what);
+  const Tensor &pred = forward_train(xi, what);
+  Tensor *g = first_param_unit_ >= 0 ? &grad_views_.back() : nullptr;
+  try {
+    compute_loss_accum(loss, pred, t, g, accum, what);
+  } catch (...) {
+    input_ = Tensor();
+    throw;
+  }
+  backward_workspace();
+  input_ = Tensor();  // do not keep the caller's batch alive
 }
 
 // ---------------------------------------------------------------- summary

@@ -116,6 +116,11 @@ class Model {
   // forward_train + loss + backward; returns the loss. Validates target for
   // the loss before touching gradients.
   double train_batch(const Tensor &x, const Tensor &target, LossKind loss, const char *what);
+  // Same, adding the loss into accum (0-dim F64 on the model's device)
+  // instead of returning it: no host synchronisation on a GPU (nn_model_fit).
+  // Class ids must be validated beforehand.
+  void train_batch_accum(const Tensor &x, const Tensor &target, LossKind loss, const Tensor &accum,
+                         const char *what);
   // Checks (x, target) for train_batch/evaluate without running the model:
   // x as prepare_input (2-D), target against the output shape [n, out]
   // including class-id ranges. Throws; changes nothing.
@@ -134,6 +139,7 @@ class Model {
   // Model::forward for small F32 CPU inputs; false (nothing done) when the
   // general path must run (it also reports every error).
   bool forward_fast(const Tensor &x, Tensor &y) const;
+  bool train_batch_fast(const Tensor &x, const Tensor &target, LossKind loss, double &value);
   void rebuild_plan();
   int64_t unit_out(size_t u, int64_t in) const;  // output features of unit u given model input features
   void ensure_workspace(int64_t rows, int64_t in);
@@ -178,6 +184,10 @@ void validate_loss_target(LossKind loss, const Tensor &pred, const Tensor &targe
 Tensor prepare_loss_target(LossKind loss, const Shape &pred_shape, DType pred_dtype, Device pred_device,
                            const Tensor &target, const char *what);
 double compute_loss(LossKind loss, const Tensor &pred, const Tensor &target, Tensor *grad, const char *what);
+// Same, adding the value into accum (0-dim F64 on pred's device) without
+// reading it back (Backend::loss_device; class ids must be validated first).
+void compute_loss_accum(LossKind loss, const Tensor &pred, const Tensor &target, Tensor *grad, const Tensor &accum,
+                        const char *what);
 bool is_classification(LossKind loss);
 // Fraction of rows predicted right (definition in nn.h, group fit).
 double accuracy(LossKind loss, const Tensor &pred, const Tensor &target);

@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "backend/cpu/cpu_train.hpp"
 #include "core/error.hpp"
 #include "core/ops.hpp"
 
@@ -108,7 +109,17 @@ void Optimizer::step_unchecked() {
   if (kind_ == Kind::Sgd) {
     SgdParams sp{lr_, momentum_, weight_decay_, nesterov_, steps_ == 0};
     for_each_parameter(*model_, [&](const Tensor &p, const Tensor &g) {
-      if (p.numel() > 0) p.backend().sgd_update(sp, p.view(), g.view(), m_[i].defined() ? m_[i].view() : View());
+      const int64_t n = p.numel();
+      if (n > 0) {
+        // F32 on the CPU (parameters checked before): the update kernel on raw
+        // pointers, no views, no virtual call, no per-call checks.
+        if (p.device().type == DeviceType::CPU && p.dtype() == DType::F32 && g.dtype() == DType::F32 &&
+            p.is_contiguous() && g.is_contiguous())
+          cpu::sgd_update_f32(sp, p.data_as<float>(), g.data_as<const float>(),
+                              m_[i].defined() ? m_[i].data_as<float>() : nullptr, n);
+        else
+          p.backend().sgd_update(sp, p.view(), g.view(), m_[i].defined() ? m_[i].view() : View());
+      }
       ++i;
     });
   } else {

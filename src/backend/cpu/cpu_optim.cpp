@@ -113,6 +113,12 @@ void adam_kernel(const AdamParams &ap, T *p, const T *g, T *m, T *v, int64_t n) 
 
 }  // namespace
 
+void sgd_update_f32(const SgdParams &sp, float *p, const float *g, float *m, int64_t n) {
+  if (n <= 0) return;
+  ensure_threads();
+  sgd_kernel<float>(sp, p, g, m, n);
+}
+
 // m may be empty (data NULL) when momentum is 0: it is not touched then.
 void CpuTrainBackend::sgd_update(const SgdParams &sp, const View &param, const View &grad, const View &m) {
   const char *what = "sgd_update";

@@ -553,6 +553,57 @@ void activation_forward_f32(Act act, float *y, const float *x, int64_t rows, int
   act_forward_loop<float>(act, y, x, rows, cols);
 }
 
+void activation_backward_f32(Act act, float *dx, const float *dy, const float *y, int64_t rows, int64_t cols) {
+  act_backward_loop<float>(act, dx, dy, y, rows, cols);
+}
+
+void linear_backward_f32(Act act, float *g, const float *y, const float *x, const float *w, float *dw, float *db,
+                         float *dx, int64_t M, int64_t N, int64_t K, bool accumulate) {
+  if (M == 1 && act != Act::Softmax) {
+    // One row: activation backward and bias gradient in one pass, then
+    // dw as an outer product g x^T and dx = g w (rows of w scaled and added).
+    for (int64_t o = 0; o < N; ++o) {
+      float go = g[o];
+      const float yo = y[o];
+      switch (act) {
+        case Act::Relu: go = yo > 0.f ? go : 0.f; break;
+        case Act::LeakyRelu: go = yo > 0.f ? go : go * static_cast<float>(kLeakySlope); break;
+        case Act::Sigmoid: go = go * yo * (1.f - yo); break;
+        case Act::Tanh: go = go * (1.f - yo * yo); break;
+        default: break;
+      }
+      g[o] = go;
+      if (db) db[o] = accumulate ? static_cast<float>(static_cast<double>(db[o]) + static_cast<double>(go)) : go;
+    }
+    for (int64_t o = 0; o < N; ++o) {
+      const float go = g[o];
+      float *dwr = dw + o * K;
+      if (accumulate) {
+#pragma omp simd
+        for (int64_t i = 0; i < K; ++i) dwr[i] += go * x[i];
+      } else {
+#pragma omp simd
+        for (int64_t i = 0; i < K; ++i) dwr[i] = go * x[i];
+      }
+    }
+    if (dx) {
+      for (int64_t i = 0; i < K; ++i) dx[i] = 0.f;
+      for (int64_t o = 0; o < N; ++o) {
+        const float go = g[o];
+        const float *wr = w + o * K;
+#pragma omp simd
+        for (int64_t i = 0; i < K; ++i) dx[i] += go * wr[i];
+      }
+    }
+    return;
+  }
+  if (act != Act::Identity) act_backward_loop<float>(act, g, g, y, M, N);
+  const float beta = accumulate ? 1.f : 0.f;
+  sgemm(true, false, N, K, M, 1.f, g, N, x, K, beta, dw, K, SgemmEpilogue{});
+  if (db) sum_rows_loop<float>(db, g, M, N, accumulate ? 1.0 : 0.0);
+  if (dx) sgemm(false, false, M, K, N, 1.f, g, N, w, K, 0.f, dx, K, SgemmEpilogue{});
+}
+
 // ---------------------------------------------------------------------------
 
 void CpuTrainBackend::gemm(bool ta, bool tb, double alpha, const View &a, const View &b, double beta,

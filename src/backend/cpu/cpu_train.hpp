@@ -31,6 +31,17 @@ class CpuTrainBackend : public Backend {
 void linear_forward_f32(Act act, float *y, const float *x, const float *w, const float *bias, int64_t M, int64_t N,
                         int64_t K);
 void activation_forward_f32(Act act, float *y, const float *x, int64_t rows, int64_t cols);
+// dx[rows,cols] = dL/dx of y = act(x) from dy and y (dx may be dy).
+void activation_backward_f32(Act act, float *dx, const float *dy, const float *y, int64_t rows, int64_t cols);
+// Backward of y[M,N] = act(x[M,K] w[N,K]^T + b): g holds dL/dy on entry and
+// dL/d(pre-activation) on exit (act may be Identity); dw (+)= g^T x,
+// db (+)= column sums of g (when db is not NULL), dx = g w (when dx is not
+// NULL); `accumulate` adds into dw/db instead of overwriting them. M == 1
+// runs as an outer-product update and a vector-matrix product.
+void linear_backward_f32(Act act, float *g, const float *y, const float *x, const float *w, float *dw, float *db,
+                         float *dx, int64_t M, int64_t N, int64_t K, bool accumulate);
+// The SGD update of one F32 parameter without checks (as sgd_update).
+void sgd_update_f32(const SgdParams &sp, float *p, const float *g, float *m, int64_t n);
 
 }  // namespace cpu
 }  // namespace nn
