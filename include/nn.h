@@ -1108,10 +1108,13 @@ NN_API nn_status nn_optimizer_epoch_end(nn_optimizer *opt);                     
  * **Cancel.** A callback returning non-zero stops training after that epoch:
  * ::NN_ERR_CANCELLED, and the model keeps what it learned so far.
  *
- * **NaN rollback.** If a batch loss becomes NaN or infinite, training stops
- * with ::NN_ERR_NOT_FINITE and the model is put back to its weights at the
- * end of the last epoch whose loss was finite (the starting weights if none),
- * so a diverging run never leaves a poisoned model.
+ * **NaN rollback.** If an epoch's loss becomes NaN or infinite (as it does
+ * when any of its batch losses does), or its weights do, training stops at
+ * the end of that epoch with ::NN_ERR_NOT_FINITE (the message names the
+ * epoch) and the model and optimizer are put back to their state at the end
+ * of the last epoch whose loss was finite (the starting weights if none), so
+ * a diverging run never leaves a poisoned model. The loss is read once per
+ * epoch: on a GPU the batches run without a host synchronisation.
  * @{
  */
 

@@ -1,5 +1,7 @@
 #include "backend/backend.hpp"
 
+#include <vector>
+
 #include "core/error.hpp"
 
 namespace nn {
@@ -47,5 +49,42 @@ void Backend::adam_update(const AdamParams &, const View &, const View &, const 
   unsupported(*this, "adam_update");
 }
 bool Backend::all_finite(const View &) { unsupported(*this, "all_finite"); }
+
+// ---- defaults composed of the calls above (CPU: no copies at all)
+
+void Backend::gather_rows_device(const View &out, const View &src, const View &idx, int64_t n) {
+  if (n > 0 && (idx.dtype != DType::I64 || idx.numel() < n || !idx.contiguous()))
+    fail(Errc::Internal, "%s gather_rows_device: idx must be contiguous int64 with >= %lld elements",
+         device().str().c_str(), static_cast<long long>(n));
+  if (device().type == DeviceType::CPU) {
+    gather_rows(out, src, static_cast<const int64_t *>(idx.data), n);
+    return;
+  }
+  std::vector<int64_t> host(static_cast<size_t>(n > 0 ? n : 0));
+  if (n > 0) copy_to_host(host.data(), idx.data, static_cast<size_t>(n) * sizeof(int64_t));
+  gather_rows(out, src, host.data(), n);
+}
+
+void Backend::loss_device(LossKind kind, const View &pred, const View &target, const View &accum, const View &grad,
+                          double grad_scale) {
+  if (accum.dtype != DType::F64 || accum.numel() != 1 || accum.data == nullptr)
+    fail(Errc::Internal, "%s loss_device: accum must be one float64 element", device().str().c_str());
+  if (device().type == DeviceType::CPU) {
+    loss(kind, pred, target, static_cast<double *>(accum.data), grad, grad_scale);
+    return;
+  }
+  double v = 0;
+  loss(kind, pred, target, &v, grad, grad_scale);
+  double sum = 0;
+  copy_to_host(&sum, accum.data, sizeof sum);
+  sum += v;
+  copy_from_host(accum.data, &sum, sizeof sum);
+}
+
+bool Backend::all_finite_many(const View *xs, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    if (xs[i].numel() > 0 && !all_finite(xs[i])) return false;
+  return true;
+}
 
 }  // namespace nn

@@ -110,12 +110,26 @@ class Backend {
   // out[i, ...] = src[idx[i], ...] for i < n; idx is a host array of n row
   // indices into src (any dtype, rows contiguous).
   virtual void gather_rows(const View &out, const View &src, const int64_t *idx, int64_t n);
+  // Same with the indices on this backend's device: idx is a contiguous I64
+  // view of n elements (e.g. a slice of an epoch's permutation uploaded
+  // once). No host synchronisation where the backend can avoid it. The
+  // default reads idx on the host (directly on the CPU, else through
+  // copy_to_host) and calls gather_rows.
+  virtual void gather_rows_device(const View &out, const View &src, const View &idx, int64_t n);
   // Loss of pred against target (LossKind docs in nn.h): adds the value into
   // *value_accum (a host double) and, when grad.data != NULL, writes
   // d loss / d pred into grad (pred's shape and dtype) scaled by grad_scale.
   // CrossEntropy targets are I64 class ids [n] or probabilities [n, c].
   virtual void loss(LossKind kind, const View &pred, const View &target, double *value_accum, const View &grad,
                     double grad_scale);
+  // Same, but adds the value into `accum`, a 0-dim F64 scalar on this
+  // backend's device, without reading it back (no host synchronisation on a
+  // GPU: fit reads the sum once per epoch). CrossEntropy class ids must
+  // already be validated (fit does so once): a backend may skip that check
+  // here. The default calls loss() with a host double and adds the value in
+  // (on the CPU: straight into the scalar, bit-identical to loss()).
+  virtual void loss_device(LossKind kind, const View &pred, const View &target, const View &accum,
+                           const View &grad, double grad_scale);
   // One optimizer update of param in place from grad; state buffers (same
   // shape) are owned by the optimizer: SGD uses m (momentum), Adam m and v.
   virtual void sgd_update(const SgdParams &p, const View &param, const View &grad, const View &m);
@@ -123,6 +137,9 @@ class Backend {
                            const View &v);
   // True when every element of x is finite.
   virtual bool all_finite(const View &x);
+  // True when every element of all n views is finite: one host
+  // synchronisation on a GPU. The default calls all_finite on each.
+  virtual bool all_finite_many(const View *xs, size_t n);
 };
 
 // The CPU backend (src/backend/cpu), always present. Its training kernels live

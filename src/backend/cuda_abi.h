@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-#define NN_CUDA_ABI_VERSION 1
+#define NN_CUDA_ABI_VERSION 2 /* 2: gather_rows_device, loss_device, all_finite_many */
 #define NN_CUDA_MAX_DIMS 8
 #define NN_CUDA_ENTRY_SYMBOL "nn_cuda_backend_table"
 
@@ -93,6 +93,19 @@ typedef struct nn_cuda_iface {
   int (*adam_update)(int device, const nn_cuda_adam *p, const nn_cuda_view *param, const nn_cuda_view *grad,
                      const nn_cuda_view *m, const nn_cuda_view *v, nn_cuda_error *err);
   int (*all_finite)(int device, const nn_cuda_view *x, int *out, nn_cuda_error *err);
+
+  /* ---- ABI 2: no host synchronisation inside a training epoch. */
+  /* gather_rows with idx a device view (contiguous int64, >= n elements, each
+   * in range: not checked, the caller builds them). Stream-ordered, no sync. */
+  int (*gather_rows_device)(int device, const nn_cuda_view *out, const nn_cuda_view *src, const nn_cuda_view *idx,
+                            int64_t n, nn_cuda_error *err);
+  /* loss, adding the value into *accum (a device float64 scalar) on the
+   * stream, without reading it back. CrossEntropy class ids must be valid
+   * (not checked here). */
+  int (*loss_device)(int device, int kind, const nn_cuda_view *pred, const nn_cuda_view *target,
+                     const nn_cuda_view *accum, const nn_cuda_view *grad, double grad_scale, nn_cuda_error *err);
+  /* *out = 1 when every element of the n views is finite; one synchronisation. */
+  int (*all_finite_many)(int device, const nn_cuda_view *xs, size_t n, int *out, nn_cuda_error *err);
 } nn_cuda_iface;
 
 typedef const nn_cuda_iface *(*nn_cuda_backend_table_fn)(void);

@@ -129,6 +129,24 @@ class CudaProxyBackend final : public Backend {
     nn_cuda_view a = cv(out), b = cv(src);
     call([&](nn_cuda_error *e) { return t_->gather_rows(index_, &a, &b, idx, n, e); });
   }
+  void gather_rows_device(const View &out, const View &src, const View &idx, int64_t n) override {
+    nn_cuda_view a = cv(out), b = cv(src), c = cv(idx);
+    call([&](nn_cuda_error *e) { return t_->gather_rows_device(index_, &a, &b, &c, n, e); });
+  }
+  void loss_device(LossKind kind, const View &pred, const View &target, const View &accum, const View &grad,
+                   double grad_scale) override {
+    nn_cuda_view p = cv(pred), t = cv(target), a = cv(accum), g = cv(grad);
+    call([&](nn_cuda_error *e) {
+      return t_->loss_device(index_, static_cast<int>(kind), &p, &t, &a, &g, grad_scale, e);
+    });
+  }
+  bool all_finite_many(const View *xs, size_t n) override {
+    std::vector<nn_cuda_view> v(n);
+    for (size_t i = 0; i < n; ++i) v[i] = cv(xs[i]);
+    int ok = 1;
+    call([&](nn_cuda_error *e) { return t_->all_finite_many(index_, v.data(), n, &ok, e); });
+    return ok != 0;
+  }
   void loss(LossKind kind, const View &pred, const View &target, double *value_accum, const View &grad,
             double grad_scale) override {
     nn_cuda_view p = cv(pred), t = cv(target), g = cv(grad);

@@ -126,12 +126,17 @@ double evaluate_prepared(const Model &m, const Data &d, LossKind loss, double *a
   return loss == LossKind::SSE ? lsum : lsum / wsum;
 }
 
-bool parameters_finite(Model &m) {
-  bool finite = true;
+// One Backend::all_finite_many over every parameter: a single host
+// synchronisation on a GPU. `views` is scratch reused across epochs.
+bool parameters_finite(Model &m, std::vector<View> &views) {
+  views.clear();
+  Backend *b = nullptr;
   for_each_parameter(m, [&](const Tensor &p, const Tensor &) {
-    if (finite && p.numel() > 0 && !p.backend().all_finite(p.view())) finite = false;
+    if (p.numel() == 0) return;
+    views.push_back(p.view());
+    b = &p.backend();
   });
-  return finite;
+  return b == nullptr || b->all_finite_many(views.data(), views.size());
 }
 
 // Copies the model's weights into `saved` (allocated by Model::snapshot(),
@@ -201,16 +206,24 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
   const int64_t n = train.x.dim(0);
   const int64_t bs = (o.batch_size == 0 || o.batch_size > n) ? n : o.batch_size;
   const int64_t nb = (n + bs - 1) / bs;
+  const Device dev = m.device();
+  const bool on_cpu = dev.type == DeviceType::CPU;
+  Backend &be = train.x.backend();
   std::vector<int64_t> perm;
-  Tensor bx, by;
+  Tensor bx, by, perm_dev;  // perm_dev: the epoch's permutation on a non-CPU device
   if (o.shuffle) {
     perm.resize(static_cast<size_t>(n));
+    if (!on_cpu) perm_dev = Tensor::empty(DType::I64, Shape{n}, dev);
     Shape sx = train.x.shape(), sy = train.y.shape();
     sx[0] = bs;
     sy[0] = bs;
     bx = Tensor::empty(train.x.dtype(), sx, train.x.device());
     by = Tensor::empty(train.y.dtype(), sy, train.y.device());
   }
+  // The epoch's loss sum lives on the device (0-dim F64): the batches add
+  // into it without a host synchronisation; it is read once per epoch.
+  Tensor accum = Tensor::empty(DType::F64, Shape{}, dev);
+  std::vector<View> param_views;
   std::vector<Tensor> saved = m.snapshot();
   Optimizer::State saved_opt;
   opt.save_state(saved_opt);
@@ -232,32 +245,50 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
     for (int epoch = 0; epoch < o.epochs; ++epoch) {
       const auto t0 = clock::now();
       const double lr_used = opt.lr();
-      if (o.shuffle) epoch_permutation(o.seed, epoch, perm.data(), n);
-      double loss_sum = 0;
+      const int64_t *idx = nullptr;  // the permutation where the backend reads it
+      if (o.shuffle) {
+        epoch_permutation(o.seed, epoch, perm.data(), n);
+        if (on_cpu) {
+          idx = perm.data();
+        } else {
+          be.copy_from_host(perm_dev.data(), perm.data(), static_cast<size_t>(n) * sizeof(int64_t));
+          idx = perm_dev.data_as<const int64_t>();
+        }
+      }
+      be.fill(accum.view(), 0.0);
       for (int64_t b = 0; b < nb; ++b) {
         const int64_t r0 = b * bs, k = std::min(bs, n - r0);
         Tensor xb, yb;
         if (o.shuffle) {
           xb = rows(bx, 0, k);
           yb = rows(by, 0, k);
-          train.x.backend().gather_rows(xb.view(), train.x.view(), perm.data() + r0, k);
-          train.y.backend().gather_rows(yb.view(), train.y.view(), perm.data() + r0, k);
+          View iv;
+          iv.data = const_cast<int64_t *>(idx + r0);
+          iv.dtype = DType::I64;
+          iv.shape = Shape{k};
+          iv.strides = Shape{1};
+          train.x.backend().gather_rows_device(xb.view(), train.x.view(), iv, k);
+          train.y.backend().gather_rows_device(yb.view(), train.y.view(), iv, k);
         } else {
           xb = rows(train.x, r0, k);
           yb = rows(train.y, r0, k);
         }
         m.overwrite_grads_next();  // zero_grad + backward, without the zeroing pass
-        const double l = m.train_batch(xb, yb, o.loss, what);
-        if (!std::isfinite(l)) {
-          rollback();
-          fail(Errc::NotFinite, "%s: the training loss is %s at epoch %d, batch %lld of %lld (0-based); %s", what,
-               format_loss(l).c_str(), epoch, static_cast<long long>(b), static_cast<long long>(nb),
-               put_back().c_str());
-        }
+        m.train_batch_accum(xb, yb, o.loss, accum, what);  // class ids were checked by check_data
         opt.step_unchecked();  // parameters checked before the loop
-        loss_sum += l;
       }
-      if (!parameters_finite(m)) {
+      // The epoch's one read of the loss. A non-finite batch loss makes the
+      // sum non-finite; the rollback below undoes whatever the later batches
+      // of the epoch did.
+      double loss_sum = 0;
+      be.copy_to_host(&loss_sum, accum.data(), sizeof loss_sum);
+      if (!std::isfinite(loss_sum)) {
+        rollback();
+        fail(Errc::NotFinite, "%s: the training loss is %s at epoch %d (0-based; %lld batch%s); %s", what,
+             format_loss(loss_sum).c_str(), epoch, static_cast<long long>(nb), nb == 1 ? "" : "es",
+             put_back().c_str());
+      }
+      if (!parameters_finite(m, param_views)) {
         rollback();
         fail(Errc::NotFinite, "%s: the weights became non-finite during epoch %d (0-based); %s", what, epoch,
              put_back().c_str());

@@ -1,7 +1,9 @@
 // The training loop (nn_model_fit) and evaluation (nn_model_evaluate); the
 // contract is nn.h's group "fit". Works on any backend: batches are gathered
-// on the data's device with Backend::gather_rows, and only loss values come
-// back to the host.
+// on the data's device with Backend::gather_rows_device (the epoch's
+// permutation uploaded once), batch losses add into a device scalar
+// (Backend::loss_device), and only the epoch's loss sum and one all-finite
+// flag come back to the host per epoch.
 #pragma once
 #include <cstdint>
 #include <functional>

@@ -126,7 +126,11 @@ void validate_loss_target(LossKind loss, const Tensor &pred, const Tensor &targe
   }
 }
 
-double compute_loss(LossKind loss, const Tensor &pred, const Tensor &target, Tensor *grad, const char *what) {
+namespace {
+
+// compute_loss's body; `run` calls the backend's kernel on (pred, target, grad).
+template <class Run>
+void loss_impl(LossKind loss, const Tensor &pred, const Tensor &target, Tensor *grad, const char *what, Run &&run) {
   Tensor t = prepare_loss_target(loss, pred.shape(), pred.dtype(), pred.device(), target, what);
   const bool low = pred.dtype() != DType::F32 && pred.dtype() != DType::F64;  // F16/BF16: via F32
   Tensor p = low ? to_dtype(pred, DType::F32) : pred.contiguous();
@@ -138,16 +142,35 @@ double compute_loss(LossKind loss, const Tensor &pred, const Tensor &target, Ten
     else
       g = Tensor::empty(p.dtype(), p.shape(), p.device());
   }
-  double value = 0;
   View gv;
   if (g.defined()) gv = flat(g, p.shape());
   try {
-    p.backend().loss(loss, flat(p, p.shape()), flat(t, t.shape()), &value, gv, 1.0);
+    run(p.backend(), flat(p, p.shape()), flat(t, t.shape()), gv);
   } catch (const Error &e) {
     fail(e.code(), "%s: %s", what, e.what());
   }
   if (grad) *grad = low ? to_dtype(g, pred.dtype()) : g;
+}
+
+}  // namespace
+
+double compute_loss(LossKind loss, const Tensor &pred, const Tensor &target, Tensor *grad, const char *what) {
+  double value = 0;
+  loss_impl(loss, pred, target, grad, what, [&](Backend &b, const View &pv, const View &tv, const View &gv) {
+    b.loss(loss, pv, tv, &value, gv, 1.0);
+  });
   return value;
+}
+
+void compute_loss_accum(LossKind loss, const Tensor &pred, const Tensor &target, Tensor *grad, const Tensor &accum,
+                        const char *what) {
+  if (accum.dtype() != DType::F64 || accum.numel() != 1 || accum.device() != pred.device())
+    fail(Errc::Internal, "%s: the loss accumulator must be one float64 element on %s", what,
+         pred.device().str().c_str());
+  const View av = accum.view();
+  loss_impl(loss, pred, target, grad, what, [&](Backend &b, const View &pv, const View &tv, const View &gv) {
+    b.loss_device(loss, pv, tv, av, gv, 1.0);
+  });
 }
 
 double accuracy(LossKind loss, const Tensor &pred, const Tensor &target) {

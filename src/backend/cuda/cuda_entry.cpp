@@ -782,45 +782,70 @@ int e_gather_rows(int device, const V *out, const V *src, const int64_t *idx, in
   });
 }
 
+int e_gather_rows_device(int device, const V *out, const V *src, const V *idx, int64_t n, nn_cuda_error *err) {
+  return guard(err, [&] {
+    need_contiguous("gather_rows_device", *out, "out");
+    need_contiguous("gather_rows_device", *src, "src");
+    if (n == 0) return;
+    need_contiguous("gather_rows_device", *idx, "idx");
+    if (idx->dtype != static_cast<int>(DType::I64) || numel(*idx) < n || idx->data == nullptr)
+      fail(Errc::Internal, "cuda gather_rows_device: idx must be int64 with >= %lld elements", (long long)n);
+    const int64_t src_rows = src->ndim > 0 ? src->shape[0] : 1;
+    const size_t row_bytes =
+        src_rows > 0 ? static_cast<size_t>(numel(*src) / src_rows) * elem_size(src->dtype) : 0;
+    Lock l(device);
+    k_gather_rows(l.stream(), out->data, src->data, static_cast<const int64_t *>(idx->data), n, row_bytes);
+  });
+}
+
+// Checks of a loss call; c: value = c * sum of the kernel's terms; gc: the
+// gradient factor (same as the CPU's).
+void loss_factors(int kind, const V *pred, const V *target, const V *grad, double grad_scale, double &c,
+                  double &gc) {
+  need_float("loss", pred->dtype);
+  need_contiguous("loss", *pred, "pred");
+  need_contiguous("loss", *target, "target");
+  if (grad->data) need_contiguous("loss", *grad, "grad");
+  const LossKind lk = static_cast<LossKind>(kind);
+  if (lk == LossKind::CrossEntropy) {
+    if (pred->ndim != 2) fail(Errc::Internal, "cuda loss: cross-entropy needs pred [n, c]");
+    bool ids = target->dtype == static_cast<int>(DType::I64) && numel(*target) == pred->shape[0];
+    if (!ids && (target->dtype != pred->dtype || numel(*target) != numel(*pred)))
+      fail(Errc::Internal, "cuda loss: cross-entropy target does not fit pred");
+  } else if (target->dtype != pred->dtype || numel(*target) != numel(*pred)) {
+    fail(Errc::Internal, "cuda loss: target does not fit pred");
+  }
+  const int64_t numel_p = numel(*pred);
+  c = 1;
+  gc = 1;
+  switch (lk) {
+    case LossKind::MSE:
+    case LossKind::SSE:
+    case LossKind::HalfMSE: {
+      const double rows = lk == LossKind::HalfMSE ? static_cast<double>(pred->ndim == 0 ? 1 : pred->shape[0]) : 0;
+      c = lk == LossKind::MSE ? 1.0 / static_cast<double>(numel_p) : lk == LossKind::SSE ? 1.0 : 0.5 / rows;
+      gc = 2.0 * c * grad_scale;
+      break;
+    }
+    case LossKind::BCE:
+    case LossKind::BCEWithLogits:
+      c = 1.0 / static_cast<double>(numel_p);
+      gc = c * grad_scale;
+      break;
+    case LossKind::CrossEntropy:
+      c = 1.0 / static_cast<double>(pred->shape[0]);
+      gc = c * grad_scale;
+      break;
+    default:
+      fail(Errc::Internal, "cuda loss: unknown loss kind %d", kind);
+  }
+}
+
 int e_loss(int device, int kind, const V *pred, const V *target, double *value_accum, const V *grad,
            double grad_scale, nn_cuda_error *err) {
   return guard(err, [&] {
-    need_float("loss", pred->dtype);
-    need_contiguous("loss", *pred, "pred");
-    need_contiguous("loss", *target, "target");
-    if (grad->data) need_contiguous("loss", *grad, "grad");
-    const LossKind lk = static_cast<LossKind>(kind);
-    if (lk == LossKind::CrossEntropy) {
-      if (pred->ndim != 2) fail(Errc::Internal, "cuda loss: cross-entropy needs pred [n, c]");
-      bool ids = target->dtype == static_cast<int>(DType::I64) && numel(*target) == pred->shape[0];
-      if (!ids && (target->dtype != pred->dtype || numel(*target) != numel(*pred)))
-        fail(Errc::Internal, "cuda loss: cross-entropy target does not fit pred");
-    } else if (target->dtype != pred->dtype || numel(*target) != numel(*pred)) {
-      fail(Errc::Internal, "cuda loss: target does not fit pred");
-    }
-    const int64_t numel_p = numel(*pred);
-    double c = 1, gc = 1;  // value = c * sum of the terms; gradient factor gc
-    switch (lk) {
-      case LossKind::MSE:
-      case LossKind::SSE:
-      case LossKind::HalfMSE: {
-        const double rows = lk == LossKind::HalfMSE ? static_cast<double>(pred->ndim == 0 ? 1 : pred->shape[0]) : 0;
-        c = lk == LossKind::MSE ? 1.0 / static_cast<double>(numel_p) : lk == LossKind::SSE ? 1.0 : 0.5 / rows;
-        gc = 2.0 * c * grad_scale;
-        break;
-      }
-      case LossKind::BCE:
-      case LossKind::BCEWithLogits:
-        c = 1.0 / static_cast<double>(numel_p);
-        gc = c * grad_scale;
-        break;
-      case LossKind::CrossEntropy:
-        c = 1.0 / static_cast<double>(pred->shape[0]);
-        gc = c * grad_scale;
-        break;
-      default:
-        fail(Errc::Internal, "cuda loss: unknown loss kind %d", kind);
-    }
+    double c, gc;
+    loss_factors(kind, pred, target, grad, grad_scale, c, gc);
     Lock l(device);
     Dev &d = l.dev();
     double *accum = reinterpret_cast<double *>(d.scratch);
@@ -842,6 +867,25 @@ int e_loss(int device, int kind, const V *pred, const V *target, double *value_a
            static_cast<long long>(bad_row), static_cast<long long>(cls), static_cast<long long>(pred->shape[1] - 1));
     }
     *value_accum += sum * c;
+  });
+}
+
+int e_loss_device(int device, int kind, const V *pred, const V *target, const V *accum, const V *grad,
+                  double grad_scale, nn_cuda_error *err) {
+  return guard(err, [&] {
+    if (accum->dtype != static_cast<int>(DType::F64) || numel(*accum) != 1 || accum->data == nullptr)
+      fail(Errc::Internal, "cuda loss_device: accum must be one float64 element");
+    double c, gc;
+    loss_factors(kind, pred, target, grad, grad_scale, c, gc);
+    Lock l(device);
+    Dev &d = l.dev();
+    double *sum = reinterpret_cast<double *>(d.scratch);
+    auto *bad = reinterpret_cast<unsigned long long *>(d.scratch + 8);
+    check(cudaMemsetAsync(d.scratch, 0, 8, d.stream), "loss");
+    check(cudaMemsetAsync(d.scratch + 8, 0xff, 8, d.stream), "loss");
+    k_loss(d.stream, pred->dtype, kind, *pred, *target, grad->data, gc, sum, bad);
+    // *accum += c * sum on the stream: no read-back (the caller validated class ids).
+    k_add_scaled(d.stream, static_cast<double *>(accum->data), sum, c);
   });
 }
 
@@ -913,6 +957,34 @@ int e_all_finite(int device, const V *x, int *out, nn_cuda_error *err) {
   });
 }
 
+int e_all_finite_many(int device, const V *xs, size_t n, int *out, nn_cuda_error *err) {
+  return guard(err, [&] {
+    *out = 1;
+    bool any = false;
+    for (size_t i = 0; i < n; ++i) {
+      const V &x = xs[i];
+      need_contiguous("all_finite_many", x, "x");
+      if (!is_float_dt(x.dtype) || numel(x) == 0) continue;
+      if (x.dtype != static_cast<int>(DType::F32) && x.dtype != static_cast<int>(DType::F64))
+        fail(Errc::Unsupported, "cuda all_finite: dtype %s is not supported", dt_name(x.dtype));
+      any = true;
+    }
+    if (!any) return;
+    Lock l(device);
+    Dev &d = l.dev();
+    int *flag = reinterpret_cast<int *>(d.scratch + 16);
+    check(cudaMemsetAsync(flag, 0, sizeof(int), d.stream), "all_finite");
+    for (size_t i = 0; i < n; ++i)
+      if (is_float_dt(xs[i].dtype) && numel(xs[i]) > 0) k_nonfinite(d.stream, xs[i].dtype, xs[i].data, numel(xs[i]), flag);
+    // The one synchronisation of the check, whatever the number of tensors.
+    check(cudaMemcpyAsync(d.pinned, flag, sizeof(int), cudaMemcpyDeviceToHost, d.stream), "all_finite");
+    check(cudaStreamSynchronize(d.stream), "all_finite");
+    int f;
+    std::memcpy(&f, d.pinned, sizeof(int));
+    *out = f ? 0 : 1;
+  });
+}
+
 const nn_cuda_iface kTable = {
     NN_CUDA_ABI_VERSION,
     sizeof(nn_cuda_iface),
@@ -937,6 +1009,9 @@ const nn_cuda_iface kTable = {
     e_sgd_update,
     e_adam_update,
     e_all_finite,
+    e_gather_rows_device,
+    e_loss_device,
+    e_all_finite_many,
 };
 
 }  // namespace

@@ -63,6 +63,8 @@ void k_gather_rows(cudaStream_t s, void *out, const void *src, const int64_t *id
 // factor (see cuda_entry.cpp, same as the CPU's).
 void k_loss(cudaStream_t s, int dt, int kind, const V &pred, const V &target, void *grad, double gc,
             double *accum, unsigned long long *bad);
+// *dst += c * *src (device doubles), one thread on the stream.
+void k_add_scaled(cudaStream_t s, double *dst, const double *src, double c);
 void k_sgd(cudaStream_t s, int dt, const nn_cuda_sgd &p, void *param, const void *grad, void *m, int64_t n);
 // step_size = lr / bc1, bc2_sqrt = sqrt(bc2), decay = 1 - lr * wd (computed in double, like the CPU).
 void k_adam(cudaStream_t s, int dt, const nn_cuda_adam &p, double step_size, double bc2_sqrt, double decay,

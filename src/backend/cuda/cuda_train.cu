@@ -424,6 +424,13 @@ void k_loss(cudaStream_t s, int dt, int kind, const V &pred, const V &target, vo
   check_launch("loss");
 }
 
+__global__ void add_scaled_kernel(double *dst, const double *src, double c) { *dst += *src * c; }
+
+void k_add_scaled(cudaStream_t s, double *dst, const double *src, double c) {
+  add_scaled_kernel<<<1, 1, 0, s>>>(dst, src, c);
+  check_launch("loss");
+}
+
 void k_sgd(cudaStream_t s, int dt, const nn_cuda_sgd &sp, void *param, const void *grad, void *m, int64_t n) {
   if (n == 0) return;
   by_float(dt, [&](auto tag) {
