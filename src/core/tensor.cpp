@@ -1,5 +1,6 @@
 #include "core/tensor.hpp"
 
+#include <cstdint>
 #include <cstdlib>
 #include <limits>
 
@@ -14,6 +15,7 @@ namespace {
 template <class T>
 struct TailAlloc {
   using value_type = T;
+  static constexpr size_t kSmall = 896;  // bytes: block + 64 stays in glibc's tcache range
   size_t extra;
   void **tail;
   TailAlloc(size_t e, void **t) : extra(e), tail(t) {}
@@ -24,12 +26,30 @@ struct TailAlloc {
     const size_t head = up64(n * sizeof(T));
     if (extra > std::numeric_limits<size_t>::max() - head - 64)
       fail(Errc::OutOfMemory, "cpu: cannot allocate %zu bytes", extra);
-    void *p = std::aligned_alloc(64, head + up64(extra > 0 ? extra : 1));
-    if (p == nullptr) fail(Errc::OutOfMemory, "cpu: cannot allocate %zu bytes", extra);
+    const size_t total = head + up64(extra > 0 ? extra : 1);
+    void *p;
+    if (total <= kSmall) {
+      // Small blocks: malloc (glibc serves these from its per-thread cache;
+      // aligned_alloc always takes the slow path), aligned by hand, the
+      // pointer to free stored in the 8 bytes before the aligned block.
+      void *raw = std::malloc(total + 64);
+      if (raw == nullptr) fail(Errc::OutOfMemory, "cpu: cannot allocate %zu bytes", extra);
+      p = reinterpret_cast<void *>((reinterpret_cast<uintptr_t>(raw) + 64) & ~uintptr_t{63});
+      static_cast<void **>(p)[-1] = raw;
+    } else {
+      p = std::aligned_alloc(64, total);
+      if (p == nullptr) fail(Errc::OutOfMemory, "cpu: cannot allocate %zu bytes", extra);
+    }
     *tail = static_cast<char *>(p) + head;
     return static_cast<T *>(p);
   }
-  void deallocate(T *p, size_t) noexcept { std::free(p); }
+  void deallocate(T *p, size_t n) noexcept {
+    const size_t total = up64(n * sizeof(T)) + up64(extra > 0 ? extra : 1);
+    if (total <= kSmall)
+      std::free(reinterpret_cast<void **>(p)[-1]);
+    else
+      std::free(p);
+  }
   template <class U>
   bool operator==(const TailAlloc<U> &o) const { return extra == o.extra; }
   template <class U>

@@ -376,11 +376,14 @@ NN_AVX512 void small_dot_avx512(int64_t M, int64_t N, int64_t K, float alpha, co
       for (int64_t k = 0; k < K; k += 16) {
         const __mmask16 m = tail_mask(K - k);
         const __m512 av = _mm512_maskz_loadu_ps(m, a + k);
-        if (nn_ == 16) {
+        // Always 16 rows, fully unrolled, so the accumulators stay in
+        // registers (a variable trip count spilled them to the stack);
+        // rows past N load nothing (mask 0, pointer kept on row 0).
 #pragma GCC unroll 16
-          for (int q = 0; q < 16; ++q) s[q] = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, b0 + q * ldb + k), s[q]);
-        } else {
-          for (int q = 0; q < nn_; ++q) s[q] = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, b0 + q * ldb + k), s[q]);
+        for (int q = 0; q < 16; ++q) {
+          const bool live = q < nn_;
+          const float *row = b0 + (live ? q : 0) * ldb + k;
+          s[q] = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(live ? m : __mmask16(0), row), s[q]);
         }
       }
       const __mmask16 om = tail_mask(nn_);
