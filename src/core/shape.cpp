@@ -84,22 +84,20 @@ Shape checked_shape(int ndim, const int64_t *dims, size_t elem_size, const char 
     fail(Errc::InvalidArgument, "%s: ndim is %d; it must be 0..%d", what, ndim, kMaxDims);
   if (ndim > 0 && dims == nullptr) fail(Errc::InvalidArgument, "%s: shape is NULL with ndim %d", what, ndim);
   Shape s = Shape::of(ndim, dims);
-  int64_t limit = INT64_MAX / static_cast<int64_t>(elem_size ? elem_size : 1);
+  // One pass, no division: an empty shape may have huge other dims.
   int64_t n = 1;
+  bool empty = false, overflow = false;
   for (int i = 0; i < ndim; ++i) {
     if (dims[i] < 0)
       fail(Errc::InvalidArgument, "%s: shape[%d] is %lld; dimensions must be >= 0", what, i,
            static_cast<long long>(dims[i]));
+    empty |= dims[i] == 0;
+    overflow |= __builtin_mul_overflow(n, dims[i], &n);
   }
-  for (int i = 0; i < ndim; ++i) {
-    if (dims[i] == 0) return s;
-  }
-  for (int i = 0; i < ndim; ++i) {
-    if (n > limit / dims[i])
-      fail(Errc::InvalidArgument, "%s: shape %s has too many elements (overflows int64 bytes)", what,
-           s.str().c_str());
-    n *= dims[i];
-  }
+  int64_t bytes;
+  if (!empty && (overflow || __builtin_mul_overflow(n, static_cast<int64_t>(elem_size), &bytes)))
+    fail(Errc::InvalidArgument, "%s: shape %s has too many elements (overflows int64 bytes)", what,
+         s.str().c_str());
   return s;
 }
 
