@@ -546,31 +546,9 @@ bool Model::train_batch_fast(const Tensor &x, const Tensor &target, LossKind los
 }
 
 double Model::train_batch(const Tensor &x, const Tensor &target, LossKind loss, const char *what) {
-  {
-    double v;
-    if (train_batch_fast(x, target, loss, v)) return v;
-  }
-  Tensor xi = prepare_input(x, what);
-  if (xi.ndim() != 2)
-    fail(Errc::Shape, "%s: x has shape %s; training needs [n, in_features]", what, x.shape().str().c_str());
-  if (xi.dim(0) < 1) fail(Errc::Shape, "%s: x has shape %s: no rows", what, x.shape().str().c_str());
-  const int64_t rows = xi.dim(0);
-  const int64_t out = plan_.empty() ? xi.dim(1) : unit_out(plan_.size() - 1, xi.dim(1));
-  // Shape/dtype/device of the target before anything runs (class-id range:
-  // the loss kernel, still before any gradient changes).
-  Tensor t = prepare_loss_target(loss, Shape{rows, out}, dtype_, device_, target, what);
-  const Tensor &pred = forward_train(xi, what);
-  Tensor *g = first_param_unit_ >= 0 ? &grad_views_.back() : nullptr;
   double v;
-  try {
-    v = compute_loss(loss, pred, t, g, what);
-  } catch (...) {
-    input_ = Tensor();
-    throw;
-  }
-  backward_workspace();
-  input_ = Tensor();  // do not keep the caller's batch alive
-  return v;
+  if (train_batch_fast(x, target, loss, v)) return v;
+  return train_general(x, target, loss, nullptr, what);
 }
 
 void Model::train_batch_accum(const Tensor &x, const Tensor &target, LossKind loss, const Tensor &accum,
@@ -583,23 +561,35 @@ void Model::train_batch_accum(const Tensor &x, const Tensor &target, LossKind lo
     *static_cast<double *>(accum.data()) += train_batch(x, target, loss, what);
     return;
   }
+  train_general(x, target, loss, &accum, what);
+}
+
+double Model::train_general(const Tensor &x, const Tensor &target, LossKind loss, const Tensor *accum,
+                            const char *what) {
   Tensor xi = prepare_input(x, what);
   if (xi.ndim() != 2)
     fail(Errc::Shape, "%s: x has shape %s; training needs [n, in_features]", what, x.shape().str().c_str());
   if (xi.dim(0) < 1) fail(Errc::Shape, "%s: x has shape %s: no rows", what, x.shape().str().c_str());
   const int64_t rows = xi.dim(0);
   const int64_t out = plan_.empty() ? xi.dim(1) : unit_out(plan_.size() - 1, xi.dim(1));
+  // Shape/dtype/device of the target before anything runs (class-id range:
+  // the loss kernel, still before any gradient changes).
   Tensor t = prepare_loss_target(loss, Shape{rows, out}, dtype_, device_, target, what);
   const Tensor &pred = forward_train(xi, what);
   Tensor *g = first_param_unit_ >= 0 ? &grad_views_.back() : nullptr;
+  double v = 0;
   try {
-    compute_loss_accum(loss, pred, t, g, accum, what);
+    if (accum)
+      compute_loss_accum(loss, pred, t, g, *accum, what);
+    else
+      v = compute_loss(loss, pred, t, g, what);
   } catch (...) {
     input_ = Tensor();
     throw;
   }
   backward_workspace();
   input_ = Tensor();  // do not keep the caller's batch alive
+  return v;
 }
 
 // ---------------------------------------------------------------- summary

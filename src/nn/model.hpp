@@ -140,6 +140,10 @@ class Model {
   // general path must run (it also reports every error).
   bool forward_fast(const Tensor &x, Tensor &y) const;
   bool train_batch_fast(const Tensor &x, const Tensor &target, LossKind loss, double &value);
+  // forward_train + loss + backward through the workspace: returns the loss,
+  // or adds it into *accum (device scalar) and returns 0 when accum is set.
+  double train_general(const Tensor &x, const Tensor &target, LossKind loss, const Tensor *accum,
+                       const char *what);
   void rebuild_plan();
   int64_t unit_out(size_t u, int64_t in) const;  // output features of unit u given model input features
   void ensure_workspace(int64_t rows, int64_t in);
