@@ -160,11 +160,9 @@ NN_AVX512 inline __m512 exp512(__m512 x) {
   return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
 }
 
-NN_AVX512 void tanh_avx512(float *y, const float *x, int64_t n) {
+NN_AVX512 inline __attribute__((always_inline)) __m512 tanh512(__m512 v) {
   const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff);
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1u);
-    const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+  {
     const __m512i vi = _mm512_castps_si512(v);
     const __m512 a = _mm512_castsi512_ps(_mm512_and_si512(vi, abs_mask));
     const __m512 z = _mm512_mul_ps(v, v);
@@ -181,8 +179,81 @@ NN_AVX512 void tanh_avx512(float *y, const float *x, int64_t n) {
     __m512 r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(0.625f), _CMP_LT_OQ), big, sm);
     // NaN, and the sign of zero, pass through.
     const __mmask16 keep = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_EQ_OQ);
-    r = _mm512_mask_blend_ps(keep, r, v);
-    _mm512_mask_storeu_ps(y + i, m, r);
+    return _mm512_mask_blend_ps(keep, r, v);
+  }
+}
+
+NN_AVX512 void tanh_avx512(float *y, const float *x, int64_t n) {
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1u);
+    _mm512_mask_storeu_ps(y + i, m, tanh512(_mm512_maskz_loadu_ps(m, x + i)));
+  }
+}
+
+// One row (M == 1, K <= 64) of linear_forward with AVX-512: y = act(W x + b)
+// with W [N, K] rows contiguous. x stays in registers; sixteen outputs at a
+// time share its loads and one tree reduction gives their sums; bias and
+// activation are applied in registers. Same arithmetic, in the same order,
+// as small_dot followed by the tile epilogue (bit-identical results).
+NN_AVX512 inline __m512 sum16(const __m512 a[16]) {
+  __m512 s[8], v[4];
+  for (int j = 0; j < 8; ++j)
+    s[j] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * j], a[2 * j + 1]), _mm512_unpackhi_ps(a[2 * j], a[2 * j + 1]));
+  for (int g = 0; g < 4; ++g)
+    v[g] = _mm512_add_ps(_mm512_shuffle_ps(s[2 * g], s[2 * g + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                         _mm512_shuffle_ps(s[2 * g], s[2 * g + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m512 u01 = _mm512_add_ps(_mm512_shuffle_f32x4(v[0], v[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                                   _mm512_shuffle_f32x4(v[0], v[1], _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m512 u23 = _mm512_add_ps(_mm512_shuffle_f32x4(v[2], v[3], _MM_SHUFFLE(1, 0, 1, 0)),
+                                   _mm512_shuffle_f32x4(v[2], v[3], _MM_SHUFFLE(3, 2, 3, 2)));
+  return _mm512_add_ps(_mm512_shuffle_f32x4(u01, u23, _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_f32x4(u01, u23, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+constexpr int64_t kMatvecMaxK = 64;
+
+// R live rows at most per group: R = 8 lets the compiler drop the loads,
+// FMAs and half the reduction of a group of 8 outputs or fewer.
+template <int R>
+NN_AVX512 inline __attribute__((always_inline)) void matvec_group(Act act, float *y, const __m512 *xv,
+                                                                   const __mmask16 *km, int nc, const float *b0,
+                                                                   const float *b, int64_t nn_, int64_t K) {
+  __m512 s[16];
+  for (int q = 0; q < 16; ++q) s[q] = _mm512_setzero_ps();
+  for (int c = 0; c < nc; ++c) {
+#pragma GCC unroll 16
+    for (int q = 0; q < R; ++q) {
+      const bool live = q < nn_;
+      const float *row = b0 + (live ? q : 0) * K + 16 * c;
+      s[q] = _mm512_fmadd_ps(xv[c], _mm512_maskz_loadu_ps(live ? km[c] : __mmask16(0), row), s[q]);
+    }
+  }
+  const __mmask16 om = nn_ >= 16 ? __mmask16(0xffff) : __mmask16((1u << nn_) - 1u);
+  __m512 r = sum16(s);
+  if (b) r = _mm512_add_ps(_mm512_maskz_loadu_ps(om, b), r);
+  if (act == Act::Tanh)
+    r = tanh512(r);
+  else if (act == Act::Relu)
+    r = _mm512_max_ps(r, _mm512_setzero_ps());
+  _mm512_mask_storeu_ps(y, om, r);
+}
+
+NN_AVX512 void matvec_avx512(Act act, float *y, const float *x, const float *w, const float *b, int64_t N,
+                             int64_t K) {
+  const int nc = static_cast<int>((K + 15) / 16);
+  __m512 xv[4];
+  __mmask16 km[4];
+  for (int c = 0; c < 4; ++c) {
+    const int64_t left = K - 16 * c;
+    km[c] = left <= 0 ? __mmask16(0) : left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1u);
+    xv[c] = _mm512_maskz_loadu_ps(km[c], x + 16 * c);
+  }
+  for (int64_t n = 0; n < N; n += 16) {
+    const int64_t nn_ = std::min<int64_t>(16, N - n);
+    if (nn_ <= 8)
+      matvec_group<8>(act, y + n, xv, km, nc, w + n * K, b ? b + n : nullptr, nn_, K);
+    else
+      matvec_group<16>(act, y + n, xv, km, nc, w + n * K, b ? b + n : nullptr, nn_, K);
   }
 }
 
@@ -535,6 +606,11 @@ bool all_finite_loop(const T *x, int64_t n) {
 
 void linear_forward_f32(Act act, float *yp, const float *x, const float *w, const float *bp, int64_t M, int64_t N,
                         int64_t K) {
+  if (M == 1 && K > 0 && K <= kMatvecMaxK && (act == Act::Tanh || act == Act::Relu || act == Act::Identity) &&
+      have_avx512()) {
+    matvec_avx512(act, yp, x, w, bp, N, K);
+    return;
+  }
   // y = bias (each row), then y += x w^T with the activation applied to
   // each finished tile while it is in cache.
   if (bp)
