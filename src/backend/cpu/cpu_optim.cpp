@@ -53,19 +53,29 @@ void check_param(const View &param, const char *what) {
   if (!param.contiguous()) fail(Errc::Internal, "cpu %s: parameter is not contiguous", what);
 }
 
+// One chunk of the SGD update. Every operand is a by-value parameter so the
+// compiler keeps them in registers and vectorises (through the lambdas'
+// captured references it reloaded lr and the pointers per element and ran
+// scalar). Clones for AVX-512 and AVX2 are picked at load time; -std=c++17
+// keeps fp-contract off, so every clone gives the scalar loop's results.
 template <typename T>
-void sgd_kernel(const SgdParams &sp, T *p, const T *g, T *m, int64_t n) {
-  const T lr = static_cast<T>(sp.lr), mom = static_cast<T>(sp.momentum), wd = static_cast<T>(sp.weight_decay);
-  const bool use_wd = sp.weight_decay != 0, use_mom = sp.momentum != 0, nesterov = sp.nesterov,
-             first = sp.first_step;
+__attribute__((target_clones("avx512f", "avx2", "default"))) void sgd_range(
+    T *__restrict p, const T *__restrict g, T *__restrict m, int64_t i0, int64_t i1, T lr, T mom, T wd,
+    bool use_wd, bool use_mom, bool nesterov, bool first) {
   if (!use_wd && !use_mom) {  // plain SGD: p += -lr * g
-    chunks(n, [&](int64_t i0, int64_t i1) {
 #pragma omp simd
-      for (int64_t i = i0; i < i1; ++i) p[i] = p[i] + (-lr) * g[i];
-    });
+    for (int64_t i = i0; i < i1; ++i) p[i] = p[i] + (-lr) * g[i];
     return;
   }
-  chunks(n, [&](int64_t i0, int64_t i1) {
+  if (use_mom && !use_wd && !nesterov && !first) {  // the common case: momentum only
+#pragma omp simd
+    for (int64_t i = i0; i < i1; ++i) {
+      const T buf = m[i] * mom + g[i];
+      m[i] = buf;
+      p[i] = p[i] + (-lr) * buf;
+    }
+    return;
+  }
 #pragma omp simd
   for (int64_t i = i0; i < i1; ++i) {
     T d = g[i];
@@ -77,7 +87,14 @@ void sgd_kernel(const SgdParams &sp, T *p, const T *g, T *m, int64_t n) {
     }
     p[i] = p[i] + (-lr) * d;  // p.add_(d_p, alpha=-lr)
   }
-  });
+}
+
+template <typename T>
+void sgd_kernel(const SgdParams &sp, T *p, const T *g, T *m, int64_t n) {
+  const T lr = static_cast<T>(sp.lr), mom = static_cast<T>(sp.momentum), wd = static_cast<T>(sp.weight_decay);
+  const bool use_wd = sp.weight_decay != 0, use_mom = sp.momentum != 0, nesterov = sp.nesterov,
+             first = sp.first_step;
+  chunks(n, [=](int64_t i0, int64_t i1) { sgd_range<T>(p, g, m, i0, i1, lr, mom, wd, use_wd, use_mom, nesterov, first); });
 }
 
 template <typename T>

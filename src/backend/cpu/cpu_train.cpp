@@ -383,16 +383,39 @@ void act_tile(void *ctx, float *c, int64_t ldc, int64_t rows, int64_t cols, int6
   }
 }
 
+// dx = f'(y) * dy elementwise over [i0, i1): by-value operands so the loop
+// vectorises (through captured references GCC reloaded them per element and
+// ran a scalar, branchy loop). dx may equal dy (in place), never overlap it
+// otherwise; each element is read before it is written.
+template <class T>
+__attribute__((target_clones("avx512f", "avx2", "default"))) void act_backward_range(
+    Act act, T *dx, const T *dy, const T *y, int64_t i0, int64_t i1) {
+  const T slope = T(kLeakySlope);
+  switch (act) {
+    case Act::Relu:
+#pragma omp simd
+      for (int64_t i = i0; i < i1; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
+      return;
+    case Act::LeakyRelu:
+#pragma omp simd
+      for (int64_t i = i0; i < i1; ++i) dx[i] = y[i] > T(0) ? dy[i] : dy[i] * slope;
+      return;
+    case Act::Sigmoid:
+#pragma omp simd
+      for (int64_t i = i0; i < i1; ++i) dx[i] = dy[i] * y[i] * (T(1) - y[i]);
+      return;
+    case Act::Tanh:
+#pragma omp simd
+      for (int64_t i = i0; i < i1; ++i) dx[i] = dy[i] * (T(1) - y[i] * y[i]);
+      return;
+    default:
+      return;
+  }
+}
+
 template <class T>
 void act_backward_loop(Act act, T *dx, const T *dy, const T *y, int64_t rows, int64_t cols) {
   int64_t n = rows * cols;
-  // Elementwise cases: SIMD loops over chunks (parallel above a size).
-  auto each = [&](auto &&f) {
-    chunked(n, [&](int64_t i0, int64_t k) {
-#pragma omp simd
-      for (int64_t i = i0; i < i0 + k; ++i) f(i);
-    });
-  };
   bool par = n >= kParallelGrain;
   switch (act) {
     case Act::Identity:
@@ -400,16 +423,11 @@ void act_backward_loop(Act act, T *dx, const T *dy, const T *y, int64_t rows, in
       if (dx != dy) std::memmove(dx, dy, static_cast<size_t>(n) * sizeof(T));
       return;
     case Act::Relu:
-      each([&](int64_t i) { dx[i] = y[i] > T(0) ? dy[i] : T(0); });
-      return;
     case Act::LeakyRelu:
-      each([&](int64_t i) { dx[i] = y[i] > T(0) ? dy[i] : dy[i] * T(kLeakySlope); });
-      return;
     case Act::Sigmoid:
-      each([&](int64_t i) { dx[i] = dy[i] * y[i] * (T(1) - y[i]); });
-      return;
     case Act::Tanh:
-      each([&](int64_t i) { dx[i] = dy[i] * (T(1) - y[i] * y[i]); });
+      // Elementwise: SIMD loops over chunks (parallel above a size).
+      chunked(n, [=](int64_t i0, int64_t k) { act_backward_range<T>(act, dx, dy, y, i0, i0 + k); });
       return;
     case Act::Softmax:
       pfor(par, rows, [&](int64_t r) {
