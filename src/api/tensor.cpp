@@ -37,8 +37,9 @@ constexpr int kHandleCache = 16;
 struct HandleCache {
   void *items[kHandleCache > 0 ? kHandleCache : 1];
   int count;
+  bool owned;  // t_cache_owner registered for this thread (touched once, not per free)
 };
-thread_local HandleCache t_cache = {{nullptr}, 0};
+thread_local HandleCache t_cache = {{nullptr}, 0, false};
 struct HandleCacheOwner {
   HandleCacheOwner() = default;
   ~HandleCacheOwner() {
@@ -50,14 +51,19 @@ thread_local HandleCacheOwner t_cache_owner;
 }  // namespace
 
 void *handle_memory() {
-  if (kHandleCache > 0 && t_cache.count > 0) return t_cache.items[--t_cache.count];
+  HandleCache &c = t_cache;
+  if (kHandleCache > 0 && c.count > 0) return c.items[--c.count];
   return ::operator new(sizeof(nn_tensor));
 }
 
 void release_handle_memory(void *p) noexcept {
-  if (kHandleCache > 0 && t_cache.count >= 0 && t_cache.count < kHandleCache) {
-    (void)&t_cache_owner;  // registers the owner's destructor for this thread
-    t_cache.items[t_cache.count++] = p;
+  HandleCache &c = t_cache;
+  if (kHandleCache > 0 && c.count >= 0 && c.count < kHandleCache) {
+    if (!c.owned) {
+      (void)&t_cache_owner;  // registers the owner's destructor for this thread
+      c.owned = true;
+    }
+    c.items[c.count++] = p;
     return;
   }
   ::operator delete(p);

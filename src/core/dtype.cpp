@@ -2,20 +2,6 @@
 
 namespace nn {
 
-size_t dtype_size(DType dt) {
-  switch (dt) {
-    case DType::F32: return 4;
-    case DType::F64: return 8;
-    case DType::F16: return 2;
-    case DType::BF16: return 2;
-    case DType::U8: return 1;
-    case DType::I16: return 2;
-    case DType::I32: return 4;
-    case DType::I64: return 8;
-  }
-  return 0;
-}
-
 const char *dtype_name(DType dt) {
   switch (dt) {
     case DType::F32: return "float32";

@@ -20,7 +20,20 @@ enum class DType : int32_t { F32 = 0, F64 = 1, F16 = 2, BF16 = 3, U8 = 4, I16 = 
 constexpr int kNumDTypes = 8;
 
 inline bool dtype_valid(int v) { return v >= 0 && v < kNumDTypes; }
-size_t dtype_size(DType dt);
+// Inline: every Tensor::nbytes/data call asks.
+inline size_t dtype_size(DType dt) {
+  switch (dt) {
+    case DType::F32: return 4;
+    case DType::F64: return 8;
+    case DType::F16: return 2;
+    case DType::BF16: return 2;
+    case DType::U8: return 1;
+    case DType::I16: return 2;
+    case DType::I32: return 4;
+    case DType::I64: return 8;
+  }
+  return 0;
+}
 const char *dtype_name(DType dt);  // PyTorch's name: "float32", "int64", ...
 bool is_floating(DType dt);
 // torch.promote_types: the smallest type both convert to without losing range/category.

@@ -1,6 +1,7 @@
 #include "core/ops.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "backend/cuda_proxy.hpp"
@@ -46,7 +47,12 @@ Tensor full(DType dt, const Shape &shape, double value, Device dev) {
 
 Tensor from_host(DType dt, const Shape &shape, const void *data, Device dev) {
   Tensor t = Tensor::empty(dt, shape, dev);
-  if (t.numel() > 0) t.backend().copy_from_host(t.data(), data, t.nbytes());
+  const size_t bytes = t.nbytes();
+  if (bytes == 0) return t;
+  if (dev.type == DeviceType::CPU)
+    std::memcpy(t.data(), data, bytes);  // CpuBackend::copy_from_host, without the virtual call
+  else
+    t.backend().copy_from_host(t.data(), data, bytes);
   return t;
 }
 
@@ -124,6 +130,14 @@ double normal01(uint64_t seed, uint64_t i) {
 
 void to_host(const Tensor &t, void *dst) {
   if (t.numel() == 0) return;
+  if (t.is_contiguous()) {  // no contiguous() copy of the handle (two atomic refcount ops)
+    Backend &b = t.backend();
+    if (b.device().type == DeviceType::CPU)
+      std::memcpy(dst, t.data(), t.nbytes());
+    else
+      b.copy_to_host(dst, t.data(), t.nbytes());
+    return;
+  }
   Tensor c = t.contiguous();
   c.backend().copy_to_host(dst, c.data(), c.nbytes());
 }

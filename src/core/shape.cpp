@@ -15,12 +15,6 @@ Shape Shape::of(int n, const int64_t *dims) {
   return s;
 }
 
-int64_t Shape::numel() const {
-  int64_t n = 1;
-  for (int i = 0; i < ndim; ++i) n *= d[i];
-  return n;
-}
-
 bool Shape::operator==(const Shape &o) const {
   if (ndim != o.ndim) return false;
   for (int i = 0; i < ndim; ++i)

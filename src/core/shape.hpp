@@ -18,7 +18,11 @@ struct Shape {
 
   int64_t &operator[](int i) { return d[i]; }
   int64_t operator[](int i) const { return d[i]; }
-  int64_t numel() const;
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int i = 0; i < ndim; ++i) n *= d[i];
+    return n;
+  }
   bool operator==(const Shape &o) const;
   bool operator!=(const Shape &o) const { return !(*this == o); }
   std::string str() const;  // "[2, 3]", "[]" for 0-dim

@@ -67,18 +67,27 @@ Storage::~Storage() {
 
 Tensor Tensor::empty(DType dt, const Shape &shape, Device dev) {
   Tensor t;
-  Backend &b = backend_for(dev);
   const size_t bytes = static_cast<size_t>(shape.numel()) * dtype_size(dt);
-  if (dev.type == DeviceType::CPU) {
+  if (dev.type == DeviceType::CPU && dev.index == 0) {  // backend_for's CPU case, without the switch
     void *data = nullptr;
-    t.storage_ = std::allocate_shared<Storage>(TailAlloc<Storage>(bytes, &data), b, bytes,
+    t.storage_ = std::allocate_shared<Storage>(TailAlloc<Storage>(bytes, &data), cpu_backend(), bytes,
                                                static_cast<void *const *>(&data));
   } else {
-    t.storage_ = std::make_shared<Storage>(b, bytes);
+    t.storage_ = std::make_shared<Storage>(backend_for(dev), bytes);
   }
   t.dtype_ = dt;
-  t.shape_ = shape;
-  t.strides_ = contiguous_strides(shape);
+  // Only the ndim used entries: the rest stay zero from Tensor's default Shape.
+  const int nd = shape.ndim;
+  t.shape_.ndim = nd;
+  t.strides_.ndim = nd;
+  int64_t acc = 1;
+  for (int i = nd - 1; i >= 0; --i) {
+    const int64_t d = shape.d[i];
+    t.shape_.d[i] = d;
+    t.strides_.d[i] = acc;
+    // contiguous_strides' rule: saturate (only an empty tensor's dims can overflow).
+    if (__builtin_mul_overflow(acc, d > 0 ? d : 1, &acc)) acc = INT64_MAX;
+  }
   return t;
 }
 

@@ -54,7 +54,17 @@ class Tensor {
   Device device() const { return storage_->device(); }
   Backend &backend() const { return storage_->backend(); }
   bool defined() const { return storage_ != nullptr; }
-  bool is_contiguous() const { return view().contiguous(); }
+  // Row-major with no gaps (size-1 dims ignored); View::contiguous's rule,
+  // without building a View.
+  bool is_contiguous() const {
+    int64_t expected = 1;
+    for (int i = shape_.ndim - 1; i >= 0; --i) {
+      if (shape_.d[i] == 1) continue;
+      if (strides_.d[i] != expected) return numel() == 0;
+      expected *= shape_.d[i];
+    }
+    return true;
+  }
   const std::shared_ptr<Storage> &storage() const { return storage_; }
   int64_t offset() const { return offset_; }
 

@@ -254,6 +254,18 @@ Tensor Model::prepare_input(const Tensor &x, const char *what) const {
 // call); only the output is allocated. Same kernels as the general path.
 namespace {
 constexpr int64_t kFastForwardFloats = int64_t{1} << 14;  // widest unit output, floats
+// Trivially destructible (one TLS lookup per call, no init guard); the owner
+// that frees the buffers at thread exit is touched only when they are made.
+thread_local float *t_fast_bufs[2] = {nullptr, nullptr};
+struct FastBufsOwner {
+  FastBufsOwner() = default;
+  ~FastBufsOwner() {
+    delete[] t_fast_bufs[0];
+    delete[] t_fast_bufs[1];
+    t_fast_bufs[0] = t_fast_bufs[1] = nullptr;
+  }
+};
+thread_local FastBufsOwner t_fast_bufs_owner;
 }  // namespace
 
 bool Model::forward_fast(const Tensor &x, Tensor &y) const {
@@ -274,15 +286,9 @@ bool Model::forward_fast(const Tensor &x, Tensor &y) const {
   Shape ys = x.shape();
   ys[ys.ndim - 1] = feat;
   y = Tensor::empty(DType::F32, ys, device_);
-  thread_local float *bufs[2] = {nullptr, nullptr};
-  thread_local struct Free {
-    ~Free() {
-      delete[] bufs[0];
-      delete[] bufs[1];
-    }
-  } free_bufs;
-  (void)free_bufs;
+  float **bufs = t_fast_bufs;
   if (!bufs[0]) {
+    (void)&t_fast_bufs_owner;  // registers the owner's destructor for this thread
     bufs[0] = new float[kFastForwardFloats];
     bufs[1] = new float[kFastForwardFloats];
   }
