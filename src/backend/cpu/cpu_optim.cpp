@@ -58,8 +58,10 @@ void check_param(const View &param, const char *what) {
 // captured references it reloaded lr and the pointers per element and ran
 // scalar). Clones for AVX-512 and AVX2 are picked at load time; -std=c++17
 // keeps fp-contract off, so every clone gives the scalar loop's results.
+// (target_clones cannot go on a template for clang: the clones are the two
+// non-template instances below, each inlining this body.)
 template <typename T>
-__attribute__((target_clones("avx512f", "avx2", "default"))) void sgd_range(
+__attribute__((always_inline)) inline void sgd_range_body(
     T *__restrict p, const T *__restrict g, T *__restrict m, int64_t i0, int64_t i1, T lr, T mom, T wd,
     bool use_wd, bool use_mom, bool nesterov, bool first) {
   if (!use_wd && !use_mom) {  // plain SGD: p += -lr * g
@@ -89,12 +91,22 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void sgd_range(
   }
 }
 
+#define NN_SGD_RANGE(T)                                                                                      \
+  __attribute__((target_clones("avx512f", "avx2", "default"))) void sgd_range(                             \
+      T *__restrict p, const T *__restrict g, T *__restrict m, int64_t i0, int64_t i1, T lr, T mom, T wd,  \
+      bool use_wd, bool use_mom, bool nesterov, bool first) {                                              \
+    sgd_range_body<T>(p, g, m, i0, i1, lr, mom, wd, use_wd, use_mom, nesterov, first);                     \
+  }
+NN_SGD_RANGE(float)
+NN_SGD_RANGE(double)
+#undef NN_SGD_RANGE
+
 template <typename T>
 void sgd_kernel(const SgdParams &sp, T *p, const T *g, T *m, int64_t n) {
   const T lr = static_cast<T>(sp.lr), mom = static_cast<T>(sp.momentum), wd = static_cast<T>(sp.weight_decay);
   const bool use_wd = sp.weight_decay != 0, use_mom = sp.momentum != 0, nesterov = sp.nesterov,
              first = sp.first_step;
-  chunks(n, [=](int64_t i0, int64_t i1) { sgd_range<T>(p, g, m, i0, i1, lr, mom, wd, use_wd, use_mom, nesterov, first); });
+  chunks(n, [=](int64_t i0, int64_t i1) { sgd_range(p, g, m, i0, i1, lr, mom, wd, use_wd, use_mom, nesterov, first); });
 }
 
 template <typename T>

@@ -387,9 +387,11 @@ void act_tile(void *ctx, float *c, int64_t ldc, int64_t rows, int64_t cols, int6
 // vectorises (through captured references GCC reloaded them per element and
 // ran a scalar, branchy loop). dx may equal dy (in place), never overlap it
 // otherwise; each element is read before it is written.
+// (target_clones cannot go on a template for clang: the clones are the two
+// non-template instances below, each inlining this body.)
 template <class T>
-__attribute__((target_clones("avx512f", "avx2", "default"))) void act_backward_range(
-    Act act, T *dx, const T *dy, const T *y, int64_t i0, int64_t i1) {
+__attribute__((always_inline)) inline void act_backward_body(Act act, T *dx, const T *dy, const T *y, int64_t i0,
+                                                              int64_t i1) {
   const T slope = T(kLeakySlope);
   switch (act) {
     case Act::Relu:
@@ -413,6 +415,15 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void act_backward_r
   }
 }
 
+#define NN_ACT_BACKWARD_RANGE(T)                                                                          \
+  __attribute__((target_clones("avx512f", "avx2", "default"))) void act_backward_range(                  \
+      Act act, T *dx, const T *dy, const T *y, int64_t i0, int64_t i1) {                                 \
+    act_backward_body<T>(act, dx, dy, y, i0, i1);                                                        \
+  }
+NN_ACT_BACKWARD_RANGE(float)
+NN_ACT_BACKWARD_RANGE(double)
+#undef NN_ACT_BACKWARD_RANGE
+
 template <class T>
 void act_backward_loop(Act act, T *dx, const T *dy, const T *y, int64_t rows, int64_t cols) {
   int64_t n = rows * cols;
@@ -427,7 +438,7 @@ void act_backward_loop(Act act, T *dx, const T *dy, const T *y, int64_t rows, in
     case Act::Sigmoid:
     case Act::Tanh:
       // Elementwise: SIMD loops over chunks (parallel above a size).
-      chunked(n, [=](int64_t i0, int64_t k) { act_backward_range<T>(act, dx, dy, y, i0, i0 + k); });
+      chunked(n, [=](int64_t i0, int64_t k) { act_backward_range(act, dx, dy, y, i0, i0 + k); });
       return;
     case Act::Softmax:
       pfor(par, rows, [&](int64_t r) {
