@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include <nn.h>
+#include "bench_common.h"
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
 
@@ -25,67 +26,7 @@
 #include <floatfann.h>
 #endif
 
-#define CHECK(call)                                                                    \
-  do {                                                                                 \
-    nn_status st_ = (call);                                                            \
-    if (st_ != NN_OK) {                                                                \
-      fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, nn_last_error()); \
-      exit(1);                                                                         \
-    }                                                                                  \
-  } while (0)
-
-static const nn_device CPU = {NN_CPU, 0};
 static int g_quick = 0;
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof(double), cmp_double);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-/* Deterministic pseudo-random data in [-1, 1). */
-static uint64_t g_rng = 0x2545F4914F6CDD1Dull;
-static float frand(void) {
-  g_rng ^= g_rng << 13;
-  g_rng ^= g_rng >> 7;
-  g_rng ^= g_rng << 17;
-  return (float)((double)(g_rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-}
-static float *rand_array(int64_t n) {
-  float *p = malloc((size_t)n * sizeof(float));
-  if (!p) exit(1);
-  for (int64_t i = 0; i < n; ++i) p[i] = frand();
-  return p;
-}
-
-static nn_tensor *tensor2(const float *data, int64_t rows, int64_t cols) {
-  int64_t shape[2] = {rows, cols};
-  nn_tensor *t = NULL;
-  CHECK(nn_tensor_from_data(NN_F32, 2, shape, data, CPU, &t));
-  return t;
-}
-
-static nn_model *mlp(int n, const int64_t *sizes, nn_activation hidden) {
-  nn_model *m = NULL;
-  CHECK(nn_model_mlp(n, sizes, hidden, NN_ACT_IDENTITY, &m));
-  return m;
-}
-
-static double flops_per_sample(int n, const int64_t *sizes) {
-  double s = 0;
-  for (int i = 0; i + 1 < n; ++i) s += (double)sizes[i] * (double)sizes[i + 1];
-  return s;
-}
 
 /* ---------------------------------------------------------------- results */
 
@@ -121,98 +62,12 @@ static void set_threads(int n) {
 
 /* ------------------------------------------------------- libnn workloads */
 
-/* Tiny online training: nn_model_fit, batch 1, no shuffle (as FANN's
- * incremental training), plain SGD; microseconds per sample. */
-static double nn_tiny_online(int reps) {
-  const int64_t sizes[4] = {10, 40, 40, 5};
-  const int64_t n = 100;
-  float *xd = rand_array(n * 10), *yd = rand_array(n * 5);
-  nn_tensor *x = tensor2(xd, n, 10), *y = tensor2(yd, n, 5);
-  nn_model *m = mlp(4, sizes, NN_ACT_TANH);
-  nn_optimizer *opt = NULL;
-  CHECK(nn_optimizer_sgd(m, 0.01, 0.0, 0.0, false, &opt));
-  nn_fit_options o;
-  nn_fit_options_init(&o);
-  o.batch_size = 1;
-  o.shuffle = false;
-  o.epochs = g_quick ? 2 : 20;
-  CHECK(nn_model_fit(m, opt, x, y, &o, NULL)); /* warm-up */
-  double t[32];
-  for (int r = 0; r < reps; ++r) {
-    double t0 = now_s();
-    CHECK(nn_model_fit(m, opt, x, y, &o, NULL));
-    t[r] = (now_s() - t0) * 1e6 / (double)(n * o.epochs);
-  }
-  nn_optimizer_free(opt);
-  nn_model_free(m);
-  nn_tensor_free(x);
-  nn_tensor_free(y);
-  free(xd);
-  free(yd);
-  return median(t, reps);
-}
-
-/* Tiny single-sample inference through the public API: make the input
- * tensor, nn_model_forward, read the output, free both; microseconds per call. */
-static double nn_tiny_infer(int reps) {
-  const int64_t sizes[4] = {10, 40, 40, 5};
-  nn_model *m = mlp(4, sizes, NN_ACT_TANH);
-  float *xd = rand_array(10);
-  float out[5];
-  const int calls = g_quick ? 200 : 20000;
-  double t[32];
-  for (int r = -1; r < reps; ++r) {
-    double t0 = now_s();
-    for (int i = 0; i < calls; ++i) {
-      nn_tensor *x = tensor2(xd, 1, 10), *y = NULL;
-      CHECK(nn_model_forward(m, x, &y));
-      CHECK(nn_tensor_read(y, out, sizeof out));
-      nn_tensor_free(y);
-      nn_tensor_free(x);
-      xd[i % 10] += out[0] * 1e-9f;
-    }
-    if (r >= 0) t[r] = (now_s() - t0) * 1e6 / calls;
-  }
-  nn_model_free(m);
-  free(xd);
-  return median(t, reps);
-}
-
-/* Minibatch training with nn_model_fit (SGD momentum 0.9, MSE, shuffled):
- * samples per second. */
-static double nn_train(int n_sizes, const int64_t *sizes, int64_t batch, int steps, int reps) {
-  const int64_t in = sizes[0], out = sizes[n_sizes - 1], n = batch * steps;
-  float *xd = rand_array(n * in), *yd = rand_array(n * out);
-  nn_tensor *x = tensor2(xd, n, in), *y = tensor2(yd, n, out);
-  nn_model *m = mlp(n_sizes, sizes, NN_ACT_RELU);
-  nn_optimizer *opt = NULL;
-  CHECK(nn_optimizer_sgd(m, 0.001, 0.9, 0.0, false, &opt));
-  nn_fit_options o;
-  nn_fit_options_init(&o);
-  o.batch_size = batch;
-  o.epochs = 1;
-  CHECK(nn_model_fit(m, opt, x, y, &o, NULL)); /* warm-up */
-  double t[32];
-  for (int r = 0; r < reps; ++r) {
-    double t0 = now_s();
-    CHECK(nn_model_fit(m, opt, x, y, &o, NULL));
-    t[r] = (double)n / (now_s() - t0);
-  }
-  nn_optimizer_free(opt);
-  nn_model_free(m);
-  nn_tensor_free(x);
-  nn_tensor_free(y);
-  free(xd);
-  free(yd);
-  return median(t, reps);
-}
-
 /* Batched inference (nn_model_forward on [batch, in]): samples per second. */
 static double nn_infer(int n_sizes, const int64_t *sizes, int64_t batch, int reps) {
   const int64_t in = sizes[0];
   float *xd = rand_array(batch * in);
-  nn_tensor *x = tensor2(xd, batch, in);
-  nn_model *m = mlp(n_sizes, sizes, NN_ACT_RELU);
+  nn_tensor *x = tensor2(xd, batch, in, CPU);
+  nn_model *m = mlp_on(n_sizes, sizes, NN_ACT_RELU, CPU);
   double t[32];
   for (int r = -1; r < reps; ++r) {
     double t0 = now_s();
@@ -423,12 +278,12 @@ static long rss_kb(void) {
 static int run_rss(void) {
   const int64_t sizes[4] = {784, 512, 512, 10}, batch = 128, steps = 40, n = batch * steps;
   float *xd = rand_array(n * 784), *yd = rand_array(n * 10);
-  nn_tensor *x = tensor2(xd, n, 784), *y = tensor2(yd, n, 10);
+  nn_tensor *x = tensor2(xd, n, 784, CPU), *y = tensor2(yd, n, 10, CPU);
   const long base_kb = rss_kb(); /* process, libraries, the data set */
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   const long peak_before_kb = ru.ru_maxrss;
-  nn_model *m = mlp(4, sizes, NN_ACT_RELU);
+  nn_model *m = mlp_on(4, sizes, NN_ACT_RELU, CPU);
   nn_optimizer *opt = NULL;
   CHECK(nn_optimizer_sgd(m, 0.001, 0.9, 0.0, false, &opt));
   nn_fit_options o;
@@ -493,15 +348,15 @@ int main(int argc, char **argv) {
     set_threads(g_threads[j]);
     fprintf(stderr, "libnn, %d thread(s)...\n", g_threads[j]);
     if (!only || strcmp(only, "tiny") == 0) {
-      r_online->nn[j] = nn_tiny_online(reps);
-      r_tinf->nn[j] = nn_tiny_infer(reps);
+      r_online->nn[j] = nn_tiny_online(CPU, g_quick ? 2 : 20, reps);
+      r_tinf->nn[j] = nn_tiny_infer(CPU, g_quick ? 200 : 20000, reps);
     }
     if (!only || strcmp(only, "mid") == 0) {
-      r_mid->nn[j] = nn_train(4, mid, 128, g_quick ? 2 : 16, reps);
+      r_mid->nn[j] = nn_train(CPU, 4, mid, 128, g_quick ? 2 : 16, reps);
       r_mid->ceiling[j] = ceiling(4, mid, 128, 1, reps);
     }
     if (only && strcmp(only, "big") != 0) continue;
-    r_big->nn[j] = nn_train(4, big, 512, g_quick ? 1 : 2, g_quick ? 1 : 3);
+    r_big->nn[j] = nn_train(CPU, 4, big, 512, g_quick ? 1 : 2, g_quick ? 1 : 3);
     r_big->ceiling[j] = ceiling(4, big, 512, 1, g_quick ? 1 : 3);
     r_binf->nn[j] = nn_infer(4, big, 1024, reps);
     r_binf->ceiling[j] = ceiling(4, big, 1024, 0, reps);

@@ -24,15 +24,8 @@
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 #include <nn.h>
+#include "bench_common.h"
 
-#define CHECK(call)                                                                    \
-  do {                                                                                 \
-    nn_status st_ = (call);                                                            \
-    if (st_ != NN_OK) {                                                                \
-      fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, nn_last_error()); \
-      exit(1);                                                                         \
-    }                                                                                  \
-  } while (0)
 #define CU(call)                                                                                      \
   do {                                                                                                \
     cudaError_t e_ = (call);                                                                          \
@@ -50,60 +43,8 @@
     }                                                                                  \
   } while (0)
 
-static const nn_device CPU = {NN_CPU, 0};
 static const nn_device GPU = {NN_CUDA, 0};
 static int g_quick = 0;
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof(double), cmp_double);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static uint64_t g_rng = 0x2545F4914F6CDD1Dull;
-static float frand(void) {
-  g_rng ^= g_rng << 13;
-  g_rng ^= g_rng >> 7;
-  g_rng ^= g_rng << 17;
-  return (float)((double)(g_rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-}
-static float *rand_array(int64_t n) {
-  float *p = malloc((size_t)n * sizeof(float));
-  if (!p) exit(1);
-  for (int64_t i = 0; i < n; ++i) p[i] = frand();
-  return p;
-}
-
-static nn_tensor *tensor2(const float *data, int64_t rows, int64_t cols, nn_device dev) {
-  int64_t shape[2] = {rows, cols};
-  nn_tensor *t = NULL;
-  CHECK(nn_tensor_from_data(NN_F32, 2, shape, data, dev, &t));
-  return t;
-}
-
-static nn_model *mlp_gpu(int n, const int64_t *sizes, nn_activation hidden) {
-  nn_model *m = NULL;
-  CHECK(nn_model_mlp(n, sizes, hidden, NN_ACT_IDENTITY, &m));
-  CHECK(nn_model_init(m, NN_INIT_HE_UNIFORM, 1));
-  CHECK(nn_model_to(m, GPU));
-  return m;
-}
-
-static double flops_per_sample(int n, const int64_t *sizes) {
-  double s = 0;
-  for (int i = 0; i + 1 < n; ++i) s += (double)sizes[i] * (double)sizes[i + 1];
-  return s;
-}
 
 /* ---------------------------------------------------------------- results */
 
@@ -132,100 +73,13 @@ static Row *row(const char *key, const char *name, const char *unit, int higher_
 
 /* ------------------------------------------------------- libnn workloads */
 
-/* Tiny online training: nn_model_fit on the GPU, batch 1, no shuffle, plain
- * SGD, MSE; microseconds per sample (one step per sample). */
-static double nn_tiny_online(int reps) {
-  const int64_t sizes[4] = {10, 40, 40, 5};
-  const int64_t n = 100;
-  float *xd = rand_array(n * 10), *yd = rand_array(n * 5);
-  nn_tensor *x = tensor2(xd, n, 10, GPU), *y = tensor2(yd, n, 5, GPU);
-  nn_model *m = mlp_gpu(4, sizes, NN_ACT_TANH);
-  nn_optimizer *opt = NULL;
-  CHECK(nn_optimizer_sgd(m, 0.01, 0.0, 0.0, false, &opt));
-  nn_fit_options o;
-  nn_fit_options_init(&o);
-  o.batch_size = 1;
-  o.shuffle = false;
-  o.epochs = g_quick ? 2 : 10;
-  CHECK(nn_model_fit(m, opt, x, y, &o, NULL)); /* warm-up */
-  double t[32];
-  for (int r = 0; r < reps; ++r) {
-    double t0 = now_s();
-    CHECK(nn_model_fit(m, opt, x, y, &o, NULL));
-    t[r] = (now_s() - t0) * 1e6 / (double)(n * o.epochs);
-  }
-  nn_optimizer_free(opt);
-  nn_model_free(m);
-  nn_tensor_free(x);
-  nn_tensor_free(y);
-  free(xd);
-  free(yd);
-  return median(t, reps);
-}
-
-/* Tiny single-sample inference through the public API: the input tensor made
- * on the GPU from host data, nn_model_forward, the output read back, both
- * freed; microseconds per call. */
-static double nn_tiny_infer(int reps) {
-  const int64_t sizes[4] = {10, 40, 40, 5};
-  nn_model *m = mlp_gpu(4, sizes, NN_ACT_TANH);
-  float *xd = rand_array(10);
-  float out[5];
-  const int calls = g_quick ? 200 : 5000;
-  double t[32];
-  for (int r = -1; r < reps; ++r) {
-    double t0 = now_s();
-    for (int i = 0; i < calls; ++i) {
-      nn_tensor *x = tensor2(xd, 1, 10, GPU), *y = NULL;
-      CHECK(nn_model_forward(m, x, &y));
-      CHECK(nn_tensor_read(y, out, sizeof out));
-      nn_tensor_free(y);
-      nn_tensor_free(x);
-      xd[i % 10] += out[0] * 1e-9f;
-    }
-    if (r >= 0) t[r] = (now_s() - t0) * 1e6 / calls;
-  }
-  nn_model_free(m);
-  free(xd);
-  return median(t, reps);
-}
-
-/* Minibatch training with nn_model_fit on the GPU (SGD momentum 0.9, MSE,
- * shuffled, the data set on the GPU): samples per second. */
-static double nn_train(int n_sizes, const int64_t *sizes, int64_t batch, int steps, int reps) {
-  const int64_t in = sizes[0], out = sizes[n_sizes - 1], n = batch * steps;
-  float *xd = rand_array(n * in), *yd = rand_array(n * out);
-  nn_tensor *x = tensor2(xd, n, in, GPU), *y = tensor2(yd, n, out, GPU);
-  nn_model *m = mlp_gpu(n_sizes, sizes, NN_ACT_RELU);
-  nn_optimizer *opt = NULL;
-  CHECK(nn_optimizer_sgd(m, 0.001, 0.9, 0.0, false, &opt));
-  nn_fit_options o;
-  nn_fit_options_init(&o);
-  o.batch_size = batch;
-  o.epochs = 1;
-  CHECK(nn_model_fit(m, opt, x, y, &o, NULL)); /* warm-up */
-  double t[32];
-  for (int r = 0; r < reps; ++r) {
-    double t0 = now_s();
-    CHECK(nn_model_fit(m, opt, x, y, &o, NULL));
-    t[r] = (double)n / (now_s() - t0);
-  }
-  nn_optimizer_free(opt);
-  nn_model_free(m);
-  nn_tensor_free(x);
-  nn_tensor_free(y);
-  free(xd);
-  free(yd);
-  return median(t, reps);
-}
-
 /* Batched inference (nn_model_forward on [batch, in] already on the GPU),
  * `calls` back to back, then one read of the last output: samples per second. */
 static double nn_infer(int n_sizes, const int64_t *sizes, int64_t batch, int reps) {
   const int64_t in = sizes[0], out = sizes[n_sizes - 1];
   float *xd = rand_array(batch * in), *yd = malloc((size_t)(batch * out) * sizeof(float));
   nn_tensor *x = tensor2(xd, batch, in, GPU);
-  nn_model *m = mlp_gpu(n_sizes, sizes, NN_ACT_RELU);
+  nn_model *m = mlp_on(n_sizes, sizes, NN_ACT_RELU, GPU);
   const int calls = g_quick ? 3 : 20;
   double t[32];
   for (int r = -1; r < reps; ++r) {
@@ -407,10 +261,10 @@ int main(int argc, char **argv) {
 
   fprintf(stderr, "tiny online...\n");
   r = row("tiny_online", "10-40-40-5 online train (b1)", "us/sample", 0, 0);
-  r->nn = nn_tiny_online(reps);
+  r->nn = nn_tiny_online(GPU, g_quick ? 2 : 10, reps);
   fprintf(stderr, "tiny inference...\n");
   r = row("tiny_infer", "10-40-40-5 infer 1 sample (API)", "us/call", 0, 0);
-  r->nn = nn_tiny_infer(reps);
+  r->nn = nn_tiny_infer(GPU, g_quick ? 200 : 5000, reps);
 
   struct {
     const char *key, *name;
@@ -429,7 +283,7 @@ int main(int argc, char **argv) {
     double fl = (big[i].train ? 6.0 : 2.0) * flops_per_sample(4, big[i].sizes);
     r = row(big[i].key, big[i].name, "samples/s", 1, fl);
     int steps = g_quick ? (big[i].steps > 4 ? 4 : big[i].steps) : big[i].steps;
-    r->nn = big[i].train ? nn_train(4, big[i].sizes, big[i].batch, steps, reps)
+    r->nn = big[i].train ? nn_train(GPU, 4, big[i].sizes, big[i].batch, steps, reps)
                          : nn_infer(4, big[i].sizes, big[i].batch, reps);
     r->ceiling = cublas_ceiling(4, big[i].sizes, big[i].batch, big[i].train, reps);
   }
