@@ -365,6 +365,27 @@ for _name, (_res, _args) in _DECLS.items():
 # --------------------------------------------------------------------------
 
 
+class Handle:
+    """Base of the classes owning a C handle: freed by close(), which each
+    subclass defines, when the object dies or leaves a `with` block."""
+
+    def close(self):
+        raise NotImplementedError
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
 class Error(Exception):
     """A libnn call failed. ``status`` is the nn_status (int), ``status_name``
     e.g. ``"NN_ERR_SHAPE"``, ``message`` the library's message (nn_last_error)."""

@@ -24,7 +24,7 @@ def _closed(what):
 # Layers
 # ------------------------------------------------------------------------------
 
-class Layer:
+class Layer(_capi.Handle):
     """A layer: ``nn.Linear(in, out, bias=True)`` or ``nn.Activation("relu")``.
 
     A layer you create is yours until ``model.add(layer)``; from then on (and
@@ -113,19 +113,6 @@ class Layer:
         h, self._h = self._h, None
         if h and self._owned:
             _capi.free_handle("layer", h)
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
 
     def _summary_type(self):
         if self._model is not None and self._h and self._model._h:
@@ -219,7 +206,7 @@ class StopTraining(Exception):
 # Model
 # ------------------------------------------------------------------------------
 
-class Model:
+class Model(_capi.Handle):
     """A sequential model (like torch.nn.Sequential): ``Model([layers])``,
     ``Model.mlp(sizes, hidden, output)``, ``Model.load(path)``."""
 
@@ -271,19 +258,6 @@ class Model:
             opt.close()
         h, self._h = self._h, None
         _capi.free_handle("model", h)
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
 
     # -- structure ---------------------------------------------------------------------
     def add(self, layer):
@@ -548,7 +522,7 @@ def loss(name, pred, target, grad=False):
 # Optimizers
 # ------------------------------------------------------------------------------
 
-class Optimizer:
+class Optimizer(_capi.Handle):
     """Base of SGD and Adam; keeps its model alive."""
 
     _h = None
@@ -592,19 +566,6 @@ class Optimizer:
         h, self._h = self._h, None
         if h:
             _capi.free_handle("optimizer", h)
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
 
     def __repr__(self):
         if not self._h:

@@ -143,7 +143,7 @@ def _new(fn, *args):
     return Tensor._wrap(out.value)
 
 
-class Tensor:
+class Tensor(_capi.Handle):
     """An n-dimensional array (rank 0..8) on a device, in one of eight dtypes.
 
     ``Tensor(data, dtype=None, device="cpu")`` copies ``data``: a NumPy array
@@ -267,19 +267,6 @@ class Tensor:
         h, self._h = self._h, None
         if h:
             _capi.free_handle("tensor", h)
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
 
     # -- properties ----------------------------------------------------------------
     @property
