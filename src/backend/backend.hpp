@@ -54,10 +54,32 @@ struct AdamParams {
   int64_t step;    // 1-based step count, for bias correction
 };
 
+// Raw-pointer F32 kernels on contiguous row-major host-addressable buffers,
+// for the small-batch fast paths of the model and the optimizer (no views,
+// no checks, no virtual call per kernel). Same arithmetic as the View-based
+// kernels of the same names.
+struct HostF32Kernels {
+  // y[M,N] = act(x[M,K] w[N,K]^T + bias[N]); bias may be NULL.
+  void (*linear_forward)(Act act, float *y, const float *x, const float *w, const float *bias, int64_t M,
+                         int64_t N, int64_t K);
+  void (*activation_forward)(Act act, float *y, const float *x, int64_t rows, int64_t cols);
+  // dx = dL/dx of y = act(x) from dy and y (dx may be dy).
+  void (*activation_backward)(Act act, float *dx, const float *dy, const float *y, int64_t rows, int64_t cols);
+  // Backward of y[M,N] = act(x[M,K] w[N,K]^T + b): g holds dL/dy on entry and
+  // dL/d(pre-activation) on exit; dw (+)= g^T x, db (+)= column sums of g
+  // (db may be NULL), dx = g w (dx may be NULL); `accumulate` adds into dw/db.
+  void (*linear_backward)(Act act, float *g, const float *y, const float *x, const float *w, float *dw, float *db,
+                          float *dx, int64_t M, int64_t N, int64_t K, bool accumulate);
+  // The SGD update of one F32 parameter (as sgd_update); m may be NULL.
+  void (*sgd_update)(const SgdParams &sp, float *p, const float *g, float *m, int64_t n);
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual Device device() const = 0;
+  // The raw F32 kernels when this backend's memory is host-addressable, else NULL.
+  virtual const HostF32Kernels *host_f32() const { return nullptr; }
 
   // Memory. allocate throws Errc::OutOfMemory; 0 bytes gives a valid unique pointer.
   virtual void *allocate(size_t bytes) = 0;

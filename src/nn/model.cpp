@@ -5,7 +5,6 @@
 
 #include "nn/model.hpp"
 
-#include "backend/cpu/cpu_train.hpp"
 
 namespace nn {
 namespace {
@@ -269,7 +268,8 @@ thread_local FastBufsOwner t_fast_bufs_owner;
 }  // namespace
 
 bool Model::forward_fast(const Tensor &x, Tensor &y) const {
-  if (device_.type != DeviceType::CPU || dtype_ != DType::F32 || x.dtype() != DType::F32 || plan_.empty() ||
+  const HostF32Kernels *k32 = backend_for(device_).host_f32();
+  if (!k32 || dtype_ != DType::F32 || x.dtype() != DType::F32 || plan_.empty() ||
       !x.defined() || x.ndim() < 1 || !x.is_contiguous() || x.device() != device_)
     return false;
   const int64_t in = x.dim(x.ndim() - 1);
@@ -301,10 +301,10 @@ bool Model::forward_fast(const Tensor &x, Tensor &y) const {
     float *out = k + 1 == plan_.size() ? out_final : bufs[k % 2];
     if (u.linear >= 0) {
       const Layer &l = *layers_[static_cast<size_t>(u.linear)];
-      cpu::linear_forward_f32(u.act, out, cur, l.weight_.data_as<const float>(),
+      k32->linear_forward(u.act, out, cur, l.weight_.data_as<const float>(),
                               l.has_bias() ? l.bias_.data_as<const float>() : nullptr, rows, of, feat);
     } else {
-      cpu::activation_forward_f32(u.act, out, cur, rows, of);
+      k32->activation_forward(u.act, out, cur, rows, of);
     }
     cur = out;
     feat = of;
@@ -478,7 +478,8 @@ void Model::validate_batch(const Tensor &x, const Tensor &target, LossKind loss,
 // Tensor or view, one virtual call for the loss kernel); the same kernels
 // and the same order of operations as the general path.
 bool Model::train_batch_fast(const Tensor &x, const Tensor &target, LossKind loss, double &value) {
-  if (device_.type != DeviceType::CPU || dtype_ != DType::F32 || plan_.empty() || first_param_unit_ < 0 ||
+  const HostF32Kernels *k32 = backend_for(device_).host_f32();
+  if (!k32 || dtype_ != DType::F32 || plan_.empty() || first_param_unit_ < 0 ||
       (loss != LossKind::MSE && loss != LossKind::SSE) || !x.defined() || !target.defined() ||
       x.dtype() != DType::F32 || target.dtype() != DType::F32 || x.ndim() != 2 || target.ndim() != 2 ||
       x.device() != device_ || target.device() != device_ || !x.is_contiguous() || !target.is_contiguous())
@@ -503,10 +504,10 @@ bool Model::train_batch_fast(const Tensor &x, const Tensor &target, LossKind los
     float *out = acts_[k].data_as<float>();
     if (u.linear >= 0) {
       const Layer &l = *layers_[static_cast<size_t>(u.linear)];
-      cpu::linear_forward_f32(u.act, out, cur, l.weight_.data_as<const float>(),
+      k32->linear_forward(u.act, out, cur, l.weight_.data_as<const float>(),
                               l.has_bias() ? l.bias_.data_as<const float>() : nullptr, rows, of, feat);
     } else {
-      cpu::activation_forward_f32(u.act, out, cur, rows, of);
+      k32->activation_forward(u.act, out, cur, rows, of);
     }
     cur = out;
     feat = of;
@@ -539,12 +540,12 @@ bool Model::train_batch_fast(const Tensor &x, const Tensor &target, LossKind los
       Layer &l = *layers_[static_cast<size_t>(u.linear)];
       const float *X = k == 0 ? xp : acts_[static_cast<size_t>(k) - 1].data_as<const float>();
       const int64_t kin = k == 0 ? in : acts_[static_cast<size_t>(k) - 1].dim(1);
-      cpu::linear_backward_f32(u.act, g, y, X, l.weight_.data_as<const float>(), l.weight_grad_.data_as<float>(),
+      k32->linear_backward(u.act, g, y, X, l.weight_.data_as<const float>(), l.weight_grad_.data_as<float>(),
                                l.has_bias() ? l.bias_grad_.data_as<float>() : nullptr,
                                k > first_param_unit_ ? grads_[static_cast<size_t>(k) - 1].data_as<float>() : nullptr,
                                rows, of, kin, acc);
     } else {
-      cpu::activation_backward_f32(u.act, grads_[static_cast<size_t>(k) - 1].data_as<float>(), g, y, rows, of);
+      k32->activation_backward(u.act, grads_[static_cast<size_t>(k) - 1].data_as<float>(), g, y, rows, of);
     }
   }
   value = v;

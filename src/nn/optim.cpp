@@ -5,7 +5,6 @@
 
 #include <cmath>
 
-#include "backend/cpu/cpu_train.hpp"
 #include "core/error.hpp"
 #include "core/ops.hpp"
 
@@ -111,11 +110,11 @@ void Optimizer::step_unchecked() {
     for_each_parameter(*model_, [&](const Tensor &p, const Tensor &g) {
       const int64_t n = p.numel();
       if (n > 0) {
-        // F32 on the CPU (parameters checked before): the update kernel on raw
-        // pointers, no views, no virtual call, no per-call checks.
-        if (p.device().type == DeviceType::CPU && p.dtype() == DType::F32 && g.dtype() == DType::F32 &&
-            p.is_contiguous() && g.is_contiguous())
-          cpu::sgd_update_f32(sp, p.data_as<float>(), g.data_as<const float>(),
+        // F32 in host memory (parameters checked before): the update kernel on
+        // raw pointers, no views, no per-call checks.
+        const HostF32Kernels *k32 = p.backend().host_f32();
+        if (k32 && p.dtype() == DType::F32 && g.dtype() == DType::F32 && p.is_contiguous() && g.is_contiguous())
+          k32->sgd_update(sp, p.data_as<float>(), g.data_as<const float>(),
                               m_[i].defined() ? m_[i].data_as<float>() : nullptr, n);
         else
           p.backend().sgd_update(sp, p.view(), g.view(), m_[i].defined() ? m_[i].view() : View());

@@ -881,5 +881,11 @@ void CpuTrainBackend::loss(LossKind kind, const View &pred, const View &target, 
   });
 }
 
+const HostF32Kernels *CpuTrainBackend::host_f32() const {
+  static const HostF32Kernels kernels = {linear_forward_f32, activation_forward_f32, activation_backward_f32,
+                                         linear_backward_f32, sgd_update_f32};
+  return &kernels;
+}
+
 }  // namespace cpu
 }  // namespace nn

@@ -10,6 +10,7 @@ namespace cpu {
 
 class CpuTrainBackend : public Backend {
  public:
+  const HostF32Kernels *host_f32() const override;
   void gemm(bool ta, bool tb, double alpha, const View &a, const View &b, double beta, const View &out) override;
   void linear_forward(Act act, const View &y, const View &x, const View &w, const View &bias) override;
   void activation_forward(Act act, const View &y, const View &x) override;
@@ -24,7 +25,7 @@ class CpuTrainBackend : public Backend {
                    const View &v) override;
 };
 
-// Raw-pointer F32 kernels for small fast paths (Model::forward on the CPU):
+// Raw-pointer F32 kernels for small fast paths (host_f32() hands them out):
 // the same arithmetic as CpuTrainBackend::linear_forward / activation_forward
 // on contiguous row-major buffers, without views or checks.
 // y[M,N] = act(x[M,K] w[N,K]^T + bias[N]); bias may be NULL.
