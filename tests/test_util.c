@@ -16,6 +16,75 @@ nn_device tu_cpu(void) {
   return d;
 }
 
+static void tu_failf(const char *file, int line, const char *fmt, ...);
+
+nn_device tu_device(void) {
+  static int parsed = 0;
+  static nn_device dev;
+  if (!parsed) {
+    const char *e = getenv("NN_TEST_DEVICE");
+    dev = tu_cpu();
+    if (e && *e && strcmp(e, "cpu") != 0) {
+      char *end = NULL;
+      long idx = 0;
+      if (strncmp(e, "cuda", 4) != 0 || (e[4] != '\0' && e[4] != ':')) {
+        fprintf(stderr, "NN_TEST_DEVICE is \"%s\"; use cpu, cuda or cuda:N\n", e);
+        abort();
+      }
+      if (e[4] == ':') {
+        idx = strtol(e + 5, &end, 10);
+        if (end == e + 5 || *end != '\0' || idx < 0 || idx > 1024) {
+          fprintf(stderr, "NN_TEST_DEVICE is \"%s\"; use cpu, cuda or cuda:N\n", e);
+          abort();
+        }
+      }
+      dev.type = NN_CUDA;
+      dev.index = (int32_t)idx;
+    }
+    parsed = 1;
+  }
+  return dev;
+}
+
+bool tu_on_cpu(void) { return tu_device().type == NN_CPU; }
+
+const char *tu_device_name(void) {
+  static char name[32];
+  nn_device d = tu_device();
+  if (d.type == NN_CPU) return "cpu";
+  snprintf(name, sizeof name, "cuda:%d", (int)d.index);
+  return name;
+}
+
+nn_tensor *tu_to_device_at(nn_tensor *t, const char *file, int line) {
+  if (t == NULL || tu_on_cpu()) return t;
+  nn_tensor *d = NULL;
+  nn_status st = nn_tensor_to_device(t, tu_device(), &d);
+  if (st != NN_OK || d == NULL)
+    tu_failf(file, line, "nn_tensor_to_device(%s) failed: status %d: %s", tu_device_name(), (int)st,
+             nn_last_error());
+  nn_tensor_free(t);
+  return d;
+}
+
+int tu_run_group_impl(const char *name, const struct CMUnitTest *tests, size_t n) {
+  nn_device d = tu_device();
+  if (d.type != NN_CPU) {
+    nn_tensor *probe = NULL;
+    int64_t shape[1] = {1};
+    nn_status st = nn_tensor_zeros(NN_F32, 1, shape, d, &probe);
+    if (st != NN_OK) {
+      printf("skipped: %s on %s: %s\n", name, tu_device_name(), nn_last_error());
+      fflush(stdout);
+      return TU_SKIPPED;
+    }
+    nn_tensor_free(probe);
+  }
+  char group[256];
+  snprintf(group, sizeof group, "%s on %s", name, tu_device_name());
+  return _cmocka_run_group_tests(group, tests, n, NULL, NULL);
+}
+
 const char *tu_dtype_name(nn_dtype dt) {
   switch (dt) {
     case NN_F32: return "f32";
@@ -304,7 +373,7 @@ nn_tensor *tu_make_at(nn_dtype dt, int ndim, const int64_t *shape, const double 
   if (!buf) tu_failf(file, line, "malloc failed");
   for (int64_t i = 0; i < n; i++) tu_store(dt, buf, i, vals[i]);
   nn_tensor *t = NULL;
-  nn_status st = nn_tensor_from_data(dt, ndim, shape, buf, tu_cpu(), &t);
+  nn_status st = nn_tensor_from_data(dt, ndim, shape, buf, tu_device(), &t);
   free(buf);
   if (st != NN_OK || t == NULL)
     tu_failf(file, line, "nn_tensor_from_data(%s, %s) failed: status %d: %s", tu_dtype_name(dt),
@@ -320,7 +389,7 @@ nn_tensor *tu_make_i64_at(nn_dtype dt, int ndim, const int64_t *shape, const int
   if (!buf) tu_failf(file, line, "malloc failed");
   for (int64_t i = 0; i < n; i++) tu_store_i64(dt, buf, i, vals[i]);
   nn_tensor *t = NULL;
-  nn_status st = nn_tensor_from_data(dt, ndim, shape, buf, tu_cpu(), &t);
+  nn_status st = nn_tensor_from_data(dt, ndim, shape, buf, tu_device(), &t);
   free(buf);
   if (st != NN_OK || t == NULL)
     tu_failf(file, line, "nn_tensor_from_data(%s, %s) failed: status %d: %s", tu_dtype_name(dt),

@@ -24,6 +24,27 @@ extern const nn_dtype tu_float_dtypes[4];
 extern const nn_dtype tu_int_dtypes[4];
 
 nn_device tu_cpu(void);
+
+/* ---- the device under test --------------------------------------------------
+ * Device-generic test programs run once per device: CTest registers each of
+ * them twice, as `test_x` (CPU) and `test_x_cuda` (NN_TEST_DEVICE=cuda).
+ * NN_TEST_DEVICE is "cpu" (the default), "cuda" or "cuda:N"; anything else
+ * aborts the program. Tensors made by tu_make* live on tu_device(). */
+nn_device tu_device(void);
+bool tu_on_cpu(void);         /* tu_device() is the CPU */
+const char *tu_device_name(void);  /* "cpu", "cuda:0" */
+/* Moves t to tu_device() (frees t; returns it unchanged on the CPU). */
+#define tu_to_device(t) tu_to_device_at((t), __FILE__, __LINE__)
+nn_tensor *tu_to_device_at(nn_tensor *t, const char *file, int line);
+/* Exit code of a test program whose device is not available: CTest's
+ * SKIP_RETURN_CODE reports it as skipped. */
+#define TU_SKIPPED 77
+/* Runs a CMocka group on tu_device(): when that device is unavailable it
+ * prints why ("skipped: test_x on cuda:0: <nn_last_error of a CUDA
+ * request>") and returns TU_SKIPPED without running anything. */
+#define tu_run_group(tests) \
+  tu_run_group_impl(#tests, (tests), sizeof(tests) / sizeof((tests)[0]))
+int tu_run_group_impl(const char *name, const struct CMUnitTest *tests, size_t n);
 const char *tu_dtype_name(nn_dtype dt);   /* "f32", "u8", ... */
 bool tu_is_float(nn_dtype dt);
 bool tu_is_int(nn_dtype dt);
