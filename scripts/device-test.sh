@@ -5,8 +5,9 @@
 # core, runs the whole test suite (test_cuda runs the CPU/GPU parity cases
 # when a GPU is visible), then the GPU benchmarks (tests/bench/bench_gpu.c
 # against tests/bench/bench_torch_gpu.py on the same GPU), each under a time
-# cap, and writes to $OUT/ (or ./device-out without $OUT), 4 files:
+# cap, and writes to $OUT/ (or ./device-out without $OUT), 5 files:
 #   device-test.log  everything (versions, build, ctest, test_cuda, benches)
+#   ctest.log        the ctest run (CPU and _cuda variants of every program)
 #   test_cuda.log    test_cuda in full
 #   bench-gpu.txt    the benchmark table (markdown)
 #   torch-gpu.txt    PyTorch's raw figures
@@ -72,8 +73,19 @@ timeout "$(cap 420)" cmake --build "$BUILD" -j "$JOBS" || exit 4
 ls -la "$BUILD"/libnn_cuda.so* "$BUILD"/tests/bench_gpu 2>&1 | sed 's/^/  /'
 
 status=0
-stamp "ctest -j $JOBS (test_cuda included)"
-timeout "$(cap 240)" ctest --test-dir "$BUILD" --output-on-failure -j "$JOBS" -LE bench || status=1
+stamp "ctest -j $JOBS (every device-generic test twice: CPU, then <name>_cuda on cuda:0; test_cuda)"
+timeout "$(cap 240)" ctest --test-dir "$BUILD" --output-on-failure -j "$JOBS" -LE bench 2>&1 \
+  | tee "$OUT/ctest.log"
+[[ ${PIPESTATUS[0]} -ne 0 ]] && status=1
+# The CUDA runs of the device-generic programs: passed / skipped / failed.
+cuda_pass=$(grep -cE "Test +#[0-9]+: [a-z_]+_cuda [.]+ +Passed" "$OUT/ctest.log")
+cuda_skip=$(grep -cE "Test +#[0-9]+: [a-z_]+_cuda [.]+[*]+Skipped" "$OUT/ctest.log")
+cuda_fail=$(grep -E "Test +#[0-9]+: [a-z_]+_cuda " "$OUT/ctest.log" | grep -cvE "Passed|Skipped")
+echo "device-generic programs on CUDA: $cuda_pass passed, $cuda_skip skipped, $cuda_fail failed"
+if [[ $GPU_SEEN -eq 1 && $cuda_skip -gt 0 ]]; then
+  echo "!! nvidia-smi lists a GPU but $cuda_skip device-generic programs skipped CUDA: FAILED"
+  status=1
+fi
 stamp "test_cuda in full"
 timeout "$(cap 150)" "$BUILD/tests/test_cuda" > "$OUT/test_cuda.log" 2>&1
 rc=$?
