@@ -1,6 +1,9 @@
 /* nn_binary / nn_binary_scalar: every op, every dtype pair, PyTorch type
  * promotion (0-dim rule included), NumPy broadcasting on random shapes
- * (size-1 dims, rank differences, empty dims), scalar operands. */
+ * (size-1 dims, rank differences, empty dims), scalar operands; on the device
+ * under test (tu_device(): the CPU, or CUDA for test_ops_binary_cuda).
+ * Every result element is one IEEE operation plus one rounding, so the
+ * tolerances are the same on every device. */
 #include "test_util.h"
 
 #include <math.h>
@@ -139,6 +142,15 @@ static double atol_for(nn_dtype dt) {
 
 static int strided_mode = 0;
 
+/* Every operation returns its result on the operands' device (nn.h, Operations). */
+static void assert_on_device(const nn_tensor *t, const char *ctx) {
+  nn_device d = nn_tensor_device(t), want = tu_device();
+  if (d.type != want.type || d.index != want.index) {
+    print_error("%s: result on device {%d, %d}, expected %s\n", ctx, (int)d.type, (int)d.index, tu_device_name());
+    fail();
+  }
+}
+
 /* Runs a op b on tensors with the given dtypes/shapes/values and checks the
  * dtype, the broadcast shape and every value. */
 static void check_binary(nn_binary_op op, nn_dtype adt, int na, const int64_t *sa, const double *va, nn_dtype bdt,
@@ -164,6 +176,7 @@ static void check_binary(nn_binary_op op, nn_dtype adt, int na, const int64_t *s
     fail();
   }
   tu_assert_meta(c, rdt, no, so);
+  assert_on_device(c, ctx);
   int64_t n = tu_numel(no, so);
   double *exp = malloc((size_t)(n ? n : 1) * sizeof(double));
   int64_t idx[TU_MAX_DIMS] = {0};
@@ -253,7 +266,7 @@ static void test_non_contiguous_operands(void **state) {
     nn_dtype bdt = tu_rng_int(&r, 0, 1) ? adt : tu_all_dtypes[tu_rng_int(&r, 0, 7)];
     run_random_case(&r, op, adt, bdt, true, "strided");
   }
-  /* larger f32/bf16 views: the oneDNN path with strided memory */
+  /* larger float views: the oneDNN path with strided memory on the CPU */
   int64_t sa[2] = {129, 67}, sb[1] = {67}, sc[2] = {129, 1};
   for (int fi = 0; fi < 4; fi++) {
     nn_dtype dt = tu_float_dtypes[fi];
@@ -325,7 +338,8 @@ static void test_rank8_broadcast(void **state) {
   }
 }
 
-/* Larger tensors: the oneDNN binary path with broadcast (f32, bf16). */
+/* Larger tensors: the oneDNN binary path with broadcast (f32, bf16) on the
+ * CPU, the strided kernel on CUDA. */
 static void test_large_broadcast(void **state) {
   (void)state;
   tu_rng r = tu_rng_make(203);
@@ -625,6 +639,7 @@ static void check_scalar(nn_binary_op op, nn_dtype dt, int ndim, const int64_t *
     fail();
   }
   tu_assert_meta(c, rdt, ndim, shape);
+  assert_on_device(c, ctx);
   int64_t n = tu_numel(ndim, shape);
   double *exp = malloc((size_t)(n ? n : 1) * sizeof(double));
   bool integral = isfinite(s) && s == floor(s);
@@ -782,11 +797,21 @@ static void test_operands_unchanged(void **state) {
   (void)state;
   int64_t s[2] = {2, 2};
   double va[4] = {1, 2, 3, 4}, vb[4] = {5, 6, 7, 8};
+  const float junk[4] = {-100, -200, -300, -400};
   nn_tensor *a = tu_make(NN_F32, 2, s, va), *b = tu_make(NN_F32, 2, s, vb), *c = NULL;
   for (int oi = 0; oi < N_OPS; oi++) {
     TU_OK(nn_binary(all_ops[oi], a, b, &c));
-    assert_ptr_not_equal(nn_tensor_data(c), nn_tensor_data(a));
-    assert_ptr_not_equal(nn_tensor_data(c), nn_tensor_data(b));
+    if (tu_on_cpu()) {
+      assert_ptr_not_equal(nn_tensor_data(c), nn_tensor_data(a));
+      assert_ptr_not_equal(nn_tensor_data(c), nn_tensor_data(b));
+    } else {
+      /* nn.h: nn_tensor_data is NULL for a CUDA tensor (the write below checks the storage) */
+      assert_null(nn_tensor_data(c));
+      assert_null(nn_tensor_data(a));
+      assert_null(nn_tensor_data(b));
+    }
+    /* on any device: overwriting the result leaves the operands as they were */
+    TU_OK(nn_tensor_write(c, junk, sizeof junk));
     nn_tensor_free(c);
     TU_OK(nn_binary(all_ops[oi], a, a, &c)); /* same handle twice */
     nn_tensor_free(c);
@@ -800,7 +825,8 @@ static void test_operands_unchanged(void **state) {
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {
+  /* named after the program: tu_run_group prints the name ("skipped: test_ops_binary on cuda:0: ...") */
+  const struct CMUnitTest test_ops_binary[] = {
       cmocka_unit_test(test_promotion_table),
       cmocka_unit_test(test_every_op_every_dtype_pair),
       cmocka_unit_test(test_broadcast_random_shapes),
@@ -816,5 +842,5 @@ int main(void) {
       cmocka_unit_test(test_scalar_examples),
       cmocka_unit_test(test_operands_unchanged),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return tu_run_group(test_ops_binary);
 }

@@ -1,4 +1,7 @@
-/* nn_unary: every op on every dtype against a float64 reference. */
+/* nn_unary: every op on every dtype against a float64 reference, on the
+ * device under test (tu_device(): the CPU, or CUDA for test_ops_unary_cuda).
+ * Elementwise results are checked with the same tolerances on every device:
+ * the reference is float64 and each element is one op plus one rounding. */
 #include "test_util.h"
 
 #include <math.h>
@@ -58,6 +61,15 @@ static double atol_for(nn_dtype dt) {
   }
 }
 
+/* Every operation returns its result on the operands' device (nn.h, Operations). */
+static void assert_on_device(const nn_tensor *t, const char *ctx) {
+  nn_device d = nn_tensor_device(t), want = tu_device();
+  if (d.type != want.type || d.index != want.index) {
+    print_error("%s: result on device {%d, %d}, expected %s\n", ctx, (int)d.type, (int)d.index, tu_device_name());
+    fail();
+  }
+}
+
 /* When set, the input is a transposed (non-contiguous) view. */
 static int strided_mode = 0;
 
@@ -78,6 +90,7 @@ static void check_unary(nn_unary_op op, nn_dtype dt, int ndim, const int64_t *sh
   }
   nn_dtype rdt = result_dtype(op, dt);
   tu_assert_meta(y, rdt, ndim, shape);
+  assert_on_device(y, what);
   int64_t n = tu_numel(ndim, shape);
   double *exp = malloc((size_t)(n ? n : 1) * sizeof(double));
   for (int64_t i = 0; i < n; i++) {
@@ -145,7 +158,8 @@ static void test_every_op_every_dtype_random_shapes(void **state) {
   }
 }
 
-/* Larger contiguous tensors exercise the vectorised (oneDNN) paths and tails. */
+/* Larger contiguous tensors exercise the vectorised paths and tails (oneDNN
+ * on the CPU; grid-stride loops on CUDA). */
 static void test_large_tensors(void **state) {
   (void)state;
   tu_rng r = tu_rng_make(101);
@@ -324,10 +338,19 @@ static void test_input_unchanged(void **state) {
   (void)state;
   double xs[4] = {-1, 2, -3, 4};
   int64_t s[2] = {2, 2};
+  const float junk[4] = {100, 200, 300, 400};
   nn_tensor *x = tu_make(NN_F32, 2, s, xs), *y = NULL;
   for (size_t oi = 0; oi < sizeof all_ops / sizeof all_ops[0]; oi++) {
     TU_OK(nn_unary(all_ops[oi], x, &y));
-    assert_ptr_not_equal(nn_tensor_data(y), nn_tensor_data(x));
+    if (tu_on_cpu()) {
+      assert_ptr_not_equal(nn_tensor_data(y), nn_tensor_data(x));
+    } else {
+      /* nn.h: nn_tensor_data is NULL for a CUDA tensor (the write below checks the storage) */
+      assert_null(nn_tensor_data(y));
+      assert_null(nn_tensor_data(x));
+    }
+    /* on any device: overwriting the result leaves the input as it was */
+    TU_OK(nn_tensor_write(y, junk, sizeof junk));
     nn_tensor_free(y);
     tu_assert_tensor(x, NN_F32, 2, s, xs, 0, 0);
   }
@@ -335,7 +358,8 @@ static void test_input_unchanged(void **state) {
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {
+  /* named after the program: tu_run_group prints the name ("skipped: test_ops_unary on cuda:0: ...") */
+  const struct CMUnitTest test_ops_unary[] = {
       cmocka_unit_test(test_every_op_every_dtype_random_shapes),
       cmocka_unit_test(test_large_tensors),
       cmocka_unit_test(test_non_contiguous_input),
@@ -344,5 +368,5 @@ int main(void) {
       cmocka_unit_test(test_relu_nan_propagates),
       cmocka_unit_test(test_input_unchanged),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return tu_run_group(test_ops_unary);
 }
