@@ -1,5 +1,13 @@
 /* nn_reduce: every op, every dim (negative too) and NN_ALL_DIMS, keepdim,
- * every dtype, against a float64 reference. */
+ * every dtype, against a float64 reference, on the device under test
+ * (tu_device(): the CPU, or CUDA for test_reduce_cuda).
+ *
+ * Tolerances are the same on every device: every float input is a multiple
+ * of 1/8 of magnitude <= 20 (tu_rng_fill), so each sum below (at most 100003
+ * terms, |sum| < 2^21) is exact in float32 and float64 whatever the order of
+ * summation (the CPU's vectorised order, CUDA's per-thread chunks and tree,
+ * or F32/F64 accumulation); only the final rounding to the dtype remains.
+ * MAX/MIN/ARGMAX and integer sums are exact on any device. */
 #include "test_util.h"
 
 #include <math.h>
@@ -84,6 +92,15 @@ static double acc_tol(nn_dtype dt) {
   }
 }
 
+/* Every operation returns its result on the operands' device (nn.h, Operations). */
+static void assert_on_device(const nn_tensor *t, const char *ctx) {
+  nn_device d = nn_tensor_device(t), want = tu_device();
+  if (d.type != want.type || d.index != want.index) {
+    print_error("%s: result on device {%d, %d}, expected %s\n", ctx, (int)d.type, (int)d.index, tu_device_name());
+    fail();
+  }
+}
+
 /* When set, the input is a transposed (non-contiguous) view. */
 static int strided_mode = 0;
 
@@ -119,6 +136,7 @@ static void check_reduce(nn_reduce_op op, nn_dtype dt, int ndim, const int64_t *
     fail();
   }
   tu_assert_meta(y, rdt, ond, oshape);
+  assert_on_device(y, ctx);
   int64_t n = tu_numel(ond, oshape);
   double *exp = malloc((size_t)(n ? n : 1) * sizeof(double));
   double *ab = malloc((size_t)(n ? n : 1) * sizeof(double));
@@ -206,7 +224,8 @@ static void test_rank8_and_large(void **state) {
     for (int dim = -8; dim < 8; dim += 3) check_reduce(all_ops[oi], NN_F32, 8, s8, v, dim, false, "rank 8");
   }
   free(v);
-  /* larger: oneDNN reduction path */
+  /* larger: the oneDNN reduction path on the CPU; CUDA's one-thread and
+   * one-block-per-output kernels */
   int64_t s2[2] = {1000, 37};
   v = malloc(37000 * sizeof(double));
   for (int fi = 0; fi < 4; fi++) {
@@ -357,7 +376,7 @@ static void test_empty_dims(void **state) {
   nn_tensor *x = NULL, *y = NULL;
   for (int fi = 0; fi < 4; fi++) {
     nn_dtype dt = tu_float_dtypes[fi];
-    TU_OK(nn_tensor_zeros(dt, 2, s, tu_cpu(), &x));
+    TU_OK(nn_tensor_zeros(dt, 2, s, tu_device(), &x));
     /* SUM over the empty dim: zeros [3] */
     TU_OK(nn_reduce(NN_REDUCE_SUM, x, 1, false, &y));
     double z[3] = {0, 0, 0};
@@ -400,7 +419,7 @@ static void test_empty_dims(void **state) {
     nn_tensor_free(x);
   }
   /* integer SUM over an empty dim: I64 zeros */
-  TU_OK(nn_tensor_zeros(NN_U8, 2, s, tu_cpu(), &x));
+  TU_OK(nn_tensor_zeros(NN_U8, 2, s, tu_device(), &x));
   TU_OK(nn_reduce(NN_REDUCE_SUM, x, 1, false, &y));
   double z3[3] = {0, 0, 0};
   int64_t s3[1] = {3};
@@ -424,7 +443,8 @@ static void test_mean_of_integers_is_dtype_error(void **state) {
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {
+  /* named after the program: tu_run_group prints the name ("skipped: test_reduce on cuda:0: ...") */
+  const struct CMUnitTest test_reduce[] = {
       cmocka_unit_test(test_every_op_dim_keepdim_dtype),
       cmocka_unit_test(test_rank8_and_large),
       cmocka_unit_test(test_non_contiguous_input),
@@ -433,5 +453,5 @@ int main(void) {
       cmocka_unit_test(test_empty_dims),
       cmocka_unit_test(test_mean_of_integers_is_dtype_error),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return tu_run_group(test_reduce);
 }
