@@ -1,6 +1,9 @@
 /* nn_lstsq: least squares against known exact solutions and the normal
  * equations solved in long double; dtypes; rank-deficient and non-finite
- * inputs. */
+ * inputs; on the device under test (tu_device(): the CPU, or CUDA for
+ * test_lstsq_cuda). nn.h specifies the solve (Householder QR in float64)
+ * independently of the device and the result on a's device, so tolerances
+ * are the same on every device. */
 #include "test_util.h"
 
 #include <math.h>
@@ -46,6 +49,15 @@ static void normal_equations(int64_t n, int64_t m, int64_t k, const double *A, c
   free(M);
 }
 
+/* The result lives on the operands' device (nn.h, nn_lstsq). */
+static void assert_on_device(const nn_tensor *t, const char *ctx) {
+  nn_device d = nn_tensor_device(t), want = tu_device();
+  if (d.type != want.type || d.index != want.index) {
+    print_error("%s: result on device {%d, %d}, expected %s\n", ctx, (int)d.type, (int)d.index, tu_device_name());
+    fail();
+  }
+}
+
 static nn_tensor *solve(nn_dtype adt, int64_t n, int64_t m, const double *A, nn_dtype bdt, int bnd, int64_t k,
                         const double *B) {
   int64_t sa[2] = {n, m}, sb[2] = {n, k};
@@ -56,6 +68,7 @@ static nn_tensor *solve(nn_dtype adt, int64_t n, int64_t m, const double *A, nn_
                 tu_dtype_name(bdt), (int)st, nn_last_error());
     fail();
   }
+  assert_on_device(x, "nn_lstsq");
   nn_tensor_free(a);
   nn_tensor_free(b);
   return x;
@@ -201,6 +214,7 @@ static void test_non_contiguous_inputs(void **state) {
   nn_tensor *t = tu_make(NN_F64, 2, s23, At), *a = NULL, *tb = tu_make(NN_F64, 1, s3, b), *x = NULL;
   TU_OK(nn_tensor_transpose(t, 0, 1, &a));
   TU_OK(nn_lstsq(a, tb, &x));
+  assert_on_device(x, "nn_lstsq (transposed a)");
   int64_t s2[1] = {2};
   double e[2] = {1, 2};
   tu_assert_tensor(x, NN_F64, 1, s2, e, 1e-12, 1e-12);
@@ -301,7 +315,8 @@ static void test_errors(void **state) {
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {
+  /* named after the program: tu_run_group prints the name ("skipped: test_lstsq on cuda:0: ...") */
+  const struct CMUnitTest test_lstsq[] = {
       cmocka_unit_test(test_course_regression),
       cmocka_unit_test(test_exact_solutions),
       cmocka_unit_test(test_random_overdetermined),
@@ -310,5 +325,5 @@ int main(void) {
       cmocka_unit_test(test_non_contiguous_inputs),
       cmocka_unit_test(test_errors),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return tu_run_group(test_lstsq);
 }

@@ -1,6 +1,17 @@
 /* nn_matmul with torch.matmul's rules against a float64 loop: 1-D dot,
  * matrix-vector, vector-matrix, 2-D, batched with broadcast batch dims,
- * integer matmul (wrapping), sizes 1..~1000 that are not multiples of 8. */
+ * integer matmul (wrapping), sizes 1..~1000 that are not multiples of 8; on
+ * the device under test (tu_device(): the CPU, or CUDA (cuBLAS and the
+ * integer kernel) for test_matmul_cuda).
+ *
+ * Tolerances are the same on every device: float inputs are multiples of
+ * 1/8 in [-4, 4] (rand_vals), so every product is a multiple of 1/64 of
+ * magnitude <= 16 and every partial sum over k <= 1003 terms (< 2^14) is
+ * exact in float32 whatever the order of summation or blocking (oneDNN,
+ * cuBLAS, split-K), and also with TF32 (at most 5 significant bits per
+ * input). F16/BF16 accumulate in F32 (nn.h), so only the final rounding to
+ * the dtype remains. Only i64@bf16 (large integers rounded to bf16) can round
+ * a partial sum; acc_tol covers any order there (k = 4). */
 #include "test_util.h"
 
 #include <math.h>
@@ -99,6 +110,15 @@ static double acc_tol(nn_dtype dt) {
   }
 }
 
+/* Every operation returns its result on the operands' device (nn.h, Operations). */
+static void assert_on_device(const nn_tensor *t, const char *ctx) {
+  nn_device d = nn_tensor_device(t), want = tu_device();
+  if (d.type != want.type || d.index != want.index) {
+    print_error("%s: result on device {%d, %d}, expected %s\n", ctx, (int)d.type, (int)d.index, tu_device_name());
+    fail();
+  }
+}
+
 /* When set, operands are transposed views (non-contiguous). */
 static int strided_mode = 0;
 
@@ -122,6 +142,7 @@ static void check_matmul(nn_dtype adt, int na, const int64_t *sa, const double *
   assert_true(matmul_shape(na, sa, nb, sb, &no, so));
   nn_dtype rdt = tu_promote_types(adt, bdt);
   tu_assert_meta(c, rdt, no, so);
+  assert_on_device(c, ctx);
   int64_t n = tu_numel(no, so);
   double *exp = malloc((size_t)(n ? n : 1) * sizeof(double));
   double *bound = malloc((size_t)(n ? n : 1) * sizeof(double));
@@ -397,7 +418,8 @@ static void test_strided_batched(void **state) {
   strided_mode = 0;
 }
 
-/* Repeated calls (cached primitives) give the same answer; operands unchanged. */
+/* Repeated calls (cached primitives, the same cuBLAS algorithm) give the
+ * bit-identical answer on every device; operands unchanged. */
 static void test_repeatable(void **state) {
   (void)state;
   tu_rng r = tu_rng_make(406);
@@ -426,7 +448,8 @@ static void test_repeatable(void **state) {
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {
+  /* named after the program: tu_run_group prints the name ("skipped: test_matmul on cuda:0: ...") */
+  const struct CMUnitTest test_matmul[] = {
       cmocka_unit_test(test_torch_rules_every_dtype),
       cmocka_unit_test(test_sizes_f32),
       cmocka_unit_test(test_sizes_other_dtypes),
@@ -438,5 +461,5 @@ int main(void) {
       cmocka_unit_test(test_strided_batched),
       cmocka_unit_test(test_repeatable),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return tu_run_group(test_matmul);
 }
