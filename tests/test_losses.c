@@ -1,7 +1,8 @@
 /* Losses: value and d loss / d pred of every loss against PyTorch
  * (tests/fixtures/torch_fixtures.h), plus hand-computed cases: shapes
  * (0-dim, 1-D, [n, c]), numerical stability (log-sum-exp, logits forms,
- * BCE's log clamp at -100), float64 and the grad's shape/dtype. */
+ * BCE's log clamp at -100), float64 and the grad's shape/dtype.
+ * Device-generic: every tensor lives on tu_device(). */
 #include "test_util.h"
 
 #include <math.h>
@@ -21,13 +22,13 @@
 
 static nn_tensor *from_f32(int ndim, const int64_t *shape, const float *v) {
   nn_tensor *t = NULL;
-  TU_OK(nn_tensor_from_data(NN_F32, ndim, shape, v, tu_cpu(), &t));
+  TU_OK(nn_tensor_from_data(NN_F32, ndim, shape, v, tu_device(), &t));
   return t;
 }
 
 static nn_tensor *from_i64(int64_t n, const int64_t *v) {
   nn_tensor *t = NULL;
-  TU_OK(nn_tensor_from_data(NN_I64, 1, &n, v, tu_cpu(), &t));
+  TU_OK(nn_tensor_from_data(NN_I64, 1, &n, v, tu_device(), &t));
   return t;
 }
 
@@ -201,5 +202,5 @@ int main(void) {
       cmocka_unit_test(test_bce_clamp_and_stability),
       cmocka_unit_test(test_cross_entropy_ids_equal_onehot),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return tu_run_group(tests);
 }
