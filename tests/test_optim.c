@@ -5,7 +5,10 @@
  * by tests/fixtures/make_torch_fixtures.py) in float32 over 20+ steps.
  *
  * Each fixture runs twice: through the step API (zero_grad, backward, step,
- * epoch_end) and through nn_model_fit(shuffle = false). */
+ * epoch_end) and through nn_model_fit(shuffle = false).
+ *
+ * Device-generic: the model is moved to tu_device() before its optimizer is
+ * created, and the data live there too. */
 #include "test_util.h"
 
 #include <math.h>
@@ -23,13 +26,13 @@
 
 static nn_tensor *from_f32(int ndim, const int64_t *shape, const float *v) {
   nn_tensor *t = NULL;
-  TU_OK(nn_tensor_from_data(NN_F32, ndim, shape, v, tu_cpu(), &t));
+  TU_OK(nn_tensor_from_data(NN_F32, ndim, shape, v, tu_device(), &t));
   return t;
 }
 
 static nn_tensor *from_i64(int64_t n, const int64_t *v) {
   nn_tensor *t = NULL;
-  TU_OK(nn_tensor_from_data(NN_I64, 1, &n, v, tu_cpu(), &t));
+  TU_OK(nn_tensor_from_data(NN_I64, 1, &n, v, tu_device(), &t));
   return t;
 }
 
@@ -85,6 +88,7 @@ static setup make_setup(const tf_scenario *s) {
   setup u;
   memset(&u, 0, sizeof u);
   TU_OK(nn_model_mlp(s->n_sizes, s->sizes, (nn_activation)s->hidden, (nn_activation)s->output, &u.m));
+  TU_OK(nn_model_to(u.m, tu_device()));
   assert_int_equal(nn_model_num_params(u.m), s->n_params);
   params_set(u.m, s->init, s->n_params);
   if (s->opt_adam)
@@ -273,5 +277,6 @@ int main(void) {
     tests[n].initial_state = (void *)s;
     n++;
   }
-  return _cmocka_run_group_tests("torch_parity", tests, n, NULL, NULL);
+  /* tu_run_group() needs a full array; only the first n entries are filled */
+  return tu_run_group_impl("torch_parity", tests, n);
 }
