@@ -1,4 +1,6 @@
-/* The course's own examples, values and printed text (as PyTorch prints them). */
+/* The course's own examples, values and printed text (as PyTorch prints them).
+ * Device-generic: every tensor lives on tu_device(); on a GPU the printed text
+ * carries PyTorch's device='cuda:N' suffix (see printed()). */
 #include "test_util.h"
 
 #include <stdio.h>
@@ -13,10 +15,32 @@ static char *str(const nn_tensor *t) {
   return buf;
 }
 
+/* The text PyTorch prints for a tensor whose CPU text is `cpu_text`, on
+ * tu_device(): unchanged on the CPU; elsewhere with the suffix
+ * ", device='cuda:N'" before any dtype= suffix (torch's order). The course's
+ * texts are short, so the suffix never wraps to a new line (checked). */
+static char *printed(const char *cpu_text) {
+  size_t len = strlen(cpu_text);
+  char *out = malloc(len + 64);
+  assert_non_null(out);
+  if (tu_on_cpu()) {
+    memcpy(out, cpu_text, len + 1);
+    return out;
+  }
+  const char *dt = strstr(cpu_text, ", dtype=");
+  size_t at = dt ? (size_t)(dt - cpu_text) : len - 1; /* before ", dtype=" or the closing ')' */
+  snprintf(out, len + 64, "%.*s, device='%s'%s", (int)at, cpu_text, tu_device_name(), cpu_text + at);
+  const char *nl = strrchr(out, '\n');
+  if (strlen(nl ? nl + 1 : out) > 80) fail_msg("printed(): the device suffix would wrap: %s", out);
+  return out;
+}
+
 #define ASSERT_PRINTS(t, text)        \
   do {                                \
     char *s_ = str(t);                \
-    assert_string_equal(s_, (text));  \
+    char *e_ = printed(text);         \
+    assert_string_equal(s_, e_);      \
+    free(e_);                         \
     free(s_);                         \
   } while (0)
 
@@ -50,7 +74,7 @@ static void test_dot(void **state) {
 static void test_matrix_times_weights(void **state) {
   (void)state;
   nn_tensor *r = NULL, *X = NULL, *w = vec_i64(1, 2, 3), *y = NULL;
-  TU_OK(nn_tensor_arange(0, 6, 1, NN_I64, tu_cpu(), &r));
+  TU_OK(nn_tensor_arange(0, 6, 1, NN_I64, tu_device(), &r));
   int64_t s23[2] = {2, 3};
   TU_OK(nn_tensor_reshape(r, 2, s23, &X));
   ASSERT_PRINTS(X, "tensor([[0, 1, 2],\n        [3, 4, 5]])");
@@ -127,8 +151,12 @@ static void test_int64_to_float64(void **state) {
   tu_assert_tensor(c, NN_F64, 1, s3, e, 0, 0);
   ASSERT_PRINTS(c, "tensor([1., 2., 3.], dtype=torch.float64)");
   double *p = nn_tensor_data(c);
-  assert_non_null(p);
-  assert_true(p[0] == 1.0 && p[1] == 2.0 && p[2] == 3.0);
+  if (tu_on_cpu()) {
+    assert_non_null(p);
+    assert_true(p[0] == 1.0 && p[1] == 2.0 && p[2] == 3.0);
+  } else {
+    assert_null(p); /* nn.h: no host pointer to a CUDA tensor; the values were read above */
+  }
   nn_tensor_free(c);
   nn_tensor_free(a);
 }
@@ -137,7 +165,7 @@ static void test_int64_to_float64(void **state) {
 static void test_arange50_view(void **state) {
   (void)state;
   nn_tensor *r = NULL, *X = NULL;
-  TU_OK(nn_tensor_arange(0, 50, 1, NN_I64, tu_cpu(), &r));
+  TU_OK(nn_tensor_arange(0, 50, 1, NN_I64, tu_device(), &r));
   int64_t s[2] = {10, 5};
   TU_OK(nn_tensor_reshape(r, 2, s, &X));
   double e[50];
@@ -154,17 +182,32 @@ static void test_arange50_view(void **state) {
                 "        [35, 36, 37, 38, 39],\n"
                 "        [40, 41, 42, 43, 44],\n"
                 "        [45, 46, 47, 48, 49]])");
-  /* a view: shares storage with the arange */
+  /* a view: shares storage with the arange. On the CPU the write goes
+   * through the host pointer; a CUDA tensor has none (nn.h), so there it goes
+   * through nn_tensor_write of the arange. */
   int64_t *p = nn_tensor_data(r);
-  assert_non_null(p);
-  p[7] = 700;
+  int64_t host[50];
+  for (int i = 0; i < 50; i++) host[i] = i;
+  if (tu_on_cpu()) {
+    assert_non_null(p);
+    p[7] = 700;
+  } else {
+    assert_null(p);
+    host[7] = 700;
+    TU_OK(nn_tensor_write(r, host, sizeof host));
+  }
   int64_t *g = tu_read_i64(X, NULL);
   assert_true(g[7] == 700);
   free(g);
   /* times a weight vector: X @ [1,1,1,1,1] = row sums */
   int64_t ones[5] = {1, 1, 1, 1, 1}, s5[1] = {5};
   nn_tensor *w = tu_make_i64(NN_I64, 1, s5, ones), *y = NULL;
-  p[7] = 7;
+  if (tu_on_cpu()) {
+    p[7] = 7;
+  } else {
+    host[7] = 7;
+    TU_OK(nn_tensor_write(r, host, sizeof host));
+  }
   TU_OK(nn_matmul(X, w, &y));
   double rs[10];
   for (int i = 0; i < 10; i++) rs[i] = 25.0 * i + 10;
@@ -186,5 +229,5 @@ int main(void) {
       cmocka_unit_test(test_int64_to_float64),
       cmocka_unit_test(test_arange50_view),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return tu_run_group(tests);
 }
