@@ -3,7 +3,11 @@
  * activation (step: straight-through, against a hand-computed reference),
  * Linear with and without bias, and 3-layer models under every loss.
  * Inputs are random; kinks (ReLU / leaky ReLU at 0) are kept away from by
- * choosing inputs whose pre-activations are not near 0. */
+ * choosing inputs whose pre-activations are not near 0.
+ *
+ * Device-generic: models are moved to tu_device() and the data live there;
+ * finite differences perturb parameters and predictions in place through
+ * fd_open()/fd_set() (host pointer on the CPU, nn_tensor_write elsewhere). */
 #include "test_util.h"
 
 #include <math.h>
@@ -30,6 +34,48 @@ static const char *act_name(nn_activation a) {
 static const char *loss_name(nn_loss l) {
   static const char *names[] = {"mse", "sse", "half_mse", "bce", "bce_with_logits", "cross_entropy"};
   return (int)l >= 0 && (int)l < 6 ? names[l] : "?";
+}
+
+/* In-place element writes for finite differences on tu_device(). On the CPU
+ * through nn_tensor_data(): the host pointer shares the tensor's storage (a
+ * parameter handle's storage is the layer's). A CUDA tensor has no host
+ * pointer (nn.h: nn_tensor_data is NULL), so there through a host copy that
+ * fd_set() writes back whole with nn_tensor_write(), which a parameter
+ * handle also passes on to its layer. */
+typedef struct fd_elems {
+  nn_tensor *t;
+  double *host; /* the storage itself (CPU) or a malloc'd copy */
+  bool copy;
+  int64_t n;
+} fd_elems;
+
+static fd_elems fd_open(nn_tensor *t) {
+  fd_elems e;
+  e.t = t;
+  e.n = nn_tensor_numel(t);
+  e.copy = !tu_on_cpu();
+  assert_int_equal(nn_tensor_dtype(t), NN_F64);
+  double *pd = (double *)nn_tensor_data(t);
+  if (e.copy) {
+    assert_null(pd);
+    int64_t n = 0;
+    e.host = tu_read(t, &n);
+    assert_int_equal(n, e.n);
+  } else {
+    assert_non_null(pd);
+    e.host = pd;
+  }
+  return e;
+}
+
+static void fd_set(fd_elems *e, int64_t k, double v) {
+  e->host[k] = v;
+  if (e->copy) TU_OK(nn_tensor_write(e->t, e->host, (size_t)e->n * sizeof(double)));
+}
+
+static void fd_close(fd_elems *e) {
+  if (e->copy) free(e->host);
+  e->host = NULL;
 }
 
 static nn_tensor *rand_f64(tu_rng *r, int ndim, const int64_t *shape, double lo, double hi) {
@@ -103,21 +149,21 @@ static void check_model_grads(nn_model *m, const nn_tensor *x, const nn_tensor *
       assert_int_equal(nn_tensor_numel(g), nn_tensor_numel(p));
       int64_t n = 0;
       double *gv = tu_read(g, &n);
-      double *pd = (double *)nn_tensor_data(p);
-      assert_non_null(pd);
+      fd_elems pd = fd_open(p);
       for (int64_t k = 0; k < n; k++) {
-        double keep = pd[k];
-        pd[k] = keep + FD_H;
+        double keep = pd.host[k];
+        fd_set(&pd, k, keep + FD_H);
         double lp = model_loss(m, x, y, loss);
-        pd[k] = keep - FD_H;
+        fd_set(&pd, k, keep - FD_H);
         double lm = model_loss(m, x, y, loss);
-        pd[k] = keep;
+        fd_set(&pd, k, keep);
         double fd = (lp - lm) / (2 * FD_H);
         if (!(fabs(gv[k] - fd) <= FD_ATOL + FD_RTOL * fabs(fd)))
           fail_msg("%s: layer %d %s[%lld]: backprop %.12g, finite differences %.12g", what, i,
                    w ? "bias" : "weight", (long long)k, gv[k], fd);
         checked++;
       }
+      fd_close(&pd);
       free(gv);
       nn_tensor_free(p);
       nn_tensor_free(g);
@@ -139,7 +185,7 @@ static nn_layer *act(nn_activation a) {
 }
 
 /* Builds a model from layers (NULL-terminated), initialises it from seed,
- * converts it to float64. */
+ * converts it to float64, moves it to tu_device(). */
 static nn_model *model_of(uint64_t seed, nn_layer *first, ...) {
   nn_model *m = NULL;
   TU_OK(nn_model_create(&m));
@@ -149,6 +195,7 @@ static nn_model *model_of(uint64_t seed, nn_layer *first, ...) {
   va_end(ap);
   TU_OK(nn_model_init(m, NN_INIT_TORCH_DEFAULT, seed));
   TU_OK(nn_model_to_dtype(m, NN_F64));
+  TU_OK(nn_model_to(m, tu_device()));
   return m;
 }
 
@@ -180,20 +227,20 @@ static void check_loss_grad(nn_loss loss, bool ids, int64_t n, int64_t c, uint64
   tu_assert_meta(g, NN_F64, 2, s);
   int64_t k = 0;
   double *gv = tu_read(g, &k);
-  double *pd = (double *)nn_tensor_data(pred);
-  assert_non_null(pd);
+  fd_elems pd = fd_open(pred);
   for (int64_t i = 0; i < n * c; i++) {
-    double keep = pd[i], lp = NAN, lm = NAN;
-    pd[i] = keep + FD_H;
+    double keep = pd.host[i], lp = NAN, lm = NAN;
+    fd_set(&pd, i, keep + FD_H);
     TU_OK(nn_loss_compute(loss, pred, y, &lp, NULL));
-    pd[i] = keep - FD_H;
+    fd_set(&pd, i, keep - FD_H);
     TU_OK(nn_loss_compute(loss, pred, y, &lm, NULL));
-    pd[i] = keep;
+    fd_set(&pd, i, keep);
     double fd = (lp - lm) / (2 * FD_H);
     if (!(fabs(gv[i] - fd) <= FD_ATOL + FD_RTOL * fabs(fd)))
       fail_msg("loss %s%s [%lld, %lld] element %lld: grad %.12g, finite differences %.12g", loss_name(loss),
                ids ? " (class ids)" : "", (long long)n, (long long)c, (long long)i, gv[i], fd);
   }
+  fd_close(&pd);
   free(gv);
   nn_tensor_free(g);
   nn_tensor_free(pred);
@@ -255,12 +302,21 @@ static void test_leaky_relu_slope(void **state) {
   const double x[4] = {-3.0, -0.5, 0.5, 2.0};
   nn_tensor *t = tu_make(NN_F64, 2, s, x);
   nn_layer *l = act(NN_ACT_LEAKY_RELU);
+  /* a new layer is on the CPU and only moves as part of a model (nn.h):
+   * off the CPU, run it as the only layer of a model on tu_device() */
+  nn_model *holder = NULL;
+  if (!tu_on_cpu()) {
+    TU_OK(nn_model_create(&holder));
+    TU_OK(nn_model_to(holder, tu_device()));
+    TU_OK(nn_model_add(holder, l));
+  }
   nn_tensor *y = NULL;
   TU_OK(nn_layer_forward(l, t, &y));
   const double e[4] = {-0.03, -0.005, 0.5, 2.0};
   tu_assert_tensor(y, NN_F64, 2, s, e, 1e-15, 0);
   nn_tensor_free(y);
-  nn_layer_free(l);
+  if (holder) nn_model_free(holder);
+  else nn_layer_free(l);
   nn_tensor_free(t);
 }
 
@@ -427,6 +483,7 @@ static void test_three_layer_models(void **state) {
     TU_OK(nn_model_mlp(4, sizes, NN_ACT_RELU, NN_ACT_IDENTITY, &m));
     TU_OK(nn_model_init(m, NN_INIT_TORCH_DEFAULT, seed));
     TU_OK(nn_model_to_dtype(m, NN_F64));
+    TU_OK(nn_model_to(m, tu_device()));
     tu_rng r = tu_rng_make(seed * 7);
     int64_t xs[2] = {6, 3};
     nn_tensor *x = rand_f64(&r, 2, xs, -2.0, 2.0);
@@ -467,6 +524,8 @@ static void test_f32_matches_f64(void **state) {
   TU_OK(nn_model_mlp(4, sizes, NN_ACT_TANH, NN_ACT_IDENTITY, &a));
   TU_OK(nn_model_mlp(4, sizes, NN_ACT_TANH, NN_ACT_IDENTITY, &b));
   TU_OK(nn_model_to_dtype(b, NN_F64));
+  TU_OK(nn_model_to(a, tu_device()));
+  TU_OK(nn_model_to(b, tu_device()));
   tu_rng r = tu_rng_make(9);
   double xv[8 * 4], yv[8 * 3];
   for (int i = 0; i < 32; i++) xv[i] = tu_rng_uniform(&r, -1, 1);
@@ -512,5 +571,5 @@ int main(void) {
       cmocka_unit_test(test_linear_grads),         cmocka_unit_test(test_three_layer_models),
       cmocka_unit_test(test_f32_matches_f64),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return tu_run_group(tests);
 }
