@@ -1,7 +1,12 @@
 /* Layers and models: Linear forward against a float64 reference for
  * [..., in] inputs, activation values, parameters sharing storage, parameter
  * counts, nn_model_mlp's structure, initialisers' statistics and seeding,
- * the summary text, gradient accumulation and zero_grad. */
+ * the summary text, gradient accumulation and zero_grad.
+ *
+ * Device-generic: models are moved to tu_device() with nn_model_to() and the
+ * data live there. A free-standing layer is created on the CPU and nn.h has
+ * no call that moves a layer alone, so off the CPU it is run as the only
+ * layer of a model on tu_device() (nn_model_add moves it; see on_device()). */
 #include "test_util.h"
 
 #include <math.h>
@@ -15,6 +20,33 @@
     double a_ = (a), b_ = (b), t_ = (tol);                                                 \
     if (!(fabs(a_ - b_) <= t_)) fail_msg("%s = %.17g, expected %.17g (tol %g)", #a, a_, b_, t_); \
   } while (0)
+
+/* Moves m to tu_device() (a no-op on the CPU). */
+static void to_dev(nn_model *m) {
+  TU_OK(nn_model_to(m, tu_device()));
+  nn_device d = nn_model_device(m);
+  assert_int_equal(d.type, tu_device().type);
+  assert_int_equal(d.index, tu_device().index);
+}
+
+/* Puts a new (CPU) layer on tu_device(). On the CPU it stays free-standing
+ * and NULL is returned; elsewhere it becomes the only layer of an empty model
+ * moved to tu_device() (nn_model_add moves the layer to the model's device),
+ * which owns it from then on: the returned model. `l` stays usable (borrowed).
+ * Release with release_layer(). */
+static nn_model *on_device(nn_layer *l) {
+  if (tu_on_cpu()) return NULL;
+  nn_model *m = NULL;
+  TU_OK(nn_model_create(&m));
+  to_dev(m);
+  TU_OK(nn_model_add(m, l));
+  return m;
+}
+
+static void release_layer(nn_layer *l, nn_model *holder) {
+  if (holder) nn_model_free(holder);
+  else nn_layer_free(l);
+}
 
 static nn_layer *get_layer(nn_model *m, int i) {
   nn_layer *l = NULL;
@@ -71,6 +103,7 @@ static void check_linear_forward(bool bias) {
   nn_layer *l = NULL;
   TU_OK(nn_layer_linear(in, out, bias, &l));
   assert_int_equal(nn_layer_kind_of(l), NN_LAYER_LINEAR);
+  nn_model *holder = on_device(l);
   tu_rng r = tu_rng_make(bias ? 1 : 2);
   double W[15], B[3] = {0, 0, 0};
   tu_rng_fill(&r, NN_F32, W, 15, -2, 2);
@@ -111,7 +144,7 @@ static void check_linear_forward(bool bias) {
     free(x);
     free(e);
   }
-  nn_layer_free(l);
+  release_layer(l, holder);
 }
 
 static void test_linear_forward(void **state) {
@@ -129,8 +162,12 @@ static void test_linear_no_bias_has_no_bias_param(void **state) {
   assert_ptr_equal(p, TU_SENTINEL);
   nn_model *m = NULL;
   TU_OK(nn_model_create(&m));
+  to_dev(m);
   TU_OK(nn_model_add(m, l));
   assert_int_equal(nn_model_num_params(m), 6);
+  p = TU_SENTINEL; /* still none once on the model's device */
+  TU_ERR(nn_layer_param(l, NN_PARAM_BIAS, &p), NN_ERR_INVALID_ARGUMENT, "nn_layer_param", "bias");
+  assert_ptr_equal(p, TU_SENTINEL);
   nn_model_free(m);
 }
 
@@ -166,6 +203,7 @@ static void test_activation_values(void **state) {
       nn_layer *l = NULL;
       TU_OK(nn_layer_activation((nn_activation)a, &l));
       assert_int_equal(nn_layer_kind_of(l), NN_LAYER_ACTIVATION);
+      nn_model *holder = on_device(l);
       nn_tensor *xt = tu_make(dt, 2, s, x), *y = NULL;
       TU_OK(nn_layer_forward(l, xt, &y));
       tu_assert_tensor(y, dt, 2, s, e, d ? 1e-14 : 1e-6, d ? 1e-15 : 1e-7);
@@ -175,7 +213,7 @@ static void test_activation_values(void **state) {
       nn_tensor *p = TU_SENTINEL;
       TU_ERR(nn_layer_param(l, NN_PARAM_WEIGHT, &p), NN_ERR_INVALID_ARGUMENT, "nn_layer_param", "");
       assert_ptr_equal(p, TU_SENTINEL);
-      nn_layer_free(l);
+      release_layer(l, holder);
     }
   }
 }
@@ -186,6 +224,7 @@ static void test_softmax_last_dim_3d_and_large(void **state) {
   const double x[6] = {1000.0, 1001.0, 999.0, -5.0, -5.0, -5.0};
   nn_layer *l = NULL;
   TU_OK(nn_layer_activation(NN_ACT_SOFTMAX, &l));
+  nn_model *holder = on_device(l);
   nn_tensor *xt = tu_make(NN_F32, 3, s, x), *y = NULL;
   TU_OK(nn_layer_forward(l, xt, &y));
   double z = exp(-1.0) + 1 + exp(-2.0);
@@ -193,7 +232,7 @@ static void test_softmax_last_dim_3d_and_large(void **state) {
   tu_assert_tensor(y, NN_F32, 3, s, e, 1e-6, 1e-7);
   nn_tensor_free(y);
   nn_tensor_free(xt);
-  nn_layer_free(l);
+  release_layer(l, holder);
 }
 
 /* ---- models -------------------------------------------------------------------- */
@@ -207,9 +246,14 @@ static void test_mlp_structure(void **state) {
   assert_int_equal(nn_model_num_params(m), 9);
   const nn_layer_kind kinds[4] = {NN_LAYER_LINEAR, NN_LAYER_ACTIVATION, NN_LAYER_LINEAR, NN_LAYER_ACTIVATION};
   for (int i = 0; i < 4; i++) assert_int_equal(nn_layer_kind_of(get_layer(m, i)), kinds[i]);
+  /* nn_model_mlp builds on the CPU (nn.h); moving keeps the structure */
   nn_device d = nn_model_device(m);
   assert_int_equal(d.type, NN_CPU);
   assert_int_equal(d.index, 0);
+  to_dev(m);
+  assert_int_equal(nn_model_num_layers(m), 4);
+  assert_int_equal(nn_model_num_params(m), 9);
+  for (int i = 0; i < 4; i++) assert_int_equal(nn_layer_kind_of(get_layer(m, i)), kinds[i]);
   nn_model_free(m);
 
   /* IDENTITY adds no layer, hidden or output */
@@ -223,6 +267,7 @@ static void test_mlp_structure(void **state) {
   for (int i = 0; i < 3; i++) assert_int_equal(nn_layer_kind_of(get_layer(m, i)), NN_LAYER_LINEAR);
   nn_model_free(m);
   TU_OK(nn_model_mlp(4, sizes, NN_ACT_RELU, NN_ACT_SOFTMAX, &m));
+  to_dev(m);
   assert_int_equal(nn_model_num_layers(m), 6);
   assert_int_equal(nn_model_num_params(m), 3 * 4 + 4 + 4 * 5 + 5 + 5 * 2 + 2);
   /* shapes of each Linear's parameters */
@@ -239,6 +284,7 @@ static void test_mlp_structure(void **state) {
   nn_model_free(m);
   /* nn_model_create + add: empty model, then 2 layers */
   TU_OK(nn_model_create(&m));
+  to_dev(m);
   assert_int_equal(nn_model_num_layers(m), 0);
   assert_int_equal(nn_model_num_params(m), 0);
   nn_layer *l = NULL;
@@ -255,6 +301,7 @@ static void test_empty_model_forward_copies(void **state) {
   (void)state;
   nn_model *m = NULL;
   TU_OK(nn_model_create(&m));
+  to_dev(m);
   const int64_t s[2] = {2, 3};
   const double v[6] = {1, 2, 3, 4, 5, 6};
   nn_tensor *x = tu_make(NN_F32, 2, s, v), *y = NULL;
@@ -278,6 +325,7 @@ static void test_model_forward_composes_layers(void **state) {
   const int64_t sizes[4] = {4, 6, 5, 3};
   nn_model *m = NULL;
   TU_OK(nn_model_mlp(4, sizes, NN_ACT_TANH, NN_ACT_SOFTMAX, &m));
+  to_dev(m);
   TU_OK(nn_model_init(m, NN_INIT_XAVIER_UNIFORM, 5));
   tu_rng r = tu_rng_make(3);
   double xv[7 * 4];
@@ -321,6 +369,7 @@ static void test_param_sharing(void **state) {
   const int64_t sizes[2] = {2, 1};
   nn_model *m = NULL;
   TU_OK(nn_model_mlp(2, sizes, NN_ACT_IDENTITY, NN_ACT_IDENTITY, &m));
+  to_dev(m); /* before taking the handles: a move leaves old handles on the old storage */
   nn_layer *l = get_layer(m, 0);
   nn_tensor *w = NULL, *b = NULL;
   TU_OK(nn_layer_param(l, NN_PARAM_WEIGHT, &w));
@@ -336,10 +385,17 @@ static void test_param_sharing(void **state) {
   const double e1[2] = {-0.5, 7.5};
   tu_assert_tensor(y, NN_F32, 2, ys, e1, 0, 0);
   nn_tensor_free(y);
-  /* through nn_tensor_data too */
+  /* through nn_tensor_data too; a CUDA tensor has no host pointer (nn.h):
+   * there the same change goes through nn_tensor_write of the handle */
   float *wd = (float *)nn_tensor_data(w);
-  assert_non_null(wd);
-  wd[1] = 1.0f;
+  if (tu_on_cpu()) {
+    assert_non_null(wd);
+    wd[1] = 1.0f;
+  } else {
+    assert_null(wd);
+    const float wv2[2] = {2.0f, 1.0f};
+    TU_OK(nn_tensor_write(w, wv2, sizeof wv2));
+  }
   TU_OK(nn_model_forward(m, x, &y));
   const double e2[2] = {3.5, 3.5};
   tu_assert_tensor(y, NN_F32, 2, ys, e2, 0, 0);
@@ -399,6 +455,7 @@ static void test_init_statistics(void **state) {
   const int64_t sizes[2] = {fan_in, fan_out};
   nn_model *m = NULL;
   TU_OK(nn_model_mlp(2, sizes, NN_ACT_IDENTITY, NN_ACT_IDENTITY, &m));
+  to_dev(m);
   nn_layer *l = get_layer(m, 0);
   for (int scheme = NN_INIT_TORCH_DEFAULT; scheme <= NN_INIT_ZEROS; scheme++) {
     TU_OK(nn_model_init(m, (nn_init)scheme, 11));
@@ -449,6 +506,8 @@ static void test_init_seeding(void **state) {
   nn_model *a = NULL, *b = NULL;
   TU_OK(nn_model_mlp(4, sizes, NN_ACT_RELU, NN_ACT_IDENTITY, &a));
   TU_OK(nn_model_mlp(4, sizes, NN_ACT_TANH, NN_ACT_SIGMOID, &b));
+  to_dev(a);
+  to_dev(b);
   int64_t n = 0, n2 = 0;
   for (int scheme = NN_INIT_TORCH_DEFAULT; scheme < NN_INIT_ZEROS; scheme++) {
     TU_OK(nn_model_init(a, (nn_init)scheme, 1234));
@@ -484,6 +543,7 @@ static void test_default_init(void **state) {
   const int64_t sizes[3] = {5, 7, 3};
   nn_model *m = NULL;
   TU_OK(nn_model_mlp(3, sizes, NN_ACT_RELU, NN_ACT_IDENTITY, &m));
+  to_dev(m); /* the weights nn_model_mlp drew, moved; re-drawn on tu_device() below */
   int64_t n = 0, n2 = 0;
   float *p0 = params_raw(m, &n);
   TU_OK(nn_model_init(m, NN_INIT_ZEROS, 0));
@@ -498,6 +558,7 @@ static void test_default_init(void **state) {
   nn_layer *a = NULL, *b = NULL;
   TU_OK(nn_layer_linear(16, 8, true, &a));
   TU_OK(nn_layer_linear(16, 8, true, &b));
+  nn_model *ha = on_device(a), *hb = on_device(b);
   int64_t k = 0;
   double *wa = read_param(a, NN_PARAM_WEIGHT, &k), *wb = read_param(b, NN_PARAM_WEIGHT, &k);
   tu_assert_close(wa, wb, k, 0, 0, "two new Linear(16, 8): seed 0 both");
@@ -511,8 +572,8 @@ static void test_default_init(void **state) {
   assert_true(s.maxabs <= 0.25 * (1 + 1e-6));
   assert_true(s.zeros < k);
   free(ba);
-  nn_layer_free(a);
-  nn_layer_free(b);
+  release_layer(a, ha);
+  release_layer(b, hb);
 }
 
 /* ---- summary --------------------------------------------------------------------------- */
@@ -522,6 +583,7 @@ static void test_summary(void **state) {
   const int64_t sizes[3] = {2, 2, 1};
   nn_model *m = NULL;
   TU_OK(nn_model_mlp(3, sizes, NN_ACT_SIGMOID, NN_ACT_SIGMOID, &m));
+  to_dev(m);
   size_t need = 0;
   TU_OK(nn_model_summary(m, NULL, 0, &need));
   assert_true(need > 20);
@@ -534,6 +596,7 @@ static void test_summary(void **state) {
   assert_non_null(strstr(buf, "Linear(2, 1)"));
   assert_non_null(strstr(buf, "Sigmoid"));
   assert_non_null(strstr(buf, "9"));
+  if (!strstr(buf, tu_device_name())) fail_msg("summary does not name the device %s:\n%s", tu_device_name(), buf);
   /* truncated to cap - 1 characters */
   char small[11];
   memset(small, 'x', sizeof small);
@@ -546,6 +609,7 @@ static void test_summary(void **state) {
 
   const int64_t big[3] = {784, 512, 10};
   TU_OK(nn_model_mlp(3, big, NN_ACT_RELU, NN_ACT_SOFTMAX, &m));
+  to_dev(m);
   TU_OK(nn_model_summary(m, NULL, 0, &need));
   buf = malloc(need);
   TU_OK(nn_model_summary(m, buf, need, NULL));
@@ -591,6 +655,7 @@ static void test_grad_accumulation(void **state) {
   const int64_t sizes[3] = {3, 4, 2};
   nn_model *m = NULL;
   TU_OK(nn_model_mlp(3, sizes, NN_ACT_TANH, NN_ACT_IDENTITY, &m));
+  to_dev(m);
   const int64_t xs[2] = {5, 3}, ys[2] = {5, 2};
   tu_rng r = tu_rng_make(8);
   double xv[15], yv[10];
@@ -616,16 +681,35 @@ static void test_grad_accumulation(void **state) {
     nonzero += g1[i] != 0;
   }
   assert_true(nonzero > n / 2);
-  tu_assert_close(g2, twice, n, 1e-6, 1e-9, "gradients after two backward calls");
+  /* The second call adds its gradient (GEMM with beta 1) to the first. The
+   * CPU repeats the first call's summation order, so g2 is 2*g1 to rounding.
+   * On CUDA cuBLAS may pick another kernel, i.e. another order, for beta 1.
+   * Each weight gradient is a float32 sum over the 5 rows whose terms add up
+   * to at most ~9 in magnitude (|dL/dout| <= 0.9, |x| <= 2, |tanh| <= 1,
+   * |W| <= 0.5), so two summation orders differ by at most
+   * 2 * 4 * 2^-24 * 9 ~ 4.3e-6; cancellation makes a relative bound useless
+   * for the small entries, hence the absolute 5e-6 there. */
+  tu_assert_close(g2, twice, n, 1e-6, tu_on_cpu() ? 1e-9 : 5e-6, "gradients after two backward calls");
   /* backward does not change the weights */
   float *p1 = params_raw(m, &np);
   assert_memory_equal(p0, p1, (size_t)np * sizeof(float));
-  /* nn_layer_grad returns a copy */
+  /* nn_layer_grad returns a copy: writing it (through its host pointer on
+   * the CPU; a CUDA tensor has none, nn.h, so there with nn_tensor_write)
+   * leaves the model's gradient alone */
   nn_tensor *g = NULL;
   TU_OK(nn_layer_grad(get_layer(m, 0), NN_PARAM_WEIGHT, &g));
   float *gd = (float *)nn_tensor_data(g);
-  assert_non_null(gd);
-  gd[0] = 12345.0f;
+  if (tu_on_cpu()) {
+    assert_non_null(gd);
+    gd[0] = 12345.0f;
+  } else {
+    assert_null(gd);
+    float gw[4 * 3];
+    assert_int_equal(nn_tensor_numel(g), 12);
+    TU_OK(nn_tensor_read(g, gw, sizeof gw));
+    gw[0] = 12345.0f;
+    TU_OK(nn_tensor_write(g, gw, sizeof gw));
+  }
   nn_tensor_free(g);
   double *g3 = grads_of(m, &n);
   tu_assert_close(g3, g2, n, 0, 0, "gradients after writing a copy");
@@ -673,6 +757,7 @@ static void test_perceptron_rule(void **state) {
   TU_OK(nn_model_add(m, l));
   TU_OK(nn_layer_activation(NN_ACT_STEP, &l));
   TU_OK(nn_model_add(m, l));
+  to_dev(m);
   TU_OK(nn_model_init(m, NN_INIT_ZEROS, 0));
   nn_optimizer *opt = NULL;
   TU_OK(nn_optimizer_sgd(m, 1.0, 0, 0, false, &opt));
@@ -708,13 +793,16 @@ static void test_perceptron_rule(void **state) {
   nn_model_free(m);
 }
 
-/* nn_model_init: the same seed gives the same weights at every thread count */
+/* nn_model_init: the same seed gives the same weights at every thread count
+ * (nn.h: "on every device and thread count", so on tu_device() too) */
 static void test_init_thread_count_invariant(void **state) {
   (void)state;
   const int64_t sizes[3] = {64, 128, 10};
   nn_model *a = NULL, *b = NULL;
   TU_OK(nn_model_mlp(3, sizes, NN_ACT_RELU, NN_ACT_IDENTITY, &a));
   TU_OK(nn_model_mlp(3, sizes, NN_ACT_RELU, NN_ACT_IDENTITY, &b));
+  to_dev(a);
+  to_dev(b);
   for (int scheme = NN_INIT_TORCH_DEFAULT; scheme < NN_INIT_ZEROS; scheme++) {
     TU_OK(nn_set_num_threads(1));
     TU_OK(nn_model_init(a, (nn_init)scheme, 99));
@@ -766,6 +854,7 @@ static void test_concurrent_forward(void **state) {
   const int64_t sizes[4] = {8, 32, 16, 5};
   nn_model *m = NULL;
   TU_OK(nn_model_mlp(4, sizes, NN_ACT_RELU, NN_ACT_SOFTMAX, &m));
+  to_dev(m);
   tu_rng r = tu_rng_make(12);
   double xv[64 * 8];
   tu_rng_fill(&r, NN_F32, xv, 64 * 8, -2, 2);
@@ -811,5 +900,5 @@ int main(void) {
       cmocka_unit_test(test_init_thread_count_invariant),
       cmocka_unit_test(test_concurrent_forward),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return tu_run_group(tests);
 }
