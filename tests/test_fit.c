@@ -1,7 +1,10 @@
 /* nn_model_fit and nn_model_evaluate: shuffling (reproducible from the seed),
  * per-epoch reports and StepLR, validation, cancel, NaN/Inf rollback, early
  * stopping, accuracy for class ids / one-hot / one column, bit-identical
- * reproducibility. (Loss and weight values against PyTorch: test_optim.) */
+ * reproducibility. (Loss and weight values against PyTorch: test_optim.)
+ *
+ * Device-generic: data (tu_make) and models (mlp_on_device) live on
+ * tu_device(); every case runs on each device. */
 #include "test_util.h"
 
 #include <math.h>
@@ -67,10 +70,18 @@ static void make_data(uint64_t seed, int64_t n, int64_t in, int64_t out, nn_tens
   free(yv);
 }
 
+/* nn_model_mlp (built on the CPU) moved to tu_device(), before any optimizer
+ * is made for it (nn.h: move the model first). */
+static nn_model *mlp_on_device(int n_sizes, const int64_t *sizes, nn_activation hidden, nn_activation output) {
+  nn_model *m = NULL;
+  TU_OK(nn_model_mlp(n_sizes, sizes, hidden, output, &m));
+  TU_OK(nn_model_to(m, tu_device()));
+  return m;
+}
+
 static nn_model *make_model(uint64_t seed) {
   const int64_t sizes[3] = {4, 8, 3};
-  nn_model *m = NULL;
-  TU_OK(nn_model_mlp(3, sizes, NN_ACT_TANH, NN_ACT_IDENTITY, &m));
+  nn_model *m = mlp_on_device(3, sizes, NN_ACT_TANH, NN_ACT_IDENTITY);
   TU_OK(nn_model_init(m, NN_INIT_XAVIER_UNIFORM, seed));
   return m;
 }
@@ -193,7 +204,9 @@ static void test_shuffle_reproducible(void **state) {
   nn_tensor_free(y);
 }
 
-/* same seeds, same thread count: bit-identical (Adam, minibatch, shuffled, CE) */
+/* same seeds, same thread count: bit-identical (Adam, minibatch, shuffled, CE).
+ * The thread count only concerns the CPU; on CUDA the same kernels and cuBLAS
+ * calls must give the same bits too. */
 static void test_reproducible_bitwise(void **state) {
   (void)state;
   TU_OK(nn_set_num_threads(2));
@@ -207,8 +220,7 @@ static void test_reproducible_bitwise(void **state) {
   int64_t np = 0;
   for (int run = 0; run < 2; run++) {
     const int64_t sizes[4] = {4, 16, 16, 3};
-    nn_model *m = NULL;
-    TU_OK(nn_model_mlp(4, sizes, NN_ACT_RELU, NN_ACT_IDENTITY, &m));
+    nn_model *m = mlp_on_device(4, sizes, NN_ACT_RELU, NN_ACT_IDENTITY);
     TU_OK(nn_model_init(m, NN_INIT_HE_UNIFORM, 42));
     nn_optimizer *opt = NULL;
     TU_OK(nn_optimizer_adam(m, 0.01, 0.9, 0.999, 1e-8, 0.01, true, &opt));
@@ -434,11 +446,12 @@ static void test_not_finite_rollback_to_last_finite_epoch(void **state) {
   nn_tensor *x, *y;
   make_data(8, 16, 4, 3, &x, &y);
   const int64_t sizes[2] = {4, 3};
-  nn_model *m = NULL;
-  TU_OK(nn_model_mlp(2, sizes, NN_ACT_IDENTITY, NN_ACT_IDENTITY, &m));
+  nn_model *m = mlp_on_device(2, sizes, NN_ACT_IDENTITY, NN_ACT_IDENTITY);
   nn_optimizer *opt = NULL;
   /* full batch, lr far above 2/L: the weights grow ~x30 per epoch, so the
-   * float32 loss overflows a few epochs before the weights would */
+   * float32 loss overflows a few epochs before the weights would (a backend
+   * that sums the loss in float64, as CUDA's does, sees the predictions or
+   * the weights overflow first: NN_ERR_NOT_FINITE all the same) */
   TU_OK(nn_optimizer_sgd(m, 50.0, 0, 0, false, &opt));
   rec c;
   rec_init(&c, m);
@@ -577,8 +590,7 @@ static void test_evaluate_accuracy(void **state) {
   (void)state;
   /* Linear(3, 3) = identity: the prediction is x itself */
   const int64_t s33[2] = {3, 3};
-  nn_model *m = NULL;
-  TU_OK(nn_model_mlp(2, (const int64_t[]){3, 3}, NN_ACT_IDENTITY, NN_ACT_IDENTITY, &m));
+  nn_model *m = mlp_on_device(2, (const int64_t[]){3, 3}, NN_ACT_IDENTITY, NN_ACT_IDENTITY);
   const float eye[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1}, zero3[3] = {0, 0, 0};
   set_linear(m, eye, 9, zero3, 3);
   /* 5 samples, argmax 0, 2, 1, 1, 0 */
@@ -634,12 +646,12 @@ static void test_evaluate_accuracy(void **state) {
   const double t[6] = {0, 1, 1, 0.7, 1, 0.2};          /* thresholded:   0 1 1 1 1 0 -> 5/6 */
   const float one[1] = {1}, zb[1] = {0};
   nn_tensor *xz = tu_make(NN_F32, 2, s61, z), *yt = tu_make(NN_F32, 2, s61, t);
-  TU_OK(nn_model_mlp(2, (const int64_t[]){1, 1}, NN_ACT_IDENTITY, NN_ACT_IDENTITY, &m));
+  m = mlp_on_device(2, (const int64_t[]){1, 1}, NN_ACT_IDENTITY, NN_ACT_IDENTITY);
   set_linear(m, one, 1, zb, 1);
   TU_OK(nn_model_evaluate(m, xz, yt, NN_LOSS_BCE_WITH_LOGITS, &loss, &acc));
   assert_near(acc, 5.0 / 6, 1e-12);
   nn_model_free(m);
-  TU_OK(nn_model_mlp(2, (const int64_t[]){1, 1}, NN_ACT_IDENTITY, NN_ACT_SIGMOID, &m));
+  m = mlp_on_device(2, (const int64_t[]){1, 1}, NN_ACT_IDENTITY, NN_ACT_SIGMOID);
   set_linear(m, one, 1, zb, 1);
   TU_OK(nn_model_evaluate(m, xz, yt, NN_LOSS_BCE, &loss, &acc));
   assert_near(acc, 5.0 / 6, 1e-12);
@@ -744,5 +756,5 @@ int main(void) {
       cmocka_unit_test(test_evaluate_no_side_effects),
       cmocka_unit_test(test_fit_f64_model),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return tu_run_group(tests);
 }
