@@ -1,7 +1,10 @@
 /* Every error path of the training API (layers, models, losses, backward,
  * optimizers, fit, evaluate): the status, a message that starts with the
  * function name and names the argument (shapes: both of them), outputs left
- * alone, and the model (weights, gradients) and optimizer untouched. */
+ * alone, and the model (weights, gradients) and optimizer untouched.
+ *
+ * Device-generic: tensors, models and the layers under test live on
+ * tu_device(); the cases about device errors keep their explicit devices. */
 #include "test_util.h"
 
 #include <ctype.h>
@@ -88,11 +91,39 @@ static void snap_free(snap *s) {
 static nn_tensor *f32(int64_t r, int64_t c, double fill) {
   int64_t s[2] = {r, c};
   nn_tensor *t = NULL;
-  TU_OK(nn_tensor_full(NN_F32, 2, s, fill, tu_cpu(), &t));
+  TU_OK(nn_tensor_full(NN_F32, 2, s, fill, tu_device(), &t));
   return t;
 }
 
 static nn_tensor *ids_of(int64_t n, const int64_t *v) { return tu_make_i64(NN_I64, 1, &n, v); }
+
+/* nn_model_mlp (built on the CPU) moved to tu_device(), before any optimizer
+ * is made for it (nn.h: move the model first). */
+static nn_model *mlp_on_device(int n_sizes, const int64_t *sizes, nn_activation hidden, nn_activation output) {
+  nn_model *m = NULL;
+  TU_OK(nn_model_mlp(n_sizes, sizes, hidden, output, &m));
+  TU_OK(nn_model_to(m, tu_device()));
+  return m;
+}
+
+/* A free-standing layer on tu_device(). Layers are made on the CPU and only
+ * nn_model_to() moves them (nn.h, "Layers"), so off the CPU the layer goes
+ * into a one-layer model moved there and is borrowed from it: *holder owns
+ * it. On the CPU the layer stays free-standing (*holder NULL). */
+static nn_layer *layer_on_device(nn_layer *l, nn_model **holder) {
+  *holder = NULL;
+  if (tu_on_cpu()) return l;
+  TU_OK(nn_model_create(holder));
+  TU_OK(nn_model_to(*holder, tu_device()));
+  TU_OK(nn_model_add(*holder, l));
+  TU_OK(nn_model_layer(*holder, 0, &l));
+  return l;
+}
+
+static void free_layer_on_device(nn_layer *l, nn_model *holder) {
+  if (holder) nn_model_free(holder);
+  else nn_layer_free(l);
+}
 
 /* A 3-4-2 tanh model with non-zero gradients, its SGD optimizer, data x [6, 3], y [6, 2]. */
 typedef struct fix {
@@ -104,7 +135,7 @@ typedef struct fix {
 static fix make_fix(void) {
   fix f;
   const int64_t sizes[3] = {3, 4, 2};
-  TU_OK(nn_model_mlp(3, sizes, NN_ACT_TANH, NN_ACT_IDENTITY, &f.m));
+  f.m = mlp_on_device(3, sizes, NN_ACT_TANH, NN_ACT_IDENTITY);
   TU_OK(nn_optimizer_sgd(f.m, 0.1, 0.9, 0, false, &f.opt));
   double xv[18], yv[12];
   for (int i = 0; i < 18; i++) xv[i] = 0.25 * (i % 7) - 0.6;
@@ -144,6 +175,8 @@ static void test_layer_errors(void **state) {
   assert_int_equal((int)nn_layer_kind_of(NULL), -1);
 
   TU_OK(nn_layer_linear(3, 2, true, &l));
+  nn_model *lholder = NULL;
+  l = layer_on_device(l, &lholder);
   nn_tensor *t = TU_SENTINEL;
   TU_ERR(nn_layer_param(NULL, NN_PARAM_WEIGHT, &t), NN_ERR_INVALID_ARGUMENT, "nn_layer_param", "");
   assert_names("layer");
@@ -161,14 +194,14 @@ static void test_layer_errors(void **state) {
   TU_ERR(nn_layer_forward(l, x, &y), NN_ERR_SHAPE, "nn_layer_forward", "[4, 5]", ", 3]");
   nn_tensor_free(x);
   const int64_t s[1] = {2};
-  TU_OK(nn_tensor_zeros(NN_F32, 1, s, tu_cpu(), &x));
+  TU_OK(nn_tensor_zeros(NN_F32, 1, s, tu_device(), &x));
   TU_ERR(nn_layer_forward(l, x, &y), NN_ERR_SHAPE, "nn_layer_forward", "[2]", ", 3]");
   nn_tensor_free(x);
   const int64_t s3[2] = {4, 3};
-  TU_OK(nn_tensor_zeros(NN_I32, 2, s3, tu_cpu(), &x));
+  TU_OK(nn_tensor_zeros(NN_I32, 2, s3, tu_device(), &x));
   TU_ERR(nn_layer_forward(l, x, &y), NN_ERR_DTYPE, "nn_layer_forward", "int32");
   nn_tensor_free(x);
-  TU_OK(nn_tensor_zeros(NN_F64, 2, s3, tu_cpu(), &x));
+  TU_OK(nn_tensor_zeros(NN_F64, 2, s3, tu_device(), &x));
   TU_ERR(nn_layer_forward(l, x, &y), NN_ERR_DTYPE, "nn_layer_forward", "float64");
   TU_ERR(nn_layer_forward(NULL, x, &y), NN_ERR_INVALID_ARGUMENT, "nn_layer_forward", "");
   assert_names("layer");
@@ -181,11 +214,13 @@ static void test_layer_errors(void **state) {
   /* an activation layer on integers */
   nn_layer *a = NULL;
   TU_OK(nn_layer_activation(NN_ACT_SIGMOID, &a));
-  TU_OK(nn_tensor_zeros(NN_I64, 2, s3, tu_cpu(), &x));
+  nn_model *aholder = NULL;
+  a = layer_on_device(a, &aholder);
+  TU_OK(nn_tensor_zeros(NN_I64, 2, s3, tu_device(), &x));
   TU_ERR(nn_layer_forward(a, x, &y), NN_ERR_DTYPE, "nn_layer_forward", "");
   nn_tensor_free(x);
-  nn_layer_free(a);
-  nn_layer_free(l);
+  free_layer_on_device(a, aholder);
+  free_layer_on_device(l, lholder);
 }
 
 /* ---- models ------------------------------------------------------------------------- */
@@ -219,7 +254,7 @@ static void test_model_errors(void **state) {
   assert_int_equal(d.index, -1);
   assert_int_equal((int)nn_model_dtype(NULL), -1);
 
-  TU_OK(nn_model_mlp(3, sizes, NN_ACT_RELU, NN_ACT_SIGMOID, &m));
+  m = mlp_on_device(3, sizes, NN_ACT_RELU, NN_ACT_SIGMOID);
   snap before = take(m, NULL);
   nn_layer *l = (nn_layer *)TU_SENTINEL;
   TU_ERR(nn_model_layer(m, 4, &l), NN_ERR_INVALID_ARGUMENT, "nn_model_layer", "4");
@@ -246,8 +281,10 @@ static void test_model_errors(void **state) {
     dev.type = NN_CUDA;
     TU_ERR(nn_model_to(m, dev), NN_ERR_DEVICE, "nn_model_to", "");
   }
+  /* the failed moves left the model where it was */
   d = nn_model_device(m);
-  assert_int_equal(d.type, NN_CPU);
+  assert_int_equal(d.type, tu_device().type);
+  assert_int_equal(d.index, tu_device().index);
 
   /* add: NULLs, a Linear that does not chain (model and layer unchanged, caller still owns it) */
   TU_ERR(nn_model_add(m, NULL), NN_ERR_INVALID_ARGUMENT, "nn_model_add", "");
@@ -275,7 +312,7 @@ static void test_model_errors(void **state) {
   TU_ERR(nn_model_forward(m, x, &y), NN_ERR_SHAPE, "nn_model_forward", "[4, 5]", ", 2]");
   nn_tensor_free(x);
   const int64_t s[2] = {4, 2};
-  TU_OK(nn_tensor_zeros(NN_I64, 2, s, tu_cpu(), &x));
+  TU_OK(nn_tensor_zeros(NN_I64, 2, s, tu_device(), &x));
   TU_ERR(nn_model_forward(m, x, &y), NN_ERR_DTYPE, "nn_model_forward", "int64");
   TU_ERR(nn_model_forward(NULL, x, &y), NN_ERR_INVALID_ARGUMENT, "nn_model_forward", "");
   assert_names("m");
@@ -321,9 +358,9 @@ static void test_loss_errors(void **state) {
    * target of another precision is converted, as for x) */
   const int64_t s[2] = {4, 3};
   nn_tensor *pi = NULL, *yi = NULL, *y64 = NULL;
-  TU_OK(nn_tensor_zeros(NN_I32, 2, s, tu_cpu(), &pi));
-  TU_OK(nn_tensor_zeros(NN_I64, 2, s, tu_cpu(), &yi));
-  TU_OK(nn_tensor_zeros(NN_F64, 2, s, tu_cpu(), &y64));
+  TU_OK(nn_tensor_zeros(NN_I32, 2, s, tu_device(), &pi));
+  TU_OK(nn_tensor_zeros(NN_I64, 2, s, tu_device(), &yi));
+  TU_OK(nn_tensor_zeros(NN_F64, 2, s, tu_device(), &y64));
   TU_ERR(nn_loss_compute(NN_LOSS_MSE, pi, y, &v, &g), NN_ERR_DTYPE, "nn_loss_compute", "int32");
   assert_names("pred");
   for (int l = NN_LOSS_MSE; l <= NN_LOSS_BCE_WITH_LOGITS; l++) {
@@ -352,7 +389,7 @@ static void test_loss_errors(void **state) {
          "[4, 3]");
   nn_tensor *p1 = NULL;
   const int64_t s1[1] = {4};
-  TU_OK(nn_tensor_zeros(NN_F32, 1, s1, tu_cpu(), &p1));
+  TU_OK(nn_tensor_zeros(NN_F32, 1, s1, tu_device(), &p1));
   TU_ERR(nn_loss_compute(NN_LOSS_CROSS_ENTROPY, p1, t, &v, &g), NN_ERR_SHAPE, "nn_loss_compute", "[4]");
   /* outputs untouched */
   assert_true(v == 123.0);
@@ -398,7 +435,7 @@ static void test_backward_evaluate_errors(void **state) {
   /* target dtype */
   nn_tensor *yi = NULL;
   const int64_t ys[2] = {6, 2};
-  TU_OK(nn_tensor_zeros(NN_I64, 2, ys, tu_cpu(), &yi));
+  TU_OK(nn_tensor_zeros(NN_I64, 2, ys, tu_device(), &yi));
   TU_ERR(nn_model_backward(f.m, f.x, yi, NN_LOSS_MSE, &v), NN_ERR_DTYPE, "nn_model_backward", "int64");
   TU_ERR(nn_model_evaluate(f.m, f.x, yi, NN_LOSS_SSE, &v, &acc), NN_ERR_DTYPE, "nn_model_evaluate", "int64");
   /* class ids out of range (2 classes) */
@@ -414,7 +451,7 @@ static void test_backward_evaluate_errors(void **state) {
   /* integer x */
   nn_tensor *xi = NULL;
   const int64_t xs[2] = {6, 3};
-  TU_OK(nn_tensor_zeros(NN_I32, 2, xs, tu_cpu(), &xi));
+  TU_OK(nn_tensor_zeros(NN_I32, 2, xs, tu_device(), &xi));
   TU_ERR(nn_model_backward(f.m, xi, f.y, NN_LOSS_MSE, &v), NN_ERR_DTYPE, "nn_model_backward", "int32");
   /* bad loss, NULLs */
   TU_ERR(nn_model_backward(f.m, f.x, f.y, (nn_loss)17, &v), NN_ERR_INVALID_ARGUMENT, "nn_model_backward", "17");
@@ -595,7 +632,7 @@ static void test_fit_errors(void **state) {
   const int64_t sizes[3] = {3, 4, 2};
   nn_model *other = NULL;
   nn_optimizer *oopt = NULL;
-  TU_OK(nn_model_mlp(3, sizes, NN_ACT_TANH, NN_ACT_IDENTITY, &other));
+  other = mlp_on_device(3, sizes, NN_ACT_TANH, NN_ACT_IDENTITY);
   TU_OK(nn_optimizer_sgd(other, 0.1, 0, 0, false, &oopt));
   snap obefore = take(other, oopt);
   TU_ERR(nn_model_fit(f.m, oopt, f.x, f.y, &o, &last), NN_ERR_INVALID_ARGUMENT, "nn_model_fit", "another model");
@@ -610,7 +647,7 @@ static void test_fit_errors(void **state) {
   TU_ERR(nn_model_fit(f.m, f.opt, f.x, y3, &o, &last), NN_ERR_SHAPE, "nn_model_fit", "[6, 3]", "[6, 2]");
   nn_tensor *yi = NULL;
   const int64_t ys[2] = {6, 2};
-  TU_OK(nn_tensor_zeros(NN_I64, 2, ys, tu_cpu(), &yi));
+  TU_OK(nn_tensor_zeros(NN_I64, 2, ys, tu_device(), &yi));
   TU_ERR(nn_model_fit(f.m, f.opt, f.x, yi, &o, &last), NN_ERR_DTYPE, "nn_model_fit", "int64");
   b = o;
   b.loss = NN_LOSS_BCE;
@@ -640,7 +677,7 @@ static void test_fit_errors(void **state) {
   /* integer x */
   nn_tensor *xi = NULL;
   const int64_t xs[2] = {6, 3};
-  TU_OK(nn_tensor_zeros(NN_I32, 2, xs, tu_cpu(), &xi));
+  TU_OK(nn_tensor_zeros(NN_I32, 2, xs, tu_device(), &xi));
   TU_ERR(nn_model_fit(f.m, f.opt, xi, f.y, &o, &last), NN_ERR_DTYPE, "nn_model_fit", "int32");
   /* x with no rows */
   nn_tensor *x0 = f32(0, 3, 0), *y0 = f32(0, 2, 0);
@@ -727,5 +764,5 @@ int main(void) {
       cmocka_unit_test(test_class_ids_must_be_i64),
       cmocka_unit_test(test_training_statuses),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return tu_run_group(tests);
 }
