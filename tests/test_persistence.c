@@ -6,6 +6,9 @@
  * tests/fixtures/make_safetensors_fixtures.py (PyTorch + safetensors; not
  * needed here). With NN_PERSIST_FIXTURES_OUT=<dir> this test also writes the
  * libnn-saved files that script checks with PyTorch (see the script).
+ *
+ * Device-generic: models are loaded onto (or built and moved to) tu_device()
+ * and saved from there; the cases about devices keep their explicit devices.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -25,7 +28,7 @@
 
 static nn_model *load_buf_at(const void *buf, size_t n, const char *file, int line) {
   nn_model *m = NULL;
-  nn_status st = nn_model_load_buffer(buf, n, tu_cpu(), &m);
+  nn_status st = nn_model_load_buffer(buf, n, tu_device(), &m);
   if (st != NN_OK || !m) {
     print_error("nn_model_load_buffer: status %d: %s\n", (int)st, nn_last_error());
     _fail(file, line);
@@ -77,9 +80,9 @@ static void write_whole(const char *path, const void *b, size_t n) {
 /* model(x) as doubles (malloc'd); x [n, n_in] in the given dtype. */
 static double *predict(nn_model *m, nn_dtype dt, int n, int n_in, const double *x, int64_t *count) {
   int64_t shape[2] = {n, n_in};
-  nn_tensor *t = tu_make(dt, 2, shape, x);
-  nn_device dev = nn_model_device(m);
-  if (dev.type != NN_CPU) {
+  nn_tensor *t = tu_make(dt, 2, shape, x); /* on tu_device() */
+  nn_device dev = nn_model_device(m), td = nn_tensor_device(t);
+  if (dev.type != td.type || dev.index != td.index) {
     nn_tensor *g = NULL;
     TU_OK(nn_tensor_to_device(t, dev, &g));
     nn_tensor_free(t);
@@ -166,7 +169,8 @@ static void list_dir(const char *dir, char *out, size_t cap) {
 }
 
 /* The model libnn_f32 of the fixtures: known weights, every activation kind
- * that PyTorch has a module for, a Linear without bias. */
+ * that PyTorch has a module for, a Linear without bias. Built on the CPU,
+ * moved to tu_device(). */
 static nn_model *known_model(void) {
   nn_model *m = NULL;
   TU_OK(nn_model_create(&m));
@@ -199,8 +203,25 @@ static nn_model *known_model(void) {
     }
     TU_OK(nn_model_add(m, l));
   }
+  TU_OK(nn_model_to(m, tu_device()));
   return m;
 }
+
+/* An empty model (nn_model_create makes it on the CPU) on tu_device(). */
+static nn_model *empty_model(void) {
+  nn_model *m = NULL;
+  TU_OK(nn_model_create(&m));
+  TU_OK(nn_model_to(m, tu_device()));
+  return m;
+}
+
+/* Tolerances of float32 predictions against PyTorch's (CPU) outputs. The
+ * fixture models are at most 5 wide and 10 layers deep: on the CPU the sums
+ * run in another order than PyTorch's, ~1 ulp per term (2e-6). CUDA's expf,
+ * tanhf and logf are accurate to 2 ulp (not glibc's <1) and cuBLAS sums in
+ * its own order, compounded over up to 5 Linear+activation pairs: 1e-5, as
+ * the CPU-vs-GPU check of test_load_arguments_and_devices has always used. */
+static double f32_rtol(void) { return tu_on_cpu() ? 2e-6 : 1e-5; }
 
 static void known_inputs(double *x, int n) {
   for (int i = 0; i < n; i++) x[i] = (double)((i * 11) % 17 - 8) / 4.0;
@@ -268,15 +289,15 @@ static void test_torch_files_predict_like_torch(void **state) {
     int64_t cnt = 0;
     double *y = predict(m, dt, f->n, f->n_in, f->x, &cnt);
     assert_int_equal(cnt, (int64_t)f->n * f->n_out);
-    /* float32 sums in another order: ~1 ulp per term */
-    tu_assert_close(y, f->y, cnt, f->f64 ? 1e-12 : 2e-6, f->f64 ? 1e-13 : 1e-6, f->name);
+    /* float32 sums in another order: ~1 ulp per term (see f32_rtol) */
+    tu_assert_close(y, f->y, cnt, f->f64 ? 1e-12 : f32_rtol(), f->f64 ? 1e-13 : 1e-6, f->name);
 
     /* the file variant gives bit-identical predictions */
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.safetensors", dir, f->name);
     write_whole(path, f->bytes, f->nbytes);
     nn_model *mf = NULL;
-    TU_OK(nn_model_load(path, tu_cpu(), &mf));
+    TU_OK(nn_model_load(path, tu_device(), &mf));
     int64_t cnt2 = 0;
     double *y2 = predict(mf, dt, f->n, f->n_in, f->x, &cnt2);
     assert_int_equal(cnt, cnt2);
@@ -323,7 +344,7 @@ static void test_libnn_files_load_in_torch(void **state) {
     int64_t cnt = 0;
     double *y = predict(m, dt, f->n, f->n_in, f->x, &cnt);
     assert_int_equal(cnt, (int64_t)f->n * f->n_out);
-    tu_assert_close(y, f->y, cnt, f->f64 ? 1e-12 : 2e-6, f->f64 ? 1e-13 : 1e-6, f->name);
+    tu_assert_close(y, f->y, cnt, f->f64 ? 1e-12 : f32_rtol(), f->f64 ? 1e-13 : 1e-6, f->name);
     free(y);
     nn_model_free(m);
   }
@@ -375,7 +396,7 @@ static void check_round_trip(nn_model *m, int n_in, const char *ctx, const char 
   assert_non_null(fb);
   if (n3 != n1 || memcmp(fb, b1, n1) != 0) fail_msg("%s: the file differs from the buffer", ctx);
   nn_model *m3 = NULL;
-  TU_OK(nn_model_load(path, tu_cpu(), &m3));
+  TU_OK(nn_model_load(path, tu_device(), &m3));
   free(b2);
   b2 = save_buf(m3, &n2);
   if (n1 != n2 || memcmp(b1, b2, n1) != 0) fail_msg("%s: file load -> save is not byte-identical", ctx);
@@ -403,13 +424,13 @@ static void test_round_trips(void **state) {
   const int64_t sizes[] = {16, 9, 7, 1};
   m = NULL;
   TU_OK(nn_model_mlp(4, sizes, NN_ACT_RELU, NN_ACT_SIGMOID, &m));
+  TU_OK(nn_model_to(m, tu_device()));
   TU_OK(nn_model_init(m, NN_INIT_HE_NORMAL, 7));
   check_round_trip(m, 16, "mlp 16-9-7-1", dir);
   nn_model_free(m);
 
   /* an empty model and one without parameters */
-  m = NULL;
-  TU_OK(nn_model_create(&m));
+  m = empty_model();
   check_round_trip(m, 0, "empty model", dir);
   nn_layer *l = NULL;
   TU_OK(nn_layer_activation(NN_ACT_TANH, &l));
@@ -421,6 +442,7 @@ static void test_round_trips(void **state) {
   m = NULL;
   const int64_t xs[] = {2, 3, 1};
   TU_OK(nn_model_mlp(3, xs, NN_ACT_TANH, NN_ACT_SIGMOID, &m));
+  TU_OK(nn_model_to(m, tu_device()));
   nn_optimizer *opt = NULL;
   TU_OK(nn_optimizer_adam(m, 0.05, 0.9, 0.999, 1e-8, 0.0, false, &opt));
   const double xv[] = {0, 0, 0, 1, 1, 0, 1, 1}, yv[] = {0, 1, 1, 0};
@@ -490,26 +512,29 @@ static void test_load_arguments_and_devices(void **state) {
   (void)state;
   const pf_model *f = &pf_torch_models[0];
   nn_model *m = (nn_model *)TU_SENTINEL;
-  TU_ERR(nn_model_load_buffer(NULL, 16, tu_cpu(), &m), NN_ERR_INVALID_ARGUMENT, "nn_model_load_buffer", "buf");
-  TU_ERR(nn_model_load_buffer(f->bytes, f->nbytes, tu_cpu(), NULL), NN_ERR_INVALID_ARGUMENT,
+  TU_ERR(nn_model_load_buffer(NULL, 16, tu_device(), &m), NN_ERR_INVALID_ARGUMENT, "nn_model_load_buffer", "buf");
+  TU_ERR(nn_model_load_buffer(f->bytes, f->nbytes, tu_device(), NULL), NN_ERR_INVALID_ARGUMENT,
          "nn_model_load_buffer", "out");
-  TU_ERR(nn_model_load_buffer(NULL, 0, tu_cpu(), &m), NN_ERR_FORMAT, "nn_model_load_buffer", "8");
+  TU_ERR(nn_model_load_buffer(NULL, 0, tu_device(), &m), NN_ERR_FORMAT, "nn_model_load_buffer", "8");
   nn_device bad = {7, 0};
   TU_ERR(nn_model_load_buffer(f->bytes, f->nbytes, bad, &m), NN_ERR_INVALID_ARGUMENT, "nn_model_load_buffer",
          NULL);
   nn_device cpu1 = {NN_CPU, 1};
   TU_ERR(nn_model_load_buffer(f->bytes, f->nbytes, cpu1, &m), NN_ERR_DEVICE, "nn_model_load_buffer", NULL);
-  TU_ERR(nn_model_load(NULL, tu_cpu(), &m), NN_ERR_INVALID_ARGUMENT, "nn_model_load", "path");
+  TU_ERR(nn_model_load(NULL, tu_device(), &m), NN_ERR_INVALID_ARGUMENT, "nn_model_load", "path");
 
   nn_device gpu = {NN_CUDA, 0};
   if (nn_device_count(NN_CUDA) == 0) {
     TU_ERR(nn_model_load_buffer(f->bytes, f->nbytes, gpu, &m), NN_ERR_DEVICE, "nn_model_load_buffer", NULL);
     return;
   }
-  /* loading onto a GPU puts the model there; saving it gives the same bytes */
+  /* loading onto a GPU puts the model there; saving it gives the same bytes
+   * as the CPU model (explicit devices: this case is about them) */
   for (int i = 0; i < PF_N_TORCH_MODELS; i++) {
     f = &pf_torch_models[i];
-    nn_model *g = NULL, *c = load_buf(f->bytes, f->nbytes);
+    nn_model *g = NULL, *c = NULL;
+    TU_OK(nn_model_load_buffer(f->bytes, f->nbytes, tu_cpu(), &c));
+    assert_int_equal(nn_model_device(c).type, NN_CPU);
     TU_OK(nn_model_load_buffer(f->bytes, f->nbytes, gpu, &g));
     nn_device d = nn_model_device(g);
     assert_int_equal(d.type, NN_CUDA);
@@ -537,19 +562,19 @@ static void test_load_file_errors(void **state) {
   char path[4096];
   nn_model *m = NULL;
   snprintf(path, sizeof path, "%s/missing.safetensors", dir);
-  TU_ERR(nn_model_load(path, tu_cpu(), &m), NN_ERR_IO, "nn_model_load", "missing.safetensors");
-  TU_ERR(nn_model_load(dir, tu_cpu(), &m), NN_ERR_IO, "nn_model_load", NULL);  /* a folder */
+  TU_ERR(nn_model_load(path, tu_device(), &m), NN_ERR_IO, "nn_model_load", "missing.safetensors");
+  TU_ERR(nn_model_load(dir, tu_device(), &m), NN_ERR_IO, "nn_model_load", NULL);  /* a folder */
   /* a FIFO without a writer: refused at once, not waited on */
   snprintf(path, sizeof path, "%s/fifo", dir);
   assert_int_equal(mkfifo(path, 0600), 0);
-  TU_ERR(nn_model_load(path, tu_cpu(), &m), NN_ERR_IO, "nn_model_load", "not a regular file");
-  TU_ERR(nn_model_load("/dev/null", tu_cpu(), &m), NN_ERR_IO, "nn_model_load", "not a regular file");
+  TU_ERR(nn_model_load(path, tu_device(), &m), NN_ERR_IO, "nn_model_load", "not a regular file");
+  TU_ERR(nn_model_load("/dev/null", tu_device(), &m), NN_ERR_IO, "nn_model_load", "not a regular file");
   snprintf(path, sizeof path, "%s/empty.safetensors", dir);
   write_whole(path, "", 0);
-  TU_ERR(nn_model_load(path, tu_cpu(), &m), NN_ERR_FORMAT, "nn_model_load", "8-byte");
+  TU_ERR(nn_model_load(path, tu_device(), &m), NN_ERR_FORMAT, "nn_model_load", "8-byte");
   snprintf(path, sizeof path, "%s/bad.safetensors", dir);
   write_whole(path, pf_torch_models[0].bytes, pf_torch_models[0].nbytes - 1);
-  TU_ERR(nn_model_load(path, tu_cpu(), &m), NN_ERR_FORMAT, "nn_model_load", NULL);
+  TU_ERR(nn_model_load(path, tu_device(), &m), NN_ERR_FORMAT, "nn_model_load", NULL);
   assert_null(m);
   rm_tree(dir);
   free(dir);
@@ -570,8 +595,7 @@ static void test_atomic_save(void **state) {
   char path[4096], bad[4096], listing[4096];
   snprintf(path, sizeof path, "%s/model.safetensors", dir);
 
-  nn_model *small = NULL;
-  TU_OK(nn_model_create(&small));
+  nn_model *small = empty_model();
   nn_model *big = known_model();
   size_t ns = 0, nb = 0;
   unsigned char *bs = save_buf(small, &ns), *bb = save_buf(big, &nb);
@@ -625,8 +649,7 @@ static void test_atomic_save_write_failure(void **state) {
   char *dir = make_tmpdir();
   char path[4096], listing[4096];
   snprintf(path, sizeof path, "%s/model.safetensors", dir);
-  nn_model *small = NULL;
-  TU_OK(nn_model_create(&small));
+  nn_model *small = empty_model();
   nn_model *big = known_model();
   size_t ns = 0, nb = 0;
   unsigned char *bs = save_buf(small, &ns), *bb = save_buf(big, &nb);
@@ -772,7 +795,7 @@ static const bad_case kBad[] = {
 
 static void expect_format(const unsigned char *b, size_t n, const char *want, const char *ctx) {
   nn_model *m = NULL;
-  nn_status st = nn_model_load_buffer(b, n, tu_cpu(), &m);
+  nn_status st = nn_model_load_buffer(b, n, tu_device(), &m);
   const char *msg = nn_last_error();
   if (st != NN_ERR_FORMAT)
     fail_msg("%s: expected NN_ERR_FORMAT, got %d (%s)", ctx, (int)st, st == NN_OK ? "loaded" : msg);
@@ -839,7 +862,7 @@ static void test_header_variations_load(void **state) {
       size_t n = 0;
       unsigned char *b = mk(ok[i], data[i], pad, &n);
       nn_model *m = NULL;
-      nn_status st = nn_model_load_buffer(b, n, tu_cpu(), &m);
+      nn_status st = nn_model_load_buffer(b, n, tu_device(), &m);
       if (st != NN_OK) fail_msg("ok[%zu] pad %d: status %d: %s", i, pad, (int)st, nn_last_error());
       nn_model_free(m);
       free(b);
@@ -919,6 +942,7 @@ static void test_large_headers(void **state) {
     TU_OK(nn_layer_activation(NN_ACT_RELU, &l));
     TU_OK(nn_model_add(m, l));
   }
+  TU_OK(nn_model_to(m, tu_device()));
   char *dir = make_tmpdir();
   check_round_trip(m, 2, "3000 layers", dir);
   rm_tree(dir);
@@ -969,7 +993,7 @@ static void test_random_corruption(void **state) {
       else b[pos] = (unsigned char)tu_rng_int(&r, 0, 255);
     }
     nn_model *m = NULL;
-    nn_status st = nn_model_load_buffer(b, f->nbytes, tu_cpu(), &m);
+    nn_status st = nn_model_load_buffer(b, f->nbytes, tu_device(), &m);
     if (st == NN_OK) {
       ok++;
       size_t n1 = 0, n2 = 0;
@@ -1013,5 +1037,5 @@ int main(void) {
       cmocka_unit_test(test_truncation_everywhere),
       cmocka_unit_test(test_random_corruption),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return tu_run_group(tests);
 }
