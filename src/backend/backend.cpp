@@ -50,6 +50,13 @@ void Backend::adam_update(const AdamParams &, const View &, const View &, const 
 }
 bool Backend::all_finite(const View &) { unsupported(*this, "all_finite"); }
 
+[[noreturn]] static void cannot_record(const Backend &b) {
+  fail(Errc::Unsupported, "the %s backend cannot record and replay calls", b.device().str().c_str());
+}
+void Backend::record_begin() { cannot_record(*this); }
+void *Backend::record_end() { cannot_record(*this); }
+void Backend::replay(void *) { cannot_record(*this); }
+
 // ---- defaults composed of the calls above (CPU: no copies at all)
 
 void Backend::gather_rows_device(const View &out, const View &src, const View &idx, int64_t n) {

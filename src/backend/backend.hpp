@@ -162,6 +162,42 @@ class Backend {
   // True when every element of all n views is finite: one host
   // synchronisation on a GPU. The default calls all_finite on each.
   virtual bool all_finite_many(const View *xs, size_t n);
+
+  // ---- Recording and replay (CUDA Graphs on the CUDA backend): the device
+  // work of a sequence of calls made by one thread is recorded once and then
+  // replayed with one launch, for a training step whose shapes and buffers
+  // repeat (nn_model_fit, src/nn/fit.cpp). Optional: the defaults say
+  // "unsupported" (can_record() false, the others throw Errc::Unsupported;
+  // record_abort and release do nothing), so the CPU never records.
+  //
+  // can_record(): whether recording may be tried now. CUDA: true unless the
+  //   environment variable NN_CUDA_GRAPHS is "0" (read on every call).
+  // record_begin(): from here to record_end/record_abort, every call this
+  //   thread makes on this backend enqueues its device work into the
+  //   recording, where nothing runs; other threads are not affected. Host
+  //   side effects of those calls happen as usual. A call that allocates
+  //   device memory, or makes the host wait for the device (copy_to_host,
+  //   copy_from_host, loss, gather_rows, all_finite, all_finite_many),
+  //   throws instead: the recording is then unusable and the caller must
+  //   record_abort. A deallocation by this thread is deferred to the end of
+  //   the recording, and makes it fail (its memory might be recorded).
+  // record_end(): ends the recording and returns its handle. Throws when it
+  //   failed (the error says why), leaving nothing to abort.
+  // record_abort(why): ends and drops this thread's recording, if any;
+  //   `why` (may be NULL) is printed with NN_CUDA_DEBUG=1. Never throws.
+  // replay(h): runs the recorded work again, with the same pointers and
+  //   scalar arguments, ordered after all work called before and before all
+  //   work called after, like the calls it recorded. The caller keeps every
+  //   buffer the recording touched alive and in place, and never replays on
+  //   the thread that is recording.
+  // release(h): frees a handle (NULL is harmless; a replay in flight
+  //   completes first). Never throws.
+  virtual bool can_record() const { return false; }
+  virtual void record_begin();
+  virtual void *record_end();
+  virtual void record_abort(const char *why) noexcept { (void)why; }
+  virtual void replay(void *recording);
+  virtual void release(void *recording) noexcept { (void)recording; }
 };
 
 // The CPU backend (src/backend/cpu), always present. Its training kernels live

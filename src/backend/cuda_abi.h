@@ -19,7 +19,9 @@
 extern "C" {
 #endif
 
-#define NN_CUDA_ABI_VERSION 2 /* 2: gather_rows_device, loss_device, all_finite_many */
+/* 2: gather_rows_device, loss_device, all_finite_many.
+ * 3: record_begin, record_end, record_abort, replay, release (CUDA Graphs). */
+#define NN_CUDA_ABI_VERSION 3
 #define NN_CUDA_MAX_DIMS 8
 #define NN_CUDA_ENTRY_SYMBOL "nn_cuda_backend_table"
 
@@ -106,6 +108,35 @@ typedef struct nn_cuda_iface {
                      const nn_cuda_view *accum, const nn_cuda_view *grad, double grad_scale, nn_cuda_error *err);
   /* *out = 1 when every element of the n views is finite; one synchronisation. */
   int (*all_finite_many)(int device, const nn_cuda_view *xs, size_t n, int *out, nn_cuda_error *err);
+
+  /* ---- ABI 3: recording a sequence of calls as a CUDA Graph and replaying it
+   * (nn::Backend::record_begin and the rest, backend.hpp).
+   * record_begin starts a capture by the calling thread on `device`: from then
+   * on every entry this thread calls for that device enqueues its work on a
+   * capture stream of its own (cudaStreamCaptureModeThreadLocal), where
+   * nothing runs; other threads keep using the device stream. While it
+   * lasts, an entry of this thread for this device that would allocate
+   * device memory or wait for the device (allocate, copy_to_host,
+   * copy_from_host, gather_rows, loss, all_finite, all_finite_many, a
+   * temporary) fails with Unsupported, and deallocate is deferred to the end
+   * of the capture. One capture per thread at a time.
+   * record_end ends it and instantiates the graph into *graph (an opaque
+   * handle for replay/release). It fails (and cleans up: nothing to abort)
+   * when the capture was invalidated, when an entry failed during it, or
+   * when this thread freed device memory during it (the graph might use
+   * that memory).
+   * record_abort ends this thread's capture on `device`, if any, and drops
+   * it; with NN_CUDA_DEBUG=1 it prints `why` (may be NULL) to stderr, also
+   * when there was nothing left to end (after a failed record_begin/end).
+   * replay launches the graph on the device stream: ordered after all work
+   * enqueued before and before all work enqueued after, like the calls it
+   * recorded. Not while this thread captures. release frees the graph (a
+   * launch in flight completes first); NULL is harmless. */
+  int (*record_begin)(int device, nn_cuda_error *err);
+  int (*record_end)(int device, void **graph, nn_cuda_error *err);
+  void (*record_abort)(int device, const char *why);
+  int (*replay)(int device, void *graph, nn_cuda_error *err);
+  void (*release)(int device, void *graph);
 } nn_cuda_iface;
 
 typedef const nn_cuda_iface *(*nn_cuda_backend_table_fn)(void);

@@ -165,6 +165,23 @@ class CudaProxyBackend final : public Backend {
     nn_cuda_view a = cv(param), b = cv(grad), c = cv(m), d = cv(v);
     call([&](nn_cuda_error *e) { return t_->adam_update(index_, &s, &a, &b, &c, &d, e); });
   }
+  bool can_record() const override {
+    const char *g = std::getenv("NN_CUDA_GRAPHS");  // read per call: a test may switch it between fits
+    return !(g && g[0] == '0' && g[1] == '\0');
+  }
+  void record_begin() override {
+    call([&](nn_cuda_error *e) { return t_->record_begin(index_, e); });
+  }
+  void *record_end() override {
+    void *g = nullptr;
+    call([&](nn_cuda_error *e) { return t_->record_end(index_, &g, e); });
+    return g;
+  }
+  void record_abort(const char *why) noexcept override { t_->record_abort(index_, why); }
+  void replay(void *recording) override {
+    call([&](nn_cuda_error *e) { return t_->replay(index_, recording, e); });
+  }
+  void release(void *recording) noexcept override { t_->release(index_, recording); }
   bool all_finite(const View &x) override {
     nn_cuda_view a = cv(x);
     int ok = 1;
@@ -227,9 +244,11 @@ Loaded &loaded() {
       r->reason = std::string(kLibName) + " has no " NN_CUDA_ENTRY_SYMBOL " entry point";
       return r;
     }
-    if (t->abi_version != NN_CUDA_ABI_VERSION || t->table_size < sizeof(nn_cuda_iface)) {
-      r->reason = strprintf("%s speaks CUDA backend ABI %u, this libnn needs %d (rebuild both together)", kLibName,
-                            t->abi_version, NN_CUDA_ABI_VERSION);
+    // Newer files append entries (the table only grows): any version from
+    // ours on, with a table at least as large as ours, serves us.
+    if (t->abi_version < NN_CUDA_ABI_VERSION || t->table_size < sizeof(nn_cuda_iface)) {
+      r->reason = strprintf("%s speaks CUDA backend ABI %u, this libnn needs %d or newer (rebuild both together)",
+                            kLibName, t->abi_version, NN_CUDA_ABI_VERSION);
       return r;
     }
     nn_cuda_error e;

@@ -9,6 +9,14 @@
 // device is ordered on its stream, so nothing here synchronises with the
 // host except copy_to_host/copy_from_host, loss (its value) and all_finite.
 // TF32 is off (CUBLAS_COMPUTE_32F, CUBLAS_DEFAULT_MATH) unless NN_CUDA_TF32=1.
+//
+// CUDA Graphs (record_begin .. record_end, replay): a thread that records
+// has a capture of its own (thread_local `t_capture`); every entry finds
+// the stream to enqueue on through cur_stream() (Lock::stream()), which is
+// that capture stream for the recording thread and the device stream for
+// everyone else. While recording, dev_alloc throws and the host-waiting
+// entries refuse (Lock::no_capture), so the capture fails cleanly instead
+// of recording something that would not replay; deallocations are deferred.
 #include <cublasLt.h>
 #include <cublas_v2.h>
 #include <dlfcn.h>
@@ -129,6 +137,11 @@ struct LtPlan {
 };
 
 constexpr size_t kLtWorkspace = size_t{32} << 20;
+// cuBLAS's workspace, set on the handle with every stream change
+// (cublasSetStream resets it to cuBLAS's own pool, which may allocate, also
+// under capture); 32 MiB is NVIDIA's recommendation for Hopper (4 MiB for
+// older GPUs).
+constexpr size_t kBlasWorkspace = size_t{32} << 20;
 constexpr size_t kMaxLtPlans = 256;
 
 struct Dev {
@@ -138,8 +151,10 @@ struct Dev {
   cublasHandle_t blas = nullptr;
   cublasLtHandle_t lt = nullptr;
   void *lt_ws = nullptr;
+  void *blas_ws = nullptr;
   void *pinned = nullptr;   // 64 bytes of pinned host memory for read-backs
   char *scratch = nullptr;  // 64 device bytes: [0] double loss sum, [8] u64 bad row, [16] int flag
+  double *partials = nullptr;  // kLossBlocks per-block loss sums (fixed-order reduction)
   int64_t *d_idx = nullptr;
   size_t idx_cap = 0;
   std::vector<int64_t> h_idx;
@@ -215,16 +230,33 @@ void init_dev(Dev &d, int index) {
     cublasHandle_t h = nullptr;
     check_blas(cublasCreate(&h), "init: cublasCreate");
     d.blas = h;
-    check_blas(cublasSetStream(d.blas, d.stream), "init: cublasSetStream");
     // CUBLAS_DEFAULT_MATH never uses TF32 for FP32 (CUBLAS_COMPUTE_32F).
     check_blas(cublasSetMathMode(d.blas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH), "init: math mode");
   }
   if (!d.lt) check_blas(cublasLtCreate(&d.lt), "init: cublasLtCreate");
   if (!d.lt_ws) check(cudaMalloc(&d.lt_ws, kLtWorkspace), "init: cuBLASLt workspace");
+  if (!d.blas_ws) check(cudaMalloc(&d.blas_ws, kBlasWorkspace), "init: cuBLAS workspace");
   if (!d.pinned) check(cudaMallocHost(&d.pinned, 64), "init: pinned buffer");
   if (!d.scratch) check(cudaMalloc(reinterpret_cast<void **>(&d.scratch), 64), "init: scratch");
+  if (!d.partials)
+    check(cudaMalloc(reinterpret_cast<void **>(&d.partials), kLossBlocks * sizeof(double)), "init: loss partials");
   d.ready = true;
 }
+
+// The CUDA Graph capture of this thread (record_begin .. record_end or
+// record_abort): at most one, on one device.
+struct Capture {
+  Dev *dev = nullptr;             // NULL: this thread records nothing
+  cudaStream_t stream = nullptr;  // the capture stream (created at begin, destroyed at the end)
+  std::vector<void *> deferred;   // deallocations put off to the end of the capture
+};
+thread_local Capture t_capture;
+
+bool capturing(const Dev &d) { return t_capture.dev == &d; }
+
+// The one place that says which stream an entry enqueues on: this thread's
+// capture stream while it records on d, else d's stream.
+cudaStream_t cur_stream(Dev &d) { return capturing(d) ? t_capture.stream : d.stream; }
 
 // Locks device `index`, makes it current on this thread, initialises it once.
 class Lock {
@@ -235,11 +267,20 @@ class Lock {
       fail(Errc::Device, "cuda: device index %d outside 0..%d", index, g.count - 1);
     d_ = &g.devs[index];
     lk_ = std::unique_lock<std::mutex>(d_->mu);
-    check(cudaSetDevice(index), "cudaSetDevice");
+    int cur = -1;
+    if (cudaGetDevice(&cur) != cudaSuccess || cur != index) check(cudaSetDevice(index), "cudaSetDevice");
     if (!d_->ready) init_dev(*d_, index);
   }
   Dev &dev() { return *d_; }
-  cudaStream_t stream() { return d_->stream; }
+  // Where this call enqueues: the device stream, or this thread's capture.
+  cudaStream_t stream() { return cur_stream(*d_); }
+  // For entries that make the host wait for the device or read host memory
+  // at call time: they cannot be recorded into a graph.
+  void no_capture(const char *what) {
+    if (capturing(*d_))
+      fail(Errc::Unsupported, "cuda %s: cannot be recorded into a CUDA graph (it waits for the device or reads "
+                              "host memory)", what);
+  }
 
  private:
   Dev *d_;
@@ -289,14 +330,18 @@ int as_int(int64_t v, const char *what) {
 }
 
 void *dev_alloc(Dev &d, size_t bytes) {
+  // A graph would replay the allocation's address, not the allocation.
+  if (capturing(d))
+    fail(Errc::Unsupported, "cuda: cannot allocate %zu bytes of device memory while recording a CUDA graph", bytes);
   void *p = nullptr;
   size_t n = bytes > 0 ? bytes : 1;
-  cudaError_t e = cudaMallocAsync(&p, n, d.stream);
+  const cudaStream_t s = cur_stream(d);
+  cudaError_t e = cudaMallocAsync(&p, n, s);
   if (e == cudaErrorMemoryAllocation) {  // give cached blocks back and retry once
     cudaGetLastError();
-    cudaStreamSynchronize(d.stream);
+    cudaStreamSynchronize(s);
     cudaMemPoolTrimTo(d.pool, 0);
-    e = cudaMallocAsync(&p, n, d.stream);
+    e = cudaMallocAsync(&p, n, s);
   }
   if (e != cudaSuccess) {
     cudaGetLastError();
@@ -312,7 +357,7 @@ struct Temp {
   void *p = nullptr;
   Temp(Dev &dev, size_t bytes) : d(dev), p(dev_alloc(dev, bytes)) {}
   ~Temp() {
-    if (p) cudaFreeAsync(p, d.stream);
+    if (p) cudaFreeAsync(p, cur_stream(d));
   }
 };
 
@@ -350,7 +395,11 @@ void e_deallocate(int device, void *p) {
     if (device < 0 || device >= g.count || !g.devs[device].ready) return;
     Dev &d = g.devs[device];
     std::lock_guard<std::mutex> lk(d.mu);
-    if (cudaSetDevice(device) == cudaSuccess) cudaFreeAsync(p, d.stream);
+    if (capturing(d)) {  // the capture may use it: freed when the capture ends
+      t_capture.deferred.push_back(p);
+      return;
+    }
+    if (cudaSetDevice(device) == cudaSuccess) cudaFreeAsync(p, cur_stream(d));
     cudaGetLastError();  // during exit the runtime may be gone: nothing to do
   } catch (...) {
   }
@@ -360,6 +409,7 @@ int e_copy_to_host(int device, void *host_dst, const void *src, size_t bytes, nn
   return guard(err, [&] {
     if (bytes == 0) return;
     Lock l(device);
+    l.no_capture("copy_to_host");
     check(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, l.stream()), "copy to host");
     check(cudaStreamSynchronize(l.stream()), "copy to host");
   });
@@ -369,10 +419,21 @@ int e_copy_from_host(int device, void *dst, const void *host_src, size_t bytes, 
   return guard(err, [&] {
     if (bytes == 0) return;
     Lock l(device);
+    l.no_capture("copy_from_host");
     check(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, l.stream()), "copy from host");
     // The caller may reuse its buffer on return, whatever kind of memory it is.
     check(cudaStreamSynchronize(l.stream()), "copy from host");
   });
+}
+
+// The cuBLAS handle, bound to the stream this call enqueues on (capture or
+// device) and to the device's own workspace: cublasSetStream resets the
+// workspace to cuBLAS's pool, so both are set before every cuBLAS call
+// (under the device lock; cheap host calls).
+cublasHandle_t blas(Dev &d) {
+  check_blas(cublasSetStream(d.blas, cur_stream(d)), "cublasSetStream");
+  check_blas(cublasSetWorkspace(d.blas, d.blas_ws, kBlasWorkspace), "cublasSetWorkspace");
+  return d.blas;
 }
 
 // ---------------------------------------------------------------- tensor ops
@@ -523,7 +584,7 @@ void matmul_blas(Lock &l, const V &out, const V &a0, const V &b0) {
       break;
   }
   // out^T (N x M, column-major) = op(b)^T (N x K) * op(a)^T (K x M).
-  check_blas(cublasGemmStridedBatchedEx(d.blas, lb.trans ? CUBLAS_OP_T : CUBLAS_OP_N, la.trans ? CUBLAS_OP_T : CUBLAS_OP_N,
+  check_blas(cublasGemmStridedBatchedEx(blas(d), lb.trans ? CUBLAS_OP_T : CUBLAS_OP_N, la.trans ? CUBLAS_OP_T : CUBLAS_OP_N,
                                         as_int(N, "matmul"), as_int(M, "matmul"), as_int(K, "matmul"), alpha, b.data, ty,
                                         as_int(lb.ld, "matmul"), sb, a.data, ty, as_int(la.ld, "matmul"), sa, beta,
                                         out.data, ty, as_int(N, "matmul"), static_cast<long long>(M * N),
@@ -561,11 +622,11 @@ void gemm_rm(Dev &d, int dt, bool ta, bool tb, double alpha, const void *a, int6
   const int la = as_int(std::max<int64_t>(lda, 1), "gemm"), lb = as_int(std::max<int64_t>(ldb, 1), "gemm");
   if (dt == static_cast<int>(DType::F32)) {
     const float al = static_cast<float>(alpha), be = static_cast<float>(beta);
-    check_blas(cublasSgemm(d.blas, ob, oa, m, n, k, &al, static_cast<const float *>(b), lb, static_cast<const float *>(a),
+    check_blas(cublasSgemm(blas(d), ob, oa, m, n, k, &al, static_cast<const float *>(b), lb, static_cast<const float *>(a),
                            la, &be, static_cast<float *>(out), m),
                "gemm");
   } else {
-    check_blas(cublasDgemm(d.blas, ob, oa, m, n, k, &alpha, static_cast<const double *>(b), lb,
+    check_blas(cublasDgemm(blas(d), ob, oa, m, n, k, &alpha, static_cast<const double *>(b), lb,
                            static_cast<const double *>(a), la, &beta, static_cast<double *>(out), m),
                "gemm");
   }
@@ -765,10 +826,11 @@ int e_gather_rows(int device, const V *out, const V *src, const int64_t *idx, in
         fail(Errc::Internal, "cuda gather_rows: index %lld outside 0..%lld", static_cast<long long>(idx[i]),
              static_cast<long long>(src_rows - 1));
     Lock l(device);
+    l.no_capture("gather_rows");  // a graph would replay the copy from h_idx, not these indices
     Dev &d = l.dev();
     const size_t bytes = static_cast<size_t>(n) * sizeof(int64_t);
     if (d.idx_cap < bytes) {
-      if (d.d_idx) cudaFreeAsync(d.d_idx, d.stream);
+      if (d.d_idx) cudaFreeAsync(d.d_idx, l.stream());
       d.d_idx = nullptr;
       d.idx_cap = 0;
       d.d_idx = static_cast<int64_t *>(dev_alloc(d, bytes));
@@ -777,8 +839,8 @@ int e_gather_rows(int device, const V *out, const V *src, const int64_t *idx, in
     // Staged through pageable memory: the driver copies it before returning,
     // without waiting for the stream (no host synchronisation per batch).
     d.h_idx.assign(idx, idx + n);
-    check(cudaMemcpyAsync(d.d_idx, d.h_idx.data(), bytes, cudaMemcpyHostToDevice, d.stream), "gather_rows");
-    k_gather_rows(d.stream, out->data, src->data, d.d_idx, n, row_bytes);
+    check(cudaMemcpyAsync(d.d_idx, d.h_idx.data(), bytes, cudaMemcpyHostToDevice, l.stream()), "gather_rows");
+    k_gather_rows(l.stream(), out->data, src->data, d.d_idx, n, row_bytes);
   });
 }
 
@@ -847,18 +909,20 @@ int e_loss(int device, int kind, const V *pred, const V *target, double *value_a
     double c, gc;
     loss_factors(kind, pred, target, grad, grad_scale, c, gc);
     Lock l(device);
+    l.no_capture("loss");
     Dev &d = l.dev();
-    double *accum = reinterpret_cast<double *>(d.scratch);
+    const cudaStream_t s = l.stream();
+    double *sum = reinterpret_cast<double *>(d.scratch);
     auto *bad = reinterpret_cast<unsigned long long *>(d.scratch + 8);
-    check(cudaMemsetAsync(d.scratch, 0, 8, d.stream), "loss");
-    check(cudaMemsetAsync(d.scratch + 8, 0xff, 8, d.stream), "loss");
-    k_loss(d.stream, pred->dtype, kind, *pred, *target, grad->data, gc, accum, bad);
+    check(cudaMemsetAsync(d.scratch, 0, 8, s), "loss");
+    check(cudaMemsetAsync(d.scratch + 8, 0xff, 8, s), "loss");
+    k_loss(s, pred->dtype, kind, *pred, *target, grad->data, gc, d.partials, sum, 1.0, false, bad);
     // The one synchronisation of a training step: the loss value.
-    check(cudaMemcpyAsync(d.pinned, d.scratch, 16, cudaMemcpyDeviceToHost, d.stream), "loss");
-    check(cudaStreamSynchronize(d.stream), "loss");
-    double sum;
+    check(cudaMemcpyAsync(d.pinned, d.scratch, 16, cudaMemcpyDeviceToHost, s), "loss");
+    check(cudaStreamSynchronize(s), "loss");
+    double host_sum;
     unsigned long long bad_row;
-    std::memcpy(&sum, d.pinned, 8);
+    std::memcpy(&host_sum, d.pinned, 8);
     std::memcpy(&bad_row, static_cast<char *>(d.pinned) + 8, 8);
     if (bad_row != ~0ull) {
       int64_t cls = 0;
@@ -866,7 +930,7 @@ int e_loss(int device, int kind, const V *pred, const V *target, double *value_a
       fail(Errc::InvalidArgument, "target[%lld] is class %lld; class ids must be in 0..%lld",
            static_cast<long long>(bad_row), static_cast<long long>(cls), static_cast<long long>(pred->shape[1] - 1));
     }
-    *value_accum += sum * c;
+    *value_accum += host_sum * c;
   });
 }
 
@@ -879,13 +943,11 @@ int e_loss_device(int device, int kind, const V *pred, const V *target, const V 
     loss_factors(kind, pred, target, grad, grad_scale, c, gc);
     Lock l(device);
     Dev &d = l.dev();
-    double *sum = reinterpret_cast<double *>(d.scratch);
     auto *bad = reinterpret_cast<unsigned long long *>(d.scratch + 8);
-    check(cudaMemsetAsync(d.scratch, 0, 8, d.stream), "loss");
-    check(cudaMemsetAsync(d.scratch + 8, 0xff, 8, d.stream), "loss");
-    k_loss(d.stream, pred->dtype, kind, *pred, *target, grad->data, gc, sum, bad);
+    check(cudaMemsetAsync(d.scratch + 8, 0xff, 8, l.stream()), "loss");
     // *accum += c * sum on the stream: no read-back (the caller validated class ids).
-    k_add_scaled(d.stream, static_cast<double *>(accum->data), sum, c);
+    k_loss(l.stream(), pred->dtype, kind, *pred, *target, grad->data, gc, d.partials,
+           static_cast<double *>(accum->data), c, true, bad);
   });
 }
 
@@ -945,12 +1007,14 @@ int e_all_finite(int device, const V *x, int *out, nn_cuda_error *err) {
     const int64_t n = numel(*x);
     if (n == 0) return;
     Lock l(device);
+    l.no_capture("all_finite");
     Dev &d = l.dev();
+    const cudaStream_t s = l.stream();
     int *flag = reinterpret_cast<int *>(d.scratch + 16);
-    check(cudaMemsetAsync(flag, 0, sizeof(int), d.stream), "all_finite");
-    k_nonfinite(d.stream, x->dtype, x->data, n, flag);
-    check(cudaMemcpyAsync(d.pinned, flag, sizeof(int), cudaMemcpyDeviceToHost, d.stream), "all_finite");
-    check(cudaStreamSynchronize(d.stream), "all_finite");
+    check(cudaMemsetAsync(flag, 0, sizeof(int), s), "all_finite");
+    k_nonfinite(s, x->dtype, x->data, n, flag);
+    check(cudaMemcpyAsync(d.pinned, flag, sizeof(int), cudaMemcpyDeviceToHost, s), "all_finite");
+    check(cudaStreamSynchronize(s), "all_finite");
     int f;
     std::memcpy(&f, d.pinned, sizeof(int));
     *out = f ? 0 : 1;
@@ -971,18 +1035,129 @@ int e_all_finite_many(int device, const V *xs, size_t n, int *out, nn_cuda_error
     }
     if (!any) return;
     Lock l(device);
+    l.no_capture("all_finite_many");
     Dev &d = l.dev();
+    const cudaStream_t s = l.stream();
     int *flag = reinterpret_cast<int *>(d.scratch + 16);
-    check(cudaMemsetAsync(flag, 0, sizeof(int), d.stream), "all_finite");
+    check(cudaMemsetAsync(flag, 0, sizeof(int), s), "all_finite");
     for (size_t i = 0; i < n; ++i)
-      if (is_float_dt(xs[i].dtype) && numel(xs[i]) > 0) k_nonfinite(d.stream, xs[i].dtype, xs[i].data, numel(xs[i]), flag);
+      if (is_float_dt(xs[i].dtype) && numel(xs[i]) > 0) k_nonfinite(s, xs[i].dtype, xs[i].data, numel(xs[i]), flag);
     // The one synchronisation of the check, whatever the number of tensors.
-    check(cudaMemcpyAsync(d.pinned, flag, sizeof(int), cudaMemcpyDeviceToHost, d.stream), "all_finite");
-    check(cudaStreamSynchronize(d.stream), "all_finite");
+    check(cudaMemcpyAsync(d.pinned, flag, sizeof(int), cudaMemcpyDeviceToHost, s), "all_finite");
+    check(cudaStreamSynchronize(s), "all_finite");
     int f;
     std::memcpy(&f, d.pinned, sizeof(int));
     *out = f ? 0 : 1;
   });
+}
+
+// ---------------------------------------------------------------- CUDA Graphs
+
+// Ends this thread's capture on d (the caller holds d's mutex): returns the
+// status of cudaStreamEndCapture and the graph (NULL when the capture was
+// invalidated), destroys the capture stream, and frees the deferred
+// pointers on the device stream; `freed` says whether there were any.
+cudaError_t finish_capture(Dev &d, cudaGraph_t *graph, bool *freed) {
+  Capture &c = t_capture;
+  cudaGraph_t g = nullptr;
+  const cudaError_t e = cudaStreamEndCapture(c.stream, &g);
+  cudaGetLastError();
+  cudaStreamDestroy(c.stream);  // nothing ran on it; released at once
+  c.dev = nullptr;
+  c.stream = nullptr;
+  *freed = !c.deferred.empty();
+  for (void *p : c.deferred) cudaFreeAsync(p, d.stream);
+  c.deferred.clear();
+  cudaGetLastError();
+  *graph = e == cudaSuccess ? g : nullptr;
+  if (e != cudaSuccess && g) cudaGraphDestroy(g);
+  return e;
+}
+
+int e_record_begin(int device, nn_cuda_error *err) {
+  return guard(err, [&] {
+    if (t_capture.dev) fail(Errc::Unsupported, "cuda record_begin: this thread is already recording a CUDA graph");
+    Lock l(device);
+    cudaStream_t s = nullptr;
+    check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "record_begin: capture stream");
+    // Thread-local: only this thread's unsafe calls (cudaMalloc, syncs) are
+    // refused; other threads keep working on the device stream.
+    const cudaError_t e = cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal);
+    if (e != cudaSuccess) {
+      cudaStreamDestroy(s);
+      check(e, "record_begin: cudaStreamBeginCapture");
+    }
+    t_capture.dev = &l.dev();
+    t_capture.stream = s;
+    t_capture.deferred.clear();
+  });
+}
+
+int e_record_end(int device, void **graph, nn_cuda_error *err) {
+  return guard(err, [&] {
+    *graph = nullptr;
+    Lock l(device);
+    Dev &d = l.dev();
+    if (!capturing(d)) fail(Errc::Internal, "cuda record_end: this thread records no CUDA graph on device %d", device);
+    cudaGraph_t g = nullptr;
+    bool freed = false;
+    const cudaError_t e = finish_capture(d, &g, &freed);
+    if (e != cudaSuccess) check(e, "record_end: the CUDA graph capture failed");
+    if (!g) fail(Errc::Device, "cuda record_end: the CUDA graph capture was invalidated");
+    if (freed) {
+      cudaGraphDestroy(g);
+      fail(Errc::Unsupported, "cuda record_end: device memory was freed while recording, and the CUDA graph "
+                              "might use it");
+    }
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t ie = cudaGraphInstantiate(&exec, g, 0);
+    cudaGraphDestroy(g);  // the executable graph does not need it
+    check(ie, "record_end: cudaGraphInstantiate");
+    *graph = static_cast<void *>(exec);
+  });
+}
+
+void e_record_abort(int device, const char *why) {
+  try {
+    Global &g = global();
+    if (device < 0 || device >= g.count) return;
+    Dev &d = g.devs[device];
+    if (capturing(d)) {  // else record_begin or record_end failed: nothing left to end
+      std::lock_guard<std::mutex> lk(d.mu);
+      cudaGraph_t graph = nullptr;
+      bool freed = false;
+      finish_capture(d, &graph, &freed);
+      if (graph) cudaGraphDestroy(graph);
+      cudaGetLastError();
+    }
+    if (std::getenv("NN_CUDA_DEBUG"))
+      std::fprintf(stderr, "libnn cuda: CUDA graph recording on device %d dropped: %s\n", device,
+                   why && why[0] ? why : "aborted");
+  } catch (...) {
+  }
+}
+
+int e_replay(int device, void *graph, nn_cuda_error *err) {
+  return guard(err, [&] {
+    if (!graph) fail(Errc::Internal, "cuda replay: no graph");
+    Lock l(device);
+    l.no_capture("replay");
+    // On the device stream: ordered with every other call on this device.
+    check(cudaGraphLaunch(static_cast<cudaGraphExec_t>(graph), l.dev().stream), "replay: cudaGraphLaunch");
+  });
+}
+
+void e_release(int device, void *graph) {
+  if (!graph) return;
+  try {
+    Global &g = global();
+    if (device < 0 || device >= g.count || !g.devs[device].ready) return;
+    std::lock_guard<std::mutex> lk(g.devs[device].mu);
+    // A launch still in flight completes first (the runtime frees it then).
+    if (cudaSetDevice(device) == cudaSuccess) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(graph));
+    cudaGetLastError();
+  } catch (...) {
+  }
 }
 
 const nn_cuda_iface kTable = {
@@ -1012,6 +1187,11 @@ const nn_cuda_iface kTable = {
     e_gather_rows_device,
     e_loss_device,
     e_all_finite_many,
+    e_record_begin,
+    e_record_end,
+    e_record_abort,
+    e_replay,
+    e_release,
 };
 
 }  // namespace

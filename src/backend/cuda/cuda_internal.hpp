@@ -57,14 +57,18 @@ void k_scale(cudaStream_t s, int dt, void *out, int64_t n, double beta);
 void k_sum_rows(cudaStream_t s, int dt, void *db, const void *g, int64_t M, int64_t N, double beta);
 // out row i = src row idx[i] (device idx), rows of row_bytes bytes.
 void k_gather_rows(cudaStream_t s, void *out, const void *src, const int64_t *idx, int64_t n, size_t row_bytes);
-// Loss kernels: add sum of the per-element (per-row for CE) terms into
-// *accum (device double); CE with class ids writes the smallest bad row into
-// *bad (device uint64, preset to ~0). grad may be NULL; gc is the gradient
-// factor (see cuda_entry.cpp, same as the CPU's).
+// Blocks of a loss kernel at most (grid-stride beyond): the size, in
+// doubles, of the per-device `partials` buffer the loss kernels reduce into.
+constexpr int kLossBlocks = 1024;
+// Loss kernels: S = sum of the per-element (per-row for CE) terms, reduced
+// deterministically (each block writes its sum into partials[block], then
+// one block adds those in a fixed order); then *out = (add ? *out : 0) +
+// S * c on the device (add == false: *out = S * c). NaN and inf propagate.
+// CE with class ids writes the smallest bad row into *bad (device uint64,
+// preset to ~0). grad may be NULL; gc is the gradient factor (see
+// cuda_entry.cpp, same as the CPU's). With no rows nothing is launched.
 void k_loss(cudaStream_t s, int dt, int kind, const V &pred, const V &target, void *grad, double gc,
-            double *accum, unsigned long long *bad);
-// *dst += c * *src (device doubles), one thread on the stream.
-void k_add_scaled(cudaStream_t s, double *dst, const double *src, double c);
+            double *partials, double *out, double c, bool add, unsigned long long *bad);
 void k_sgd(cudaStream_t s, int dt, const nn_cuda_sgd &p, void *param, const void *grad, void *m, int64_t n);
 // step_size = lr / bc1, bc2_sqrt = sqrt(bc2), decay = 1 - lr * wd (computed in double, like the CPU).
 void k_adam(cudaStream_t s, int dt, const nn_cuda_adam &p, double step_size, double bc2_sqrt, double decay,

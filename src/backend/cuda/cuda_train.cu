@@ -3,6 +3,8 @@
 // sum over rows, row gather, losses (value reduced on the device), fused
 // SGD / Adam updates, the finiteness check. Arithmetic mirrors
 // src/backend/cpu/cpu_train.cpp and cpu_optim.cpp, in the same order.
+#include <algorithm>
+
 #include "backend/cuda/cuda_common.cuh"
 
 namespace nn {
@@ -152,19 +154,37 @@ __global__ void gather_kernel(U *out, const U *src, const int64_t *idx, int64_t 
   }
 }
 
-// Block sum of v into *accum (one atomicAdd per block).
-__device__ inline void block_accumulate(double v, double *accum) {
+// Sum of v over the block, in a fixed order (warp butterflies, then the
+// warps' sums in order); the result is valid in thread 0.
+__device__ inline double block_sum(double v) {
   __shared__ double sh[32];
   v = warp_sum(v);
   const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
   if (lane == 0) sh[w] = v;
   __syncthreads();
+  double s = 0;
   if (w == 0) {
     const int nw = (blockDim.x + 31) >> 5;
-    double s = lane < nw ? sh[lane] : 0.0;
+    s = lane < nw ? sh[lane] : 0.0;
     s = warp_sum(s);
-    if (lane == 0) atomicAdd(accum, s);  // NaN and inf reach the total too
   }
+  return s;
+}
+
+// The block's sum of v into partials[blockIdx.x]: no atomics, so the loss
+// is the same bits from run to run. NaN and inf reach the total too.
+__device__ inline void block_accumulate(double v, double *partials) {
+  const double s = block_sum(v);
+  if (threadIdx.x == 0) partials[blockIdx.x] = s;
+}
+
+// One block: S = sum of partials[0..nb) in a fixed order (each thread a
+// fixed strided subset, then block_sum), *out = (add ? *out : 0) + S * c.
+__global__ void finish_loss_kernel(const double *partials, int nb, double *out, double c, bool add) {
+  double v = 0;
+  for (int i = threadIdx.x; i < nb; i += blockDim.x) v += partials[i];
+  const double s = block_sum(v);
+  if (threadIdx.x == 0) *out = add ? *out + s * c : s * c;
 }
 
 template <class T>
@@ -174,7 +194,7 @@ __device__ inline T sigm(T x) {
 
 // MSE / SSE / HalfMSE (kind 0..2), BCE (3), BCEWithLogits (4), elementwise.
 template <class T>
-__global__ void loss_elem_kernel(int kind, const T *p, const T *y, T *g, T gc, int64_t n, double *accum) {
+__global__ void loss_elem_kernel(int kind, const T *p, const T *y, T *g, T gc, int64_t n, double *partials) {
   double acc = 0;
   GRID_STRIDE(i, n) {
     if (kind <= 2) {
@@ -197,14 +217,14 @@ __global__ void loss_elem_kernel(int kind, const T *p, const T *y, T *g, T gc, i
       if (g) g[i] = gc * (sigm(p[i]) - y[i]);
     }
   }
-  block_accumulate(acc, accum);
+  block_accumulate(acc, partials);
 }
 
 // Softmax cross-entropy, one warp per row; targets are class ids (cls) or
 // probabilities (yprob). Out-of-range ids: the smallest such row goes to *bad.
 template <class T>
 __global__ void loss_ce_kernel(const T *p, const int64_t *cls, const T *yprob, T *g, T gc, int64_t n, int64_t c,
-                               double *accum, unsigned long long *bad) {
+                               double *partials, unsigned long long *bad) {
   const int lane = threadIdx.x & 31;
   const int64_t warps = (int64_t(gridDim.x) * blockDim.x) >> 5;
   double acc = 0;
@@ -253,7 +273,7 @@ __global__ void loss_ce_kernel(const T *p, const int64_t *cls, const T *yprob, T
       }
     }
   }
-  block_accumulate(acc, accum);
+  block_accumulate(acc, partials);
 }
 
 template <class T>
@@ -401,33 +421,33 @@ void k_gather_rows(cudaStream_t s, void *out, const void *src, const int64_t *id
   check_launch("gather_rows");
 }
 
-void k_loss(cudaStream_t s, int dt, int kind, const V &pred, const V &target, void *grad, double gc, double *accum,
-            unsigned long long *bad) {
+void k_loss(cudaStream_t s, int dt, int kind, const V &pred, const V &target, void *grad, double gc,
+            double *partials, double *out, double c, bool add, unsigned long long *bad) {
+  // The grid depends on the shape only, so the order of the sum does too.
+  unsigned nb = 0;
   by_float(dt, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T *p = static_cast<const T *>(pred.data);
     T *g = static_cast<T *>(grad);
     if (kind == 5) {
-      const int64_t n = pred.shape[0], c = pred.shape[1];
+      const int64_t n = pred.shape[0], cols = pred.shape[1];
       if (n == 0) return;
       const bool ids = target.dtype == static_cast<int>(DType::I64) && numel(target) == n;
-      loss_ce_kernel<T><<<warp_blocks(n), kThreads, 0, s>>>(
-          p, ids ? static_cast<const int64_t *>(target.data) : nullptr,
-          ids ? nullptr : static_cast<const T *>(target.data), g, static_cast<T>(gc), n, c, accum, bad);
+      nb = std::min<unsigned>(warp_blocks(n), kLossBlocks);
+      loss_ce_kernel<T><<<nb, kThreads, 0, s>>>(p, ids ? static_cast<const int64_t *>(target.data) : nullptr,
+                                                ids ? nullptr : static_cast<const T *>(target.data), g,
+                                                static_cast<T>(gc), n, cols, partials, bad);
     } else {
       const int64_t n = numel(pred);
       if (n == 0) return;
-      loss_elem_kernel<T><<<blocks_for(n), kThreads, 0, s>>>(kind, p, static_cast<const T *>(target.data), g,
-                                                              static_cast<T>(gc), n, accum);
+      nb = std::min<unsigned>(blocks_for(n), kLossBlocks);
+      loss_elem_kernel<T><<<nb, kThreads, 0, s>>>(kind, p, static_cast<const T *>(target.data), g,
+                                                  static_cast<T>(gc), n, partials);
     }
   });
+  if (nb == 0) return;
   check_launch("loss");
-}
-
-__global__ void add_scaled_kernel(double *dst, const double *src, double c) { *dst += *src * c; }
-
-void k_add_scaled(cudaStream_t s, double *dst, const double *src, double c) {
-  add_scaled_kernel<<<1, 1, 0, s>>>(dst, src, c);
+  finish_loss_kernel<<<1, kThreads, 0, s>>>(partials, static_cast<int>(nb), out, c, add);
   check_launch("loss");
 }
 
