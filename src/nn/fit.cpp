@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <exception>
 #include <limits>
 #include <string>
 #include <vector>
@@ -159,6 +160,104 @@ void refresh_snapshot(Model &m, std::vector<Tensor> &saved, const char *what) {
 
 std::string format_loss(double l) { return std::isnan(l) ? "nan" : (l > 0 ? "inf" : "-inf"); }
 
+// The training step (overwrite_grads_next + train_batch_accum) recorded once
+// per batch row count and replayed (CUDA Graphs through
+// Backend::record_begin/replay) on a backend that can record; on any other
+// it just runs the step. The step's inputs must be fit's fixed batch
+// buffers (bx/by) and accum, so that a replay reads this batch.
+// Per row count: the first step runs eagerly (it sizes the workspace and
+// warms the libraries' caches), the second is recorded and then replayed
+// (nothing runs while recording), later ones are replayed. A recording that
+// fails (an allocation, a host synchronisation, ...) is dropped, that step
+// runs eagerly, and no recording is tried again in this fit: the user never
+// sees the failure (NN_CUDA_DEBUG=1 prints it). Recordings are dropped when
+// the model's storage generation changes (on_epoch may move the model) and
+// released when the fit ends, however it ends.
+class StepRecorder {
+ public:
+  StepRecorder(Backend &be, Model &m, LossKind loss, const Tensor &accum, const char *what)
+      : be_(be), m_(m), loss_(loss), accum_(accum), what_(what), on_(be.can_record()) {}
+  ~StepRecorder() { clear(); }
+  StepRecorder(const StepRecorder &) = delete;
+  StepRecorder &operator=(const StepRecorder &) = delete;
+
+  void step(const Tensor &xb, const Tensor &yb) {
+    if (!on_) return eager(xb, yb);
+    if (m_.storage_generation() != gen_) {  // e.g. the first step's workspace: record again
+      drop_recordings();
+      gen_ = m_.storage_generation();
+    }
+    const int64_t rows = xb.dim(0);
+    Entry *e = nullptr;
+    for (Entry &c : entries_)
+      if (c.rows == rows) e = &c;
+    if (!e) {
+      if (entries_.size() < kMaxEntries) entries_.push_back(Entry{rows, nullptr});
+      return eager(xb, yb);  // the first of its shape
+    }
+    if (!e->recording) {
+      void *r = record(xb, yb);
+      if (!r) return eager(xb, yb);  // recording failed (and is off now): entries_ is empty
+      e->recording = r;
+    }
+    be_.replay(e->recording);
+  }
+
+ private:
+  // Full batches and the last partial one; more only if on_epoch trains
+  // other shapes in between (then those simply run eagerly).
+  static constexpr size_t kMaxEntries = 4;
+  struct Entry {
+    int64_t rows;
+    void *recording;  // NULL: seen once, not recorded yet
+  };
+
+  void eager(const Tensor &xb, const Tensor &yb) {
+    m_.overwrite_grads_next();  // zero_grad + backward, without the zeroing pass
+    m_.train_batch_accum(xb, yb, loss_, accum_, what_);  // class ids were checked by check_data
+  }
+  // The step recorded (not run), or NULL with recording turned off.
+  void *record(const Tensor &xb, const Tensor &yb) {
+    std::string why;
+    try {
+      be_.record_begin();
+      eager(xb, yb);
+      void *r = be_.record_end();
+      if (m_.storage_generation() == gen_) return r;
+      be_.release(r);  // cannot happen (allocations fail while recording), but then it is stale
+      why = "the model's storage moved while recording";
+    } catch (const std::exception &e) {
+      why = e.what();
+    } catch (...) {
+      why = "unknown error";
+    }
+    be_.record_abort(why.c_str());  // nothing to abort after record_end: harmless
+    on_ = false;
+    clear();
+    return nullptr;
+  }
+  // Shapes stay "seen": their next step is recorded.
+  void drop_recordings() noexcept {
+    for (Entry &e : entries_) {
+      be_.release(e.recording);
+      e.recording = nullptr;
+    }
+  }
+  void clear() noexcept {
+    drop_recordings();
+    entries_.clear();
+  }
+
+  Backend &be_;
+  Model &m_;
+  const LossKind loss_;
+  const Tensor &accum_;
+  const char *what_;
+  bool on_;
+  uint64_t gen_ = 0;
+  std::vector<Entry> entries_;
+};
+
 }  // namespace
 
 void epoch_permutation(uint64_t seed, int epoch, int64_t *perm, int64_t n) {
@@ -211,9 +310,15 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
   Backend &be = train.x.backend();
   std::vector<int64_t> perm;
   Tensor bx, by, perm_dev;  // perm_dev: the epoch's permutation on a non-CPU device
+  // Batches go through the fixed buffers bx/by when shuffling (gathered)
+  // and, off the CPU, whenever there are several (copied): the step's
+  // inputs then never move, as a recorded step needs.
+  const bool stage = o.shuffle || (!on_cpu && nb > 1);
   if (o.shuffle) {
     perm.resize(static_cast<size_t>(n));
     if (!on_cpu) perm_dev = Tensor::empty(DType::I64, Shape{n}, dev);
+  }
+  if (stage) {
     Shape sx = train.x.shape(), sy = train.y.shape();
     sx[0] = bs;
     sy[0] = bs;
@@ -223,6 +328,7 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
   // The epoch's loss sum lives on the device (0-dim F64): the batches add
   // into it without a host synchronisation; it is read once per epoch.
   Tensor accum = Tensor::empty(DType::F64, Shape{}, dev);
+  StepRecorder steps(be, m, o.loss, accum, what);  // after bx, by, accum: released before them
   std::vector<View> param_views;
   std::vector<Tensor> saved = m.snapshot();
   Optimizer::State saved_opt;
@@ -269,13 +375,17 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
           iv.strides = Shape{1};
           train.x.backend().gather_rows_device(xb.view(), train.x.view(), iv, k);
           train.y.backend().gather_rows_device(yb.view(), train.y.view(), iv, k);
+        } else if (stage) {
+          xb = rows(bx, 0, k);
+          yb = rows(by, 0, k);
+          train.x.backend().copy(xb.view(), rows(train.x, r0, k).view());
+          train.y.backend().copy(yb.view(), rows(train.y, r0, k).view());
         } else {
           xb = rows(train.x, r0, k);
           yb = rows(train.y, r0, k);
         }
-        m.overwrite_grads_next();  // zero_grad + backward, without the zeroing pass
-        m.train_batch_accum(xb, yb, o.loss, accum, what);  // class ids were checked by check_data
-        opt.step_unchecked();  // parameters checked before the loop
+        steps.step(xb, yb);  // forward, loss into accum, backward: run, or replayed
+        opt.step_unchecked();  // parameters checked before the loop; never recorded (lr, step change)
       }
       // The epoch's one read of the loss. A non-finite batch loss makes the
       // sum non-finite; the rollback below undoes whatever the later batches

@@ -88,6 +88,7 @@ Layer &Model::add(std::unique_ptr<Layer> &&layer, const char *what) {
   layer->install(std::move(p));
   layer->set_owned_by_model();
   layers_.push_back(std::move(layer));
+  ++storage_gen_;
   rebuild_plan();
   return *layers_.back();
 }
@@ -170,6 +171,7 @@ void Model::convert(Device dev, DType dt) {
   for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->install(std::move(ps[i]));
   device_ = dev;
   dtype_ = dt;
+  ++storage_gen_;
   acts_.clear();
   grads_.clear();
   act_views_.clear();
@@ -371,6 +373,7 @@ void Model::ensure_workspace(int64_t rows, int64_t in) {
     ws_in_ = in;
     ws_valid_ = true;
     cur_rows_ = -1;
+    ++storage_gen_;
   }
   if (rows != cur_rows_) {
     for (size_t u = 0; u < U; ++u) {

@@ -126,6 +126,11 @@ class Model {
   // including class-id ranges. Throws; changes nothing.
   void validate_batch(const Tensor &x, const Tensor &target, LossKind loss, const char *what) const;
   std::string summary() const;
+  // Changes whenever parameters, gradients or the workspace may have moved
+  // to other memory (add, to, to_dtype, a workspace that grows): a recording
+  // of the training step (fit's CUDA graphs) is valid only while it is the
+  // same. Copies into the same buffers (init, restore) keep it.
+  uint64_t storage_generation() const { return storage_gen_; }
 
  private:
   // A step of the forward pass: a Linear layer with the activation layer
@@ -169,6 +174,7 @@ class Model {
   int64_t ws_rows_ = 0, ws_in_ = -1, cur_rows_ = -1;
   bool ws_valid_ = false;
   bool overwrite_grads_ = false;
+  uint64_t storage_gen_ = 0;
 };
 
 // Losses (nn/loss.cpp). validate_loss_target throws Shape/DType/InvalidArgument
