@@ -240,7 +240,7 @@ static void test_ops_parity(void **state) {
 }
 
 /* Same model, data and seed on both devices; weights agree after training. */
-static void train_and_compare(nn_activation hidden, nn_activation out_act, nn_loss loss, bool adam) {
+static void train_and_compare(nn_activation hidden, nn_activation out_act, nn_loss loss, bool adam, bool shuffle) {
   int64_t sizes[4] = {12, 32, 16, 4};
   nn_model *mc = NULL, *mg = NULL;
   assert_int_equal(nn_model_mlp(4, sizes, hidden, out_act, &mc), NN_OK);
@@ -273,6 +273,7 @@ static void train_and_compare(nn_activation hidden, nn_activation out_act, nn_lo
   o.batch_size = 16;
   o.seed = 3;
   o.loss = loss;
+  o.shuffle = shuffle;
   nn_epoch_report rc, rg;
   assert_int_equal(nn_model_fit(mc, oc, x, y, &o, &rc), NN_OK);
   assert_int_equal(nn_model_fit(mg, og, gx, gy, &o, &rg), NN_OK);
@@ -312,19 +313,168 @@ static void train_and_compare(nn_activation hidden, nn_activation out_act, nn_lo
 static void test_training_parity_adam_mse(void **state) {
   (void)state;
   NEED_GPU();
-  train_and_compare(NN_ACT_RELU, NN_ACT_SIGMOID, NN_LOSS_MSE, true);
+  train_and_compare(NN_ACT_RELU, NN_ACT_SIGMOID, NN_LOSS_MSE, true, true);
 }
 
 static void test_training_parity_sgd_ce(void **state) {
   (void)state;
   NEED_GPU();
-  train_and_compare(NN_ACT_TANH, NN_ACT_IDENTITY, NN_LOSS_CROSS_ENTROPY, false);
+  train_and_compare(NN_ACT_TANH, NN_ACT_IDENTITY, NN_LOSS_CROSS_ENTROPY, false, true);
 }
 
 static void test_training_parity_bce(void **state) {
   (void)state;
   NEED_GPU();
-  train_and_compare(NN_ACT_LEAKY_RELU, NN_ACT_IDENTITY, NN_LOSS_BCE_WITH_LOGITS, true);
+  train_and_compare(NN_ACT_LEAKY_RELU, NN_ACT_IDENTITY, NN_LOSS_BCE_WITH_LOGITS, true, true);
+}
+
+/* Without shuffling the GPU copies each batch into fixed buffers (so a CUDA
+ * graph can replay the step): same results as the CPU's row slices. */
+static void test_training_parity_no_shuffle(void **state) {
+  (void)state;
+  NEED_GPU();
+  train_and_compare(NN_ACT_RELU, NN_ACT_IDENTITY, NN_LOSS_MSE, false, false);
+}
+
+/* ---- CUDA graphs and determinism ---------------------------------------------- */
+
+#define GRAPH_EPOCHS 4
+
+typedef struct fit_run {
+  double loss[GRAPH_EPOCHS];  /* every epoch's reported loss */
+  double *params;             /* every parameter, float64, in layer order */
+  int64_t nparams;
+} fit_run;
+
+static int record_loss(const nn_epoch_report *r, void *user) {
+  fit_run *run = user;
+  if (r->epoch >= 0 && r->epoch < GRAPH_EPOCHS) run->loss[r->epoch] = r->loss;
+  return 0;
+}
+
+/* One GPU fit from the same start: 200 rows in batches of 16 (12 full, then
+ * 8), so both the full-batch and the last-batch steps repeat. graphs:
+ * whether NN_CUDA_GRAPHS is left unset (default: graphs) or set to "0". */
+static fit_run gpu_fit(nn_loss loss, bool adam, bool shuffle, bool graphs) {
+  int64_t sizes[4] = {12, 32, 16, 4};
+  nn_model *m = NULL;
+  assert_int_equal(nn_model_mlp(4, sizes, NN_ACT_RELU, NN_ACT_IDENTITY, &m), NN_OK);
+  assert_int_equal(nn_model_init(m, NN_INIT_HE_UNIFORM, 9), NN_OK);
+  assert_int_equal(nn_model_to(m, kGpu), NN_OK);
+  int64_t xs[2] = {200, 12}, ys[2] = {200, 4}, ids[1] = {200};
+  nn_tensor *x = rand_tensor(NN_F32, 2, xs, -1, 1, 91), *y = NULL;
+  if (loss == NN_LOSS_CROSS_ENTROPY) {
+    nn_tensor *f = rand_tensor(NN_F64, 1, ids, 0, 3.999, 92);
+    assert_int_equal(nn_tensor_to_dtype(f, NN_I64, &y), NN_OK);
+    nn_tensor_free(f);
+  } else {
+    y = rand_tensor(NN_F32, 2, ys, -1, 1, 93);
+  }
+  nn_tensor *gx = to_gpu(x), *gy = to_gpu(y);
+  nn_optimizer *opt = NULL;
+  if (adam)
+    assert_int_equal(nn_optimizer_adam(m, 1e-3, 0.9, 0.999, 1e-8, 0.01, true, &opt), NN_OK);
+  else
+    assert_int_equal(nn_optimizer_sgd(m, 0.05, 0.9, 1e-4, false, &opt), NN_OK);
+  fit_run run;
+  memset(&run, 0, sizeof run);
+  nn_fit_options o;
+  nn_fit_options_init(&o);
+  o.epochs = GRAPH_EPOCHS;
+  o.batch_size = 16;
+  o.seed = 11;
+  o.loss = loss;
+  o.shuffle = shuffle;
+  o.on_epoch = record_loss;
+  o.user_data = &run;
+  if (graphs)
+    unsetenv("NN_CUDA_GRAPHS");
+  else
+    setenv("NN_CUDA_GRAPHS", "0", 1);
+  nn_status st = nn_model_fit(m, opt, gx, gy, &o, NULL);
+  unsetenv("NN_CUDA_GRAPHS");
+  assert_int_equal(st, NN_OK);
+  /* every parameter, read back */
+  assert_true(nn_model_num_params(m) > 0);
+  run.nparams = nn_model_num_params(m);
+  run.params = malloc(sizeof(double) * (size_t)run.nparams);
+  assert_non_null(run.params);
+  int64_t at = 0;
+  for (int i = 0; i < nn_model_num_layers(m); ++i) {
+    nn_layer *l = NULL;
+    assert_int_equal(nn_model_layer(m, i, &l), NN_OK);
+    if (nn_layer_kind_of(l) != NN_LAYER_LINEAR) continue;
+    for (int p = 0; p < 2; ++p) {
+      nn_tensor *t = NULL;
+      assert_int_equal(nn_layer_param(l, (nn_param)p, &t), NN_OK);
+      double *v = read_f64(t);
+      int64_t n = nn_tensor_numel(t);
+      assert_true(at + n <= run.nparams);
+      memcpy(run.params + at, v, sizeof(double) * (size_t)n);
+      at += n;
+      free(v);
+      nn_tensor_free(t);
+    }
+  }
+  assert_int_equal(at, run.nparams);
+  nn_optimizer_free(opt);
+  nn_tensor_free(x);
+  nn_tensor_free(y);
+  nn_tensor_free(gx);
+  nn_tensor_free(gy);
+  nn_model_free(m);
+  return run;
+}
+
+/* Bit for bit: every epoch's loss and every trained parameter. */
+static void expect_same_run(const fit_run *a, const fit_run *b, const char *what) {
+  for (int e = 0; e < GRAPH_EPOCHS; ++e)
+    if (memcmp(&a->loss[e], &b->loss[e], sizeof(double)) != 0)
+      fail_msg("%s: epoch %d loss %.17g vs %.17g", what, e, a->loss[e], b->loss[e]);
+  assert_int_equal(a->nparams, b->nparams);
+  for (int64_t i = 0; i < a->nparams; ++i)
+    if (memcmp(&a->params[i], &b->params[i], sizeof(double)) != 0)
+      fail_msg("%s: parameter %lld: %.17g vs %.17g", what, (long long)i, a->params[i], b->params[i]);
+}
+
+/* Graphs on (default) and off give the same bits; so do two identical runs
+ * (the loss sum is reduced in a fixed order, no float atomics). */
+static void graphs_case(nn_loss loss, bool adam, bool shuffle) {
+  fit_run eager = gpu_fit(loss, adam, shuffle, false);
+  fit_run g1 = gpu_fit(loss, adam, shuffle, true);
+  fit_run g2 = gpu_fit(loss, adam, shuffle, true);
+  fit_run eager2 = gpu_fit(loss, adam, shuffle, false);
+  expect_same_run(&g1, &eager, "NN_CUDA_GRAPHS default vs 0");
+  expect_same_run(&g1, &g2, "two runs with graphs");
+  expect_same_run(&eager, &eager2, "two runs without graphs");
+  free(eager.params);
+  free(g1.params);
+  free(g2.params);
+  free(eager2.params);
+}
+
+static void test_graphs_bit_identical_sgd_shuffle(void **state) {
+  (void)state;
+  NEED_GPU();
+  graphs_case(NN_LOSS_MSE, false, true);
+}
+
+static void test_graphs_bit_identical_sgd_no_shuffle(void **state) {
+  (void)state;
+  NEED_GPU();
+  graphs_case(NN_LOSS_CROSS_ENTROPY, false, false);
+}
+
+static void test_graphs_bit_identical_adam_shuffle(void **state) {
+  (void)state;
+  NEED_GPU();
+  graphs_case(NN_LOSS_CROSS_ENTROPY, true, true);
+}
+
+static void test_graphs_bit_identical_adam_no_shuffle(void **state) {
+  (void)state;
+  NEED_GPU();
+  graphs_case(NN_LOSS_MSE, true, false);
 }
 
 static void test_save_load_on_gpu(void **state) {
@@ -362,6 +512,11 @@ int main(void) {
       cmocka_unit_test(test_training_parity_adam_mse),
       cmocka_unit_test(test_training_parity_sgd_ce),
       cmocka_unit_test(test_training_parity_bce),
+      cmocka_unit_test(test_training_parity_no_shuffle),
+      cmocka_unit_test(test_graphs_bit_identical_sgd_shuffle),
+      cmocka_unit_test(test_graphs_bit_identical_sgd_no_shuffle),
+      cmocka_unit_test(test_graphs_bit_identical_adam_shuffle),
+      cmocka_unit_test(test_graphs_bit_identical_adam_no_shuffle),
       cmocka_unit_test(test_save_load_on_gpu),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
