@@ -1184,6 +1184,10 @@ NN_API void nn_fit_options_init(nn_fit_options *o);
  *         accept; ::NN_ERR_DTYPE; ::NN_ERR_DEVICE when the data are not on
  *         the model's device; ::NN_ERR_OUT_OF_MEMORY. On an argument error
  *         the model is untouched.
+ * On CUDA, the forward/loss/backward step is recorded as a CUDA Graph and
+ * replayed once a batch shape repeats (same results, bit for bit; a step
+ * that cannot be recorded just runs as before); the environment variable
+ * NN_CUDA_GRAPHS=0 turns that off.
  */
 NN_API nn_status nn_model_fit(nn_model *m, nn_optimizer *opt, const nn_tensor *x, const nn_tensor *y,
                               const nn_fit_options *opts, nn_epoch_report *last /* NULL ok */);
