@@ -1,5 +1,6 @@
 /* Tensor creation: zeros, full, from_data, arange, rand_uniform, rand_normal,
- * and the query functions, for all 8 dtypes and ranks 0..8. */
+ * and the query functions, for all 8 dtypes and ranks 0..8. Every tensor is
+ * made on the device under test, tu_device() (NN_TEST_DEVICE). */
 #include "test_util.h"
 
 #include <math.h>
@@ -22,13 +23,13 @@ static void test_zeros_all_dtypes_ranks(void **state) {
       int64_t shape[8];
       random_shape(&r, rank, shape, false);
       nn_tensor *t = NULL;
-      TU_OK(nn_tensor_zeros(dt, rank, shape, tu_cpu(), &t));
+      TU_OK(nn_tensor_zeros(dt, rank, shape, tu_device(), &t));
       int64_t n = tu_numel(rank, shape);
       double *exp = calloc((size_t)n, sizeof(double));
       tu_assert_tensor(t, dt, rank, shape, exp, 0, 0);
       nn_device d = nn_tensor_device(t);
-      assert_int_equal(d.type, NN_CPU);
-      assert_int_equal(d.index, 0);
+      assert_int_equal(d.type, tu_device().type);
+      assert_int_equal(d.index, tu_device().index);
       /* raw bytes all zero */
       size_t bytes = (size_t)n * tu_dtype_size(dt);
       unsigned char *raw = malloc(bytes);
@@ -46,7 +47,7 @@ static void test_zeros_empty_and_scalar(void **state) {
   (void)state;
   /* 0-dim: numel 1; NULL shape ok */
   nn_tensor *t = NULL;
-  TU_OK(nn_tensor_zeros(NN_F64, 0, NULL, tu_cpu(), &t));
+  TU_OK(nn_tensor_zeros(NN_F64, 0, NULL, tu_device(), &t));
   assert_int_equal(nn_tensor_ndim(t), 0);
   assert_int_equal(nn_tensor_numel(t), 1);
   TU_OK(nn_tensor_shape(t, NULL));
@@ -55,7 +56,7 @@ static void test_zeros_empty_and_scalar(void **state) {
   int64_t shapes[][3] = {{0, 3, 2}, {3, 0, 2}, {2, 3, 0}};
   for (int i = 0; i < 3; i++) {
     t = NULL;
-    TU_OK(nn_tensor_zeros(NN_I32, 3, shapes[i], tu_cpu(), &t));
+    TU_OK(nn_tensor_zeros(NN_I32, 3, shapes[i], tu_device(), &t));
     tu_assert_meta(t, NN_I32, 3, shapes[i]);
     assert_int_equal(nn_tensor_numel(t), 0);
     TU_OK(nn_tensor_read(t, NULL, 0));
@@ -63,7 +64,7 @@ static void test_zeros_empty_and_scalar(void **state) {
   }
   /* rank 8 */
   int64_t s8[8] = {2, 1, 3, 1, 2, 1, 2, 1};
-  TU_OK(nn_tensor_zeros(NN_BF16, 8, s8, tu_cpu(), &t));
+  TU_OK(nn_tensor_zeros(NN_BF16, 8, s8, tu_device(), &t));
   tu_assert_meta(t, NN_BF16, 8, s8);
   assert_int_equal(nn_tensor_numel(t), 24);
   nn_tensor_free(t);
@@ -75,12 +76,12 @@ static void test_empty_with_huge_dims(void **state) {
   (void)state;
   int64_t a[2] = {0, INT64_C(1) << 62}, b[3] = {INT64_C(1) << 62, 0, INT64_C(1) << 62};
   nn_tensor *t = NULL;
-  TU_OK(nn_tensor_zeros(NN_F64, 2, a, tu_cpu(), &t));
+  TU_OK(nn_tensor_zeros(NN_F64, 2, a, tu_device(), &t));
   tu_assert_meta(t, NN_F64, 2, a);
   assert_int_equal(nn_tensor_numel(t), 0);
   nn_tensor_free(t);
   t = NULL;
-  TU_OK(nn_tensor_zeros(NN_I16, 3, b, tu_cpu(), &t));
+  TU_OK(nn_tensor_zeros(NN_I16, 3, b, tu_device(), &t));
   tu_assert_meta(t, NN_I16, 3, b);
   assert_int_equal(nn_tensor_numel(t), 0);
   nn_tensor_free(t);
@@ -89,7 +90,7 @@ static void test_empty_with_huge_dims(void **state) {
 static void check_full(nn_dtype dt, double value, double expected, int line) {
   int64_t shape[2] = {2, 3};
   nn_tensor *t = NULL;
-  nn_status st = nn_tensor_full(dt, 2, shape, value, tu_cpu(), &t);
+  nn_status st = nn_tensor_full(dt, 2, shape, value, tu_device(), &t);
   if (st != NN_OK) {
     print_error("line %d: nn_tensor_full(%s, %g) failed: %s\n", line, tu_dtype_name(dt), value, nn_last_error());
     fail();
@@ -109,7 +110,7 @@ static void check_full(nn_dtype dt, double value, double expected, int line) {
 static void check_full_i64(nn_dtype dt, double value, int64_t expected, int line) {
   int64_t shape[1] = {3};
   nn_tensor *t = NULL;
-  TU_OK(nn_tensor_full(dt, 1, shape, value, tu_cpu(), &t));
+  TU_OK(nn_tensor_full(dt, 1, shape, value, tu_device(), &t));
   int64_t n = 0;
   int64_t *got = tu_read_i64(t, &n);
   for (int i = 0; i < 3; i++) {
@@ -136,7 +137,7 @@ static void test_full_values_and_casts(void **state) {
     int64_t shape[8];
     for (int i = 0; i < rank; i++) shape[i] = (i % 3) + 1;
     nn_tensor *t = NULL;
-    TU_OK(nn_tensor_full(NN_F32, rank, shape, -1.25, tu_cpu(), &t));
+    TU_OK(nn_tensor_full(NN_F32, rank, shape, -1.25, tu_device(), &t));
     int64_t n = tu_numel(rank, shape);
     double *exp = malloc((size_t)n * sizeof(double));
     for (int64_t i = 0; i < n; i++) exp[i] = -1.25;
@@ -211,7 +212,7 @@ static void test_from_data_all_dtypes_ranks(void **state) {
       if (tu_is_float(dt))
         for (int64_t i = 0; i < n; i++) tu_store(dt, raw, i, tu_rng_uniform(&r, -1e3, 1e3));
       nn_tensor *t = NULL;
-      TU_OK(nn_tensor_from_data(dt, rank, shape, raw, tu_cpu(), &t));
+      TU_OK(nn_tensor_from_data(dt, rank, shape, raw, tu_device(), &t));
       /* the tensor copied the data: scribbling over the source changes nothing */
       unsigned char *copy = malloc((size_t)n * sz);
       memcpy(copy, raw, (size_t)n * sz);
@@ -235,7 +236,7 @@ static void test_from_data_empty_null_ok(void **state) {
   (void)state;
   int64_t shape[2] = {0, 4};
   nn_tensor *t = NULL;
-  TU_OK(nn_tensor_from_data(NN_F32, 2, shape, NULL, tu_cpu(), &t));
+  TU_OK(nn_tensor_from_data(NN_F32, 2, shape, NULL, tu_device(), &t));
   tu_assert_meta(t, NN_F32, 2, shape);
   nn_tensor_free(t);
 }
@@ -243,7 +244,7 @@ static void test_from_data_empty_null_ok(void **state) {
 static void check_arange(double start, double end, double step, nn_dtype dt, int64_t n, const double *exp,
                          int line) {
   nn_tensor *t = NULL;
-  nn_status st = nn_tensor_arange(start, end, step, dt, tu_cpu(), &t);
+  nn_status st = nn_tensor_arange(start, end, step, dt, tu_device(), &t);
   if (st != NN_OK) {
     print_error("line %d: arange(%g, %g, %g, %s) failed: %s\n", line, start, end, step, tu_dtype_name(dt),
                 nn_last_error());
@@ -306,7 +307,7 @@ static void test_arange(void **state) {
   check_arange(0, 50, 1, NN_I64, 50, e50, __LINE__);
   /* bigger: 100000 elements of F32 */
   nn_tensor *t = NULL;
-  TU_OK(nn_tensor_arange(0, 100000, 1, NN_F32, tu_cpu(), &t));
+  TU_OK(nn_tensor_arange(0, 100000, 1, NN_F32, tu_device(), &t));
   assert_int_equal(nn_tensor_numel(t), 100000);
   int64_t n = 0;
   double *got = tu_read(t, &n);
@@ -331,7 +332,7 @@ static void test_rand_uniform_range_and_stats(void **state) {
     nn_dtype dt = tu_float_dtypes[fi];
     double lo = -2.0, hi = 3.0;
     nn_tensor *t = NULL;
-    TU_OK(nn_tensor_rand_uniform(dt, 2, shape, lo, hi, 12345, tu_cpu(), &t));
+    TU_OK(nn_tensor_rand_uniform(dt, 2, shape, lo, hi, 12345, tu_device(), &t));
     tu_assert_meta(t, dt, 2, shape);
     int64_t n = 0;
     double *v = read_all(t, &n);
@@ -385,7 +386,7 @@ static void test_rand_normal_stats(void **state) {
     nn_dtype dt = tu_float_dtypes[fi];
     double mu = 1.5, sd = 2.0;
     nn_tensor *t = NULL;
-    TU_OK(nn_tensor_rand_normal(dt, 1, shape, mu, sd, 777, tu_cpu(), &t));
+    TU_OK(nn_tensor_rand_normal(dt, 1, shape, mu, sd, 777, tu_device(), &t));
     tu_assert_meta(t, dt, 1, shape);
     int64_t n = 0;
     double *v = read_all(t, &n);
@@ -421,7 +422,7 @@ static void test_rand_normal_stats(void **state) {
   /* std 0: every element equals mean */
   int64_t s2[2] = {3, 5};
   nn_tensor *t = NULL;
-  TU_OK(nn_tensor_rand_normal(NN_F32, 2, s2, -0.75, 0.0, 1, tu_cpu(), &t));
+  TU_OK(nn_tensor_rand_normal(NN_F32, 2, s2, -0.75, 0.0, 1, tu_device(), &t));
   double exp[15];
   for (int i = 0; i < 15; i++) exp[i] = -0.75;
   tu_assert_tensor(t, NN_F32, 2, s2, exp, 0, 0);
@@ -443,18 +444,32 @@ static void test_rand_reproducible(void **state) {
     for (int kind = 0; kind < 2; kind++) {
       nn_tensor *a = NULL, *b = NULL, *c = NULL;
       if (kind == 0) {
-        TU_OK(nn_tensor_rand_uniform(dt, 3, shape, 0.0, 1.0, 42, tu_cpu(), &a));
-        TU_OK(nn_tensor_rand_uniform(dt, 3, shape, 0.0, 1.0, 42, tu_cpu(), &b));
-        TU_OK(nn_tensor_rand_uniform(dt, 3, shape, 0.0, 1.0, 43, tu_cpu(), &c));
+        TU_OK(nn_tensor_rand_uniform(dt, 3, shape, 0.0, 1.0, 42, tu_device(), &a));
+        TU_OK(nn_tensor_rand_uniform(dt, 3, shape, 0.0, 1.0, 42, tu_device(), &b));
+        TU_OK(nn_tensor_rand_uniform(dt, 3, shape, 0.0, 1.0, 43, tu_device(), &c));
       } else {
-        TU_OK(nn_tensor_rand_normal(dt, 3, shape, 0.0, 1.0, 42, tu_cpu(), &a));
-        TU_OK(nn_tensor_rand_normal(dt, 3, shape, 0.0, 1.0, 42, tu_cpu(), &b));
-        TU_OK(nn_tensor_rand_normal(dt, 3, shape, 0.0, 1.0, 43, tu_cpu(), &c));
+        TU_OK(nn_tensor_rand_normal(dt, 3, shape, 0.0, 1.0, 42, tu_device(), &a));
+        TU_OK(nn_tensor_rand_normal(dt, 3, shape, 0.0, 1.0, 42, tu_device(), &b));
+        TU_OK(nn_tensor_rand_normal(dt, 3, shape, 0.0, 1.0, 43, tu_device(), &c));
       }
       size_t na, nb, nc;
       void *ra = read_raw(a, &na), *rb = read_raw(b, &nb), *rc = read_raw(c, &nc);
       assert_int_equal(na, nb);
       assert_memory_equal(ra, rb, na);
+      if (!tu_on_cpu()) {
+        /* nn.h: the same seed gives the same values on every device (bit for bit) */
+        nn_tensor *h = NULL;
+        if (kind == 0)
+          TU_OK(nn_tensor_rand_uniform(dt, 3, shape, 0.0, 1.0, 42, tu_cpu(), &h));
+        else
+          TU_OK(nn_tensor_rand_normal(dt, 3, shape, 0.0, 1.0, 42, tu_cpu(), &h));
+        size_t nh;
+        void *rh = read_raw(h, &nh);
+        assert_int_equal(nh, na);
+        assert_memory_equal(rh, ra, na);
+        free(rh);
+        nn_tensor_free(h);
+      }
       /* a different seed gives different values almost everywhere */
       int64_t n = nn_tensor_numel(a), same = 0;
       double *va = tu_read(a, NULL), *vc = tu_read(c, NULL);
@@ -487,13 +502,13 @@ static void test_rand_counter_based(void **state) {
   for (int kind = 0; kind < 2; kind++) {
     nn_tensor *a = NULL, *b = NULL, *c = NULL;
     if (kind == 0) {
-      TU_OK(nn_tensor_rand_uniform(NN_F32, 1, s_small, -1, 1, 9, tu_cpu(), &a));
-      TU_OK(nn_tensor_rand_uniform(NN_F32, 1, s_big, -1, 1, 9, tu_cpu(), &b));
-      TU_OK(nn_tensor_rand_uniform(NN_F32, 2, s_2d, -1, 1, 9, tu_cpu(), &c));
+      TU_OK(nn_tensor_rand_uniform(NN_F32, 1, s_small, -1, 1, 9, tu_device(), &a));
+      TU_OK(nn_tensor_rand_uniform(NN_F32, 1, s_big, -1, 1, 9, tu_device(), &b));
+      TU_OK(nn_tensor_rand_uniform(NN_F32, 2, s_2d, -1, 1, 9, tu_device(), &c));
     } else {
-      TU_OK(nn_tensor_rand_normal(NN_F32, 1, s_small, 0, 1, 9, tu_cpu(), &a));
-      TU_OK(nn_tensor_rand_normal(NN_F32, 1, s_big, 0, 1, 9, tu_cpu(), &b));
-      TU_OK(nn_tensor_rand_normal(NN_F32, 2, s_2d, 0, 1, 9, tu_cpu(), &c));
+      TU_OK(nn_tensor_rand_normal(NN_F32, 1, s_small, 0, 1, 9, tu_device(), &a));
+      TU_OK(nn_tensor_rand_normal(NN_F32, 1, s_big, 0, 1, 9, tu_device(), &b));
+      TU_OK(nn_tensor_rand_normal(NN_F32, 2, s_2d, 0, 1, 9, tu_device(), &c));
     }
     double *va = tu_read(a, NULL), *vb = tu_read(b, NULL), *vc = tu_read(c, NULL);
     tu_assert_close(va, vb, 10, 0, 0, "prefix of a longer tensor");
@@ -515,14 +530,14 @@ static void test_rand_all_ranks(void **state) {
     random_shape(&r, rank, shape, true);
     for (int fi = 0; fi < 4; fi++) {
       nn_tensor *t = NULL;
-      TU_OK(nn_tensor_rand_uniform(tu_float_dtypes[fi], rank, shape, 10.0, 10.5, (uint64_t)rank, tu_cpu(), &t));
+      TU_OK(nn_tensor_rand_uniform(tu_float_dtypes[fi], rank, shape, 10.0, 10.5, (uint64_t)rank, tu_device(), &t));
       tu_assert_meta(t, tu_float_dtypes[fi], rank, shape);
       int64_t n = 0;
       double *v = tu_read(t, &n);
       for (int64_t i = 0; i < n; i++) assert_true(v[i] >= 10.0 && v[i] <= 10.5);
       free(v);
       nn_tensor_free(t);
-      TU_OK(nn_tensor_rand_normal(tu_float_dtypes[fi], rank, shape, 0.0, 1.0, (uint64_t)rank, tu_cpu(), &t));
+      TU_OK(nn_tensor_rand_normal(tu_float_dtypes[fi], rank, shape, 0.0, 1.0, (uint64_t)rank, tu_device(), &t));
       tu_assert_meta(t, tu_float_dtypes[fi], rank, shape);
       nn_tensor_free(t);
     }
@@ -535,13 +550,15 @@ static void test_queries(void **state) {
   (void)state;
   int64_t shape[4] = {2, 3, 1, 4};
   nn_tensor *t = NULL;
-  TU_OK(nn_tensor_zeros(NN_I16, 4, shape, tu_cpu(), &t));
+  TU_OK(nn_tensor_zeros(NN_I16, 4, shape, tu_device(), &t));
   assert_int_equal(nn_tensor_ndim(t), 4);
   assert_int_equal(nn_tensor_numel(t), 24);
   assert_int_equal(nn_tensor_dtype(t), NN_I16);
   nn_device d = nn_tensor_device(t);
-  assert_int_equal(d.type, NN_CPU);
-  assert_int_equal(d.index, 0);
+  assert_int_equal(d.type, tu_device().type);
+  assert_int_equal(d.index, tu_device().index);
+  /* nn.h: no host pointer to a CUDA tensor's elements */
+  if (!tu_on_cpu()) assert_null(nn_tensor_data(t));
   int64_t got[9] = {-9, -9, -9, -9, -9, -9, -9, -9, -9};
   TU_OK(nn_tensor_shape(t, got));
   assert_int_equal(got[0], 2);
@@ -579,5 +596,5 @@ int main(void) {
       cmocka_unit_test(test_rand_all_ranks),
       cmocka_unit_test(test_queries),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return tu_run_group(tests);
 }
