@@ -1,12 +1,27 @@
 /* Views and copies: reshape (-1, shared storage), transpose (strided views,
  * read/write), clone, to_device, to_dtype (every pair of dtypes against a C
- * reference of docs/semantics.md), nn_tensor_data, read/write. */
+ * reference of docs/semantics.md), nn_tensor_data, read/write.
+ *
+ * Tensors live on the device under test, tu_device(). nn_tensor_data() is a
+ * host pointer to a CPU tensor only (nn.h: NULL for a CUDA tensor): on the
+ * CPU the cases write through it; on CUDA they assert the NULL and make the
+ * same change with nn_tensor_write(), so every later check still runs. */
 #include "test_util.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Overwrites all n elements of t (dtype dt) with vals, element i replaced
+ * by x: a host-side stand-in for a write through nn_tensor_data() on CUDA. */
+static void write_with(nn_tensor *t, nn_dtype dt, const double *vals, int64_t n, int64_t i, double x) {
+  size_t sz = tu_dtype_size(dt);
+  unsigned char *buf = malloc((size_t)n * sz);
+  for (int64_t k = 0; k < n; k++) tu_store(dt, buf, k, k == i ? x : vals[k]);
+  TU_OK(nn_tensor_write(t, buf, (size_t)n * sz));
+  free(buf);
+}
 
 static nn_tensor *arange_f64(int ndim, const int64_t *shape) {
   int64_t n = tu_numel(ndim, shape);
@@ -56,7 +71,7 @@ static void test_reshape_basic_and_minus_one(void **state) {
   /* empty: [0,3] -> [-1] gives [0]; [0, 3] -> [3, 0] */
   int64_t se[2] = {0, 3};
   nn_tensor *e = NULL;
-  TU_OK(nn_tensor_zeros(NN_F32, 2, se, tu_cpu(), &e));
+  TU_OK(nn_tensor_zeros(NN_F32, 2, se, tu_device(), &e));
   int64_t r30[2] = {3, 0};
   TU_OK(nn_tensor_reshape(e, 2, r30, &v));
   tu_assert_meta(v, NN_F32, 2, r30);
@@ -85,12 +100,18 @@ static void test_reshape_shares_storage(void **state) {
   int64_t s6[1] = {6};
   tu_assert_tensor(v, NN_F32, 1, s6, e2, 0, 0);
   /* data pointers alias */
-  float *pt = nn_tensor_data(t), *pv = nn_tensor_data(v);
-  assert_non_null(pt);
-  assert_non_null(pv);
-  assert_ptr_equal(pt, pv);
-  pv[4] = 99.0f;
   double e3[6] = {-1, -2, -3, -4, 99, -6};
+  if (tu_on_cpu()) {
+    float *pt = nn_tensor_data(t), *pv = nn_tensor_data(v);
+    assert_non_null(pt);
+    assert_non_null(pv);
+    assert_ptr_equal(pt, pv);
+    pv[4] = 99.0f;
+  } else {
+    assert_null(nn_tensor_data(t));
+    assert_null(nn_tensor_data(v));
+    write_with(v, NN_F32, e2, 6, 4, 99.0);
+  }
   tu_assert_tensor(t, NN_F32, 2, s, e3, 0, 0);
   /* a view of a view; the storage outlives the source handle */
   int64_t s32[2] = {3, 2};
@@ -100,9 +121,14 @@ static void test_reshape_shares_storage(void **state) {
   nn_tensor_free(v);
   tu_assert_tensor(vv, NN_F32, 2, s32, e3, 0, 0);
   float one = 7.0f;
-  float *pvv = nn_tensor_data(vv);
-  assert_non_null(pvv);
-  pvv[0] = one;
+  if (tu_on_cpu()) {
+    float *pvv = nn_tensor_data(vv);
+    assert_non_null(pvv);
+    pvv[0] = one;
+  } else {
+    assert_null(nn_tensor_data(vv));
+    write_with(vv, NN_F32, e3, 6, 0, one);
+  }
   double e4[6] = {7, -2, -3, -4, 99, -6};
   tu_assert_tensor(vv, NN_F32, 2, s32, e4, 0, 0);
   nn_tensor_free(vv);
@@ -154,15 +180,22 @@ static void test_transpose_write_and_data(void **state) {
   tu_assert_tensor(tt, NN_I32, 2, s32, et, 0, 0);
   /* a transposed view is not contiguous: no data pointer */
   assert_null(nn_tensor_data(tt));
-  assert_non_null(nn_tensor_data(t));
+  if (tu_on_cpu())
+    assert_non_null(nn_tensor_data(t));
+  else
+    assert_null(nn_tensor_data(t)); /* nn.h: NULL for a CUDA tensor */
   /* write through the transpose in its own row-major order */
   int32_t w[6] = {10, 11, 12, 13, 14, 15}; /* tt = [[10,11],[12,13],[14,15]] */
   TU_OK(nn_tensor_write(tt, w, sizeof w));
   double es[6] = {10, 12, 14, 11, 13, 15};
   tu_assert_tensor(t, NN_I32, 2, s, es, 0, 0);
   /* write through the source, seen through the transpose */
-  int32_t *p = nn_tensor_data(t);
-  p[1] = -7; /* t[0][1] = tt[1][0] */
+  if (tu_on_cpu()) {
+    int32_t *p = nn_tensor_data(t);
+    p[1] = -7; /* t[0][1] = tt[1][0] */
+  } else {
+    write_with(t, NN_I32, es, 6, 1, -7);
+  }
   double et2[6] = {10, 11, -7, 13, 14, 15};
   tu_assert_tensor(tt, NN_I32, 2, s32, et2, 0, 0);
   /* storage lives while the view does */
@@ -183,11 +216,15 @@ static void test_transpose_write_and_data(void **state) {
   nn_tensor *c = NULL;
   TU_OK(nn_tensor_clone(tt, &c));
   tu_assert_tensor(c, NN_I32, 2, s32, et2, 0, 0);
-  int32_t *pc = nn_tensor_data(c);
-  assert_non_null(pc);
-  assert_int_equal(pc[0], 10);
-  assert_int_equal(pc[1], 11);
-  assert_int_equal(pc[2], -7);
+  if (tu_on_cpu()) {
+    int32_t *pc = nn_tensor_data(c);
+    assert_non_null(pc);
+    assert_int_equal(pc[0], 10);
+    assert_int_equal(pc[1], 11);
+    assert_int_equal(pc[2], -7);
+  } else {
+    assert_null(nn_tensor_data(c)); /* its values: tu_assert_tensor above */
+  }
   nn_tensor_free(c);
 
   /* transpose of a transpose gives the original order */
@@ -271,13 +308,24 @@ static void test_clone_independent(void **state) {
     TU_OK(nn_tensor_clone(t, &c));
     tu_assert_tensor(c, dt, 2, s, vals, 0, 0);
     void *pt = nn_tensor_data(t), *pc = nn_tensor_data(c);
-    assert_non_null(pt);
-    assert_non_null(pc);
-    assert_ptr_not_equal(pt, pc);
+    if (tu_on_cpu()) {
+      assert_non_null(pt);
+      assert_non_null(pc);
+      assert_ptr_not_equal(pt, pc);
+    } else {
+      assert_null(pt);
+      assert_null(pc);
+    }
     /* writes to the clone do not reach the source and vice versa */
-    tu_store(dt, pc, 0, 42);
+    if (tu_on_cpu())
+      tu_store(dt, pc, 0, 42);
+    else
+      write_with(c, dt, vals, 15, 0, 42);
     tu_assert_tensor(t, dt, 2, s, vals, 0, 0);
-    tu_store(dt, pt, 1, 9);
+    if (tu_on_cpu())
+      tu_store(dt, pt, 1, 9);
+    else
+      write_with(t, dt, vals, 15, 1, 9);
     double ec[15];
     memcpy(ec, vals, sizeof ec);
     ec[0] = 42;
@@ -297,13 +345,14 @@ static void test_clone_independent(void **state) {
   nn_tensor_free(c0);
   int64_t se[2] = {2, 0};
   nn_tensor *te = NULL, *ce = NULL;
-  TU_OK(nn_tensor_zeros(NN_F16, 2, se, tu_cpu(), &te));
+  TU_OK(nn_tensor_zeros(NN_F16, 2, se, tu_device(), &te));
   TU_OK(nn_tensor_clone(te, &ce));
   tu_assert_meta(ce, NN_F16, 2, se);
   nn_tensor_free(te);
   nn_tensor_free(ce);
 }
 
+/* To the CPU from the device under test (on CUDA: a device-to-host copy). */
 static void test_to_device_cpu(void **state) {
   (void)state;
   int64_t s[2] = {2, 2};
@@ -328,6 +377,28 @@ static void test_to_device_cpu(void **state) {
   tu_assert_tensor(c, NN_BF16, 2, s, et, 0, 0);
   assert_non_null(nn_tensor_data(c));
   nn_tensor_free(c);
+  if (!tu_on_cpu()) {
+    /* and back from the CPU to the device under test, of a transposed CPU view too */
+    nn_tensor *h = NULL, *ht = NULL, *d = NULL;
+    TU_OK(nn_tensor_to_device(t, tu_cpu(), &h));
+    TU_OK(nn_tensor_to_device(h, tu_device(), &d));
+    nn_device dd = nn_tensor_device(d);
+    assert_int_equal(dd.type, tu_device().type);
+    assert_int_equal(dd.index, tu_device().index);
+    tu_assert_tensor(d, NN_BF16, 2, s, vals, 0, 0);
+    nn_tensor_free(d);
+    TU_OK(nn_tensor_transpose(h, 0, 1, &ht));
+    TU_OK(nn_tensor_to_device(ht, tu_device(), &d));
+    tu_assert_tensor(d, NN_BF16, 2, s, et, 0, 0);
+    nn_tensor_free(d);
+    /* to its own device: an independent copy */
+    TU_OK(nn_tensor_to_device(t, tu_device(), &d));
+    TU_OK(nn_tensor_write(d, z, sizeof z));
+    tu_assert_tensor(t, NN_BF16, 2, s, vals, 0, 0);
+    nn_tensor_free(d);
+    nn_tensor_free(ht);
+    nn_tensor_free(h);
+  }
   nn_tensor_free(tt);
   nn_tensor_free(t);
 }
@@ -491,15 +562,21 @@ static void test_to_dtype_examples(void **state) {
   TU_OK(nn_tensor_to_dtype(t, NN_BF16, &c));
   tu_assert_tensor(c, NN_BF16, 0, NULL, &x, 0, 0);
   void *pc = nn_tensor_data(c);
-  assert_non_null(pc);
-  assert_ptr_not_equal(pc, nn_tensor_data(t));
-  tu_store(NN_BF16, pc, 0, 5.0);
+  if (tu_on_cpu()) {
+    assert_non_null(pc);
+    assert_ptr_not_equal(pc, nn_tensor_data(t));
+    tu_store(NN_BF16, pc, 0, 5.0);
+  } else {
+    assert_null(pc);
+    assert_null(nn_tensor_data(t));
+    write_with(c, NN_BF16, &x, 1, 0, 5.0);
+  }
   tu_assert_tensor(t, NN_BF16, 0, NULL, &x, 0, 0);
   nn_tensor_free(c);
   nn_tensor_free(t);
   /* empty */
   int64_t se[2] = {0, 2};
-  TU_OK(nn_tensor_zeros(NN_I32, 2, se, tu_cpu(), &t));
+  TU_OK(nn_tensor_zeros(NN_I32, 2, se, tu_device(), &t));
   TU_OK(nn_tensor_to_dtype(t, NN_F64, &c));
   tu_assert_meta(c, NN_F64, 2, se);
   nn_tensor_free(c);
@@ -550,28 +627,42 @@ static void test_read_write_data(void **state) {
     size_t sz = tu_dtype_size(dt);
     int64_t s[3] = {2, 3, 2};
     nn_tensor *t = NULL;
-    TU_OK(nn_tensor_zeros(dt, 3, s, tu_cpu(), &t));
+    TU_OK(nn_tensor_zeros(dt, 3, s, tu_device(), &t));
     unsigned char src[12 * 8];
     for (int i = 0; i < 12; i++) tu_store(dt, src, i, (double)(i * 3 % 11));
     TU_OK(nn_tensor_write(t, src, 12 * sz));
     unsigned char *p = nn_tensor_data(t);
-    assert_non_null(p);
-    assert_memory_equal(p, src, 12 * sz);
-    /* writes through the data pointer are seen by read */
-    tu_store(dt, p, 5, 1.0);
+    if (tu_on_cpu()) {
+      assert_non_null(p);
+      assert_memory_equal(p, src, 12 * sz);
+      /* writes through the data pointer are seen by read */
+      tu_store(dt, p, 5, 1.0);
+    } else {
+      assert_null(p); /* nn.h: NULL for a CUDA tensor */
+      unsigned char first[12 * 8];
+      TU_OK(nn_tensor_read(t, first, 12 * sz));
+      assert_memory_equal(first, src, 12 * sz);
+      /* a second write replaces every element */
+      tu_store(dt, src, 5, 1.0);
+      TU_OK(nn_tensor_write(t, src, 12 * sz));
+    }
     unsigned char back[12 * 8 + 8];
     memset(back, 0xCD, sizeof back);
     TU_OK(nn_tensor_read(t, back, sizeof back)); /* a larger buffer is fine */
     assert_true(tu_load(dt, back, 5) == 1.0);
     assert_true(tu_load(dt, back, 4) == (double)(4 * 3 % 11));
     assert_int_equal(back[12 * sz], 0xCD);
-    /* the data pointer is stable */
-    assert_ptr_equal(nn_tensor_data(t), p);
+    if (tu_on_cpu()) {
+      /* the data pointer is stable */
+      assert_ptr_equal(nn_tensor_data(t), p);
+    } else {
+      assert_memory_equal(back, src, 12 * sz);
+    }
     nn_tensor_free(t);
   }
   /* write to a 0-dim tensor */
   nn_tensor *t = NULL;
-  TU_OK(nn_tensor_zeros(NN_I64, 0, NULL, tu_cpu(), &t));
+  TU_OK(nn_tensor_zeros(NN_I64, 0, NULL, tu_device(), &t));
   int64_t v = -123456789012345LL;
   TU_OK(nn_tensor_write(t, &v, sizeof v));
   int64_t *got = tu_read_i64(t, NULL);
@@ -595,5 +686,5 @@ int main(void) {
       cmocka_unit_test(test_to_dtype_random_large),
       cmocka_unit_test(test_read_write_data),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return tu_run_group(tests);
 }
