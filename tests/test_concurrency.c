@@ -3,7 +3,8 @@
  * matmul, binary, unary, reduce and conversions on its own tensors, with
  * shapes that differ between threads and iterations so that cached
  * primitives are created concurrently, and checks every answer against the
- * float64 reference. */
+ * float64 reference. Every tensor lives on the device under test,
+ * tu_device() (on CUDA the threads share one device and its stream). */
 #include "test_util.h"
 
 #include <math.h>
@@ -42,8 +43,8 @@ static void *work(void *arg) {
     void *ra = malloc((size_t)(n * k) * 8), *rb = malloc((size_t)(k * m) * 8);
     for (int64_t i = 0; i < n * k; i++) tu_store(dt, ra, i, va[i]);
     for (int64_t i = 0; i < k * m; i++) tu_store(dt, rb, i, vb[i]);
-    if (nn_tensor_from_data(dt, 2, sa, ra, tu_cpu(), &a) != NN_OK ||
-        nn_tensor_from_data(dt, 2, sb, rb, tu_cpu(), &b) != NN_OK || nn_matmul(a, b, &c) != NN_OK ||
+    if (nn_tensor_from_data(dt, 2, sa, ra, tu_device(), &a) != NN_OK ||
+        nn_tensor_from_data(dt, 2, sb, rb, tu_device(), &b) != NN_OK || nn_matmul(a, b, &c) != NN_OK ||
         nn_unary(NN_OP_TANH, c, &d) != NN_OK || nn_binary(NN_OP_MUL, d, d, &e) != NN_OK ||
         nn_reduce(NN_REDUCE_SUM, e, 1, false, &f) != NN_OK) {
       note(w, nn_last_error(), 0, 0);
@@ -71,7 +72,7 @@ static void *work(void *arg) {
     /* a failing call in this thread leaves this thread's own message */
     nn_tensor *bad = NULL;
     int64_t neg[1] = {-(int64_t)(w->id + 1)};
-    nn_status st = nn_tensor_zeros(NN_F32, 1, neg, tu_cpu(), &bad);
+    nn_status st = nn_tensor_zeros(NN_F32, 1, neg, tu_device(), &bad);
     char want[32];
     snprintf(want, sizeof want, "%lld", (long long)neg[0]);
     if (st != NN_ERR_INVALID_ARGUMENT || strstr(nn_last_error(), want) == NULL) note(w, "own last error", 0, 0);
@@ -101,7 +102,7 @@ static void test_ops_from_many_threads(void **state) {
   for (int i = 0; i < N_THREADS; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
   int total = 0;
   for (int i = 0; i < N_THREADS; i++) {
-    if (w[i].errors) print_error("%s\n", w[i].first_error);
+    if (w[i].errors) print_error("%s: %s\n", tu_device_name(), w[i].first_error);
     total += w[i].errors;
   }
   assert_int_equal(total, 0);
@@ -129,7 +130,7 @@ static void *read_many(void *arg) {
 static void test_shared_read_only_handle(void **state) {
   (void)state;
   nn_tensor *t = NULL;
-  TU_OK(nn_tensor_arange(0, 64, 1, NN_F32, tu_cpu(), &t));
+  TU_OK(nn_tensor_arange(0, 64, 1, NN_F32, tu_device(), &t));
   pthread_t th[N_THREADS];
   reader rd[N_THREADS];
   for (int i = 0; i < N_THREADS; i++) {
@@ -147,5 +148,5 @@ int main(void) {
       cmocka_unit_test(test_ops_from_many_threads),
       cmocka_unit_test(test_shared_read_only_handle),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return tu_run_group(tests);
 }
