@@ -244,11 +244,16 @@ void init_dev(Dev &d, int index) {
 }
 
 // The CUDA Graph capture of this thread (record_begin .. record_end or
-// record_abort): at most one, on one device.
+// record_abort): at most one, on one device. Trivially destructible, so
+// it is never destroyed before a thread's other thread_locals that free
+// device memory as they go (e.g. libnn's per-thread forward buffers).
+constexpr int kMaxDeferred = 64;
 struct Capture {
   Dev *dev = nullptr;             // NULL: this thread records nothing
   cudaStream_t stream = nullptr;  // the capture stream (created at begin, destroyed at the end)
-  std::vector<void *> deferred;   // deallocations put off to the end of the capture
+  bool freed = false;             // a deallocation happened: the capture fails at its end
+  int ndeferred = 0;
+  void *deferred[kMaxDeferred];   // deallocations put off to the end of the capture
 };
 thread_local Capture t_capture;
 
@@ -396,10 +401,17 @@ void e_deallocate(int device, void *p) {
     Dev &d = g.devs[device];
     std::lock_guard<std::mutex> lk(d.mu);
     if (capturing(d)) {  // the capture may use it: freed when the capture ends
-      t_capture.deferred.push_back(p);
-      return;
+      Capture &c = t_capture;
+      c.freed = true;
+      if (c.ndeferred < kMaxDeferred) {
+        c.deferred[c.ndeferred++] = p;
+        return;
+      }
+      // No room: free it now, on the device stream. Safe, since `freed`
+      // makes this capture fail: its graph never runs.
     }
-    if (cudaSetDevice(device) == cudaSuccess) cudaFreeAsync(p, cur_stream(d));
+    // The device stream: cur_stream(d) unless this thread captures (above).
+    if (cudaSetDevice(device) == cudaSuccess) cudaFreeAsync(p, d.stream);
     cudaGetLastError();  // during exit the runtime may be gone: nothing to do
   } catch (...) {
   }
@@ -1065,9 +1077,10 @@ cudaError_t finish_capture(Dev &d, cudaGraph_t *graph, bool *freed) {
   cudaStreamDestroy(c.stream);  // nothing ran on it; released at once
   c.dev = nullptr;
   c.stream = nullptr;
-  *freed = !c.deferred.empty();
-  for (void *p : c.deferred) cudaFreeAsync(p, d.stream);
-  c.deferred.clear();
+  *freed = c.freed;
+  for (int i = 0; i < c.ndeferred; ++i) cudaFreeAsync(c.deferred[i], d.stream);
+  c.ndeferred = 0;
+  c.freed = false;
   cudaGetLastError();
   *graph = e == cudaSuccess ? g : nullptr;
   if (e != cudaSuccess && g) cudaGraphDestroy(g);
@@ -1089,7 +1102,8 @@ int e_record_begin(int device, nn_cuda_error *err) {
     }
     t_capture.dev = &l.dev();
     t_capture.stream = s;
-    t_capture.deferred.clear();
+    t_capture.freed = false;
+    t_capture.ndeferred = 0;
   });
 }
 
