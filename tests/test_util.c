@@ -67,7 +67,13 @@ nn_tensor *tu_to_device_at(nn_tensor *t, const char *file, int line) {
   return d;
 }
 
-int tu_run_group_impl(const char *name, const struct CMUnitTest *tests, size_t n) {
+int tu_run_group_impl(const char *source, const struct CMUnitTest *tests, size_t n) {
+  char name[128];
+  const char *base = strrchr(source, '/');
+  base = base ? base + 1 : source;
+  snprintf(name, sizeof name, "%s", base);
+  char *dot = strrchr(name, '.');
+  if (dot) *dot = '\0';
   nn_device d = tu_device();
   if (d.type != NN_CPU) {
     nn_tensor *probe = NULL;

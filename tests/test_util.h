@@ -43,8 +43,9 @@ nn_tensor *tu_to_device_at(nn_tensor *t, const char *file, int line);
  * prints why ("skipped: test_x on cuda:0: <nn_last_error of a CUDA
  * request>") and returns TU_SKIPPED without running anything. */
 #define tu_run_group(tests) \
-  tu_run_group_impl(#tests, (tests), sizeof(tests) / sizeof((tests)[0]))
-int tu_run_group_impl(const char *name, const struct CMUnitTest *tests, size_t n);
+  tu_run_group_impl(__FILE__, (tests), sizeof(tests) / sizeof((tests)[0]))
+/* source: the program's source file (its base name without ".c" names it). */
+int tu_run_group_impl(const char *source, const struct CMUnitTest *tests, size_t n);
 const char *tu_dtype_name(nn_dtype dt);   /* "f32", "u8", ... */
 bool tu_is_float(nn_dtype dt);
 bool tu_is_int(nn_dtype dt);
