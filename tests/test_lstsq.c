@@ -315,8 +315,7 @@ static void test_errors(void **state) {
 }
 
 int main(void) {
-  /* named after the program: tu_run_group prints the name ("skipped: test_lstsq on cuda:0: ...") */
-  const struct CMUnitTest test_lstsq[] = {
+  const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_course_regression),
       cmocka_unit_test(test_exact_solutions),
       cmocka_unit_test(test_random_overdetermined),
@@ -325,5 +324,5 @@ int main(void) {
       cmocka_unit_test(test_non_contiguous_inputs),
       cmocka_unit_test(test_errors),
   };
-  return tu_run_group(test_lstsq);
+  return tu_run_group(tests);
 }

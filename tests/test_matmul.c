@@ -448,8 +448,7 @@ static void test_repeatable(void **state) {
 }
 
 int main(void) {
-  /* named after the program: tu_run_group prints the name ("skipped: test_matmul on cuda:0: ...") */
-  const struct CMUnitTest test_matmul[] = {
+  const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_torch_rules_every_dtype),
       cmocka_unit_test(test_sizes_f32),
       cmocka_unit_test(test_sizes_other_dtypes),
@@ -461,5 +460,5 @@ int main(void) {
       cmocka_unit_test(test_strided_batched),
       cmocka_unit_test(test_repeatable),
   };
-  return tu_run_group(test_matmul);
+  return tu_run_group(tests);
 }

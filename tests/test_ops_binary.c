@@ -825,8 +825,7 @@ static void test_operands_unchanged(void **state) {
 }
 
 int main(void) {
-  /* named after the program: tu_run_group prints the name ("skipped: test_ops_binary on cuda:0: ...") */
-  const struct CMUnitTest test_ops_binary[] = {
+  const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_promotion_table),
       cmocka_unit_test(test_every_op_every_dtype_pair),
       cmocka_unit_test(test_broadcast_random_shapes),
@@ -842,5 +841,5 @@ int main(void) {
       cmocka_unit_test(test_scalar_examples),
       cmocka_unit_test(test_operands_unchanged),
   };
-  return tu_run_group(test_ops_binary);
+  return tu_run_group(tests);
 }

@@ -358,8 +358,7 @@ static void test_input_unchanged(void **state) {
 }
 
 int main(void) {
-  /* named after the program: tu_run_group prints the name ("skipped: test_ops_unary on cuda:0: ...") */
-  const struct CMUnitTest test_ops_unary[] = {
+  const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_op_every_dtype_random_shapes),
       cmocka_unit_test(test_large_tensors),
       cmocka_unit_test(test_non_contiguous_input),
@@ -368,5 +367,5 @@ int main(void) {
       cmocka_unit_test(test_relu_nan_propagates),
       cmocka_unit_test(test_input_unchanged),
   };
-  return tu_run_group(test_ops_unary);
+  return tu_run_group(tests);
 }

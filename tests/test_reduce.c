@@ -443,8 +443,7 @@ static void test_mean_of_integers_is_dtype_error(void **state) {
 }
 
 int main(void) {
-  /* named after the program: tu_run_group prints the name ("skipped: test_reduce on cuda:0: ...") */
-  const struct CMUnitTest test_reduce[] = {
+  const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_op_dim_keepdim_dtype),
       cmocka_unit_test(test_rank8_and_large),
       cmocka_unit_test(test_non_contiguous_input),
@@ -453,5 +452,5 @@ int main(void) {
       cmocka_unit_test(test_empty_dims),
       cmocka_unit_test(test_mean_of_integers_is_dtype_error),
   };
-  return tu_run_group(test_reduce);
+  return tu_run_group(tests);
 }
