@@ -721,8 +721,9 @@ NN_API nn_status nn_layer_grad(nn_layer *layer, nn_param which, nn_tensor **out)
  * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL; ::NN_ERR_SHAPE for a
  *         wrong feature count (both shapes in the message); ::NN_ERR_DTYPE
  *         for an integer x or, for Linear, a dtype other than the
- *         parameters'; ::NN_ERR_DEVICE when x is not on the layer's device;
- *         ::NN_ERR_OUT_OF_MEMORY.
+ *         parameters'; ::NN_ERR_DEVICE when x is not on a Linear layer's
+ *         device (an activation layer has no parameters and runs on x's
+ *         device, like PyTorch's `nn.ReLU`); ::NN_ERR_OUT_OF_MEMORY.
  */
 NN_API nn_status nn_layer_forward(nn_layer *layer, const nn_tensor *x, nn_tensor **y);
 
