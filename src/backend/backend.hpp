@@ -198,6 +198,59 @@ class Backend {
   virtual void record_abort(const char *why) noexcept { (void)why; }
   virtual void replay(void *recording);
   virtual void release(void *recording) noexcept { (void)recording; }
+
+  // ---- Execution streams (CUDA: one stream per model, so that the work of
+  // two models, e.g. trained from two threads, runs concurrently on one
+  // GPU). Optional: the defaults do nothing and stream_create() returns
+  // NULL, so the CPU pays nothing (src/nn never binds a NULL stream).
+  //
+  // stream_create(): a new stream handle of this device, or NULL when the
+  //   backend has none. Cheap (CUDA: host memory only; the CUDA stream and
+  //   its buffers are made on first use). Throws on failure.
+  // stream_destroy(h): frees a handle (NULL is harmless). The work already
+  //   enqueued on it completes first (it has been joined into the device's
+  //   own order by stream_unbind anyway). No thread may have it bound, and
+  //   no recording made while it was bound may be replayed afterwards.
+  //   Never throws.
+  // stream_bind(h): until the matching stream_unbind(h), every call this
+  //   thread makes on this backend enqueues on h (except while the thread
+  //   records, where the recording wins; see record_begin). Ordering, with
+  //   no host synchronisation: h first waits for all work enqueued on this
+  //   device so far (by any thread: the caller's inputs may come from
+  //   anywhere) and, when bindings nest, for the stream bound before;
+  //   stream_unbind(h) makes the device's own order, and the stream bound
+  //   before, wait for everything enqueued on h. So the results of a bound
+  //   call are seen by every later call, bound or not, and nn_tensor_read
+  //   stays correct. Bindings are per thread and nest (LIFO): several
+  //   threads may bind the same h at once (their calls then serialise on
+  //   h, each thread's in its own order). Throws on failure (then nothing
+  //   is bound and nothing must be unbound).
+  // stream_unbind(h): ends the innermost binding of this thread, which must
+  //   be h. Never throws.
+  // A recording made while h is bound replays on h (replay with h bound).
+  virtual void *stream_create() { return nullptr; }
+  virtual void stream_destroy(void *stream) noexcept { (void)stream; }
+  virtual void stream_bind(void *stream) { (void)stream; }
+  virtual void stream_unbind(void *stream) noexcept { (void)stream; }
+};
+
+// Binds `stream` of `backend` to the calling thread for the lifetime of the
+// object (Backend::stream_bind / stream_unbind); a NULL stream binds
+// nothing. Not copyable.
+class StreamBinding {
+ public:
+  StreamBinding(Backend &backend, void *stream) : backend_(&backend), stream_(stream) {
+    if (stream_) backend_->stream_bind(stream_);
+  }
+  ~StreamBinding() {
+    if (stream_) backend_->stream_unbind(stream_);
+  }
+  StreamBinding(const StreamBinding &) = delete;
+  StreamBinding &operator=(const StreamBinding &) = delete;
+
+ private:
+  Backend *backend_;
+  void *stream_;
 };
 
 // The CPU backend (src/backend/cpu), always present. Its training kernels live

@@ -20,8 +20,10 @@ extern "C" {
 #endif
 
 /* 2: gather_rows_device, loss_device, all_finite_many.
- * 3: record_begin, record_end, record_abort, replay, release (CUDA Graphs). */
-#define NN_CUDA_ABI_VERSION 3
+ * 3: record_begin, record_end, record_abort, replay, release (CUDA Graphs).
+ * 4: stream_create, stream_destroy, stream_bind, stream_unbind (one stream
+ *    per model); deallocate frees on the calling thread's current stream. */
+#define NN_CUDA_ABI_VERSION 4
 #define NN_CUDA_MAX_DIMS 8
 #define NN_CUDA_ENTRY_SYMBOL "nn_cuda_backend_table"
 
@@ -63,6 +65,7 @@ typedef struct nn_cuda_iface {
   int (*probe)(int *count, nn_cuda_error *err);
 
   int (*allocate)(int device, size_t bytes, void **out, nn_cuda_error *err);
+  /* Stream-ordered free on the calling thread's current stream (ABI 4). */
   void (*deallocate)(int device, void *p);
   int (*copy_to_host)(int device, void *host_dst, const void *src, size_t bytes, nn_cuda_error *err);
   int (*copy_from_host)(int device, void *dst, const void *host_src, size_t bytes, nn_cuda_error *err);
@@ -128,15 +131,41 @@ typedef struct nn_cuda_iface {
    * record_abort ends this thread's capture on `device`, if any, and drops
    * it; with NN_CUDA_DEBUG=1 it prints `why` (may be NULL) to stderr, also
    * when there was nothing left to end (after a failed record_begin/end).
-   * replay launches the graph on the device stream: ordered after all work
-   * enqueued before and before all work enqueued after, like the calls it
-   * recorded. Not while this thread captures. release frees the graph (a
-   * launch in flight completes first); NULL is harmless. */
+   * replay launches the graph on the stream it was recorded for (the device
+   * stream, or the stream bound when recording began, ABI 4), which must be
+   * the caller's current one: ordered after all work enqueued before and
+   * before all work enqueued after, like the calls it recorded. Not while
+   * this thread captures. release frees the graph (a launch in flight
+   * completes first); NULL is harmless. */
   int (*record_begin)(int device, nn_cuda_error *err);
   int (*record_end)(int device, void **graph, nn_cuda_error *err);
   void (*record_abort)(int device, const char *why);
   int (*replay)(int device, void *graph, nn_cuda_error *err);
   void (*release)(int device, void *graph);
+
+  /* ---- ABI 4: execution streams (nn::Backend::stream_create and the rest,
+   * backend.hpp). Every entry enqueues on the calling thread's current
+   * stream for `device`: its capture stream while it records (that wins),
+   * else the stream it bound last for that device, else the device stream.
+   * stream_create makes a handle (host memory only: the CUDA stream, its
+   * event and its buffers are created on first bind / first use) into
+   * *stream. stream_destroy frees the buffers on the stream (stream-ordered)
+   * and destroys stream and event (work in flight completes first); no
+   * thread may have it bound. stream_bind pushes a binding for this thread:
+   * the stream waits (event, no host wait) for the device stream and for
+   * the stream bound before on this device, if any; binding the stream
+   * already current is a plain push. While this thread records on `device`
+   * only the stream the recording was started on may be bound (others:
+   * Unsupported). stream_unbind pops this thread's innermost binding, which
+   * must be `stream`, and makes the device stream (and the stream bound
+   * before, if any) wait for it. A graph recorded while a stream was bound
+   * replays only on that stream (replay fails with Internal elsewhere).
+   * deallocate while a stream is bound frees on it, after it waits for the
+   * device stream (see e_deallocate). */
+  int (*stream_create)(int device, void **stream, nn_cuda_error *err);
+  void (*stream_destroy)(int device, void *stream);
+  int (*stream_bind)(int device, void *stream, nn_cuda_error *err);
+  void (*stream_unbind)(int device, void *stream);
 } nn_cuda_iface;
 
 typedef const nn_cuda_iface *(*nn_cuda_backend_table_fn)(void);

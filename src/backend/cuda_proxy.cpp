@@ -182,6 +182,16 @@ class CudaProxyBackend final : public Backend {
     call([&](nn_cuda_error *e) { return t_->replay(index_, recording, e); });
   }
   void release(void *recording) noexcept override { t_->release(index_, recording); }
+  void *stream_create() override {
+    void *s = nullptr;
+    call([&](nn_cuda_error *e) { return t_->stream_create(index_, &s, e); });
+    return s;
+  }
+  void stream_destroy(void *stream) noexcept override { t_->stream_destroy(index_, stream); }
+  void stream_bind(void *stream) override {
+    call([&](nn_cuda_error *e) { return t_->stream_bind(index_, stream, e); });
+  }
+  void stream_unbind(void *stream) noexcept override { t_->stream_unbind(index_, stream); }
   bool all_finite(const View &x) override {
     nn_cuda_view a = cv(x);
     int ok = 1;

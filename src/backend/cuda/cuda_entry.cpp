@@ -1,20 +1,27 @@
 // libnn_cuda.so's side of cuda_abi.h: the exported table, device discovery,
-// per-device state (one non-blocking stream, cuBLAS and cuBLASLt handles,
-// the stream-ordered memory pool kept as a cache, small pinned/device
-// scratch for read-backs), and every Backend entry point: argument checks,
-// cuBLAS/cuBLASLt calls, kernel launches. Each entry catches everything and
-// returns a code + message: no exception leaves this library.
+// per-device state (the device's non-blocking stream, cuBLAS and cuBLASLt
+// handles, the stream-ordered memory pool kept as a cache, a small pinned
+// buffer for read-backs), per-stream state (Ctx: the device stream's and
+// each model stream's own workspace and scratch), and every Backend entry
+// point: argument checks, cuBLAS/cuBLASLt calls, kernel launches. Each
+// entry catches everything and returns a code + message: no exception
+// leaves this library.
 //
-// Calls on one device are serialised by a per-device mutex; all work of a
-// device is ordered on its stream, so nothing here synchronises with the
-// host except copy_to_host/copy_from_host, loss (its value) and all_finite.
+// Calls on one device are serialised by a per-device mutex (enqueueing is
+// cheap; the GPU runs the streams concurrently; the long host waits happen
+// outside the mutex, see drain). Work is ordered on the
+// caller's current stream (cur_stream: the device stream, or the model
+// stream the thread has bound, see "streams" below), and streams are joined
+// with events, so nothing here synchronises with the host except
+// copy_to_host/copy_from_host, loss (its value) and all_finite.
 // TF32 is off (CUBLAS_COMPUTE_32F, CUBLAS_DEFAULT_MATH) unless NN_CUDA_TF32=1.
 //
 // CUDA Graphs (record_begin .. record_end, replay): a thread that records
 // has a capture of its own (thread_local `t_capture`); every entry finds
 // the stream to enqueue on through cur_stream() (Lock::stream()), which is
-// that capture stream for the recording thread and the device stream for
-// everyone else. While recording, dev_alloc throws and the host-waiting
+// that capture stream for the recording thread and the bound or device
+// stream for everyone else. The graph uses the buffers of the stream that
+// was current when recording began and replays on that stream. While recording, dev_alloc throws and the host-waiting
 // entries refuse (Lock::no_capture), so the capture fails cleanly instead
 // of recording something that would not replay; deallocations are deferred.
 #include <cublasLt.h>
@@ -136,28 +143,52 @@ struct LtPlan {
   cublasLtMatmulAlgo_t algo;
 };
 
-constexpr size_t kLtWorkspace = size_t{32} << 20;
-// cuBLAS's workspace, set on the handle with every stream change
-// (cublasSetStream resets it to cuBLAS's own pool, which may allocate, also
-// under capture); 32 MiB is NVIDIA's recommendation for Hopper (4 MiB for
-// older GPUs).
-constexpr size_t kBlasWorkspace = size_t{32} << 20;
+// The workspace of cuBLAS and cuBLASLt, one per stream (see Ctx), set on the
+// cuBLAS handle with every call (cublasSetStream resets it to cuBLAS's own
+// pool, which may allocate, also under capture) and passed to every
+// cublasLtMatmul. 32 MiB is NVIDIA's recommendation for Hopper (4 MiB for
+// older GPUs). cuBLAS and cuBLASLt share it: a workspace is scratch for the
+// kernels of one call, and all calls that use one stream's workspace are
+// ordered on that stream, so no two ever run at once.
+constexpr size_t kWorkspace = size_t{32} << 20;
 constexpr size_t kMaxLtPlans = 256;
+
+struct Dev;
+
+// A stream and the device buffers that the work enqueued on it uses: the
+// device's own stream (Dev::main) or a model's (stream_create). Buffers
+// written by one call and read by a later kernel of the same call (loss
+// partials, the class-id flag, gather indices, the BLAS workspace) must not
+// be shared by two streams that run at the same time, so each stream has
+// its own; on one stream every use is ordered. (cuBLAS's own docs: with
+// several streams on one handle, give each stream its own workspace, which
+// also keeps results bit-reproducible.) The device's buffers are made at
+// device initialisation (cudaMalloc, never freed); a model stream's on first
+// use, from the pool on that stream, and freed on it by stream_destroy.
+// Every field is read and written under the device mutex.
+struct Ctx {
+  Dev *dev = nullptr;
+  int device = -1;
+  cudaStream_t stream = nullptr;  // model stream: created by its first stream_bind
+  cudaEvent_t done = nullptr;     // recorded on `stream` right before another stream waits for it
+  void *ws = nullptr;             // kWorkspace bytes: cuBLAS + cuBLASLt workspace
+  char *scratch = nullptr;        // 64 bytes: [0] double loss sum, [8] u64 bad row, [16] int flag
+  double *partials = nullptr;     // kLossBlocks per-block loss sums (fixed-order reduction)
+  int64_t *d_idx = nullptr;       // gather_rows' indices (idx_cap bytes)
+  size_t idx_cap = 0;
+};
 
 struct Dev {
   std::mutex mu;
   bool ready = false;
-  cudaStream_t stream = nullptr;
-  cublasHandle_t blas = nullptr;
+  Ctx main;  // the device stream and its buffers
+  cublasHandle_t blas = nullptr;  // one per device: stream and workspace set before every call
   cublasLtHandle_t lt = nullptr;
-  void *lt_ws = nullptr;
-  void *blas_ws = nullptr;
-  void *pinned = nullptr;   // 64 bytes of pinned host memory for read-backs
-  char *scratch = nullptr;  // 64 device bytes: [0] double loss sum, [8] u64 bad row, [16] int flag
-  double *partials = nullptr;  // kLossBlocks per-block loss sums (fixed-order reduction)
-  int64_t *d_idx = nullptr;
-  size_t idx_cap = 0;
-  std::vector<int64_t> h_idx;
+  // 64 bytes of pinned host memory for read-backs. One per device, not per
+  // stream: each use (a copy into it, a cudaStreamSynchronize, a read) is
+  // complete before the entry that makes it releases the device mutex.
+  void *pinned = nullptr;
+  std::vector<int64_t> h_idx;  // gather_rows' host staging (copied before cudaMemcpyAsync returns)
   cudaMemPool_t pool = nullptr;
   std::unordered_map<LtKey, LtPlan, LtHash> lt_plans;
 };
@@ -207,6 +238,10 @@ Global &global() {
       r->rc = NN_CUDA_PROBE_OK;
       r->count = n;
       r->devs = new Dev[static_cast<size_t>(n)];
+      for (int i = 0; i < n; ++i) {
+        r->devs[i].main.dev = &r->devs[i];
+        r->devs[i].main.device = i;
+      }
     }
     cudaGetLastError();
     return r;
@@ -218,7 +253,9 @@ void init_dev(Dev &d, int index) {
   // Idempotent: a failure half way (e.g. out of memory) leaves what was
   // created in place and the next call goes on from there.
   const bool tf32 = global().tf32;
-  if (!d.stream) check(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking), "init: stream");
+  Ctx &m = d.main;
+  if (!m.stream) check(cudaStreamCreateWithFlags(&m.stream, cudaStreamNonBlocking), "init: stream");
+  if (!m.done) check(cudaEventCreateWithFlags(&m.done, cudaEventDisableTiming), "init: event");
   if (!d.pool) {
     cudaMemPool_t pool = nullptr;
     check(cudaDeviceGetDefaultMemPool(&pool, index), "init: memory pool");
@@ -234,12 +271,11 @@ void init_dev(Dev &d, int index) {
     check_blas(cublasSetMathMode(d.blas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH), "init: math mode");
   }
   if (!d.lt) check_blas(cublasLtCreate(&d.lt), "init: cublasLtCreate");
-  if (!d.lt_ws) check(cudaMalloc(&d.lt_ws, kLtWorkspace), "init: cuBLASLt workspace");
-  if (!d.blas_ws) check(cudaMalloc(&d.blas_ws, kBlasWorkspace), "init: cuBLAS workspace");
+  if (!m.ws) check(cudaMalloc(&m.ws, kWorkspace), "init: cuBLAS workspace");
   if (!d.pinned) check(cudaMallocHost(&d.pinned, 64), "init: pinned buffer");
-  if (!d.scratch) check(cudaMalloc(reinterpret_cast<void **>(&d.scratch), 64), "init: scratch");
-  if (!d.partials)
-    check(cudaMalloc(reinterpret_cast<void **>(&d.partials), kLossBlocks * sizeof(double)), "init: loss partials");
+  if (!m.scratch) check(cudaMalloc(reinterpret_cast<void **>(&m.scratch), 64), "init: scratch");
+  if (!m.partials)
+    check(cudaMalloc(reinterpret_cast<void **>(&m.partials), kLossBlocks * sizeof(double)), "init: loss partials");
   d.ready = true;
 }
 
@@ -250,6 +286,7 @@ void init_dev(Dev &d, int index) {
 constexpr int kMaxDeferred = 64;
 struct Capture {
   Dev *dev = nullptr;             // NULL: this thread records nothing
+  Ctx *ctx = nullptr;             // the stream current at record_begin: its buffers, and where the graph replays
   cudaStream_t stream = nullptr;  // the capture stream (created at begin, destroyed at the end)
   bool freed = false;             // a deallocation happened: the capture fails at its end
   int ndeferred = 0;
@@ -259,9 +296,97 @@ thread_local Capture t_capture;
 
 bool capturing(const Dev &d) { return t_capture.dev == &d; }
 
+// ---------------------------------------------------------------- streams
+//
+// One stream per model (stream_create .. stream_destroy, bound to a thread
+// for the length of a model call by stream_bind/stream_unbind). The
+// bindings of a thread form a stack (t_binds); an entry enqueues on the
+// innermost binding for its device, else on the device stream (Dev::main),
+// and a capture overrides both (cur_stream). Ordering, with events only
+// (no host synchronisation):
+//  - bind(S): S waits for the device stream as it is now (and for the
+//    stream bound before on this thread, when bindings nest). Whatever the
+//    caller passes in was enqueued before the call, on the device stream or
+//    on a stream that was joined into it when its call returned (below),
+//    so S sees it.
+//  - unbind(S): the device stream (and the stream bound before) waits for
+//    everything enqueued on S so far. A result of the call is therefore
+//    ready for every later call: unbound ones run on the device stream
+//    (nn_tensor_read's copy too), bound ones start by waiting for it.
+//  - Each stream has one event, reused: it is recorded and waited for in
+//    one stretch under the device mutex, and cudaStreamWaitEvent waits for
+//    the state of the most recent cudaEventRecord at the time of the call
+//    (later records do not affect it).
+//  - Several threads may bind one stream at once (concurrent inference on
+//    one model): each has its own stack entry; their entries' work is
+//    serialised on S by the device mutex and S's order, each thread's in
+//    program order, and per-stream buffers are used by one entry at a time.
+//  - Memory: allocations go to the current stream. A free while S is bound
+//    goes to S after S waits for the device stream (free_on), so it is
+//    ordered after every earlier use: uses on S by stream order; uses on
+//    any other stream because they were joined into the device stream when
+//    their call returned, which happened before the last reference was
+//    dropped (another thread's call that used the tensor returned before
+//    its reference went; this thread's earlier calls returned before this
+//    one). A tensor allocated on S is used elsewhere only after the unbind
+//    of S joined S into the device stream (allocation included), and a
+//    free on the device stream comes after that join as well. The pool's
+//    reuse of freed blocks follows the free's stream order.
+constexpr int kMaxBinds = 32;
+struct Binds {
+  struct Entry {
+    Dev *dev;
+    Ctx *ctx;
+  };
+  int n = 0;
+  Entry e[kMaxBinds];
+};
+thread_local Binds t_binds;  // trivially destructible, like t_capture
+
+// The innermost stream this thread bound for d, else d's own.
+Ctx &cur_ctx(Dev &d) {
+  const Binds &b = t_binds;
+  for (int i = b.n - 1; i >= 0; --i)
+    if (b.e[i].dev == &d) return *b.e[i].ctx;
+  return d.main;
+}
+
 // The one place that says which stream an entry enqueues on: this thread's
-// capture stream while it records on d, else d's stream.
-cudaStream_t cur_stream(Dev &d) { return capturing(d) ? t_capture.stream : d.stream; }
+// capture stream while it records on d, else the stream it bound, else d's.
+cudaStream_t cur_stream(Dev &d) { return capturing(d) ? t_capture.stream : cur_ctx(d).stream; }
+
+// Makes `waiter` wait for everything enqueued on `c` so far (the caller holds
+// the device mutex, so no other record of c.done comes in between).
+void wait_for(Ctx &waiter, Ctx &c, const char *what) {
+  check(cudaEventRecord(c.done, c.stream), what);
+  check(cudaStreamWaitEvent(waiter.stream, c.done, 0), what);
+}
+
+// Frees p (the caller holds d's mutex and made d current) ordered after every
+// earlier use (see above): on c's stream after it waits for the device
+// stream, or on the device stream when c is the device's. Never throws; if
+// the wait cannot be enqueued, the host waits for c and frees on the
+// device stream.
+void free_on(Dev &d, Ctx &c, void *p) noexcept {
+  if (&c != &d.main) {
+    if (cudaEventRecord(d.main.done, d.main.stream) == cudaSuccess &&
+        cudaStreamWaitEvent(c.stream, d.main.done, 0) == cudaSuccess && cudaFreeAsync(p, c.stream) == cudaSuccess)
+      return;
+    cudaGetLastError();
+    cudaStreamSynchronize(c.stream);
+  }
+  cudaFreeAsync(p, d.main.stream);
+  cudaGetLastError();
+}
+
+// Makes device `index` current on this thread (a cheap query first).
+bool set_device(int index) {
+  int cur = -1;
+  if (cudaGetDevice(&cur) == cudaSuccess && cur == index) return true;
+  if (cudaSetDevice(index) == cudaSuccess) return true;
+  cudaGetLastError();
+  return false;
+}
 
 // Locks device `index`, makes it current on this thread, initialises it once.
 class Lock {
@@ -277,7 +402,9 @@ class Lock {
     if (!d_->ready) init_dev(*d_, index);
   }
   Dev &dev() { return *d_; }
-  // Where this call enqueues: the device stream, or this thread's capture.
+  // The stream this thread works on (its buffers): the bound one or the device's.
+  Ctx &ctx() { return cur_ctx(*d_); }
+  // Where this call enqueues: the current stream, or this thread's capture.
   cudaStream_t stream() { return cur_stream(*d_); }
   // For entries that make the host wait for the device or read host memory
   // at call time: they cannot be recorded into a graph.
@@ -291,6 +418,24 @@ class Lock {
   Dev *d_;
   std::unique_lock<std::mutex> lk_;
 };
+
+// For the entries that make the host wait for the device: waits for the
+// work enqueued so far on this thread's current stream of device `index`
+// WITHOUT holding the device mutex, so that the long wait (e.g. an epoch's
+// work before its loss is read) does not stop other threads from enqueueing
+// on their streams; the entry then locks and waits only for what came
+// after. The stream stays valid in between: the device's own, or one this
+// thread has bound (its binding holds a reference). Does nothing while
+// this thread records (the entry then refuses, under the lock).
+void drain(int index) {
+  cudaStream_t s = nullptr;
+  {
+    Lock l(index);
+    if (capturing(l.dev())) return;
+    s = l.stream();
+  }
+  check(cudaStreamSynchronize(s), "cudaStreamSynchronize");
+}
 
 void write_msg(nn_cuda_error *err, const char *m) {
   if (!err) return;
@@ -356,6 +501,18 @@ void *dev_alloc(Dev &d, size_t bytes) {
   return p;
 }
 
+// A buffer of the current stream c (the caller holds the device mutex):
+// made at init for the device stream, on first use for a model stream (from
+// the pool, on that stream: dev_alloc, which refuses while recording).
+template <class T>
+T *ctx_buffer(Dev &d, T *&slot, size_t bytes) {
+  if (!slot) slot = static_cast<T *>(dev_alloc(d, bytes));
+  return slot;
+}
+void *ctx_ws(Dev &d, Ctx &c) { return ctx_buffer(d, c.ws, kWorkspace); }
+char *ctx_scratch(Dev &d, Ctx &c) { return ctx_buffer(d, c.scratch, 64); }
+double *ctx_partials(Dev &d, Ctx &c) { return ctx_buffer(d, c.partials, kLossBlocks * sizeof(double)); }
+
 // A device temporary freed (stream-ordered) when it goes out of scope.
 struct Temp {
   Dev &d;
@@ -407,11 +564,13 @@ void e_deallocate(int device, void *p) {
         c.deferred[c.ndeferred++] = p;
         return;
       }
-      // No room: free it now, on the device stream. Safe, since `freed`
-      // makes this capture fail: its graph never runs.
+      // No room: free it now (below, on the stream the capture started
+      // from). Safe, since `freed` makes this capture fail: its graph never
+      // runs.
     }
-    // The device stream: cur_stream(d) unless this thread captures (above).
-    if (cudaSetDevice(device) == cudaSuccess) cudaFreeAsync(p, d.stream);
+    // On this thread's current stream (not the capture's), ordered after
+    // every earlier use of p (free_on; the argument is at t_binds).
+    if (set_device(device)) free_on(d, cur_ctx(d), p);
     cudaGetLastError();  // during exit the runtime may be gone: nothing to do
   } catch (...) {
   }
@@ -420,6 +579,7 @@ void e_deallocate(int device, void *p) {
 int e_copy_to_host(int device, void *host_dst, const void *src, size_t bytes, nn_cuda_error *err) {
   return guard(err, [&] {
     if (bytes == 0) return;
+    drain(device);
     Lock l(device);
     l.no_capture("copy_to_host");
     check(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, l.stream()), "copy to host");
@@ -430,6 +590,7 @@ int e_copy_to_host(int device, void *host_dst, const void *src, size_t bytes, nn
 int e_copy_from_host(int device, void *dst, const void *host_src, size_t bytes, nn_cuda_error *err) {
   return guard(err, [&] {
     if (bytes == 0) return;
+    drain(device);
     Lock l(device);
     l.no_capture("copy_from_host");
     check(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, l.stream()), "copy from host");
@@ -438,13 +599,20 @@ int e_copy_from_host(int device, void *dst, const void *host_src, size_t bytes, 
   });
 }
 
-// The cuBLAS handle, bound to the stream this call enqueues on (capture or
-// device) and to the device's own workspace: cublasSetStream resets the
-// workspace to cuBLAS's pool, so both are set before every cuBLAS call
-// (under the device lock; cheap host calls).
+// The cuBLAS handle, bound to the stream this call enqueues on (capture,
+// bound or device stream) and to that stream's workspace: cublasSetStream
+// resets the workspace to cuBLAS's pool, so both are set before every
+// cuBLAS call (cheap host calls). One handle serves every stream of the
+// device: cuBLAS may be called from several threads with one handle, but a
+// configuration change affects the calls of all of them, so setting stream
+// and workspace and enqueueing the call happen in one stretch under the
+// device mutex; a workspace per stream keeps concurrent streams from
+// sharing scratch memory (and keeps results deterministic, per cuBLAS's
+// reproducibility notes).
 cublasHandle_t blas(Dev &d) {
+  void *ws = ctx_ws(d, cur_ctx(d));
   check_blas(cublasSetStream(d.blas, cur_stream(d)), "cublasSetStream");
-  check_blas(cublasSetWorkspace(d.blas, d.blas_ws, kBlasWorkspace), "cublasSetWorkspace");
+  check_blas(cublasSetWorkspace(d.blas, ws, kWorkspace), "cublasSetWorkspace");
   return d.blas;
 }
 
@@ -700,7 +868,7 @@ LtPlan &lt_plan(Dev &d, const LtKey &key) {
   check_blas(cublasLtMatrixLayoutCreate(&p.c, CUDA_R_32F, N, M, N), "linear_forward: layout");
   cublasLtMatmulPreference_t pref = nullptr;
   check_blas(cublasLtMatmulPreferenceCreate(&pref), "linear_forward: preference");
-  size_t ws = kLtWorkspace;
+  size_t ws = kWorkspace;
   uint32_t al = key.align;
   cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
   cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al, sizeof(al));
@@ -761,7 +929,7 @@ int e_linear_forward(int device, int act, const V *y, const V *x, const V *w, co
         const float one = 1.f, zero = 0.f;
         if (st == CUBLAS_STATUS_SUCCESS)
           st = cublasLtMatmul(d.lt, p.desc, &one, w->data, p.a, x->data, p.b, &zero, y->data, p.c, y->data, p.c,
-                              &p.algo, d.lt_ws, kLtWorkspace, l.stream());
+                              &p.algo, ctx_ws(d, l.ctx()), kWorkspace, l.stream());
         if (st == CUBLAS_STATUS_SUCCESS) {
           check_launch("linear_forward (cuBLASLt)");
           const void *rest_bias = fuse_bias ? nullptr : b;
@@ -840,19 +1008,21 @@ int e_gather_rows(int device, const V *out, const V *src, const int64_t *idx, in
     Lock l(device);
     l.no_capture("gather_rows");  // a graph would replay the copy from h_idx, not these indices
     Dev &d = l.dev();
+    Ctx &c = l.ctx();  // the index buffer of this stream: read by a kernel after this call returns
     const size_t bytes = static_cast<size_t>(n) * sizeof(int64_t);
-    if (d.idx_cap < bytes) {
-      if (d.d_idx) cudaFreeAsync(d.d_idx, l.stream());
-      d.d_idx = nullptr;
-      d.idx_cap = 0;
-      d.d_idx = static_cast<int64_t *>(dev_alloc(d, bytes));
-      d.idx_cap = bytes;
+    if (c.idx_cap < bytes) {
+      if (c.d_idx) cudaFreeAsync(c.d_idx, l.stream());  // only ever used on this stream
+      c.d_idx = nullptr;
+      c.idx_cap = 0;
+      c.d_idx = static_cast<int64_t *>(dev_alloc(d, bytes));
+      c.idx_cap = bytes;
     }
     // Staged through pageable memory: the driver copies it before returning,
-    // without waiting for the stream (no host synchronisation per batch).
+    // without waiting for the stream (no host synchronisation per batch), so
+    // one host buffer per device serves every stream.
     d.h_idx.assign(idx, idx + n);
-    check(cudaMemcpyAsync(d.d_idx, d.h_idx.data(), bytes, cudaMemcpyHostToDevice, l.stream()), "gather_rows");
-    k_gather_rows(l.stream(), out->data, src->data, d.d_idx, n, row_bytes);
+    check(cudaMemcpyAsync(c.d_idx, d.h_idx.data(), bytes, cudaMemcpyHostToDevice, l.stream()), "gather_rows");
+    k_gather_rows(l.stream(), out->data, src->data, c.d_idx, n, row_bytes);
   });
 }
 
@@ -920,17 +1090,20 @@ int e_loss(int device, int kind, const V *pred, const V *target, double *value_a
   return guard(err, [&] {
     double c, gc;
     loss_factors(kind, pred, target, grad, grad_scale, c, gc);
+    drain(device);
     Lock l(device);
     l.no_capture("loss");
     Dev &d = l.dev();
     const cudaStream_t s = l.stream();
-    double *sum = reinterpret_cast<double *>(d.scratch);
-    auto *bad = reinterpret_cast<unsigned long long *>(d.scratch + 8);
-    check(cudaMemsetAsync(d.scratch, 0, 8, s), "loss");
-    check(cudaMemsetAsync(d.scratch + 8, 0xff, 8, s), "loss");
-    k_loss(s, pred->dtype, kind, *pred, *target, grad->data, gc, d.partials, sum, 1.0, false, bad);
+    char *scratch = ctx_scratch(d, l.ctx());
+    double *partials = ctx_partials(d, l.ctx());
+    double *sum = reinterpret_cast<double *>(scratch);
+    auto *bad = reinterpret_cast<unsigned long long *>(scratch + 8);
+    check(cudaMemsetAsync(scratch, 0, 8, s), "loss");
+    check(cudaMemsetAsync(scratch + 8, 0xff, 8, s), "loss");
+    k_loss(s, pred->dtype, kind, *pred, *target, grad->data, gc, partials, sum, 1.0, false, bad);
     // The one synchronisation of a training step: the loss value.
-    check(cudaMemcpyAsync(d.pinned, d.scratch, 16, cudaMemcpyDeviceToHost, s), "loss");
+    check(cudaMemcpyAsync(d.pinned, scratch, 16, cudaMemcpyDeviceToHost, s), "loss");
     check(cudaStreamSynchronize(s), "loss");
     double host_sum;
     unsigned long long bad_row;
@@ -955,10 +1128,12 @@ int e_loss_device(int device, int kind, const V *pred, const V *target, const V 
     loss_factors(kind, pred, target, grad, grad_scale, c, gc);
     Lock l(device);
     Dev &d = l.dev();
-    auto *bad = reinterpret_cast<unsigned long long *>(d.scratch + 8);
-    check(cudaMemsetAsync(d.scratch + 8, 0xff, 8, l.stream()), "loss");
+    char *scratch = ctx_scratch(d, l.ctx());
+    double *partials = ctx_partials(d, l.ctx());
+    auto *bad = reinterpret_cast<unsigned long long *>(scratch + 8);
+    check(cudaMemsetAsync(scratch + 8, 0xff, 8, l.stream()), "loss");
     // *accum += c * sum on the stream: no read-back (the caller validated class ids).
-    k_loss(l.stream(), pred->dtype, kind, *pred, *target, grad->data, gc, d.partials,
+    k_loss(l.stream(), pred->dtype, kind, *pred, *target, grad->data, gc, partials,
            static_cast<double *>(accum->data), c, true, bad);
   });
 }
@@ -1018,11 +1193,12 @@ int e_all_finite(int device, const V *x, int *out, nn_cuda_error *err) {
       fail(Errc::Unsupported, "cuda all_finite: dtype %s is not supported", dt_name(x->dtype));
     const int64_t n = numel(*x);
     if (n == 0) return;
+    drain(device);
     Lock l(device);
     l.no_capture("all_finite");
     Dev &d = l.dev();
     const cudaStream_t s = l.stream();
-    int *flag = reinterpret_cast<int *>(d.scratch + 16);
+    int *flag = reinterpret_cast<int *>(ctx_scratch(d, l.ctx()) + 16);
     check(cudaMemsetAsync(flag, 0, sizeof(int), s), "all_finite");
     k_nonfinite(s, x->dtype, x->data, n, flag);
     check(cudaMemcpyAsync(d.pinned, flag, sizeof(int), cudaMemcpyDeviceToHost, s), "all_finite");
@@ -1046,11 +1222,12 @@ int e_all_finite_many(int device, const V *xs, size_t n, int *out, nn_cuda_error
       any = true;
     }
     if (!any) return;
+    drain(device);
     Lock l(device);
     l.no_capture("all_finite_many");
     Dev &d = l.dev();
     const cudaStream_t s = l.stream();
-    int *flag = reinterpret_cast<int *>(d.scratch + 16);
+    int *flag = reinterpret_cast<int *>(ctx_scratch(d, l.ctx()) + 16);
     check(cudaMemsetAsync(flag, 0, sizeof(int), s), "all_finite");
     for (size_t i = 0; i < n; ++i)
       if (is_float_dt(xs[i].dtype) && numel(xs[i]) > 0) k_nonfinite(s, xs[i].dtype, xs[i].data, numel(xs[i]), flag);
@@ -1065,25 +1242,37 @@ int e_all_finite_many(int device, const V *xs, size_t n, int *out, nn_cuda_error
 
 // ---------------------------------------------------------------- CUDA Graphs
 
-// Ends this thread's capture on d (the caller holds d's mutex): returns the
-// status of cudaStreamEndCapture and the graph (NULL when the capture was
-// invalidated), destroys the capture stream, and frees the deferred
-// pointers on the device stream; `freed` says whether there were any.
-cudaError_t finish_capture(Dev &d, cudaGraph_t *graph, bool *freed) {
+// A recorded graph and the stream it belongs to: its kernels use that
+// stream's buffers (workspace, loss partials, flags), so it replays only
+// there, ordered with every other use of them.
+struct Graph {
+  cudaGraphExec_t exec = nullptr;
+  Ctx *ctx = nullptr;
+};
+
+// Ends this thread's capture on d (the caller holds d's mutex and made d
+// current): returns the status of cudaStreamEndCapture and the graph (NULL
+// when the capture was invalidated), destroys the capture stream, and frees
+// the deferred pointers on the stream the capture started from (free_on);
+// `freed` says whether there were any; *ctx is that stream.
+cudaError_t finish_capture(Dev &d, cudaGraph_t *graph, bool *freed, Ctx **ctx) {
   Capture &c = t_capture;
   cudaGraph_t g = nullptr;
   const cudaError_t e = cudaStreamEndCapture(c.stream, &g);
   cudaGetLastError();
   cudaStreamDestroy(c.stream);  // nothing ran on it; released at once
+  Ctx *base = c.ctx ? c.ctx : &d.main;
   c.dev = nullptr;
+  c.ctx = nullptr;
   c.stream = nullptr;
   *freed = c.freed;
-  for (int i = 0; i < c.ndeferred; ++i) cudaFreeAsync(c.deferred[i], d.stream);
+  for (int i = 0; i < c.ndeferred; ++i) free_on(d, *base, c.deferred[i]);
   c.ndeferred = 0;
   c.freed = false;
   cudaGetLastError();
   *graph = e == cudaSuccess ? g : nullptr;
   if (e != cudaSuccess && g) cudaGraphDestroy(g);
+  *ctx = base;
   return e;
 }
 
@@ -1094,12 +1283,13 @@ int e_record_begin(int device, nn_cuda_error *err) {
     cudaStream_t s = nullptr;
     check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "record_begin: capture stream");
     // Thread-local: only this thread's unsafe calls (cudaMalloc, syncs) are
-    // refused; other threads keep working on the device stream.
+    // refused; other threads keep working on their streams.
     const cudaError_t e = cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal);
     if (e != cudaSuccess) {
       cudaStreamDestroy(s);
       check(e, "record_begin: cudaStreamBeginCapture");
     }
+    t_capture.ctx = &l.ctx();  // before dev: cur_ctx is the same either way (bind refuses switching while recording)
     t_capture.dev = &l.dev();
     t_capture.stream = s;
     t_capture.freed = false;
@@ -1115,7 +1305,8 @@ int e_record_end(int device, void **graph, nn_cuda_error *err) {
     if (!capturing(d)) fail(Errc::Internal, "cuda record_end: this thread records no CUDA graph on device %d", device);
     cudaGraph_t g = nullptr;
     bool freed = false;
-    const cudaError_t e = finish_capture(d, &g, &freed);
+    Ctx *ctx = nullptr;
+    const cudaError_t e = finish_capture(d, &g, &freed, &ctx);
     if (e != cudaSuccess) check(e, "record_end: the CUDA graph capture failed");
     if (!g) fail(Errc::Device, "cuda record_end: the CUDA graph capture was invalidated");
     if (freed) {
@@ -1123,11 +1314,18 @@ int e_record_end(int device, void **graph, nn_cuda_error *err) {
       fail(Errc::Unsupported, "cuda record_end: device memory was freed while recording, and the CUDA graph "
                               "might use it");
     }
-    cudaGraphExec_t exec = nullptr;
-    const cudaError_t ie = cudaGraphInstantiate(&exec, g, 0);
+    std::unique_ptr<Graph> h;
+    try {
+      h.reset(new Graph);
+    } catch (...) {
+      cudaGraphDestroy(g);
+      throw;
+    }
+    h->ctx = ctx;
+    const cudaError_t ie = cudaGraphInstantiate(&h->exec, g, 0);
     cudaGraphDestroy(g);  // the executable graph does not need it
     check(ie, "record_end: cudaGraphInstantiate");
-    *graph = static_cast<void *>(exec);
+    *graph = static_cast<void *>(h.release());
   });
 }
 
@@ -1138,9 +1336,11 @@ void e_record_abort(int device, const char *why) {
     Dev &d = g.devs[device];
     if (capturing(d)) {  // else record_begin or record_end failed: nothing left to end
       std::lock_guard<std::mutex> lk(d.mu);
+      set_device(device);
       cudaGraph_t graph = nullptr;
       bool freed = false;
-      finish_capture(d, &graph, &freed);
+      Ctx *ctx = nullptr;
+      finish_capture(d, &graph, &freed, &ctx);
       if (graph) cudaGraphDestroy(graph);
       cudaGetLastError();
     }
@@ -1154,22 +1354,140 @@ void e_record_abort(int device, const char *why) {
 int e_replay(int device, void *graph, nn_cuda_error *err) {
   return guard(err, [&] {
     if (!graph) fail(Errc::Internal, "cuda replay: no graph");
+    const Graph &g = *static_cast<const Graph *>(graph);
     Lock l(device);
     l.no_capture("replay");
-    // On the device stream: ordered with every other call on this device.
-    check(cudaGraphLaunch(static_cast<cudaGraphExec_t>(graph), l.dev().stream), "replay: cudaGraphLaunch");
+    // On the stream it was recorded on, which must be this thread's current
+    // one: ordered with every other call of this thread, and with every
+    // other use of that stream's buffers.
+    if (&l.ctx() != g.ctx)
+      fail(Errc::Internal, "cuda replay: the CUDA graph was recorded on another stream than this thread's current "
+                           "one");
+    check(cudaGraphLaunch(g.exec, g.ctx->stream), "replay: cudaGraphLaunch");
   });
 }
 
 void e_release(int device, void *graph) {
   if (!graph) return;
+  Graph *g = static_cast<Graph *>(graph);
+  try {
+    Global &gl = global();
+    if (device >= 0 && device < gl.count && gl.devs[device].ready) {
+      std::lock_guard<std::mutex> lk(gl.devs[device].mu);
+      // A launch still in flight completes first (the runtime frees it then).
+      if (set_device(device)) cudaGraphExecDestroy(g->exec);
+      cudaGetLastError();
+    }
+  } catch (...) {
+  }
+  delete g;
+}
+
+// ---------------------------------------------------------------- streams (ABI 4)
+
+int e_stream_create(int device, void **stream, nn_cuda_error *err) {
+  return guard(err, [&] {
+    *stream = nullptr;
+    Global &g = global();
+    if (device < 0 || device >= g.count)
+      fail(Errc::Device, "cuda: device index %d outside 0..%d", device, g.count - 1);
+    Ctx *c = new Ctx;  // the CUDA stream and its buffers come on first use
+    c->dev = &g.devs[device];
+    c->device = device;
+    *stream = c;
+  });
+}
+
+void e_stream_destroy(int device, void *stream) {
+  Ctx *c = static_cast<Ctx *>(stream);
+  if (!c) return;
   try {
     Global &g = global();
-    if (device < 0 || device >= g.count || !g.devs[device].ready) return;
-    std::lock_guard<std::mutex> lk(g.devs[device].mu);
-    // A launch still in flight completes first (the runtime frees it then).
-    if (cudaSetDevice(device) == cudaSuccess) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(graph));
-    cudaGetLastError();
+    if (c->stream && device >= 0 && device < g.count && c->dev == &g.devs[device]) {
+      Dev &d = *c->dev;
+      std::lock_guard<std::mutex> lk(d.mu);
+      if (set_device(device)) {
+        // Every use of these buffers was enqueued on c->stream (or in a graph
+        // replayed there, released before): free them there, in order.
+        if (c->ws) cudaFreeAsync(c->ws, c->stream);
+        if (c->scratch) cudaFreeAsync(c->scratch, c->stream);
+        if (c->partials) cudaFreeAsync(c->partials, c->stream);
+        if (c->d_idx) cudaFreeAsync(c->d_idx, c->stream);
+        // Both return at once; the resources go when the work in flight is done.
+        cudaEventDestroy(c->done);
+        cudaStreamDestroy(c->stream);
+      }
+      cudaGetLastError();  // during exit the runtime may be gone: nothing to do
+    }
+  } catch (...) {
+  }
+  delete c;
+}
+
+int e_stream_bind(int device, void *stream, nn_cuda_error *err) {
+  return guard(err, [&] {
+    Ctx *c = static_cast<Ctx *>(stream);
+    if (!c) fail(Errc::Internal, "cuda stream_bind: no stream");
+    Lock l(device);
+    Dev &d = l.dev();
+    if (c->dev != &d)
+      fail(Errc::Internal, "cuda stream_bind: the stream belongs to device %d, not %d", c->device, device);
+    Binds &b = t_binds;
+    if (b.n >= kMaxBinds)
+      fail(Errc::Unsupported, "cuda stream_bind: more than %d nested stream bindings on one thread", kMaxBinds);
+    Ctx &prev = cur_ctx(d);
+    if (c != &prev) {
+      // The capture's buffers are those of the stream it started on.
+      if (capturing(d))
+        fail(Errc::Unsupported, "cuda stream_bind: cannot switch streams while recording a CUDA graph");
+      if (!c->stream) {
+        cudaStream_t s = nullptr;
+        cudaEvent_t e = nullptr;
+        check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "stream_bind: cudaStreamCreateWithFlags");
+        const cudaError_t ee = cudaEventCreateWithFlags(&e, cudaEventDisableTiming);
+        if (ee != cudaSuccess) {
+          cudaStreamDestroy(s);
+          check(ee, "stream_bind: cudaEventCreateWithFlags");
+        }
+        c->stream = s;
+        c->done = e;
+      }
+      // Everything enqueued before this call, by any thread, comes first.
+      wait_for(*c, d.main, "stream_bind");
+      if (&prev != &d.main) wait_for(*c, prev, "stream_bind");
+    }
+    b.e[b.n].dev = &d;
+    b.e[b.n].ctx = c;
+    ++b.n;
+  });
+}
+
+void e_stream_unbind(int device, void *stream) {
+  Ctx *c = static_cast<Ctx *>(stream);
+  try {
+    Global &g = global();
+    if (!c || device < 0 || device >= g.count) return;
+    Dev &d = g.devs[device];
+    Binds &b = t_binds;
+    int i = b.n - 1;  // the innermost binding (StreamBinding unbinds in LIFO order)
+    while (i >= 0 && !(b.e[i].dev == &d && b.e[i].ctx == c)) --i;
+    if (i < 0) return;  // not bound by this thread: nothing to undo
+    std::lock_guard<std::mutex> lk(d.mu);
+    for (int k = i; k + 1 < b.n; ++k) b.e[k] = b.e[k + 1];
+    --b.n;
+    Ctx &now = cur_ctx(d);
+    if (&now == c) return;  // still current (nested binding of the same stream): nothing to join
+    // Everything enqueued on c comes before whatever is enqueued after this
+    // call, on the device stream and on the stream bound before. If that
+    // cannot be enqueued (a broken context), the host waits for c instead.
+    bool ok = set_device(device) && cudaEventRecord(c->done, c->stream) == cudaSuccess &&
+              cudaStreamWaitEvent(d.main.stream, c->done, 0) == cudaSuccess &&
+              (&now == &d.main || cudaStreamWaitEvent(now.stream, c->done, 0) == cudaSuccess);
+    if (!ok) {
+      cudaGetLastError();
+      cudaStreamSynchronize(c->stream);
+      cudaGetLastError();
+    }
   } catch (...) {
   }
 }
@@ -1206,6 +1524,10 @@ const nn_cuda_iface kTable = {
     e_record_abort,
     e_replay,
     e_release,
+    e_stream_create,
+    e_stream_destroy,
+    e_stream_bind,
+    e_stream_unbind,
 };
 
 }  // namespace
