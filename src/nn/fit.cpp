@@ -274,6 +274,7 @@ void epoch_permutation(uint64_t seed, int epoch, int64_t *perm, int64_t n) {
 double evaluate(const Model &m, const Tensor &x, const Tensor &y, LossKind loss, double *accuracy_out,
                 const char *what) {
   check_loss(loss, what);
+  StreamScope on_stream(m);  // all of it on the model's stream (CUDA)
   Data d = check_data(m, x, y, loss, what, false);
   return evaluate_prepared(m, d, loss, accuracy_out, what);
 }
@@ -281,6 +282,13 @@ double evaluate(const Model &m, const Tensor &x, const Tensor &y, LossKind loss,
 FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const FitOptions &o,
               const char *what) {
   using clock = std::chrono::steady_clock;
+  // The whole call on the model's stream (CUDA; nothing on the CPU): checks,
+  // gathers, the loss accumulator, steps and their replays, the optimizer,
+  // validation, rollback. Bound once: the model's and the optimizer's own
+  // bindings inside nest on the same stream at no device cost. The stream
+  // joins the device's order when fit returns (and around on_epoch), so the
+  // caller's next calls see the final weights.
+  StreamScope on_stream(m);
   // ---- every check before the model is touched
   if (o.epochs < 1) fail(Errc::InvalidArgument, "%s: epochs is %d; it must be >= 1", what, o.epochs);
   if (o.batch_size < 0)
@@ -419,9 +427,18 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
       r.seconds = std::chrono::duration<double>(clock::now() - t0).count();
       result.last = r;
 
-      if (o.on_epoch && o.on_epoch(r) != 0) {
-        result.outcome = FitOutcome::Cancelled;
-        return result;
+      if (o.on_epoch) {
+        // User code runs unbound, as outside any model call: what it does
+        // (reading the weights, calls on other threads' tensors, handing
+        // results to another thread) sees this epoch's work and is seen by
+        // the next (the rebind waits for it).
+        on_stream.suspend();
+        const int stop = o.on_epoch(r);
+        on_stream.resume();
+        if (stop != 0) {
+          result.outcome = FitOutcome::Cancelled;
+          return result;
+        }
       }
       if (o.patience > 0) {
         if (r.val_loss < best) {

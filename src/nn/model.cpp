@@ -57,6 +57,15 @@ Tensor forward_scratch(int slot, DType dt, int64_t rows, int64_t cols, Device de
 
 }  // namespace
 
+// ---------------------------------------------------------------- streams
+
+void StreamScope::bind(const Model &m) {
+  s_ = m.exec_stream();  // a reference of our own: the stream outlives this binding
+  if (!s_) return;
+  s_->backend().stream_bind(s_->handle());  // throws: nothing bound
+  bound_ = true;
+}
+
 // ---------------------------------------------------------------- building
 
 std::unique_ptr<Model> Model::mlp(const std::vector<int64_t> &sizes, Act hidden, Act output) {
@@ -149,6 +158,7 @@ int64_t Model::out_features() const {
 void Model::init(Init scheme, uint64_t seed) {
   int v = static_cast<int>(scheme);
   if (v < 0 || v > static_cast<int>(Init::Zeros)) fail(Errc::InvalidArgument, "init scheme %d is not valid", v);
+  StreamScope on_stream(*this);
   for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->init(scheme, seed, i);
 }
 
@@ -168,7 +178,28 @@ void Model::convert(Device dev, DType dt) {
   std::vector<Layer::Params> ps;  // every layer converted before any is replaced
   ps.reserve(layers_.size());
   for (const auto &l : layers_) ps.push_back(l->converted(dev, dt));
+  // The model's stream on the new device (made before anything changes:
+  // all or nothing); a dtype change on the same device keeps it. The old
+  // one is destroyed when no call has it bound any more (StreamScope holds
+  // a reference); its work was joined into its device's order at unbind.
+  std::shared_ptr<ExecStream> stream = stream_;
+  if (dev != device_) {
+    stream.reset();
+    if (dev.type != DeviceType::CPU) {
+      Backend &be = backend_for(dev);
+      void *h = be.stream_create();
+      if (h) {
+        try {
+          stream = std::make_shared<ExecStream>(be, h);
+        } catch (...) {
+          be.stream_destroy(h);
+          throw;
+        }
+      }
+    }
+  }
   for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->install(std::move(ps[i]));
+  stream_ = std::move(stream);
   device_ = dev;
   dtype_ = dt;
   ++storage_gen_;
@@ -181,6 +212,7 @@ void Model::convert(Device dev, DType dt) {
 }
 
 void Model::zero_grad() {
+  StreamScope on_stream(*this);
   for (auto &l : layers_) l->zero_grad();
   overwrite_grads_ = false;
 }
@@ -319,6 +351,19 @@ Tensor Model::forward(const Tensor &x, const char *what) const {
     Tensor y;
     if (forward_fast(x, y)) return y;
   }
+  // On the model's stream (CUDA). Concurrent calls, which the header allows:
+  // each thread binds the stream for itself (the binding is per thread), so
+  // their work interleaves on the one stream in the order the device mutex
+  // lets it in, each thread's in its own order. Nothing is shared between
+  // them but read-only parameters: inputs, intermediates and outputs are
+  // tensors of their own, allocated on the stream and freed on it (or, the
+  // output, later wherever the caller frees it, after the unbind joined the
+  // stream into the device's order); per-stream device buffers are used by
+  // one backend call at a time under the device mutex, and the calls that
+  // share them are ordered on the stream. So concurrent forwards of one
+  // model are correct and simply serialise on its stream; two models run
+  // concurrently.
+  StreamScope on_stream(*this);
   Tensor xin = prepare_input(x, what);
   if (plan_.empty()) return xin.storage() == x.storage() ? clone(xin) : xin;
   const int64_t in = xin.dim(xin.ndim() - 1);
@@ -556,6 +601,7 @@ bool Model::train_batch_fast(const Tensor &x, const Tensor &target, LossKind los
 }
 
 double Model::train_batch(const Tensor &x, const Tensor &target, LossKind loss, const char *what) {
+  StreamScope on_stream(*this);
   double v;
   if (train_batch_fast(x, target, loss, v)) return v;
   return train_general(x, target, loss, nullptr, what);
@@ -565,6 +611,7 @@ void Model::train_batch_accum(const Tensor &x, const Tensor &target, LossKind lo
                               const char *what) {
   if (accum.dtype() != DType::F64 || accum.numel() != 1 || accum.device() != device_)
     fail(Errc::Internal, "%s: the loss accumulator must be one float64 element on %s", what, device_.str().c_str());
+  StreamScope on_stream(*this);  // nested in fit's binding: no device work
   if (device_.type == DeviceType::CPU) {
     // A host scalar: nothing to synchronise; train_batch keeps its CPU fast
     // paths and the sum is bit-identical to adding the returned values.

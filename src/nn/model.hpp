@@ -66,6 +66,62 @@ struct ParamRef {
   Tensor grad;
 };
 
+// A model's execution stream (Backend::stream_create) on a device that has
+// them (CUDA), destroyed with its last reference: the model holds one, and
+// so does every StreamScope that binds it, so a model moved off its device
+// in the middle of a call (e.g. by fit's on_epoch) never frees a stream a
+// thread still has bound.
+class ExecStream {
+ public:
+  ExecStream(Backend &backend, void *handle) : backend_(&backend), handle_(handle) {}
+  ~ExecStream() { backend_->stream_destroy(handle_); }
+  ExecStream(const ExecStream &) = delete;
+  ExecStream &operator=(const ExecStream &) = delete;
+  Backend &backend() const { return *backend_; }
+  void *handle() const { return handle_; }
+
+ private:
+  Backend *backend_;
+  void *handle_;
+};
+
+class Model;
+
+// Binds a model's stream to the calling thread while it lives, so that
+// everything the thread enqueues on that device in the meantime (the
+// model's kernels, its temporaries, the optimizer's updates, fit's gathers
+// and loss accumulator) goes to the model's stream (Backend::stream_bind:
+// ordered after all earlier work and before all later work, no host
+// synchronisation). On the CPU it does nothing and costs one branch.
+// Bindings nest; binding the stream already bound costs no device work.
+class StreamScope {
+ public:
+  explicit StreamScope(const Model &m);
+  ~StreamScope() { suspend(); }
+  StreamScope(const StreamScope &) = delete;
+  StreamScope &operator=(const StreamScope &) = delete;
+  // Unbinds now (e.g. around a user callback, which then runs as outside
+  // any model call); resume() binds the same stream again. Both do nothing
+  // without a stream.
+  void suspend() noexcept {
+    if (bound_) {
+      bound_ = false;
+      s_->backend().stream_unbind(s_->handle());
+    }
+  }
+  void resume() {
+    if (s_ && !bound_) {
+      s_->backend().stream_bind(s_->handle());
+      bound_ = true;
+    }
+  }
+
+ private:
+  void bind(const Model &m);
+  std::shared_ptr<ExecStream> s_;
+  bool bound_ = false;
+};
+
 class Model {
  public:
   Model() = default;
@@ -102,7 +158,8 @@ class Model {
   std::vector<Tensor> snapshot() const;
   void restore(const std::vector<Tensor> &saved);
 
-  // Inference, thread-safe for concurrent calls (no shared mutable state).
+  // Inference, thread-safe for concurrent calls (no shared mutable state;
+  // on CUDA they serialise on the model's stream: see model.cpp).
   Tensor forward(const Tensor &x, const char *what) const;
   // Checks x: ndim >= 1 (2-D for training), last dim == in_features, dtype
   // convertible, device; returns x in the model's dtype.
@@ -131,6 +188,9 @@ class Model {
   // of the training step (fit's CUDA graphs) is valid only while it is the
   // same. Copies into the same buffers (init, restore) keep it.
   uint64_t storage_generation() const { return storage_gen_; }
+  // The model's execution stream: NULL on the CPU (and on a device without
+  // streams); made when the model moves to a device that has them.
+  const std::shared_ptr<ExecStream> &exec_stream() const { return stream_; }
 
  private:
   // A step of the forward pass: a Linear layer with the activation layer
@@ -175,7 +235,14 @@ class Model {
   bool ws_valid_ = false;
   bool overwrite_grads_ = false;
   uint64_t storage_gen_ = 0;
+  // Set by convert (never changed by a const method, so concurrent forward
+  // calls only copy it); released on a move off the device.
+  std::shared_ptr<ExecStream> stream_;
 };
+
+inline StreamScope::StreamScope(const Model &m) {
+  if (m.device().type != DeviceType::CPU) bind(m);
+}
 
 // Losses (nn/loss.cpp). validate_loss_target throws Shape/DType/InvalidArgument
 // errors naming both shapes; loss() returns the value and writes the gradient

@@ -103,6 +103,7 @@ void Optimizer::step(const char *what) {
 }
 
 void Optimizer::step_unchecked() {
+  StreamScope on_stream(*model_);  // the updates run on the model's stream (nested in fit's binding: free)
   const int64_t t = steps_ + 1;
   size_t i = 0;
   if (kind_ == Kind::Sgd) {
