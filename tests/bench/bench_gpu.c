@@ -1,4 +1,5 @@
 /* libnn GPU benchmark (issue 6): the CPU benchmark's workloads (issue 5) plus
+ * 784-512-512-10 at batch 32 (also with CUDA Graphs off, NN_CUDA_GRAPHS=0) and
  * 784-4096-4096-10 at batch 4096, run on CUDA device 0 through the public API,
  * side by side with PyTorch on the same GPU (figures measured by
  * tests/bench/bench_torch_gpu.py, merged with --torch FILE) and the cuBLAS
@@ -272,6 +273,7 @@ int main(int argc, char **argv) {
     int64_t batch;
     int steps, train;
   } big[] = {
+      {"train_512_b32", "784-512-512-10 train b32", s_512, 32, 200, 1},
       {"train_512_b128", "784-512-512-10 train b128", s_512, 128, 100, 1},
       {"train_2048_b512", "784-2048-2048-10 train b512", s_2048, 512, 40, 1},
       {"infer_2048_b1024", "784-2048-2048-10 infer b1024", s_2048, 1024, 0, 0},
@@ -287,6 +289,15 @@ int main(int argc, char **argv) {
                          : nn_infer(4, big[i].sizes, big[i].batch, reps);
     r->ceiling = cublas_ceiling(4, big[i].sizes, big[i].batch, big[i].train, reps);
   }
+  /* The small-batch step with CUDA Graphs off (NN_CUDA_GRAPHS=0, read at
+   * every fit): what the graph replay buys; no PyTorch column. */
+  fprintf(stderr, "784-512-512-10 train b32, graphs off...\n");
+  r = row("train_512_b32_nographs", "784-512-512-10 train b32, no graphs", "samples/s", 1,
+          6.0 * flops_per_sample(4, s_512));
+  setenv("NN_CUDA_GRAPHS", "0", 1);
+  r->nn = nn_train(GPU, 4, s_512, 32, g_quick ? 4 : 200, reps);
+  unsetenv("NN_CUDA_GRAPHS");
+  r->ceiling = cublas_ceiling(4, s_512, 32, 1, reps);
   if (torch_file) read_torch(torch_file);
   print_table();
   return 0;

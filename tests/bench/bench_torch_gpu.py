@@ -129,6 +129,7 @@ def main():
     print("tiny_online %.6g" % tiny_online(reps, 2 if a.quick else 10), flush=True)
     print("tiny_infer %.6g" % tiny_infer(reps, 200 if a.quick else 5000), flush=True)
     big = [
+        ("train_512_b32", [784, 512, 512, 10], 32, 200, True),
         ("train_512_b128", [784, 512, 512, 10], 128, 100, True),
         ("train_2048_b512", [784, 2048, 2048, 10], 512, 40, True),
         ("infer_2048_b1024", [784, 2048, 2048, 10], 1024, 0, False),
