@@ -4,9 +4,12 @@
  * must fail with NN_ERR_DEVICE and a message naming what is missing (the
  * backend file libnn_cuda.so, the driver, or a GPU); the GPU cases report
  * as skipped with that reason. With a GPU, every op and a training run are
- * compared with the CPU backend on fresh random inputs.
+ * compared with the CPU backend on fresh random inputs, and the per-model
+ * streams are checked: concurrent training and inference from several
+ * threads, results read right after the call that made them.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -503,6 +506,309 @@ static void test_save_load_on_gpu(void **state) {
   nn_model_free(g);
 }
 
+/* ---- one stream per model ------------------------------------------------------
+ * Each model on a GPU runs on its own stream: two models trained from two
+ * threads run concurrently, and must give exactly the weights each gives
+ * when trained alone (per-stream workspaces and scratch, deterministic
+ * kernels). A result read with nn_tensor_read right after the call that
+ * made it is final (the model stream is joined into the device's order
+ * when the call returns). Threads use no cmocka assertion: they record a
+ * status and the main thread checks it. */
+
+typedef struct stream_job {
+  nn_model *m;
+  nn_optimizer *opt;
+  nn_tensor *x, *y; /* on the GPU */
+  nn_loss loss;
+  nn_status st;
+  char err[512];
+  float *params; /* every parameter, read with nn_tensor_read right after the fit */
+  int64_t nparams;
+} stream_job;
+
+#define STREAM_ROWS 2048
+#define STREAM_EPOCHS 6
+
+/* Two different set-ups (variant 0 / 1), each the same every time. */
+static void job_init(stream_job *j, int variant) {
+  memset(j, 0, sizeof *j);
+  int64_t s0[4] = {32, 256, 128, 8}, s1[4] = {16, 192, 192, 5};
+  const int64_t *sizes = variant == 0 ? s0 : s1;
+  assert_int_equal(nn_model_mlp(4, sizes, NN_ACT_RELU, NN_ACT_IDENTITY, &j->m), NN_OK);
+  assert_int_equal(nn_model_init(j->m, NN_INIT_HE_UNIFORM, 31 + (uint64_t)variant), NN_OK);
+  assert_int_equal(nn_model_to(j->m, kGpu), NN_OK);
+  if (variant == 0)
+    assert_int_equal(nn_optimizer_adam(j->m, 1e-3, 0.9, 0.999, 1e-8, 0.01, true, &j->opt), NN_OK);
+  else
+    assert_int_equal(nn_optimizer_sgd(j->m, 0.02, 0.9, 1e-4, true, &j->opt), NN_OK);
+  int64_t xs[2] = {STREAM_ROWS, sizes[0]}, ys[2] = {STREAM_ROWS, sizes[3]}, ids[1] = {STREAM_ROWS};
+  nn_tensor *x = rand_tensor(NN_F32, 2, xs, -1, 1, 500 + (uint64_t)variant), *y = NULL;
+  if (variant == 1) {
+    nn_tensor *f = rand_tensor(NN_F64, 1, ids, 0, (double)sizes[3] - 0.001, 510);
+    assert_int_equal(nn_tensor_to_dtype(f, NN_I64, &y), NN_OK);
+    nn_tensor_free(f);
+    j->loss = NN_LOSS_CROSS_ENTROPY;
+  } else {
+    y = rand_tensor(NN_F32, 2, ys, -1, 1, 520);
+    j->loss = NN_LOSS_MSE;
+  }
+  j->x = to_gpu(x);
+  j->y = to_gpu(y);
+  nn_tensor_free(x);
+  nn_tensor_free(y);
+  j->nparams = nn_model_num_params(j->m);
+  j->params = calloc((size_t)j->nparams, sizeof(float));
+  assert_non_null(j->params);
+}
+
+static void job_fail(stream_job *j, nn_status st) {
+  j->st = st;
+  snprintf(j->err, sizeof j->err, "%s", nn_last_error());
+}
+
+/* Trains, then reads every parameter at once: safe on any thread. */
+static void *job_run(void *arg) {
+  stream_job *j = arg;
+  nn_fit_options o;
+  nn_fit_options_init(&o);
+  o.epochs = STREAM_EPOCHS;
+  o.batch_size = 64;
+  o.seed = 7;
+  o.loss = j->loss;
+  o.shuffle = true;
+  nn_status st = nn_model_fit(j->m, j->opt, j->x, j->y, &o, NULL);
+  if (st != NN_OK) {
+    job_fail(j, st);
+    return NULL;
+  }
+  int64_t at = 0;
+  for (int i = 0; i < nn_model_num_layers(j->m); ++i) {
+    nn_layer *l = NULL;
+    if ((st = nn_model_layer(j->m, i, &l)) != NN_OK) return job_fail(j, st), NULL;
+    if (nn_layer_kind_of(l) != NN_LAYER_LINEAR) continue;
+    for (int p = 0; p < 2; ++p) {
+      nn_tensor *t = NULL;
+      if ((st = nn_layer_param(l, (nn_param)p, &t)) != NN_OK) return job_fail(j, st), NULL;
+      const int64_t n = nn_tensor_numel(t);
+      if (at + n > j->nparams) {
+        nn_tensor_free(t);
+        j->st = NN_ERR_INTERNAL;
+        snprintf(j->err, sizeof j->err, "more parameters than nn_model_num_params says");
+        return NULL;
+      }
+      st = nn_tensor_read(t, j->params + at, sizeof(float) * (size_t)n);
+      nn_tensor_free(t);
+      if (st != NN_OK) return job_fail(j, st), NULL;
+      at += n;
+    }
+  }
+  j->st = at == j->nparams ? NN_OK : NN_ERR_INTERNAL;
+  if (j->st != NN_OK) snprintf(j->err, sizeof j->err, "read %lld of %lld parameters", (long long)at, (long long)j->nparams);
+  return NULL;
+}
+
+static void job_free(stream_job *j) {
+  nn_optimizer_free(j->opt);
+  nn_model_free(j->m);
+  nn_tensor_free(j->x);
+  nn_tensor_free(j->y);
+  free(j->params);
+  memset(j, 0, sizeof *j);
+}
+
+static void expect_job_ok(const stream_job *j, const char *what) {
+  if (j->st != NN_OK) fail_msg("%s: status %d: %s", what, (int)j->st, j->err);
+}
+
+static void expect_same_params(const stream_job *a, const stream_job *b, const char *what) {
+  assert_int_equal(a->nparams, b->nparams);
+  for (int64_t i = 0; i < a->nparams; ++i)
+    if (memcmp(&a->params[i], &b->params[i], sizeof(float)) != 0)
+      fail_msg("%s: parameter %lld: %.9g vs %.9g", what, (long long)i, (double)a->params[i], (double)b->params[i]);
+}
+
+static void test_two_models_two_threads_bit_identical(void **state) {
+  (void)state;
+  NEED_GPU();
+  stream_job alone[2];
+  for (int v = 0; v < 2; ++v) {
+    job_init(&alone[v], v);
+    job_run(&alone[v]);
+    expect_job_ok(&alone[v], "alone");
+  }
+  for (int round = 0; round < 3; ++round) {
+    stream_job both[2];
+    pthread_t th[2];
+    for (int v = 0; v < 2; ++v) job_init(&both[v], v);
+    for (int v = 0; v < 2; ++v) assert_int_equal(pthread_create(&th[v], NULL, job_run, &both[v]), 0);
+    for (int v = 0; v < 2; ++v) assert_int_equal(pthread_join(th[v], NULL), 0);
+    for (int v = 0; v < 2; ++v) {
+      char what[64];
+      snprintf(what, sizeof what, "round %d, model %d: concurrent vs alone", round, v);
+      expect_job_ok(&both[v], what);
+      expect_same_params(&both[v], &alone[v], what);
+      job_free(&both[v]);
+    }
+  }
+  for (int v = 0; v < 2; ++v) job_free(&alone[v]);
+}
+
+/* Several threads forward one model at once (nn_model_forward is
+ * thread-safe): each reads its output right away, and it equals the
+ * output of the same input forwarded alone, bit for bit. */
+#define FWD_THREADS 4
+#define FWD_ROUNDS 16
+
+typedef struct fwd_job {
+  nn_model *m;
+  nn_tensor *x;   /* on the GPU */
+  float *expect;  /* the output forwarded alone */
+  int64_t n;
+  nn_status st;
+  char err[512];
+  int64_t bad;    /* first differing element, or -1 */
+} fwd_job;
+
+static void *fwd_run(void *arg) {
+  fwd_job *j = arg;
+  float *got = malloc(sizeof(float) * (size_t)j->n);
+  j->bad = -1;
+  if (!got) {
+    j->st = NN_ERR_OUT_OF_MEMORY;
+    return NULL;
+  }
+  for (int r = 0; r < FWD_ROUNDS && j->st == NN_OK && j->bad < 0; ++r) {
+    nn_tensor *y = NULL;
+    nn_status st = nn_model_forward(j->m, j->x, &y);
+    if (st == NN_OK) st = nn_tensor_read(y, got, sizeof(float) * (size_t)j->n);
+    if (st != NN_OK) {
+      j->st = st;
+      snprintf(j->err, sizeof j->err, "%s", nn_last_error());
+    }
+    nn_tensor_free(y);
+    for (int64_t i = 0; st == NN_OK && i < j->n; ++i)
+      if (memcmp(&got[i], &j->expect[i], sizeof(float)) != 0) {
+        j->bad = i;
+        break;
+      }
+  }
+  free(got);
+  return NULL;
+}
+
+static void test_concurrent_forward_one_model(void **state) {
+  (void)state;
+  NEED_GPU();
+  int64_t sizes[4] = {64, 512, 256, 10};
+  nn_model *m = NULL;
+  assert_int_equal(nn_model_mlp(4, sizes, NN_ACT_TANH, NN_ACT_SOFTMAX, &m), NN_OK);
+  assert_int_equal(nn_model_to(m, kGpu), NN_OK);
+  fwd_job jobs[FWD_THREADS];
+  for (int t = 0; t < FWD_THREADS; ++t) {
+    memset(&jobs[t], 0, sizeof jobs[t]);
+    int64_t xs[2] = {1024 + 64 * t, 64};
+    nn_tensor *x = rand_tensor(NN_F32, 2, xs, -2, 2, 600 + (uint64_t)t), *y = NULL;
+    jobs[t].m = m;
+    jobs[t].x = to_gpu(x);
+    jobs[t].n = xs[0] * 10;
+    jobs[t].expect = malloc(sizeof(float) * (size_t)jobs[t].n);
+    assert_non_null(jobs[t].expect);
+    assert_int_equal(nn_model_forward(m, jobs[t].x, &y), NN_OK);
+    assert_int_equal(nn_tensor_read(y, jobs[t].expect, sizeof(float) * (size_t)jobs[t].n), NN_OK);
+    nn_tensor_free(y);
+    nn_tensor_free(x);
+  }
+  pthread_t th[FWD_THREADS];
+  for (int t = 0; t < FWD_THREADS; ++t) assert_int_equal(pthread_create(&th[t], NULL, fwd_run, &jobs[t]), 0);
+  for (int t = 0; t < FWD_THREADS; ++t) assert_int_equal(pthread_join(th[t], NULL), 0);
+  for (int t = 0; t < FWD_THREADS; ++t) {
+    if (jobs[t].st != NN_OK) fail_msg("thread %d: status %d: %s", t, (int)jobs[t].st, jobs[t].err);
+    if (jobs[t].bad >= 0) fail_msg("thread %d: output element %lld differs from the lone forward", t, (long long)jobs[t].bad);
+    nn_tensor_free(jobs[t].x);
+    free(jobs[t].expect);
+  }
+  nn_model_free(m);
+}
+
+/* A forward's output and a fit's weights, read right after the call, are
+ * the final values: the forward against the CPU's, the weights against a
+ * second read after another call on the model (evaluate waits for its
+ * stream). */
+static void test_read_right_after_call_is_final(void **state) {
+  (void)state;
+  NEED_GPU();
+  int64_t sizes[4] = {256, 1024, 1024, 10};
+  nn_model *m = NULL, *g = NULL;
+  assert_int_equal(nn_model_mlp(4, sizes, NN_ACT_RELU, NN_ACT_IDENTITY, &m), NN_OK);
+  size_t need = 0;
+  assert_int_equal(nn_model_save_buffer(m, NULL, 0, &need), NN_OK);
+  void *buf = malloc(need);
+  assert_non_null(buf);
+  assert_int_equal(nn_model_save_buffer(m, buf, need, &need), NN_OK);
+  assert_int_equal(nn_model_load_buffer(buf, need, kGpu, &g), NN_OK);
+  free(buf);
+  int64_t xs[2] = {4096, 256}, ys[2] = {4096, 10};
+  nn_tensor *x = rand_tensor(NN_F32, 2, xs, -1, 1, 700), *gx = to_gpu(x), *yc = NULL, *yg = NULL;
+  assert_int_equal(nn_model_forward(m, x, &yc), NN_OK);
+  assert_int_equal(nn_model_forward(g, gx, &yg), NN_OK);
+  const int64_t n = xs[0] * 10;
+  float *got = malloc(sizeof(float) * (size_t)n), *want = malloc(sizeof(float) * (size_t)n);
+  assert_non_null(got);
+  assert_non_null(want);
+  /* right away; a read that overtook the model's stream would see garbage */
+  assert_int_equal(nn_tensor_read(yg, got, sizeof(float) * (size_t)n), NN_OK);
+  assert_int_equal(nn_tensor_read(yc, want, sizeof(float) * (size_t)n), NN_OK);
+  for (int64_t i = 0; i < n; ++i) {
+    double diff = fabs((double)got[i] - want[i]), scale = fmax(fabs((double)got[i]), fabs((double)want[i]));
+    if (!(diff <= 1e-4 * scale + 1e-4)) fail_msg("forward element %lld: cuda %.9g vs cpu %.9g", (long long)i, got[i], want[i]);
+  }
+  free(got);
+  free(want);
+  /* fit, then read the first weight right away, then again after evaluate */
+  nn_tensor *y = rand_tensor(NN_F32, 2, ys, -1, 1, 701), *gy = to_gpu(y);
+  nn_optimizer *opt = NULL;
+  assert_int_equal(nn_optimizer_sgd(g, 0.01, 0.9, 0, false, &opt), NN_OK);
+  nn_layer *l0 = NULL;
+  nn_tensor *w = NULL;
+  assert_int_equal(nn_model_layer(g, 0, &l0), NN_OK);
+  assert_int_equal(nn_layer_param(l0, NN_PARAM_WEIGHT, &w), NN_OK);
+  const int64_t nw = nn_tensor_numel(w);
+  float *w0 = malloc(sizeof(float) * (size_t)nw), *w1 = malloc(sizeof(float) * (size_t)nw),
+        *w2 = malloc(sizeof(float) * (size_t)nw);
+  assert_non_null(w0);
+  assert_non_null(w1);
+  assert_non_null(w2);
+  assert_int_equal(nn_tensor_read(w, w0, sizeof(float) * (size_t)nw), NN_OK);
+  nn_fit_options o;
+  nn_fit_options_init(&o);
+  o.epochs = 3;
+  o.batch_size = 128;
+  o.loss = NN_LOSS_MSE;
+  assert_int_equal(nn_model_fit(g, opt, gx, gy, &o, NULL), NN_OK);
+  assert_int_equal(nn_tensor_read(w, w1, sizeof(float) * (size_t)nw), NN_OK);  /* right away */
+  double loss = 0;
+  assert_int_equal(nn_model_evaluate(g, gx, gy, NN_LOSS_MSE, &loss, NULL), NN_OK);
+  assert_true(isfinite(loss));
+  assert_int_equal(nn_tensor_read(w, w2, sizeof(float) * (size_t)nw), NN_OK);
+  assert_true(memcmp(w0, w1, sizeof(float) * (size_t)nw) != 0);  /* the fit changed them */
+  for (int64_t i = 0; i < nw; ++i)
+    if (memcmp(&w1[i], &w2[i], sizeof(float)) != 0)
+      fail_msg("weight %lld read right after the fit: %.9g, later: %.9g", (long long)i, (double)w1[i], (double)w2[i]);
+  free(w0);
+  free(w1);
+  free(w2);
+  nn_tensor_free(w);
+  nn_optimizer_free(opt);
+  nn_tensor_free(x);
+  nn_tensor_free(gx);
+  nn_tensor_free(y);
+  nn_tensor_free(gy);
+  nn_tensor_free(yc);
+  nn_tensor_free(yg);
+  nn_model_free(m);
+  nn_model_free(g);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_unavailable_names_missing_piece),
@@ -518,6 +824,9 @@ int main(void) {
       cmocka_unit_test(test_graphs_bit_identical_adam_shuffle),
       cmocka_unit_test(test_graphs_bit_identical_adam_no_shuffle),
       cmocka_unit_test(test_save_load_on_gpu),
+      cmocka_unit_test(test_two_models_two_threads_bit_identical),
+      cmocka_unit_test(test_concurrent_forward_one_model),
+      cmocka_unit_test(test_read_right_after_call_is_final),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
