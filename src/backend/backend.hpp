@@ -180,7 +180,9 @@ class Backend {
   //   copy_from_host, loss, gather_rows, all_finite, all_finite_many),
   //   throws instead: the recording is then unusable and the caller must
   //   record_abort. A deallocation by this thread is deferred to the end of
-  //   the recording, and makes it fail (its memory might be recorded).
+  //   the recording, and makes it fail (its memory might be recorded). The
+  //   recording belongs to the stream current when it began (stream_bind
+  //   below): binding another one meanwhile throws.
   // record_end(): ends the recording and returns its handle. Throws when it
   //   failed (the error says why), leaving nothing to abort.
   // record_abort(why): ends and drops this thread's recording, if any;
@@ -188,8 +190,9 @@ class Backend {
   // replay(h): runs the recorded work again, with the same pointers and
   //   scalar arguments, ordered after all work called before and before all
   //   work called after, like the calls it recorded. The caller keeps every
-  //   buffer the recording touched alive and in place, and never replays on
-  //   the thread that is recording.
+  //   buffer the recording touched alive and in place, never replays on
+  //   the thread that is recording, and replays with the stream bound that
+  //   was current when the recording began (CUDA: Errc::Internal otherwise).
   // release(h): frees a handle (NULL is harmless; a replay in flight
   //   completes first). Never throws.
   virtual bool can_record() const { return false; }

@@ -172,7 +172,9 @@ std::string format_loss(double l) { return std::isnan(l) ? "nan" : (l > 0 ? "inf
 // runs eagerly, and no recording is tried again in this fit: the user never
 // sees the failure (NN_CUDA_DEBUG=1 prints it). Recordings are dropped when
 // the model's storage generation changes (on_epoch may move the model) and
-// released when the fit ends, however it ends.
+// released when the fit ends, however it ends. fit's stream binding
+// encloses it: a step is recorded and replayed on the model's stream (a
+// recording belongs to the stream current when it began).
 class StepRecorder {
  public:
   StepRecorder(Backend &be, Model &m, LossKind loss, const Tensor &accum, const char *what)
