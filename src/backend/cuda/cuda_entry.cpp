@@ -268,7 +268,12 @@ void init_dev(Dev &d, int index) {
     check_blas(cublasCreate(&h), "init: cublasCreate");
     d.blas = h;
     // CUBLAS_DEFAULT_MATH never uses TF32 for FP32 (CUBLAS_COMPUTE_32F).
-    check_blas(cublasSetMathMode(d.blas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH), "init: math mode");
+    // DISALLOW_REDUCED_PRECISION_REDUCTION: F16/BF16 matmuls keep split-K
+    // partial sums in F32 (the compute type), not in the output type, as
+    // nn.h promises ("F16/BF16 accumulate in F32").
+    const int mode = (tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH) |
+                     CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION;
+    check_blas(cublasSetMathMode(d.blas, static_cast<cublasMath_t>(mode)), "init: math mode");
   }
   if (!d.lt) check_blas(cublasLtCreate(&d.lt), "init: cublasLtCreate");
   if (!m.ws) check(cudaMalloc(&m.ws, kWorkspace), "init: cuBLAS workspace");
