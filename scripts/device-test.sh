@@ -87,10 +87,13 @@ if [[ $GPU_SEEN -eq 1 && $cuda_skip -gt 0 ]]; then
   status=1
 fi
 stamp "test_cuda in full"
-timeout "$(cap 150)" "$BUILD/tests/test_cuda" > "$OUT/test_cuda.log" 2>&1
+# NN_CUDA_DEBUG=1: the log also says why any CUDA graph capture or cuBLASLt
+# plan fell back (the graph/eager bit-identity cases pass either way).
+NN_CUDA_DEBUG=1 timeout "$(cap 150)" "$BUILD/tests/test_cuda" > "$OUT/test_cuda.log" 2>&1
 rc=$?
 cat "$OUT/test_cuda.log"
 [[ $rc -ne 0 ]] && status=1
+echo "CUDA graph captures dropped in test_cuda: $(grep -c "CUDA graph recording .* dropped" "$OUT/test_cuda.log")"
 if grep -q "skipped: no CUDA device" "$OUT/test_cuda.log"; then
   if [[ $GPU_SEEN -eq 1 ]]; then
     echo "!! nvidia-smi lists a GPU but libnn sees no CUDA device (see the reason above): FAILED"
