@@ -88,6 +88,18 @@ void Backend::loss_device(LossKind kind, const View &pred, const View &target, c
   copy_from_host(accum.data, &sum, sizeof sum);
 }
 
+void Backend::sgd_update_many(const SgdParams &p, const View *params, const View *grads, const View *m, size_t n) {
+  const View none;
+  for (size_t i = 0; i < n; ++i)
+    if (params[i].numel() > 0) sgd_update(p, params[i], grads[i], m ? m[i] : none);
+}
+
+void Backend::adam_update_many(const AdamParams &p, const View *params, const View *grads, const View *m,
+                               const View *v, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    if (params[i].numel() > 0) adam_update(p, params[i], grads[i], m[i], v[i]);
+}
+
 bool Backend::all_finite_many(const View *xs, size_t n) {
   for (size_t i = 0; i < n; ++i)
     if (xs[i].numel() > 0 && !all_finite(xs[i])) return false;

@@ -157,6 +157,32 @@ class Backend {
   virtual void sgd_update(const SgdParams &p, const View &param, const View &grad, const View &m);
   virtual void adam_update(const AdamParams &p, const View &param, const View &grad, const View &m,
                            const View &v);
+  // The same update of n parameters at once (one optimizer step of a
+  // model): params[i] from grads[i] with state m[i] (and v[i] for Adam), the
+  // hyper-parameters `p` shared by all, first_step and step included (the
+  // optimizer creates every state buffer at its creation and counts steps
+  // per optimizer, so no per-parameter flag differs within a step). Each
+  // array holds n views; for SGD without momentum m may be NULL or hold
+  // views with data NULL. Parameters with no elements are skipped. The
+  // parameters must not overlap one another.
+  //
+  // The default calls sgd_update / adam_update once per parameter, in
+  // order: the same bits as those calls, but an argument error in
+  // parameter k leaves parameters 0..k-1 updated (the optimizer checks its
+  // parameters before, so that never happens from src/nn). The CPU keeps
+  // the default (and src/nn keeps its raw-F32 fast path there: it calls
+  // neither). CUDA overrides them: every operand is validated on the host
+  // before anything is launched (an argument error updates nothing), then
+  // one fused kernel launch per chunk of up to 64 parameters of one dtype
+  // (cuda_abi.h, sgd_update_many), with the per-element arithmetic of
+  // sgd_update / adam_update bit for bit; no device allocation and no host
+  // synchronisation, so it may be recorded (record_begin). With the
+  // environment variable NN_CUDA_NO_MULTI_TENSOR=1 (read on every call) the
+  // CUDA backend uses the default instead (one launch per parameter), for
+  // comparisons.
+  virtual void sgd_update_many(const SgdParams &p, const View *params, const View *grads, const View *m, size_t n);
+  virtual void adam_update_many(const AdamParams &p, const View *params, const View *grads, const View *m,
+                                const View *v, size_t n);
   // True when every element of x is finite.
   virtual bool all_finite(const View &x);
   // True when every element of all n views is finite: one host
