@@ -22,8 +22,9 @@ extern "C" {
 /* 2: gather_rows_device, loss_device, all_finite_many.
  * 3: record_begin, record_end, record_abort, replay, release (CUDA Graphs).
  * 4: stream_create, stream_destroy, stream_bind, stream_unbind (one stream
- *    per model); deallocate frees on the calling thread's current stream. */
-#define NN_CUDA_ABI_VERSION 4
+ *    per model); deallocate frees on the calling thread's current stream.
+ * 5: sgd_update_many, adam_update_many (multi-tensor optimizer updates). */
+#define NN_CUDA_ABI_VERSION 5
 #define NN_CUDA_MAX_DIMS 8
 #define NN_CUDA_ENTRY_SYMBOL "nn_cuda_backend_table"
 
@@ -166,7 +167,31 @@ typedef struct nn_cuda_iface {
   void (*stream_destroy)(int device, void *stream);
   int (*stream_bind)(int device, void *stream, nn_cuda_error *err);
   void (*stream_unbind)(int device, void *stream);
+
+  /* ---- ABI 5: multi-tensor optimizer updates (nn::Backend::sgd_update_many,
+   * adam_update_many, backend.hpp): one optimizer step of n parameters.
+   * params, grads (and m, v) are arrays of n views; entry i is the update of
+   * sgd_update / adam_update for params[i], same arithmetic bit for bit;
+   * parameters with no elements are skipped. For SGD without momentum m may
+   * be NULL (or its views' data NULL). Every view is validated first (dtype
+   * F32/F64, contiguous, grad and state of the parameter's dtype and size,
+   * Adam's step >= 1): an argument error launches nothing, so no parameter
+   * is updated. Then the parameters, in order, are cut into chunks of at
+   * most NN_CUDA_MT_TENSORS tensors of one dtype (a new chunk starts where
+   * the dtype changes) and each chunk is one kernel launch on the current
+   * stream: the chunk's pointers, element counts and a prefix table of
+   * block offsets travel by value as the kernel's parameter (under the
+   * 4 KB kernel-parameter limit), and each block finds its tensor in that
+   * table. No device allocation, no host synchronisation: capturable into
+   * a CUDA graph. The parameters must not overlap one another. */
+  int (*sgd_update_many)(int device, const nn_cuda_sgd *p, const nn_cuda_view *params, const nn_cuda_view *grads,
+                         const nn_cuda_view *m, size_t n, nn_cuda_error *err);
+  int (*adam_update_many)(int device, const nn_cuda_adam *p, const nn_cuda_view *params, const nn_cuda_view *grads,
+                          const nn_cuda_view *m, const nn_cuda_view *v, size_t n, nn_cuda_error *err);
 } nn_cuda_iface;
+
+/* Tensors per launch of sgd_update_many / adam_update_many. */
+#define NN_CUDA_MT_TENSORS 64
 
 typedef const nn_cuda_iface *(*nn_cuda_backend_table_fn)(void);
 

@@ -165,6 +165,36 @@ class CudaProxyBackend final : public Backend {
     nn_cuda_view a = cv(param), b = cv(grad), c = cv(m), d = cv(v);
     call([&](nn_cuda_error *e) { return t_->adam_update(index_, &s, &a, &b, &c, &d, e); });
   }
+  // One launch per chunk of parameters (cuda_abi.h); NN_CUDA_NO_MULTI_TENSOR=1
+  // (read on every call) falls back to one sgd_update / adam_update per
+  // parameter, the same bits, for comparisons.
+  void sgd_update_many(const SgdParams &p, const View *params, const View *grads, const View *m,
+                       size_t n) override {
+    if (no_multi_tensor()) return Backend::sgd_update_many(p, params, grads, m, n);
+    nn_cuda_sgd s{p.lr, p.momentum, p.weight_decay, p.nesterov ? 1 : 0, p.first_step ? 1 : 0};
+    ViewLists &l = view_lists(n);
+    for (size_t i = 0; i < n; ++i) {
+      l.a[i] = cv(params[i]);
+      l.b[i] = cv(grads[i]);
+      l.c[i] = m ? cv(m[i]) : cv(View());
+    }
+    call([&](nn_cuda_error *e) { return t_->sgd_update_many(index_, &s, l.a.data(), l.b.data(), l.c.data(), n, e); });
+  }
+  void adam_update_many(const AdamParams &p, const View *params, const View *grads, const View *m, const View *v,
+                        size_t n) override {
+    if (no_multi_tensor()) return Backend::adam_update_many(p, params, grads, m, v, n);
+    nn_cuda_adam s{p.lr, p.beta1, p.beta2, p.eps, p.weight_decay, p.decoupled ? 1 : 0, p.step};
+    ViewLists &l = view_lists(n);
+    for (size_t i = 0; i < n; ++i) {
+      l.a[i] = cv(params[i]);
+      l.b[i] = cv(grads[i]);
+      l.c[i] = cv(m[i]);
+      l.d[i] = cv(v[i]);
+    }
+    call([&](nn_cuda_error *e) {
+      return t_->adam_update_many(index_, &s, l.a.data(), l.b.data(), l.c.data(), l.d.data(), n, e);
+    });
+  }
   bool can_record() const override {
     const char *g = std::getenv("NN_CUDA_GRAPHS");  // read per call: a test may switch it between fits
     return !(g && g[0] == '0' && g[1] == '\0');
@@ -210,6 +240,26 @@ class CudaProxyBackend final : public Backend {
       r.strides[i] = i < v.shape.ndim ? v.strides.d[i] : 0;
     }
     return r;
+  }
+  static bool no_multi_tensor() {
+    const char *e = std::getenv("NN_CUDA_NO_MULTI_TENSOR");  // read per call: a test switches it between fits
+    return e && e[0] == '1' && e[1] == '\0';
+  }
+  // The C views of a multi-tensor call, per thread and kept between calls:
+  // no heap allocation once they are large enough (a training step's
+  // parameter count does not change).
+  struct ViewLists {
+    std::vector<nn_cuda_view> a, b, c, d;
+  };
+  static ViewLists &view_lists(size_t n) {
+    thread_local ViewLists l;
+    if (l.a.size() < n) {
+      l.a.resize(n);
+      l.b.resize(n);
+      l.c.resize(n);
+      l.d.resize(n);
+    }
+    return l;
   }
   template <class F>
   void call(F &&f) {

@@ -1166,8 +1166,12 @@ int e_sgd_update(int device, const nn_cuda_sgd *p, const V *param, const V *grad
     check_operand(*grad, *param, "sgd_update", "grad");
     if (p->momentum != 0) check_operand(*m, *param, "sgd_update", "momentum buffer");
     Lock l(device);
-    k_sgd(l.stream(), param->dtype, *p, param->data, grad->data, m->data, n);
+    k_sgd(l.stream(), param->dtype, *p, param->data, grad->data, p->momentum != 0 ? m->data : nullptr, n);
   });
+}
+
+void check_adam_step(const nn_cuda_adam &p, const char *what) {
+  if (p.step < 1) fail(Errc::Internal, "cuda %s: step is %lld; it must be >= 1", what, (long long)p.step);
 }
 
 int e_adam_update(int device, const nn_cuda_adam *p, const V *param, const V *grad, const V *m, const V *v,
@@ -1179,13 +1183,52 @@ int e_adam_update(int device, const nn_cuda_adam *p, const V *param, const V *gr
     check_operand(*grad, *param, "adam_update", "grad");
     check_operand(*m, *param, "adam_update", "exp_avg");
     check_operand(*v, *param, "adam_update", "exp_avg_sq");
-    if (p->step < 1) fail(Errc::Internal, "cuda adam_update: step is %lld; it must be >= 1", (long long)p->step);
-    const double t = static_cast<double>(p->step);
-    const double bc1 = 1.0 - std::pow(p->beta1, t);
-    const double bc2 = 1.0 - std::pow(p->beta2, t);
+    check_adam_step(*p, "adam_update");
     Lock l(device);
-    k_adam(l.stream(), param->dtype, *p, p->lr / bc1, std::sqrt(bc2), 1.0 - p->lr * p->weight_decay, param->data,
-           grad->data, m->data, v->data, n);
+    k_adam(l.stream(), param->dtype, *p, param->data, grad->data, m->data, v->data, n);
+  });
+}
+
+// The multi-tensor updates validate every operand before the first launch
+// (an argument error updates nothing), then enqueue one launch per chunk.
+int e_sgd_update_many(int device, const nn_cuda_sgd *p, const V *params, const V *grads, const V *m, size_t n,
+                      nn_cuda_error *err) {
+  return guard(err, [&] {
+    if (n == 0) return;
+    const bool use_m = p->momentum != 0;
+    if (!params || !grads || (use_m && !m)) fail(Errc::Internal, "cuda sgd_update_many: a view array is missing");
+    bool any = false;
+    for (size_t i = 0; i < n; ++i) {
+      check_param(params[i], "sgd_update_many");
+      if (numel(params[i]) == 0) continue;
+      check_operand(grads[i], params[i], "sgd_update_many", "grad");
+      if (use_m) check_operand(m[i], params[i], "sgd_update_many", "momentum buffer");
+      any = true;
+    }
+    if (!any) return;
+    Lock l(device);
+    k_sgd_many(l.stream(), *p, params, grads, use_m ? m : nullptr, n);
+  });
+}
+
+int e_adam_update_many(int device, const nn_cuda_adam *p, const V *params, const V *grads, const V *m, const V *v,
+                       size_t n, nn_cuda_error *err) {
+  return guard(err, [&] {
+    if (n == 0) return;
+    if (!params || !grads || !m || !v) fail(Errc::Internal, "cuda adam_update_many: a view array is missing");
+    check_adam_step(*p, "adam_update_many");
+    bool any = false;
+    for (size_t i = 0; i < n; ++i) {
+      check_param(params[i], "adam_update_many");
+      if (numel(params[i]) == 0) continue;
+      check_operand(grads[i], params[i], "adam_update_many", "grad");
+      check_operand(m[i], params[i], "adam_update_many", "exp_avg");
+      check_operand(v[i], params[i], "adam_update_many", "exp_avg_sq");
+      any = true;
+    }
+    if (!any) return;
+    Lock l(device);
+    k_adam_many(l.stream(), *p, params, grads, m, v, n);
   });
 }
 
@@ -1533,6 +1576,8 @@ const nn_cuda_iface kTable = {
     e_stream_destroy,
     e_stream_bind,
     e_stream_unbind,
+    e_sgd_update_many,
+    e_adam_update_many,
 };
 
 }  // namespace

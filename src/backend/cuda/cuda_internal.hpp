@@ -69,10 +69,20 @@ constexpr int kLossBlocks = 1024;
 // cuda_entry.cpp, same as the CPU's). With no rows nothing is launched.
 void k_loss(cudaStream_t s, int dt, int kind, const V &pred, const V &target, void *grad, double gc,
             double *partials, double *out, double c, bool add, unsigned long long *bad);
+// One optimizer update (torch.optim semantics, as the CPU): m may be NULL
+// without momentum; p.step >= 1 for Adam (its bias corrections are computed
+// here in double, like the CPU).
 void k_sgd(cudaStream_t s, int dt, const nn_cuda_sgd &p, void *param, const void *grad, void *m, int64_t n);
-// step_size = lr / bc1, bc2_sqrt = sqrt(bc2), decay = 1 - lr * wd (computed in double, like the CPU).
-void k_adam(cudaStream_t s, int dt, const nn_cuda_adam &p, double step_size, double bc2_sqrt, double decay,
-            void *param, const void *grad, void *m, void *v, int64_t n);
+void k_adam(cudaStream_t s, int dt, const nn_cuda_adam &p, void *param, const void *grad, void *m, void *v,
+            int64_t n);
+// The same for n tensors (cuda_abi.h sgd_update_many): one launch per chunk
+// of <= NN_CUDA_MT_TENSORS non-empty tensors of one dtype, the same
+// per-element code as k_sgd / k_adam. The caller has validated every view
+// (F32/F64, contiguous, operands of the parameter's dtype and size); m is
+// not read without momentum (may be NULL).
+void k_sgd_many(cudaStream_t s, const nn_cuda_sgd &p, const V *params, const V *grads, const V *m, size_t n);
+void k_adam_many(cudaStream_t s, const nn_cuda_adam &p, const V *params, const V *grads, const V *m, const V *v,
+                 size_t n);
 // *flag |= 1 when x (F32/F64, n elements) holds a non-finite value.
 void k_nonfinite(cudaStream_t s, int dt, const void *x, int64_t n, int *flag);
 

@@ -4,6 +4,7 @@
 // SGD / Adam updates, the finiteness check. Arithmetic mirrors
 // src/backend/cpu/cpu_train.cpp and cpu_optim.cpp, in the same order.
 #include <algorithm>
+#include <cmath>
 
 #include "backend/cuda/cuda_common.cuh"
 
@@ -276,38 +277,183 @@ __global__ void loss_ce_kernel(const T *p, const int64_t *cls, const T *yprob, T
   block_accumulate(acc, partials);
 }
 
+// ---- Optimizer updates. The per-element arithmetic is written once
+// (sgd_one, adam_one, with their scalars from sgd_args / adam_args) and
+// used by the single-tensor kernels and the multi-tensor ones, so both give
+// the same bits.
+
 template <class T>
-__global__ void sgd_kernel(T *p, const T *g, T *m, int64_t n, T lr, T mom, T wd, bool use_wd, bool use_mom,
-                           bool nesterov, bool first) {
-  GRID_STRIDE(i, n) {
-    T d = g[i];
-    if (use_wd) d = d + wd * p[i];
-    if (use_mom) {
-      T buf = first ? d : m[i] * mom + d;
-      m[i] = buf;
-      d = nesterov ? d + mom * buf : buf;
-    }
-    p[i] = p[i] + (-lr) * d;
+struct SgdArgs {
+  T lr, mom, wd;
+  bool use_wd, use_mom, nesterov, first;
+};
+template <class T>
+SgdArgs<T> sgd_args(const nn_cuda_sgd &sp) {
+  SgdArgs<T> a;
+  a.lr = static_cast<T>(sp.lr);
+  a.mom = static_cast<T>(sp.momentum);
+  a.wd = static_cast<T>(sp.weight_decay);
+  a.use_wd = sp.weight_decay != 0;
+  a.use_mom = sp.momentum != 0;
+  a.nesterov = sp.nesterov != 0;
+  a.first = sp.first_step != 0;
+  return a;
+}
+
+// torch.optim.SGD on element i (m is not touched without momentum).
+template <class T>
+__device__ __forceinline__ void sgd_one(T *p, const T *g, T *m, int64_t i, const SgdArgs<T> &a) {
+  T d = g[i];
+  if (a.use_wd) d = d + a.wd * p[i];
+  if (a.use_mom) {
+    T buf = a.first ? d : m[i] * a.mom + d;
+    m[i] = buf;
+    d = a.nesterov ? d + a.mom * buf : buf;
   }
+  p[i] = p[i] + (-a.lr) * d;
 }
 
 template <class T>
-__global__ void adam_kernel(T *p, const T *g, T *m, T *v, int64_t n, T step_size, T bc2_sqrt, T b1, T b2, T omb1,
-                            T omb2, T eps, T wd, T decay, bool decoupled, bool use_wd) {
-  GRID_STRIDE(i, n) {
-    T pi = p[i];
-    T gi = g[i];
-    if (decoupled)
-      pi = pi * decay;
-    else if (use_wd)
-      gi = gi + wd * pi;
-    const T mi = m[i] * b1 + omb1 * gi;
-    const T vi = v[i] * b2 + omb2 * (gi * gi);
-    m[i] = mi;
-    v[i] = vi;
-    const T denom = m_sqrt(vi) / bc2_sqrt + eps;
-    p[i] = pi + (-step_size) * (mi / denom);
+struct AdamArgs {
+  T step_size, bc2_sqrt, b1, b2, omb1, omb2, eps, wd, decay;
+  bool decoupled, use_wd;
+};
+// step_size = lr / bc1, bc2_sqrt = sqrt(bc2), decay = 1 - lr * wd, computed
+// in double like the CPU (cpu_optim.cpp), then rounded to T.
+template <class T>
+AdamArgs<T> adam_args(const nn_cuda_adam &ap) {
+  const double t = static_cast<double>(ap.step);
+  const double bc1 = 1.0 - std::pow(ap.beta1, t);
+  const double bc2 = 1.0 - std::pow(ap.beta2, t);
+  AdamArgs<T> a;
+  a.step_size = static_cast<T>(ap.lr / bc1);
+  a.bc2_sqrt = static_cast<T>(std::sqrt(bc2));
+  a.b1 = static_cast<T>(ap.beta1);
+  a.b2 = static_cast<T>(ap.beta2);
+  a.omb1 = static_cast<T>(1.0 - ap.beta1);
+  a.omb2 = static_cast<T>(1.0 - ap.beta2);
+  a.eps = static_cast<T>(ap.eps);
+  a.wd = static_cast<T>(ap.weight_decay);
+  a.decay = static_cast<T>(1.0 - ap.lr * ap.weight_decay);
+  a.decoupled = ap.decoupled != 0;
+  a.use_wd = ap.weight_decay != 0;
+  return a;
+}
+
+// torch.optim.Adam / AdamW (single-tensor) on element i.
+template <class T>
+__device__ __forceinline__ void adam_one(T *p, const T *g, T *m, T *v, int64_t i, const AdamArgs<T> &a) {
+  T pi = p[i];
+  T gi = g[i];
+  if (a.decoupled)
+    pi = pi * a.decay;
+  else if (a.use_wd)
+    gi = gi + a.wd * pi;
+  const T mi = m[i] * a.b1 + a.omb1 * gi;
+  const T vi = v[i] * a.b2 + a.omb2 * (gi * gi);
+  m[i] = mi;
+  v[i] = vi;
+  const T denom = m_sqrt(vi) / a.bc2_sqrt + a.eps;
+  p[i] = pi + (-a.step_size) * (mi / denom);
+}
+
+template <class T>
+__global__ void sgd_kernel(T *p, const T *g, T *m, int64_t n, const SgdArgs<T> a) {
+  GRID_STRIDE(i, n) { sgd_one<T>(p, g, m, i, a); }
+}
+
+template <class T>
+__global__ void adam_kernel(T *p, const T *g, T *m, T *v, int64_t n, const AdamArgs<T> a) {
+  GRID_STRIDE(i, n) { adam_one<T>(p, g, m, v, i, a); }
+}
+
+// The tensor list of one multi-tensor launch, passed by value as a kernel
+// parameter (in the constant bank: no device allocation, and a CUDA graph
+// keeps its own copy). Tensor k has n[k] > 0 elements and owns the blocks
+// first_block[k] .. first_block[k + 1] - 1 of the grid (blocks_for(n[k])
+// of them, so at most 1,048,560; with grid stride inside the tensor when
+// that is fewer than n[k] / kThreads); first_block[count] is the grid size.
+constexpr int kMtTensors = NN_CUDA_MT_TENSORS;
+struct MtList {
+  void *p[kMtTensors];
+  const void *g[kMtTensors];
+  void *m[kMtTensors];
+  void *v[kMtTensors];
+  int64_t n[kMtTensors];
+  unsigned first_block[kMtTensors + 1];
+  int count;
+};
+// Kernel parameters were limited to 4,096 bytes before CUDA 12.1 (32,764
+// since, on Volta and newer): the list plus the largest scalar struct stay
+// under the old limit, with room to spare.
+static_assert(sizeof(MtList) + sizeof(AdamArgs<double>) + 64 <= 4096, "multi-tensor list over 4 KB");
+// The grid (at most kMtTensors * 1,048,560 blocks) fits gridDim.x (2^31 - 1).
+static_assert(static_cast<int64_t>(kMtTensors) * 65535 * 16 < 2147483647LL, "multi-tensor grid too large");
+
+// The tensor owning block b: the last k with first_block[k] <= b (binary
+// search; the same k for the whole block, so the loads are uniform).
+__device__ __forceinline__ int mt_tensor_of(const MtList &L, unsigned b) {
+  int lo = 0, hi = L.count - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) >> 1;
+    if (L.first_block[mid] <= b)
+      lo = mid;
+    else
+      hi = mid - 1;
   }
+  return lo;
+}
+
+// __grid_constant__ (sm_70+): the list is read in place from the parameter
+// space, never copied per thread, though it is indexed at run time.
+template <class T>
+__global__ void __launch_bounds__(kThreads) sgd_many_kernel(const __grid_constant__ MtList L, const SgdArgs<T> a) {
+  const unsigned b = blockIdx.x;
+  const int k = mt_tensor_of(L, b);
+  const int64_t n = L.n[k];
+  const int64_t stride = static_cast<int64_t>(L.first_block[k + 1] - L.first_block[k]) * blockDim.x;
+  T *p = static_cast<T *>(L.p[k]);
+  const T *g = static_cast<const T *>(L.g[k]);
+  T *m = static_cast<T *>(L.m[k]);
+  for (int64_t i = static_cast<int64_t>(b - L.first_block[k]) * blockDim.x + threadIdx.x; i < n; i += stride)
+    sgd_one<T>(p, g, m, i, a);
+}
+
+template <class T>
+__global__ void __launch_bounds__(kThreads) adam_many_kernel(const __grid_constant__ MtList L, const AdamArgs<T> a) {
+  const unsigned b = blockIdx.x;
+  const int k = mt_tensor_of(L, b);
+  const int64_t n = L.n[k];
+  const int64_t stride = static_cast<int64_t>(L.first_block[k + 1] - L.first_block[k]) * blockDim.x;
+  T *p = static_cast<T *>(L.p[k]);
+  const T *g = static_cast<const T *>(L.g[k]);
+  T *m = static_cast<T *>(L.m[k]);
+  T *v = static_cast<T *>(L.v[k]);
+  for (int64_t i = static_cast<int64_t>(b - L.first_block[k]) * blockDim.x + threadIdx.x; i < n; i += stride)
+    adam_one<T>(p, g, m, v, i, a);
+}
+
+// Cuts params[0..n) into launches: skips empty tensors, starts a new list
+// when one is full or the dtype changes; add(L, k, i) fills slot k with
+// tensor i's pointers, launch(L, dtype) launches one list.
+template <class Add, class Launch>
+void mt_chunks(const V *params, size_t n, Add &&add, Launch &&launch) {
+  MtList L{};
+  int dt = -1;
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t ne = numel(params[i]);
+    if (ne == 0) continue;
+    if (L.count == kMtTensors || (L.count > 0 && params[i].dtype != dt)) {
+      launch(L, dt);
+      L.count = 0;  // first_block[0] stays 0
+    }
+    dt = params[i].dtype;
+    const int k = L.count++;
+    add(L, k, i);
+    L.n[k] = ne;
+    L.first_block[k + 1] = L.first_block[k] + blocks_for(ne);
+  }
+  if (L.count > 0) launch(L, dt);
 }
 
 template <class T>
@@ -455,26 +601,59 @@ void k_sgd(cudaStream_t s, int dt, const nn_cuda_sgd &sp, void *param, const voi
   if (n == 0) return;
   by_float(dt, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    sgd_kernel<T><<<blocks_for(n), kThreads, 0, s>>>(
-        static_cast<T *>(param), static_cast<const T *>(grad), static_cast<T *>(m), n, static_cast<T>(sp.lr),
-        static_cast<T>(sp.momentum), static_cast<T>(sp.weight_decay), sp.weight_decay != 0, sp.momentum != 0,
-        sp.nesterov != 0, sp.first_step != 0);
+    sgd_kernel<T><<<blocks_for(n), kThreads, 0, s>>>(static_cast<T *>(param), static_cast<const T *>(grad),
+                                                     static_cast<T *>(m), n, sgd_args<T>(sp));
   });
   check_launch("sgd_update");
 }
 
-void k_adam(cudaStream_t s, int dt, const nn_cuda_adam &ap, double step_size, double bc2_sqrt, double decay,
-            void *param, const void *grad, void *m, void *v, int64_t n) {
+void k_adam(cudaStream_t s, int dt, const nn_cuda_adam &ap, void *param, const void *grad, void *m, void *v,
+            int64_t n) {
   if (n == 0) return;
   by_float(dt, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    adam_kernel<T><<<blocks_for(n), kThreads, 0, s>>>(
-        static_cast<T *>(param), static_cast<const T *>(grad), static_cast<T *>(m), static_cast<T *>(v), n,
-        static_cast<T>(step_size), static_cast<T>(bc2_sqrt), static_cast<T>(ap.beta1), static_cast<T>(ap.beta2),
-        static_cast<T>(1.0 - ap.beta1), static_cast<T>(1.0 - ap.beta2), static_cast<T>(ap.eps),
-        static_cast<T>(ap.weight_decay), static_cast<T>(decay), ap.decoupled != 0, ap.weight_decay != 0);
+    adam_kernel<T><<<blocks_for(n), kThreads, 0, s>>>(static_cast<T *>(param), static_cast<const T *>(grad),
+                                                      static_cast<T *>(m), static_cast<T *>(v), n, adam_args<T>(ap));
   });
   check_launch("adam_update");
+}
+
+void k_sgd_many(cudaStream_t s, const nn_cuda_sgd &sp, const V *params, const V *grads, const V *m, size_t n) {
+  const bool use_m = sp.momentum != 0;
+  mt_chunks(
+      params, n,
+      [&](MtList &L, int k, size_t i) {
+        L.p[k] = params[i].data;
+        L.g[k] = grads[i].data;
+        L.m[k] = use_m ? m[i].data : nullptr;
+        L.v[k] = nullptr;
+      },
+      [&](const MtList &L, int dt) {
+        by_float(dt, [&](auto tag) {
+          using T = typename decltype(tag)::type;
+          sgd_many_kernel<T><<<L.first_block[L.count], kThreads, 0, s>>>(L, sgd_args<T>(sp));
+        });
+        check_launch("sgd_update_many");
+      });
+}
+
+void k_adam_many(cudaStream_t s, const nn_cuda_adam &ap, const V *params, const V *grads, const V *m, const V *v,
+                 size_t n) {
+  mt_chunks(
+      params, n,
+      [&](MtList &L, int k, size_t i) {
+        L.p[k] = params[i].data;
+        L.g[k] = grads[i].data;
+        L.m[k] = m[i].data;
+        L.v[k] = v[i].data;
+      },
+      [&](const MtList &L, int dt) {
+        by_float(dt, [&](auto tag) {
+          using T = typename decltype(tag)::type;
+          adam_many_kernel<T><<<L.first_block[L.count], kThreads, 0, s>>>(L, adam_args<T>(ap));
+        });
+        check_launch("adam_update_many");
+      });
 }
 
 void k_nonfinite(cudaStream_t s, int dt, const void *x, int64_t n, int *flag) {
