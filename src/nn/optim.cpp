@@ -1,5 +1,6 @@
 // Optimizers and StepLR (torch.optim semantics). The arithmetic lives in the
-// backends' fused update kernels (Backend::sgd_update / adam_update); this
+// backends' fused update kernels (Backend::sgd_update / adam_update on the
+// CPU, one sgd_update_many / adam_update_many call per step elsewhere); this
 // file keeps hyper-parameters, state buffers and the schedule.
 #include "nn/optim.hpp"
 
@@ -105,6 +106,12 @@ void Optimizer::step(const char *what) {
 void Optimizer::step_unchecked() {
   StreamScope on_stream(*model_);  // the updates run on the model's stream (nested in fit's binding: free)
   const int64_t t = steps_ + 1;
+  if (model_->device().type != DeviceType::CPU) {
+    step_many(t);
+    steps_ = t;
+    return;
+  }
+  // The CPU: one update per parameter (the raw-F32 kernel when it applies).
   size_t i = 0;
   if (kind_ == Kind::Sgd) {
     SgdParams sp{lr_, momentum_, weight_decay_, nesterov_, steps_ == 0};
@@ -130,6 +137,39 @@ void Optimizer::step_unchecked() {
     });
   }
   steps_ = t;
+}
+
+// Every parameter in one Backend::sgd_update_many / adam_update_many call
+// (CUDA: one kernel launch per chunk of parameters, validated as a whole
+// before anything runs). The view lists are members, cleared and refilled:
+// no heap allocation after the first step.
+void Optimizer::step_many(int64_t t) {
+  params_.clear();
+  grads_.clear();
+  m_views_.clear();
+  v_views_.clear();
+  Backend *be = nullptr;
+  size_t i = 0;
+  for_each_parameter(*model_, [&](const Tensor &p, const Tensor &g) {
+    if (p.numel() > 0) {
+      be = &p.backend();
+      params_.push_back(p.view());
+      grads_.push_back(g.view());
+      m_views_.push_back(m_[i].defined() ? m_[i].view() : View());
+      if (kind_ == Kind::Adam) v_views_.push_back(v_[i].view());
+    }
+    ++i;
+  });
+  if (!be) return;
+  if (kind_ == Kind::Sgd) {
+    // first_step is the optimizer's, the same for every parameter: all
+    // momentum buffers are created with the optimizer (allocate_state).
+    const SgdParams sp{lr_, momentum_, weight_decay_, nesterov_, steps_ == 0};
+    be->sgd_update_many(sp, params_.data(), grads_.data(), m_views_.data(), params_.size());
+  } else {
+    const AdamParams ap{lr_, beta1_, beta2_, eps_, weight_decay_, decoupled_, t};
+    be->adam_update_many(ap, params_.data(), grads_.data(), m_views_.data(), v_views_.data(), params_.size());
+  }
 }
 
 namespace {

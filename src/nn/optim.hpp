@@ -61,6 +61,8 @@ class Optimizer {
  private:
   Optimizer(Kind kind, Model &model) : kind_(kind), model_(&model) {}
   void allocate_state(int buffers);
+  // step_unchecked off the CPU: one multi-tensor update of all parameters.
+  void step_many(int64_t t);
 
   Kind kind_;
   Model *model_;
@@ -72,6 +74,8 @@ class Optimizer {
   // One entry per parameter, in Model::parameters() order; undefined when
   // the optimizer needs no such buffer (SGD without momentum).
   std::vector<Tensor> m_, v_;
+  // Scratch of step_many: the views of one step (non-empty parameters).
+  std::vector<View> params_, grads_, m_views_, v_views_;
   // StepLR
   int step_size_ = 0;  // 0: no schedule
   double gamma_ = 1;
