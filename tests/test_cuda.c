@@ -6,7 +6,10 @@
  * as skipped with that reason. With a GPU, every op and a training run are
  * compared with the CPU backend on fresh random inputs, and the per-model
  * streams are checked: concurrent training and inference from several
- * threads, results read right after the call that made them.
+ * threads, results read right after the call that made them; the
+ * multi-tensor optimizer update (one launch per chunk of parameters) is
+ * compared with the CPU and, bit for bit, with one launch per tensor
+ * (NN_CUDA_NO_MULTI_TENSOR=1).
  */
 #include <math.h>
 #include <pthread.h>
@@ -809,6 +812,212 @@ static void test_read_right_after_call_is_final(void **state) {
   nn_model_free(g);
 }
 
+/* ---- multi-tensor optimizer updates -------------------------------------------- */
+
+/* 40 Linear layers: 80 parameter tensors, more than one launch of the
+ * multi-tensor update takes (NN_CUDA_MT_TENSORS, 64), so a step is two
+ * launches. Widths vary (6..12) so that neighbouring tensors differ in size. */
+#define MT_LAYERS 40
+
+typedef struct mt_config {
+  const char *name;
+  bool adam;
+  double lr, momentum, weight_decay;
+  bool nesterov, decoupled;
+} mt_config;
+
+static const mt_config kMtConfigs[] = {
+    {"sgd", false, 0.05, 0, 0, false, false},
+    {"sgd weight decay", false, 0.05, 0, 1e-2, false, false},
+    {"sgd momentum", false, 0.05, 0.9, 0, false, false},
+    {"sgd nesterov", false, 0.05, 0.9, 0, true, false},
+    {"sgd momentum weight decay", false, 0.05, 0.9, 1e-2, false, false},
+    {"sgd nesterov weight decay", false, 0.05, 0.9, 1e-2, true, false},
+    {"adam", true, 1e-3, 0, 0, false, false},
+    {"adam weight decay", true, 1e-3, 0, 1e-2, false, false},
+    {"adamw", true, 1e-3, 0, 1e-2, false, true},
+};
+#define MT_CONFIGS ((int)(sizeof kMtConfigs / sizeof kMtConfigs[0]))
+
+static nn_model *mt_model(nn_dtype dt, nn_device dev) {
+  int64_t sizes[MT_LAYERS + 1];
+  for (int i = 0; i <= MT_LAYERS; ++i) sizes[i] = 6 + (i * 5) % 7;
+  nn_model *m = NULL;
+  assert_int_equal(nn_model_mlp(MT_LAYERS + 1, sizes, NN_ACT_TANH, NN_ACT_IDENTITY, &m), NN_OK);
+  assert_int_equal(nn_model_init(m, NN_INIT_XAVIER_UNIFORM, 21), NN_OK);
+  if (dt != NN_F32) assert_int_equal(nn_model_to_dtype(m, dt), NN_OK);
+  if (dev.type != NN_CPU) assert_int_equal(nn_model_to(m, dev), NN_OK);
+  return m;
+}
+
+static nn_optimizer *mt_optimizer(nn_model *m, const mt_config *c) {
+  nn_optimizer *o = NULL;
+  if (c->adam)
+    assert_int_equal(nn_optimizer_adam(m, c->lr, 0.9, 0.999, 1e-8, c->weight_decay, c->decoupled, &o), NN_OK);
+  else
+    assert_int_equal(nn_optimizer_sgd(m, c->lr, c->momentum, c->weight_decay, c->nesterov, &o), NN_OK);
+  return o;
+}
+
+/* Every parameter of m as float64, in layer order (weight, bias); *n gets the count. */
+static double *model_params(nn_model *m, int64_t *n) {
+  *n = nn_model_num_params(m);
+  double *all = malloc(sizeof(double) * (size_t)(*n > 0 ? *n : 1));
+  assert_non_null(all);
+  int64_t at = 0;
+  for (int i = 0; i < nn_model_num_layers(m); ++i) {
+    nn_layer *l = NULL;
+    assert_int_equal(nn_model_layer(m, i, &l), NN_OK);
+    if (nn_layer_kind_of(l) != NN_LAYER_LINEAR) continue;
+    for (int p = 0; p < 2; ++p) {
+      nn_tensor *t = NULL;
+      assert_int_equal(nn_layer_param(l, (nn_param)p, &t), NN_OK);
+      double *v = read_f64(t);
+      const int64_t k = nn_tensor_numel(t);
+      assert_true(at + k <= *n);
+      memcpy(all + at, v, sizeof(double) * (size_t)k);
+      at += k;
+      free(v);
+      nn_tensor_free(t);
+    }
+  }
+  assert_int_equal(at, *n);
+  return all;
+}
+
+#define MT_STEPS 4
+
+/* MT_STEPS optimizer steps (zero_grad, backward over 32 rows, step) of the
+ * 40-layer model on dev; returns its parameters. multi: whether
+ * NN_CUDA_NO_MULTI_TENSOR is left unset (one launch per chunk) or set to
+ * "1" (one launch per tensor). */
+static double *mt_train(const mt_config *c, nn_dtype dt, nn_device dev, bool multi, int64_t *n) {
+  nn_model *m = mt_model(dt, dev);
+  nn_optimizer *o = mt_optimizer(m, c);
+  int64_t xs[2] = {32, 6}, ys[2] = {32, 6 + (MT_LAYERS * 5) % 7};
+  nn_tensor *xc = rand_tensor(dt, 2, xs, -1, 1, 31), *yc = rand_tensor(dt, 2, ys, -1, 1, 32), *x = xc, *y = yc;
+  if (dev.type != NN_CPU) {
+    assert_int_equal(nn_tensor_to_device(xc, dev, &x), NN_OK);
+    assert_int_equal(nn_tensor_to_device(yc, dev, &y), NN_OK);
+  }
+  if (multi)
+    unsetenv("NN_CUDA_NO_MULTI_TENSOR");
+  else
+    setenv("NN_CUDA_NO_MULTI_TENSOR", "1", 1);
+  nn_status st = NN_OK;
+  for (int s = 0; s < MT_STEPS && st == NN_OK; ++s) {
+    double loss = 0;
+    st = nn_optimizer_zero_grad(o);
+    if (st == NN_OK) st = nn_model_backward(m, x, y, NN_LOSS_MSE, &loss);
+    if (st == NN_OK) st = nn_optimizer_step(o);
+  }
+  unsetenv("NN_CUDA_NO_MULTI_TENSOR");
+  if (st != NN_OK) fail_msg("%s: %s", c->name, nn_last_error());
+  double *p = model_params(m, n);
+  if (x != xc) nn_tensor_free(x);
+  if (y != yc) nn_tensor_free(y);
+  nn_tensor_free(xc);
+  nn_tensor_free(yc);
+  nn_optimizer_free(o);
+  nn_model_free(m);
+  return p;
+}
+
+/* The multi-tensor update on CUDA matches the CPU's per-tensor one, every
+ * optimizer variant, float32 and float64 (1e-5 relative per weight for
+ * float32; float64 tighter). */
+static void test_multi_tensor_update_matches_cpu(void **state) {
+  (void)state;
+  NEED_GPU();
+  const nn_dtype dts[2] = {NN_F32, NN_F64};
+  for (int d = 0; d < 2; ++d) {
+    const double rtol = dts[d] == NN_F32 ? 1e-5 : 1e-8;
+    for (int c = 0; c < MT_CONFIGS; ++c) {
+      int64_t nc = 0, ng = 0;
+      double *pc = mt_train(&kMtConfigs[c], dts[d], kCpu, true, &nc);
+      double *pg = mt_train(&kMtConfigs[c], dts[d], kGpu, true, &ng);
+      assert_int_equal(nc, ng);
+      for (int64_t i = 0; i < nc; ++i) {
+        const double diff = fabs(pg[i] - pc[i]), scale = fmax(fabs(pg[i]), fabs(pc[i]));
+        if (!(diff <= rtol * scale + rtol * 1e-2))
+          fail_msg("%s %s: parameter %lld: cuda %.17g vs cpu %.17g", kMtConfigs[c].name,
+                   dts[d] == NN_F32 ? "float32" : "float64", (long long)i, pg[i], pc[i]);
+      }
+      free(pc);
+      free(pg);
+    }
+  }
+}
+
+/* One launch per chunk and one launch per tensor (NN_CUDA_NO_MULTI_TENSOR=1)
+ * give the same bits: the same per-element code. */
+static void test_multi_tensor_update_bit_identical_to_per_tensor(void **state) {
+  (void)state;
+  NEED_GPU();
+  const nn_dtype dts[2] = {NN_F32, NN_F64};
+  for (int d = 0; d < 2; ++d) {
+    for (int c = 0; c < MT_CONFIGS; ++c) {
+      int64_t na = 0, nb = 0;
+      double *a = mt_train(&kMtConfigs[c], dts[d], kGpu, true, &na);
+      double *b = mt_train(&kMtConfigs[c], dts[d], kGpu, false, &nb);
+      assert_int_equal(na, nb);
+      for (int64_t i = 0; i < na; ++i)
+        if (memcmp(&a[i], &b[i], sizeof(double)) != 0)
+          fail_msg("%s %s: parameter %lld: multi-tensor %.17g vs per-tensor %.17g", kMtConfigs[c].name,
+                   dts[d] == NN_F32 ? "float32" : "float64", (long long)i, a[i], b[i]);
+      free(a);
+      free(b);
+    }
+  }
+}
+
+/* Inside nn_model_fit (the step replayed as a CUDA graph, the update eager
+ * after it): multi-tensor and per-tensor updates, same bits. */
+static void test_multi_tensor_update_in_fit(void **state) {
+  (void)state;
+  NEED_GPU();
+  const int cfgs[2] = {4 /* sgd momentum weight decay */, 8 /* adamw */};
+  for (int k = 0; k < 2; ++k) {
+    const mt_config *c = &kMtConfigs[cfgs[k]];
+    double *got[2];
+    int64_t n[2];
+    for (int multi = 0; multi < 2; ++multi) {
+      nn_model *m = mt_model(NN_F32, kGpu);
+      nn_optimizer *o = mt_optimizer(m, c);
+      int64_t xs[2] = {40, 6}, ys[2] = {40, 6 + (MT_LAYERS * 5) % 7};
+      nn_tensor *xc = rand_tensor(NN_F32, 2, xs, -1, 1, 41), *yc = rand_tensor(NN_F32, 2, ys, -1, 1, 42);
+      nn_tensor *x = to_gpu(xc), *y = to_gpu(yc);
+      nn_fit_options fo;
+      nn_fit_options_init(&fo);
+      fo.epochs = 3;
+      fo.batch_size = 16; /* 16, 16, 8 */
+      fo.seed = 5;
+      fo.loss = NN_LOSS_MSE;
+      if (multi)
+        unsetenv("NN_CUDA_NO_MULTI_TENSOR");
+      else
+        setenv("NN_CUDA_NO_MULTI_TENSOR", "1", 1);
+      nn_status st = nn_model_fit(m, o, x, y, &fo, NULL);
+      unsetenv("NN_CUDA_NO_MULTI_TENSOR");
+      if (st != NN_OK) fail_msg("%s fit: %s", c->name, nn_last_error());
+      got[multi] = model_params(m, &n[multi]);
+      nn_tensor_free(x);
+      nn_tensor_free(y);
+      nn_tensor_free(xc);
+      nn_tensor_free(yc);
+      nn_optimizer_free(o);
+      nn_model_free(m);
+    }
+    assert_int_equal(n[0], n[1]);
+    for (int64_t i = 0; i < n[0]; ++i)
+      if (memcmp(&got[0][i], &got[1][i], sizeof(double)) != 0)
+        fail_msg("%s fit: parameter %lld: per-tensor %.17g vs multi-tensor %.17g", c->name, (long long)i,
+                 got[0][i], got[1][i]);
+    free(got[0]);
+    free(got[1]);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_unavailable_names_missing_piece),
@@ -827,6 +1036,9 @@ int main(void) {
       cmocka_unit_test(test_two_models_two_threads_bit_identical),
       cmocka_unit_test(test_concurrent_forward_one_model),
       cmocka_unit_test(test_read_right_after_call_is_final),
+      cmocka_unit_test(test_multi_tensor_update_matches_cpu),
+      cmocka_unit_test(test_multi_tensor_update_bit_identical_to_per_tensor),
+      cmocka_unit_test(test_multi_tensor_update_in_fit),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
