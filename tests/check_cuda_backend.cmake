@@ -1,7 +1,7 @@
 # cuda_backend_builds: libnn_cuda.so exists when the CUDA Toolkit was found,
 # exports only nn_cuda_backend_table, and libnn.so has no CUDA dependency
-# (no libcuda / libcudart / libcublas NEEDED entry): libnn.so loads the CUDA
-# backend with dlopen() only.
+# (no libcuda / libcudart / libcublas NEEDED entry, and none in `ldd`'s
+# transitive list): libnn.so loads the CUDA backend with dlopen() only.
 # Usage: cmake -DLIB=<libnn.so> -DCUDA_BUILT=ON|OFF -DCUDA_LIB=<libnn_cuda.so>
 #              -DREADELF=<readelf> -DNM=<nm> -P check_cuda_backend.cmake
 if(NOT READELF)
@@ -18,6 +18,21 @@ foreach(n IN LISTS needed)
   endif()
 endforeach()
 message(STATUS "libnn.so NEEDED: ${needed}")
+# ldd: nothing CUDA among the libraries a program linking libnn.so loads at
+# start-up, transitive ones included (ldd is part of libc-bin on Debian).
+find_program(LDD ldd)
+if(LDD)
+  execute_process(COMMAND ${LDD} ${LIB} OUTPUT_VARIABLE deps RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "ldd ${LIB} failed")
+  endif()
+  if(deps MATCHES "(libcuda|libcudart|libcublas|libcurand|libnvrtc|libnn_cuda)[^ \n]*")
+    message(FATAL_ERROR "libnn.so must not load CUDA at start-up, but ldd lists ${CMAKE_MATCH_0}:\n${deps}")
+  endif()
+  message(STATUS "ldd libnn.so: no CUDA library")
+else()
+  message(STATUS "ldd not found: transitive dependencies not checked")
+endif()
 if(CUDA_BUILT)
   if(NOT EXISTS "${CUDA_LIB}")
     message(FATAL_ERROR "the CUDA Toolkit was found but ${CUDA_LIB} was not built")
