@@ -78,9 +78,9 @@ timeout "$(cap 240)" ctest --test-dir "$BUILD" --output-on-failure -j "$JOBS" -L
   | tee "$OUT/ctest.log"
 [[ ${PIPESTATUS[0]} -ne 0 ]] && status=1
 # The CUDA runs of the device-generic programs: passed / skipped / failed.
-cuda_pass=$(grep -cE "Test +#[0-9]+: [a-z_]+_cuda [.]+ +Passed" "$OUT/ctest.log")
-cuda_skip=$(grep -cE "Test +#[0-9]+: [a-z_]+_cuda [.]+[*]+Skipped" "$OUT/ctest.log")
-cuda_fail=$(grep -E "Test +#[0-9]+: [a-z_]+_cuda " "$OUT/ctest.log" | grep -cvE "Passed|Skipped")
+cuda_pass=$(grep -cE "Test +#[0-9]+: test_[a-z_]+_cuda [.]+ +Passed" "$OUT/ctest.log")
+cuda_skip=$(grep -cE "Test +#[0-9]+: test_[a-z_]+_cuda [.]+[*]+Skipped" "$OUT/ctest.log")
+cuda_fail=$(grep -E "Test +#[0-9]+: test_[a-z_]+_cuda " "$OUT/ctest.log" | grep -cvE "Passed|Skipped")
 echo "device-generic programs on CUDA: $cuda_pass passed, $cuda_skip skipped, $cuda_fail failed"
 if [[ $GPU_SEEN -eq 1 && $cuda_skip -gt 0 ]]; then
   echo "!! nvidia-smi lists a GPU but $cuda_skip device-generic programs skipped CUDA: FAILED"
