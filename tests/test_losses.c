@@ -195,8 +195,38 @@ static void test_cross_entropy_ids_equal_onehot(void **state) {
   }
 }
 
+/* A NaN prediction makes every loss NaN, as in PyTorch (BCE's clamp of the
+ * logs at -100 must not turn it into a finite value), on every device. */
+static void test_nan_prediction_propagates(void **state) {
+  (void)state;
+  const int64_t s[2] = {2, 2};
+  const double p[4] = {NAN, 0.25, 0.5, 0.75}, y[4] = {1.0, 0.0, 1.0, 0.0};
+  const nn_loss elementwise[5] = {NN_LOSS_MSE, NN_LOSS_SSE, NN_LOSS_HALF_MSE, NN_LOSS_BCE,
+                                  NN_LOSS_BCE_WITH_LOGITS};
+  for (int d = 0; d < 2; d++) {
+    nn_dtype dt = d ? NN_F64 : NN_F32;
+    for (int k = 0; k < 5; k++) {
+      double g[4];
+      double v = loss_of(dt, elementwise[k], 2, s, p, y, g);
+      if (!isnan(v)) fail_msg("loss %d (%s): a NaN prediction gives %g, not NaN", (int)elementwise[k],
+                              tu_dtype_name(dt), v);
+      assert_true(isnan(g[0]));
+    }
+    /* cross-entropy: class ids, a NaN logit in row 0 only */
+    nn_tensor *pt = tu_make(dt, 2, s, p);
+    const int64_t ids[2] = {1, 0}, ns[1] = {2};
+    nn_tensor *it = tu_make_i64(NN_I64, 1, ns, ids);
+    double v = 0;
+    TU_OK(nn_loss_compute(NN_LOSS_CROSS_ENTROPY, pt, it, &v, NULL));
+    assert_true(isnan(v));
+    nn_tensor_free(pt);
+    nn_tensor_free(it);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_nan_prediction_propagates),
       cmocka_unit_test(test_torch_loss_cases),
       cmocka_unit_test(test_regression_losses_by_hand),
       cmocka_unit_test(test_bce_clamp_and_stability),

@@ -204,8 +204,11 @@ __global__ void loss_elem_kernel(int kind, const T *p, const T *y, T *g, T gc, i
       if (g) g[i] = gc * d;
     } else if (kind == 3) {
       const double pi = static_cast<double>(p[i]), yi = static_cast<double>(y[i]);
-      const double lp = fmax(log(pi), -100.0);
-      const double l1p = fmax(log1p(-pi), -100.0);
+      // PyTorch's clamp of the logs at -100, NaN-propagating like the CPU's
+      // std::max(log, -100.0) (fmax would turn a NaN prediction into 100).
+      double lp = log(pi), l1p = log1p(-pi);
+      if (lp < -100.0) lp = -100.0;
+      if (l1p < -100.0) l1p = -100.0;
       acc += -(yi * lp + (1.0 - yi) * l1p);
       if (g) {
         const T den = (T(1) - p[i]) * p[i];
