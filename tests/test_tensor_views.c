@@ -403,6 +403,85 @@ static void test_to_device_cpu(void **state) {
   nn_tensor_free(t);
 }
 
+/* Copies within one dtype move bits (the CPU's convert<T, T> is the
+ * identity): a transposed view read, cloned, reshaped or written keeps every
+ * pattern, NaN payloads, signalling NaNs, -0.0 and subnormals included (a
+ * strided copy through float would rewrite F16/BF16 NaNs). */
+static void test_view_copies_keep_bits(void **state) {
+  (void)state;
+  enum { R = 3, C = 4, N = R * C };
+  static const uint16_t f16[N] = {0x7c01, 0xfd55, 0x7e00, 0xfe01, 0x7c00, 0xfc00,
+                                  0x8000, 0x0001, 0x3c00, 0x7bff, 0x83ff, 0x7fff};
+  static const uint16_t bf16[N] = {0x7f81, 0xffa5, 0x7fc0, 0xff81, 0x7f80, 0xff80,
+                                   0x8000, 0x0001, 0x3f80, 0x7f7f, 0x807f, 0x7fff};
+  static const uint32_t f32[N] = {0x7f800001u, 0xffc12345u, 0x7fc00000u, 0xff800001u, 0x7f800000u, 0xff800000u,
+                                  0x80000000u, 0x00000001u, 0x3f800000u, 0x7f7fffffu, 0x807fffffu, 0x7fbfffffu};
+  static const uint64_t f64[N] = {0x7ff0000000000001ull, 0xfff8123456789abcull, 0x7ff8000000000000ull,
+                                  0xfff0000000000001ull, 0x7ff0000000000000ull, 0xfff0000000000000ull,
+                                  0x8000000000000000ull, 0x0000000000000001ull, 0x3ff0000000000000ull,
+                                  0x7fefffffffffffffull, 0x800fffffffffffffull, 0x7ff7ffffffffffffull};
+  for (int di = 0; di < 8; di++) {
+    nn_dtype dt = tu_all_dtypes[di];
+    size_t sz = tu_dtype_size(dt);
+    unsigned char src[N * 8], exp[N * 8], got[N * 8];
+    for (int k = 0; k < N; k++) {
+      switch (dt) {
+        case NN_F16: memcpy(src + k * sz, &f16[k], sz); break;
+        case NN_BF16: memcpy(src + k * sz, &bf16[k], sz); break;
+        case NN_F32: memcpy(src + k * sz, &f32[k], sz); break;
+        case NN_F64: memcpy(src + k * sz, &f64[k], sz); break;
+        default:
+          for (size_t b = 0; b < sz; b++) src[k * sz + b] = (unsigned char)(k * 73 + b * 29 + 0x85);
+      }
+    }
+    /* exp: src [R, C] transposed, row-major [C, R] */
+    for (int i = 0; i < R; i++)
+      for (int j = 0; j < C; j++) memcpy(exp + (j * R + i) * sz, src + (i * C + j) * sz, sz);
+    int64_t s[2] = {R, C};
+    nn_tensor *t = NULL, *tt = NULL, *c = NULL, *r = NULL;
+    TU_OK(nn_tensor_zeros(dt, 2, s, tu_device(), &t));
+    TU_OK(nn_tensor_write(t, src, N * sz));
+    TU_OK(nn_tensor_transpose(t, 0, 1, &tt));
+    char ctx[64];
+    snprintf(ctx, sizeof ctx, "%s", tu_dtype_name(dt));
+    /* read of the view */
+    memset(got, 0, sizeof got);
+    TU_OK(nn_tensor_read(tt, got, N * sz));
+    if (memcmp(got, exp, N * sz) != 0) {
+      print_error("%s: read of a transposed view changed bits\n", ctx);
+      fail();
+    }
+    /* clone and reshape of the view (strided copies on the device) */
+    TU_OK(nn_tensor_clone(tt, &c));
+    memset(got, 0, sizeof got);
+    TU_OK(nn_tensor_read(c, got, N * sz));
+    if (memcmp(got, exp, N * sz) != 0) {
+      print_error("%s: clone of a transposed view changed bits\n", ctx);
+      fail();
+    }
+    int64_t flat[1] = {N};
+    TU_OK(nn_tensor_reshape(tt, 1, flat, &r));
+    memset(got, 0, sizeof got);
+    TU_OK(nn_tensor_read(r, got, N * sz));
+    if (memcmp(got, exp, N * sz) != 0) {
+      print_error("%s: reshape of a transposed view changed bits\n", ctx);
+      fail();
+    }
+    /* write through the view: t gets src transposed back */
+    TU_OK(nn_tensor_write(tt, exp, N * sz));
+    memset(got, 0, sizeof got);
+    TU_OK(nn_tensor_read(t, got, N * sz));
+    if (memcmp(got, src, N * sz) != 0) {
+      print_error("%s: write through a transposed view changed bits\n", ctx);
+      fail();
+    }
+    nn_tensor_free(r);
+    nn_tensor_free(c);
+    nn_tensor_free(tt);
+    nn_tensor_free(t);
+  }
+}
+
 /* ---- to_dtype: every pair ------------------------------------------------------ */
 
 static const double float_specials[] = {
@@ -680,6 +759,7 @@ int main(void) {
       cmocka_unit_test(test_transposed_operands_in_ops),
       cmocka_unit_test(test_clone_independent),
       cmocka_unit_test(test_to_device_cpu),
+      cmocka_unit_test(test_view_copies_keep_bits),
       cmocka_unit_test(test_to_dtype_every_pair),
       cmocka_unit_test(test_to_dtype_out_of_range),
       cmocka_unit_test(test_to_dtype_examples),

@@ -11,23 +11,26 @@ namespace {
 
 // ---------------------------------------------------------------- copy
 
-// A value in flight between two dtypes: an integer (int64 pattern) or a double.
+// A value in flight between two dtypes: an integer (int64 pattern), a float
+// (F32/F16/BF16 sources: kept in float, as the CPU's convert<D, S> does, so
+// no float -> double -> float round trip touches a NaN) or a double (F64).
 struct Gv {
-  bool is_int;
+  enum Kind { Int, Flt, Dbl } kind;
   int64_t i;
+  float f;
   double d;
 };
 
 __device__ inline Gv load_any(const char *p, int dt) {
   switch (dt) {
-    case 0: return Gv{false, 0, static_cast<double>(*reinterpret_cast<const float *>(p))};
-    case 1: return Gv{false, 0, *reinterpret_cast<const double *>(p)};
-    case 2: return Gv{false, 0, static_cast<double>(dev_h2f(*reinterpret_cast<const uint16_t *>(p)))};
-    case 3: return Gv{false, 0, static_cast<double>(dev_bf2f(*reinterpret_cast<const uint16_t *>(p)))};
-    case 4: return Gv{true, static_cast<int64_t>(*reinterpret_cast<const uint8_t *>(p)), 0};
-    case 5: return Gv{true, static_cast<int64_t>(*reinterpret_cast<const int16_t *>(p)), 0};
-    case 6: return Gv{true, static_cast<int64_t>(*reinterpret_cast<const int32_t *>(p)), 0};
-    default: return Gv{true, *reinterpret_cast<const int64_t *>(p), 0};
+    case 0: return Gv{Gv::Flt, 0, *reinterpret_cast<const float *>(p), 0};
+    case 1: return Gv{Gv::Dbl, 0, 0.f, *reinterpret_cast<const double *>(p)};
+    case 2: return Gv{Gv::Flt, 0, dev_h2f(*reinterpret_cast<const uint16_t *>(p)), 0};
+    case 3: return Gv{Gv::Flt, 0, dev_bf2f(*reinterpret_cast<const uint16_t *>(p)), 0};
+    case 4: return Gv{Gv::Int, static_cast<int64_t>(*reinterpret_cast<const uint8_t *>(p)), 0.f, 0};
+    case 5: return Gv{Gv::Int, static_cast<int64_t>(*reinterpret_cast<const int16_t *>(p)), 0.f, 0};
+    case 6: return Gv{Gv::Int, static_cast<int64_t>(*reinterpret_cast<const int32_t *>(p)), 0.f, 0};
+    default: return Gv{Gv::Int, *reinterpret_cast<const int64_t *>(p), 0.f, 0};
   }
 }
 
@@ -35,10 +38,11 @@ __device__ inline Gv load_any(const char *p, int dt) {
 __device__ inline void store_any(char *p, int dt, Gv v) {
   if (dt <= 3) {
     if (dt == 1) {
-      *reinterpret_cast<double *>(p) = v.is_int ? static_cast<double>(v.i) : v.d;
+      *reinterpret_cast<double *>(p) =
+          v.kind == Gv::Int ? static_cast<double>(v.i) : v.kind == Gv::Flt ? static_cast<double>(v.f) : v.d;
       return;
     }
-    float f = v.is_int ? static_cast<float>(v.i) : static_cast<float>(v.d);
+    float f = v.kind == Gv::Int ? static_cast<float>(v.i) : v.kind == Gv::Flt ? v.f : static_cast<float>(v.d);
     if (dt == 0)
       *reinterpret_cast<float *>(p) = f;
     else if (dt == 2)
@@ -47,7 +51,9 @@ __device__ inline void store_any(char *p, int dt, Gv v) {
       *reinterpret_cast<uint16_t *>(p) = dev_f2bf(f);
     return;
   }
-  uint64_t u = static_cast<uint64_t>(v.is_int ? v.i : dev_f2i64(v.d));
+  uint64_t u = static_cast<uint64_t>(v.kind == Gv::Int ? v.i
+                                     : v.kind == Gv::Flt ? dev_f2i64(static_cast<double>(v.f))
+                                                         : dev_f2i64(v.d));
   switch (dt) {
     case 4: *reinterpret_cast<uint8_t *>(p) = static_cast<uint8_t>(u); return;
     case 5: *reinterpret_cast<uint16_t *>(p) = static_cast<uint16_t>(u); return;
@@ -61,6 +67,18 @@ __global__ void copy_kernel(Iter<2> it, char *dst, int ddt, int desz, const char
     int64_t off[2];
     it.offsets(i, off);
     store_any(dst + off[0] * desz, ddt, load_any(src + off[1] * sesz, sdt));
+  }
+}
+
+// Same dtype, any strides: the element's bits, untouched (the CPU's
+// convert<T, T> returns its argument; a trip through float would rewrite
+// F16/BF16 NaN payloads and quiet signalling NaNs).
+template <class U>
+__global__ void copy_bits_kernel(Iter<2> it, U *dst, const U *src) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < it.total; i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t off[2];
+    it.offsets(i, off);
+    dst[off[0]] = src[off[1]];
   }
 }
 
@@ -332,6 +350,17 @@ void k_copy(cudaStream_t s, const V &dst, const V &src) {
   const V *ops[2] = {&dst, &src};
   Iter<2> it = make_iter<2>(dst, ops);
   if (it.total == 0) return;
+  if (dst.dtype == src.dtype) {
+    const unsigned g = blocks_for(it.total);
+    switch (elem_size(dst.dtype)) {
+      case 1: copy_bits_kernel<uint8_t><<<g, kThreads, 0, s>>>(it, static_cast<uint8_t *>(dst.data), static_cast<const uint8_t *>(src.data)); break;
+      case 2: copy_bits_kernel<uint16_t><<<g, kThreads, 0, s>>>(it, static_cast<uint16_t *>(dst.data), static_cast<const uint16_t *>(src.data)); break;
+      case 4: copy_bits_kernel<uint32_t><<<g, kThreads, 0, s>>>(it, static_cast<uint32_t *>(dst.data), static_cast<const uint32_t *>(src.data)); break;
+      default: copy_bits_kernel<uint64_t><<<g, kThreads, 0, s>>>(it, static_cast<uint64_t *>(dst.data), static_cast<const uint64_t *>(src.data)); break;
+    }
+    check_launch("copy");
+    return;
+  }
   copy_kernel<<<blocks_for(it.total), kThreads, 0, s>>>(it, static_cast<char *>(dst.data), dst.dtype,
                                                           static_cast<int>(elem_size(dst.dtype)),
                                                           static_cast<const char *>(src.data), src.dtype,
