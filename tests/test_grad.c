@@ -564,12 +564,78 @@ static void test_f32_matches_f64(void **state) {
   nn_model_free(b);
 }
 
+/* Softmax output over 45 classes (wider than a warp, not a multiple of 32)
+ * on 37 rows (more rows than a block has warps, more than the 8 row stripes
+ * of the bias-gradient column sums, two 32-column blocks), F64, SSE loss:
+ * the weight and bias gradients against the closed form
+ * dz = y (dy - sum(dy y)), dW = dz^T x, db = column sums of dz. */
+static void test_wide_softmax_output_grads(void **state) {
+  (void)state;
+  enum { N = 37, K = 4, C = 45 };
+  nn_model *m = model_of(7, linear(K, C, true), act(NN_ACT_SOFTMAX), NULL);
+  tu_rng r = tu_rng_make(4537);
+  const int64_t xs[2] = {N, K}, ys[2] = {N, C};
+  nn_tensor *x = rand_f64(&r, 2, xs, -2, 2), *t = rand_f64(&r, 2, ys, 0, 0.1);
+  double loss = NAN;
+  TU_OK(nn_model_zero_grad(m));
+  TU_OK(nn_model_backward(m, x, t, NN_LOSS_SSE, &loss));
+  nn_layer *l = NULL;
+  TU_OK(nn_model_layer(m, 0, &l));
+  nn_tensor *wt = NULL, *bt = NULL, *gwt = NULL, *gbt = NULL;
+  TU_OK(nn_layer_param(l, NN_PARAM_WEIGHT, &wt));
+  TU_OK(nn_layer_param(l, NN_PARAM_BIAS, &bt));
+  TU_OK(nn_layer_grad(l, NN_PARAM_WEIGHT, &gwt));
+  TU_OK(nn_layer_grad(l, NN_PARAM_BIAS, &gbt));
+  int64_t k = 0;
+  double *X = tu_read(x, &k), *T = tu_read(t, &k), *W = tu_read(wt, &k), *B = tu_read(bt, &k);
+  double *GW = tu_read(gwt, &k), *GB = tu_read(gbt, &k);
+  static double dz[N][C], dw[C * K], db[C];
+  memset(dw, 0, sizeof dw);
+  memset(db, 0, sizeof db);
+  double ref_loss = 0;
+  for (int i = 0; i < N; i++) {
+    double z[C], y[C], mx = -INFINITY, sum = 0, s = 0;
+    for (int o = 0; o < C; o++) {
+      z[o] = B[o];
+      for (int j = 0; j < K; j++) z[o] += X[i * K + j] * W[o * K + j];
+      mx = fmax(mx, z[o]);
+    }
+    for (int o = 0; o < C; o++) sum += exp(z[o] - mx);
+    for (int o = 0; o < C; o++) {
+      y[o] = exp(z[o] - mx) / sum;
+      ref_loss += (y[o] - T[i * C + o]) * (y[o] - T[i * C + o]);
+      s += 2 * (y[o] - T[i * C + o]) * y[o];
+    }
+    for (int o = 0; o < C; o++) {
+      dz[i][o] = y[o] * (2 * (y[o] - T[i * C + o]) - s);
+      db[o] += dz[i][o];
+      for (int j = 0; j < K; j++) dw[o * K + j] += dz[i][o] * X[i * K + j];
+    }
+  }
+  assert_near(loss, ref_loss, 1e-12 * fabs(ref_loss));
+  tu_assert_close(GW, dw, C * K, 1e-10, 1e-14, "wide softmax output: weight grad");
+  tu_assert_close(GB, db, C, 1e-10, 1e-14, "wide softmax output: bias grad");
+  free(X);
+  free(T);
+  free(W);
+  free(B);
+  free(GW);
+  free(GB);
+  nn_tensor_free(wt);
+  nn_tensor_free(bt);
+  nn_tensor_free(gwt);
+  nn_tensor_free(gbt);
+  nn_tensor_free(x);
+  nn_tensor_free(t);
+  nn_model_free(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_loss_grads),           cmocka_unit_test(test_activation_grads),
       cmocka_unit_test(test_leaky_relu_slope),     cmocka_unit_test(test_step_straight_through),
       cmocka_unit_test(test_linear_grads),         cmocka_unit_test(test_three_layer_models),
-      cmocka_unit_test(test_f32_matches_f64),
+      cmocka_unit_test(test_f32_matches_f64),      cmocka_unit_test(test_wide_softmax_output_grads),
   };
   return tu_run_group(tests);
 }

@@ -235,6 +235,48 @@ static void test_softmax_last_dim_3d_and_large(void **state) {
   release_layer(l, holder);
 }
 
+/* Softmax over rows wider than a warp (45 columns: each lane of a CUDA
+ * warp-per-row kernel takes one or two columns) and more rows than a block
+ * has warps, F32 and F64; rows with a NaN, a +inf or only -inf give all NaN
+ * (PyTorch's exp(x - max) / sum), a single -inf entry gives 0 there. */
+static void test_softmax_wide_rows_and_non_finite(void **state) {
+  (void)state;
+  const int64_t rows = 37, cols = 45, s[2] = {rows, cols};
+  double *x = malloc((size_t)(rows * cols) * sizeof(double)), *e = malloc((size_t)(rows * cols) * sizeof(double));
+  for (int d = 0; d < 2; d++) {
+    nn_dtype dt = d ? NN_F64 : NN_F32;
+    tu_rng r = tu_rng_make(4500 + (uint64_t)d);
+    for (int64_t i = 0; i < rows * cols; i++) x[i] = tu_cast(dt, tu_rng_uniform(&r, -8, 8));
+    x[3 * cols + 40] = NAN;
+    x[5 * cols + 33] = INFINITY;
+    for (int64_t j = 0; j < cols; j++) x[7 * cols + j] = -INFINITY;
+    x[9 * cols + 44] = -INFINITY;
+    x[11 * cols + 0] = 80.0; /* exp would overflow float without the max subtracted */
+    for (int64_t i = 0; i < rows; i++) {
+      const double *xr = x + i * cols;
+      double mx = -INFINITY, sum = 0;
+      bool nan = false;
+      for (int64_t j = 0; j < cols; j++) {
+        if (isnan(xr[j])) nan = true;
+        mx = fmax(mx, xr[j]);
+      }
+      for (int64_t j = 0; j < cols; j++) sum += exp(xr[j] - mx);
+      for (int64_t j = 0; j < cols; j++) e[i * cols + j] = nan || isinf(mx) ? NAN : exp(xr[j] - mx) / sum;
+    }
+    nn_layer *l = NULL;
+    TU_OK(nn_layer_activation(NN_ACT_SOFTMAX, &l));
+    nn_model *holder = on_device(l);
+    nn_tensor *xt = tu_make(dt, 2, s, x), *y = NULL;
+    TU_OK(nn_layer_forward(l, xt, &y));
+    tu_assert_tensor(y, dt, 2, s, e, d ? 1e-13 : 1e-5, d ? 1e-300 : 1e-30);
+    nn_tensor_free(y);
+    nn_tensor_free(xt);
+    release_layer(l, holder);
+  }
+  free(x);
+  free(e);
+}
+
 /* ---- models -------------------------------------------------------------------- */
 
 static void test_mlp_structure(void **state) {
@@ -894,6 +936,7 @@ int main(void) {
       cmocka_unit_test(test_linear_no_bias_has_no_bias_param),
       cmocka_unit_test(test_activation_values),
       cmocka_unit_test(test_softmax_last_dim_3d_and_large),
+      cmocka_unit_test(test_softmax_wide_rows_and_non_finite),
       cmocka_unit_test(test_mlp_structure),
       cmocka_unit_test(test_empty_model_forward_copies),
       cmocka_unit_test(test_model_forward_composes_layers),

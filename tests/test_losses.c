@@ -224,6 +224,134 @@ static void test_nan_prediction_propagates(void **state) {
   }
 }
 
+/* Shapes that take the device kernels past their small-case paths: an
+ * elementwise loss over more elements than the loss grid covers in one pass
+ * (CUDA: at most 1,024 blocks of 256 threads, grid-stride beyond, partial
+ * sums reduced in a fixed order), and cross-entropy with more classes than a
+ * warp has lanes (c = 70: each lane several columns, c not a multiple of 32)
+ * and with more rows than the grid has warps (9,001 rows). Value and every
+ * gradient element against a float64 reference from the dtype-rounded
+ * inputs; the same call twice gives the same bits. */
+static double ref_elem_term(nn_loss loss, double p, double y) {
+  switch (loss) {
+    case NN_LOSS_BCE: {
+      double lp = fmax(log(p), -100.0), l1p = fmax(log1p(-p), -100.0);
+      return -(y * lp + (1 - y) * l1p);
+    }
+    case NN_LOSS_BCE_WITH_LOGITS: return fmax(p, 0.0) - p * y + log1p(exp(-fabs(p)));
+    default: return (p - y) * (p - y);
+  }
+}
+
+static double ref_elem_grad(nn_loss loss, double p, double y) {
+  switch (loss) {
+    case NN_LOSS_BCE: return (p - y) / fmax((1 - p) * p, 1e-12);
+    case NN_LOSS_BCE_WITH_LOGITS: return 1 / (1 + exp(-p)) - y;
+    default: return 2 * (p - y);
+  }
+}
+
+static void check_large_elementwise(nn_dtype dt, nn_loss loss, int64_t n) {
+  tu_rng r = tu_rng_make(77 + (uint64_t)loss);
+  double *p = malloc((size_t)n * sizeof(double)), *y = malloc((size_t)n * sizeof(double));
+  for (int64_t i = 0; i < n; i++) {
+    p[i] = tu_cast(dt, loss == NN_LOSS_BCE ? tu_rng_uniform(&r, 0.02, 0.98) : tu_rng_uniform(&r, -3, 3));
+    y[i] = tu_cast(dt, loss == NN_LOSS_BCE || loss == NN_LOSS_BCE_WITH_LOGITS ? (double)(tu_rng_next(&r) & 1)
+                                                                              : tu_rng_uniform(&r, -3, 3));
+  }
+  const double c = loss == NN_LOSS_SSE ? 1.0 : loss == NN_LOSS_HALF_MSE ? 0.5 / (double)n : 1.0 / (double)n;
+  double ref = 0;
+  double *gref = malloc((size_t)n * sizeof(double));
+  for (int64_t i = 0; i < n; i++) {
+    ref += ref_elem_term(loss, p[i], y[i]);
+    gref[i] = c * ref_elem_grad(loss, p[i], y[i]);
+  }
+  ref *= c;
+  const int64_t s[1] = {n};
+  double *g = malloc((size_t)n * sizeof(double));
+  double v = loss_of(dt, loss, 1, s, p, y, g);
+  double v2 = loss_of(dt, loss, 1, s, p, y, NULL);
+  char ctx[96];
+  snprintf(ctx, sizeof ctx, "loss %d (%s) over %lld elements: value", (int)loss, tu_dtype_name(dt), (long long)n);
+  tu_assert_close(&v, &ref, 1, dt == NN_F64 ? 1e-12 : 1e-6, 0, ctx);
+  if (memcmp(&v, &v2, sizeof v) != 0) fail_msg("%s: %.17g, then %.17g (not deterministic)", ctx, v, v2);
+  snprintf(ctx, sizeof ctx, "loss %d (%s) over %lld elements: grad", (int)loss, tu_dtype_name(dt), (long long)n);
+  tu_assert_close(g, gref, n, dt == NN_F64 ? 1e-12 : 2e-6, dt == NN_F64 ? 1e-20 : 1e-13, ctx);
+  free(p);
+  free(y);
+  free(g);
+  free(gref);
+}
+
+static void check_wide_cross_entropy(nn_dtype dt, bool ids, int64_t n, int64_t c) {
+  tu_rng r = tu_rng_make(500 + (uint64_t)(n * c) + ids);
+  const int64_t s[2] = {n, c};
+  double *x = malloc((size_t)(n * c) * sizeof(double)), *t = calloc((size_t)(n * c), sizeof(double));
+  int64_t *cls = malloc((size_t)n * sizeof(int64_t));
+  for (int64_t i = 0; i < n * c; i++) x[i] = tu_cast(dt, tu_rng_uniform(&r, -6, 6));
+  for (int64_t i = 0; i < n; i++) {
+    cls[i] = tu_rng_int(&r, 0, c - 1);
+    if (ids) {
+      t[i * c + cls[i]] = 1;
+    } else { /* probabilities, some exactly 0; a row need not sum to 1 */
+      for (int64_t j = 0; j < c; j++)
+        t[i * c + j] = tu_cast(dt, (tu_rng_next(&r) & 3) == 0 ? 0.0 : tu_rng_uniform(&r, 0, 2.0 / (double)c));
+    }
+  }
+  double ref = 0, *gref = malloc((size_t)(n * c) * sizeof(double));
+  for (int64_t i = 0; i < n; i++) {
+    const double *xr = x + i * c, *tr = t + i * c;
+    double mx = -INFINITY, se = 0, ts = 0, l = 0;
+    for (int64_t j = 0; j < c; j++) mx = fmax(mx, xr[j]);
+    for (int64_t j = 0; j < c; j++) se += exp(xr[j] - mx);
+    const double lse = mx + log(se);
+    for (int64_t j = 0; j < c; j++) {
+      ts += tr[j];
+      l -= tr[j] * (xr[j] - lse);
+    }
+    ref += l / (double)n;
+    for (int64_t j = 0; j < c; j++) gref[i * c + j] = (exp(xr[j] - lse) * ts - tr[j]) / (double)n;
+  }
+  nn_tensor *pt = tu_make(dt, 2, s, x);
+  nn_tensor *tt = ids ? tu_make_i64(NN_I64, 1, &n, cls) : tu_make(dt, 2, s, t);
+  double v = NAN, v2 = NAN;
+  nn_tensor *g = NULL;
+  TU_OK(nn_loss_compute(NN_LOSS_CROSS_ENTROPY, pt, tt, &v, &g));
+  TU_OK(nn_loss_compute(NN_LOSS_CROSS_ENTROPY, pt, tt, &v2, NULL));
+  char ctx[128];
+  snprintf(ctx, sizeof ctx, "CE %s [%lld, %lld] (%s): value", ids ? "class ids" : "probabilities", (long long)n,
+           (long long)c, tu_dtype_name(dt));
+  tu_assert_close(&v, &ref, 1, dt == NN_F64 ? 1e-12 : 1e-6, 0, ctx);
+  if (memcmp(&v, &v2, sizeof v) != 0) fail_msg("%s: %.17g, then %.17g (not deterministic)", ctx, v, v2);
+  tu_assert_meta(g, dt, 2, s);
+  int64_t k = 0;
+  double *gv = tu_read(g, &k);
+  snprintf(ctx, sizeof ctx, "CE %s [%lld, %lld] (%s): grad", ids ? "class ids" : "probabilities", (long long)n,
+           (long long)c, tu_dtype_name(dt));
+  tu_assert_close(gv, gref, n * c, dt == NN_F64 ? 1e-11 : 1e-5, (dt == NN_F64 ? 1e-15 : 3e-7) / (double)n, ctx); /* F32: p - 1 of the target class rounds to ulp(1/n) */
+  free(gv);
+  nn_tensor_free(g);
+  nn_tensor_free(pt);
+  nn_tensor_free(tt);
+  free(x);
+  free(t);
+  free(cls);
+  free(gref);
+}
+
+static void test_large_and_wide_losses(void **state) {
+  (void)state;
+  for (int d = 0; d < 2; d++) {
+    nn_dtype dt = d ? NN_F64 : NN_F32;
+    for (int l = NN_LOSS_MSE; l <= NN_LOSS_BCE_WITH_LOGITS; l++) check_large_elementwise(dt, (nn_loss)l, 300001);
+    for (int ids = 0; ids < 2; ids++) {
+      check_wide_cross_entropy(dt, ids, 257, 70);
+      check_wide_cross_entropy(dt, ids, 9001, 3);
+      check_wide_cross_entropy(dt, ids, 5, 33);
+    }
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_nan_prediction_propagates),
@@ -231,6 +359,7 @@ int main(void) {
       cmocka_unit_test(test_regression_losses_by_hand),
       cmocka_unit_test(test_bce_clamp_and_stability),
       cmocka_unit_test(test_cross_entropy_ids_equal_onehot),
+      cmocka_unit_test(test_large_and_wide_losses),
   };
   return tu_run_group(tests);
 }
