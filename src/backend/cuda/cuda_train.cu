@@ -213,11 +213,11 @@ __global__ void loss_elem_kernel(int kind, const T *p, const T *y, T *g, T gc, i
       if (g) {
         const T den = (T(1) - p[i]) * p[i];
         const T eps = T(1e-12);
-        g[i] = gc * (p[i] - y[i]) / (den > eps ? den : eps);
+        g[i] = gc * (p[i] - y[i]) / (den < eps ? eps : den);  // std::max(den, eps), as the CPU
       }
     } else {
       const double x = static_cast<double>(p[i]), yi = static_cast<double>(y[i]);
-      acc += fmax(x, 0.0) - x * yi + log1p(exp(-fabs(x)));
+      acc += (x < 0.0 ? 0.0 : x) - x * yi + log1p(exp(-fabs(x)));  // std::max(x, 0.0), as the CPU
       if (g) g[i] = gc * (sigm(p[i]) - y[i]);
     }
   }
