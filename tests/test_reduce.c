@@ -370,6 +370,40 @@ static void test_argmax_first_index_and_nan(void **state) {
   nn_tensor_free(x);
 }
 
+/* Long rows (n >= 512 with few outputs: CUDA's one-block-per-output kernel,
+ * whose tree merges partials out of index order): ARGMAX still gives the
+ * first maximum and the first NaN, MAX/MIN propagate NaN, ties and signed
+ * zeros included; along dim 0 (inner > 1), dim 1 and all dims. */
+static void test_long_rows_ties_nan(void **state) {
+  (void)state;
+  enum { R = 4, L = 1000 };
+  static double v[R * L], vt[L * R];
+  for (int di = 0; di < 8; di++) {
+    nn_dtype dt = tu_all_dtypes[di];
+    bool fl = tu_is_float(dt);
+    for (int k = 0; k < L; k++) {
+      /* row 0: maximum 5 tied at 999, 777, 333 (first: 333) */
+      v[0 * L + k] = (k == 333 || k == 777 || k == 999) ? 5 : (k % 3);
+      /* row 1: NaN at 900 and 450 (first: 450); integers: a tie of 9 there */
+      v[1 * L + k] = (k == 900 || k == 450) ? (fl ? NAN : 9) : (k == 10 ? 7 : 1);
+      /* row 2: -inf everywhere but one 0 (integers: 0 and one 1) */
+      v[2 * L + k] = k == 640 ? (fl ? 0 : 1) : (fl ? -INFINITY : 0);
+      /* row 3: zeros of both signs: every one ties (first: 0) */
+      v[3 * L + k] = (fl && k % 2 == 0) ? -0.0 : 0.0;
+    }
+    for (int i = 0; i < R; i++)
+      for (int k = 0; k < L; k++) vt[k * R + i] = v[i * L + k];
+    int64_t s[2] = {R, L}, st[2] = {L, R};
+    for (int oi = 0; oi < N_OPS; oi++) {
+      nn_reduce_op op = all_ops[oi];
+      if (op == NN_REDUCE_MEAN && !fl) continue;
+      check_reduce(op, dt, 2, s, v, 1, false, "long rows");
+      check_reduce(op, dt, 2, s, v, NN_ALL_DIMS, false, "long rows");
+      check_reduce(op, dt, 2, st, vt, 0, true, "long columns");
+    }
+  }
+}
+
 static void test_empty_dims(void **state) {
   (void)state;
   int64_t s[2] = {3, 0};
@@ -449,6 +483,7 @@ int main(void) {
       cmocka_unit_test(test_non_contiguous_input),
       cmocka_unit_test(test_integer_sum_is_i64),
       cmocka_unit_test(test_argmax_first_index_and_nan),
+      cmocka_unit_test(test_long_rows_ties_nan),
       cmocka_unit_test(test_empty_dims),
       cmocka_unit_test(test_mean_of_integers_is_dtype_error),
   };
