@@ -678,26 +678,7 @@ static void test_summary(void **state) {
 
 /* ---- gradients accumulate; zero_grad clears ---------------------------------------------- */
 
-static double *grads_of(nn_model *m, int64_t *n) {
-  int64_t total = nn_model_num_params(m), off = 0;
-  double *out = malloc((size_t)total * sizeof(double));
-  for (int i = 0; i < nn_model_num_layers(m); i++) {
-    nn_layer *l = get_layer(m, i);
-    if (nn_layer_kind_of(l) != NN_LAYER_LINEAR) continue;
-    for (int w = 0; w < 2; w++) {
-      nn_tensor *g = NULL;
-      TU_OK(nn_layer_grad(l, (nn_param)w, &g));
-      int64_t k = 0;
-      double *v = tu_read(g, &k);
-      memcpy(out + off, v, (size_t)k * sizeof(double));
-      off += k;
-      free(v);
-      nn_tensor_free(g);
-    }
-  }
-  *n = total;
-  return out;
-}
+static double *grads_of(nn_model *m, int64_t *n) { return tu_model_values(m, true, n); }
 
 static void test_grad_accumulation(void **state) {
   (void)state;

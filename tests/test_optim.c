@@ -260,24 +260,13 @@ typedef struct many_ref {
   int64_t n;
 } many_ref;
 
+/* Copies the model's parameters (or gradients) into out; returns the count. */
 static int64_t many_read(nn_model *m, double *out, bool grads) {
-  int64_t off = 0;
-  for (int i = 0; i < nn_model_num_layers(m); i++) {
-    nn_layer *l = NULL;
-    TU_OK(nn_model_layer(m, i, &l));
-    if (nn_layer_kind_of(l) != NN_LAYER_LINEAR) continue;
-    for (int w = 0; w < 2; w++) {
-      nn_tensor *t = NULL;
-      TU_OK(grads ? nn_layer_grad(l, (nn_param)w, &t) : nn_layer_param(l, (nn_param)w, &t));
-      int64_t k = 0;
-      double *v = tu_read(t, &k);
-      memcpy(out + off, v, (size_t)k * sizeof(double));
-      off += k;
-      free(v);
-      nn_tensor_free(t);
-    }
-  }
-  return off;
+  int64_t n = 0;
+  double *v = tu_model_values(m, grads, &n);
+  memcpy(out, v, (size_t)n * sizeof(double));
+  free(v);
+  return n;
 }
 
 static void check_many_params(nn_dtype dt, int which) {

@@ -403,6 +403,36 @@ nn_tensor *tu_make_i64_at(nn_dtype dt, int ndim, const int64_t *shape, const int
   return t;
 }
 
+double *tu_model_values_at(nn_model *m, bool grads, int64_t *n, const char *file, int line) {
+  const int64_t total = nn_model_num_params(m);
+  double *out = malloc((size_t)(total > 0 ? total : 1) * sizeof(double));
+  if (!out) tu_failf(file, line, "malloc failed");
+  int64_t off = 0;
+  for (int i = 0; i < nn_model_num_layers(m); i++) {
+    nn_layer *l = NULL;
+    if (nn_model_layer(m, i, &l) != NN_OK) tu_failf(file, line, "nn_model_layer(%d): %s", i, nn_last_error());
+    if (nn_layer_kind_of(l) != NN_LAYER_LINEAR) continue;
+    for (int w = 0; w < 2; w++) {
+      nn_tensor *t = NULL;
+      nn_status st = grads ? nn_layer_grad(l, (nn_param)w, &t) : nn_layer_param(l, (nn_param)w, &t);
+      if (st != NN_OK) {
+        if (w == 1) continue; /* a Linear layer without bias (the count check below still holds) */
+        tu_failf(file, line, "layer %d %s: %s", i, w ? "bias" : "weight", nn_last_error());
+      }
+      int64_t k = 0;
+      double *v = tu_read_at(t, &k, file, line);
+      if (off + k > total) tu_failf(file, line, "more values than nn_model_num_params (%lld)", (long long)total);
+      memcpy(out + off, v, (size_t)k * sizeof(double));
+      off += k;
+      free(v);
+      nn_tensor_free(t);
+    }
+  }
+  if (off != total) tu_failf(file, line, "%lld values read, nn_model_num_params is %lld", (long long)off, (long long)total);
+  *n = total;
+  return out;
+}
+
 nn_tensor *tu_make_strided_at(nn_dtype dt, int ndim, const int64_t *shape, const double *vals, int d0, int d1,
                               const char *file, int line) {
   if (ndim < 2 || d0 == d1) return tu_make_at(dt, ndim, shape, vals, file, line);

@@ -109,6 +109,12 @@ double *tu_read_at(const nn_tensor *t, int64_t *n, const char *file, int line);
 #define tu_read_i64(t, n) tu_read_i64_at((t), (n), __FILE__, __LINE__)
 int64_t *tu_read_i64_at(const nn_tensor *t, int64_t *n, const char *file, int line);
 
+/* Every Linear layer's weight then bias (grads: their gradients), in layer
+ * order, read as one malloc'd array of doubles (caller frees); *n gets the
+ * count (nn_model_num_params). Works on any device. */
+#define tu_model_values(m, grads, n) tu_model_values_at((m), (grads), (n), __FILE__, __LINE__)
+double *tu_model_values_at(nn_model *m, bool grads, int64_t *n, const char *file, int line);
+
 /* Asserts dtype and shape of t. */
 #define tu_assert_meta(t, dt, ndim, shape) tu_assert_meta_at((t), (dt), (ndim), (shape), __FILE__, __LINE__)
 void tu_assert_meta_at(const nn_tensor *t, nn_dtype dt, int ndim, const int64_t *shape,
