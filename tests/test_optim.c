@@ -345,42 +345,33 @@ static void test_many_parameter_tensors(void **state) {
     for (int which = 0; which < 3; which++) check_many_params(d ? NN_F64 : NN_F32, which);
 }
 
+/* Appends one named case to the table being built in main. */
+static void add_case(struct CMUnitTest *tests, size_t *n, char *name, CMUnitTestFunction f, const void *state) {
+  tests[*n].name = name;
+  tests[*n].test_func = f;
+  tests[*n].setup_func = NULL;
+  tests[*n].teardown_func = NULL;
+  tests[*n].initial_state = (void *)state;
+  ++*n;
+}
+
 int main(void) {
   struct CMUnitTest tests[3 * TF_N_SCENARIOS + 1];
-  static char names[3 * TF_N_SCENARIOS][96];
+  static char names[3 * TF_N_SCENARIOS + 1][96];
   size_t n = 0;
   for (int i = 0; i < TF_N_SCENARIOS; i++) {
     const tf_scenario *s = &tf_scenarios[i];
     if (!s->fit) {
       snprintf(names[n], sizeof names[n], "steps_%s", s->name);
-      tests[n].name = names[n];
-      tests[n].test_func = test_steps;
-      tests[n].setup_func = NULL;
-      tests[n].teardown_func = NULL;
-      tests[n].initial_state = (void *)s;
-      n++;
+      add_case(tests, &n, names[n], test_steps, s);
       snprintf(names[n], sizeof names[n], "steps_f64_%s", s->name);
-      tests[n].name = names[n];
-      tests[n].test_func = test_steps_f64;
-      tests[n].setup_func = NULL;
-      tests[n].teardown_func = NULL;
-      tests[n].initial_state = (void *)s;
-      n++;
+      add_case(tests, &n, names[n], test_steps_f64, s);
     }
     snprintf(names[n], sizeof names[n], "fit_%s", s->name);
-    tests[n].name = names[n];
-    tests[n].test_func = test_fit;
-    tests[n].setup_func = NULL;
-    tests[n].teardown_func = NULL;
-    tests[n].initial_state = (void *)s;
-    n++;
+    add_case(tests, &n, names[n], test_fit, s);
   }
-  tests[n].name = "many_parameter_tensors";
-  tests[n].test_func = test_many_parameter_tensors;
-  tests[n].setup_func = NULL;
-  tests[n].teardown_func = NULL;
-  tests[n].initial_state = NULL;
-  n++;
+  snprintf(names[n], sizeof names[n], "many_parameter_tensors");
+  add_case(tests, &n, names[n], test_many_parameter_tensors, NULL);
   /* tu_run_group() needs a full array; only the first n entries are filled */
-  return tu_run_group_impl("torch_parity", tests, n);
+  return tu_run_group_impl(__FILE__, tests, n);
 }
