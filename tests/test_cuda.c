@@ -402,27 +402,7 @@ static fit_run gpu_fit(nn_loss loss, bool adam, bool shuffle, bool graphs) {
   assert_int_equal(st, NN_OK);
   /* every parameter, read back */
   assert_true(nn_model_num_params(m) > 0);
-  run.nparams = nn_model_num_params(m);
-  run.params = malloc(sizeof(double) * (size_t)run.nparams);
-  assert_non_null(run.params);
-  int64_t at = 0;
-  for (int i = 0; i < nn_model_num_layers(m); ++i) {
-    nn_layer *l = NULL;
-    assert_int_equal(nn_model_layer(m, i, &l), NN_OK);
-    if (nn_layer_kind_of(l) != NN_LAYER_LINEAR) continue;
-    for (int p = 0; p < 2; ++p) {
-      nn_tensor *t = NULL;
-      assert_int_equal(nn_layer_param(l, (nn_param)p, &t), NN_OK);
-      double *v = read_f64(t);
-      int64_t n = nn_tensor_numel(t);
-      assert_true(at + n <= run.nparams);
-      memcpy(run.params + at, v, sizeof(double) * (size_t)n);
-      at += n;
-      free(v);
-      nn_tensor_free(t);
-    }
-  }
-  assert_int_equal(at, run.nparams);
+  run.params = tu_model_values(m, false, &run.nparams);
   nn_optimizer_free(opt);
   nn_tensor_free(x);
   nn_tensor_free(y);
@@ -859,31 +839,6 @@ static nn_optimizer *mt_optimizer(nn_model *m, const mt_config *c) {
   return o;
 }
 
-/* Every parameter of m as float64, in layer order (weight, bias); *n gets the count. */
-static double *model_params(nn_model *m, int64_t *n) {
-  *n = nn_model_num_params(m);
-  double *all = malloc(sizeof(double) * (size_t)(*n > 0 ? *n : 1));
-  assert_non_null(all);
-  int64_t at = 0;
-  for (int i = 0; i < nn_model_num_layers(m); ++i) {
-    nn_layer *l = NULL;
-    assert_int_equal(nn_model_layer(m, i, &l), NN_OK);
-    if (nn_layer_kind_of(l) != NN_LAYER_LINEAR) continue;
-    for (int p = 0; p < 2; ++p) {
-      nn_tensor *t = NULL;
-      assert_int_equal(nn_layer_param(l, (nn_param)p, &t), NN_OK);
-      double *v = read_f64(t);
-      const int64_t k = nn_tensor_numel(t);
-      assert_true(at + k <= *n);
-      memcpy(all + at, v, sizeof(double) * (size_t)k);
-      at += k;
-      free(v);
-      nn_tensor_free(t);
-    }
-  }
-  assert_int_equal(at, *n);
-  return all;
-}
 
 #define MT_STEPS 4
 
@@ -913,7 +868,7 @@ static double *mt_train(const mt_config *c, nn_dtype dt, nn_device dev, bool mul
   }
   unsetenv("NN_CUDA_NO_MULTI_TENSOR");
   if (st != NN_OK) fail_msg("%s: %s", c->name, nn_last_error());
-  double *p = model_params(m, n);
+  double *p = tu_model_values(m, false, n);
   if (x != xc) nn_tensor_free(x);
   if (y != yc) nn_tensor_free(y);
   nn_tensor_free(xc);
@@ -1000,7 +955,7 @@ static void test_multi_tensor_update_in_fit(void **state) {
       nn_status st = nn_model_fit(m, o, x, y, &fo, NULL);
       unsetenv("NN_CUDA_NO_MULTI_TENSOR");
       if (st != NN_OK) fail_msg("%s fit: %s", c->name, nn_last_error());
-      got[multi] = model_params(m, &n[multi]);
+      got[multi] = tu_model_values(m, false, &n[multi]);
       nn_tensor_free(x);
       nn_tensor_free(y);
       nn_tensor_free(xc);
