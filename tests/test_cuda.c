@@ -839,7 +839,6 @@ static nn_optimizer *mt_optimizer(nn_model *m, const mt_config *c) {
   return o;
 }
 
-
 #define MT_STEPS 4
 
 /* MT_STEPS optimizer steps (zero_grad, backward over 32 rows, step) of the
