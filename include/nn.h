@@ -125,7 +125,7 @@ typedef enum nn_status {
   NN_ERR_IO = 6,                /**< File cannot be opened/written. */
   NN_ERR_FORMAT = 7,            /**< File or buffer is not a valid model. */
   NN_ERR_UNSUPPORTED = 8,       /**< Valid request this build cannot do. */
-  NN_ERR_NOT_FINITE = 9,        /**< NaN/Inf appeared in training loss. */
+  NN_ERR_NOT_FINITE = 9,        /**< NaN/Inf in training data, or in the training loss or weights. */
   NN_ERR_CANCELLED = 10,        /**< A callback asked to stop. */
   NN_ERR_INTERNAL = 99          /**< A bug in libnn; please report it. */
 } nn_status;
@@ -626,6 +626,20 @@ NN_API nn_status nn_lstsq(const nn_tensor *a, const nn_tensor *b, nn_tensor **x)
  * Backpropagation is in matrix form: for `Y = X W^T + b` with upstream
  * gradient G, `dX = G W`, `dW = G^T X`, `db = sum of G over rows`; an
  * activation multiplies G elementwise by its derivative.
+ *
+ * **NaN and infinity** follow PyTorch on every device, batch size and dtype
+ * (nn_layer_forward(), nn_model_forward(), nn_model_backward(),
+ * nn_model_evaluate(), nn_model_fit()): IEEE arithmetic in Linear (a NaN
+ * input makes its whole output row NaN; inf * 0 and inf - inf are NaN), and
+ * every activation keeps NaN: RELU, LEAKY_RELU, SIGMOID, TANH and STEP give
+ * NaN for NaN (at +inf and -inf: RELU inf and 0, SIGMOID 1 and 0, TANH 1
+ * and -1, STEP 1 and 0), and SOFTMAX makes a row that holds a NaN or +inf,
+ * or only -inf, all NaN.
+ * Gradients are those of torch.autograd: ReLU passes the gradient where
+ * `y > 0` or y is NaN and gives 0 where `y <= 0` (threshold_backward),
+ * LEAKY_RELU multiplies it by 1 where `y > 0` and by 0.01 elsewhere (NaN
+ * included), SIGMOID by `y (1 - y)`, TANH by `1 - y^2`, SOFTMAX
+ * `y (g - sum(g y))` per row (NaN spreads), STEP passes it unchanged.
  * @{
  */
 
@@ -635,12 +649,12 @@ typedef struct nn_layer nn_layer;
 /** @brief Activation functions (as layers and in nn_model_mlp()). */
 typedef enum nn_activation {
   NN_ACT_IDENTITY = 0,  /**< y = x. */
-  NN_ACT_RELU,          /**< y = max(x, 0); derivative 0 at x <= 0. */
+  NN_ACT_RELU,          /**< y = max(x, 0), NaN for NaN (torch.relu); derivative 0 where y <= 0, else 1 (NaN included). */
   NN_ACT_SIGMOID,       /**< y = 1/(1+e^-x); dy/dx = y(1-y). */
   NN_ACT_TANH,          /**< y = tanh(x); dy/dx = 1-y^2. */
-  NN_ACT_STEP,          /**< threshold at 0, output 0/1; backward passes the gradient straight through */
+  NN_ACT_STEP,          /**< threshold at 0, output 0/1 (NaN for NaN; nn_unary's NN_OP_STEP gives 0 there); backward passes the gradient straight through */
   NN_ACT_SOFTMAX,       /**< over the last dim */
-  NN_ACT_LEAKY_RELU     /**< slope 0.01 */
+  NN_ACT_LEAKY_RELU     /**< y = x for x > 0, else 0.01 x (NaN for NaN); derivative 1 where y > 0, else 0.01 */
 } nn_activation;
 
 /** @brief What a layer is. */
@@ -1176,7 +1190,14 @@ NN_API void nn_fit_options_init(nn_fit_options *o);
  * @param last NULL ok; on ::NN_OK or ::NN_ERR_CANCELLED receives the report
  *             of the last epoch trained.
  * @return ::NN_OK (all epochs, or early stopping); ::NN_ERR_CANCELLED;
- *         ::NN_ERR_NOT_FINITE (weights rolled back);
+ *         ::NN_ERR_NOT_FINITE (weights rolled back, see above), and also,
+ *         before anything else changes, when x, y, val_x or val_y holds a
+ *         NaN or an infinity: the message names the first one in row-major
+ *         order, e.g. `nn_model_fit: x[17, 3] is NaN`, `val_y[2] is inf`
+ *         (data of another dtype are checked as converted to the model's:
+ *         `x[3, 1] is inf once converted to float32`); the data are read
+ *         once, one pass over each tensor on its device (a GPU copies a
+ *         tensor back only when it fails);
  *         ::NN_ERR_INVALID_ARGUMENT for NULL, a wrong options version,
  *         epochs < 1, batch_size < 0, patience < 0, patience > 0 without a
  *         validation set, only one of val_x/val_y, a bad loss, or an
@@ -1197,7 +1218,9 @@ NN_API nn_status nn_model_fit(nn_model *m, nn_optimizer *opt, const nn_tensor *x
  * @brief Loss (and accuracy) of the model on (x, y), without changing it.
  *
  * The loss over the whole set as ::nn_loss defines it; accuracy as defined
- * for the training loop (NaN for a non-classification loss).
+ * for the training loop (NaN for a non-classification loss). NaN in x or in
+ * a floating y gives a NaN loss, as in PyTorch (an infinity gives NaN or
+ * inf); the data are not checked as nn_model_fit() checks them.
  * @param loss_value receives the loss.
  * @param accuracy   NULL ok; receives the accuracy in [0, 1] or NaN.
  * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT; ::NN_ERR_SHAPE; ::NN_ERR_DTYPE;
