@@ -42,7 +42,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "backend/backend.hpp"
+#include "core/device.hpp"
 #include "backend/cuda/cuda_internal.hpp"
 
 namespace nn {
