@@ -58,6 +58,7 @@ std::unique_ptr<Optimizer> Optimizer::adam(Model &model, double lr, double beta1
 }
 
 void Optimizer::allocate_state(int buffers) {
+  views_generation_ = ~uint64_t{0};
   m_.clear();
   v_.clear();
   for_each_parameter(*model_, [&](const Tensor &p, const Tensor &) {
@@ -104,24 +105,28 @@ void Optimizer::step(const char *what) {
 
 // Every parameter in one Backend::plan_update call (CUDA: one kernel launch
 // per chunk of parameters; every operand validated before anything runs).
-// The view lists are members, cleared and refilled: no heap allocation after
-// the first step.
+// The view lists are built once per plan generation (parameters and
+// gradients cannot move without the model recompiling its plan; the state
+// buffers never move): no allocation and no view building per step.
 void Optimizer::step_unchecked() {
   const int64_t t = steps_ + 1;
-  params_.clear();
-  grads_.clear();
-  m_views_.clear();
-  v_views_.clear();
-  size_t i = 0;
-  for_each_parameter(*model_, [&](const Tensor &p, const Tensor &g) {
-    if (p.numel() > 0) {
-      params_.push_back(p.view());
-      grads_.push_back(g.view());
-      m_views_.push_back(m_[i].defined() ? m_[i].view() : View());
-      if (kind_ == Kind::Adam) v_views_.push_back(v_[i].view());
-    }
-    ++i;
-  });
+  if (views_generation_ != model_->plan().generation) {
+    params_.clear();
+    grads_.clear();
+    m_views_.clear();
+    v_views_.clear();
+    size_t i = 0;
+    for_each_parameter(*model_, [&](const Tensor &p, const Tensor &g) {
+      if (p.numel() > 0) {
+        params_.push_back(p.view());
+        grads_.push_back(g.view());
+        m_views_.push_back(m_[i].defined() ? m_[i].view() : View());
+        if (kind_ == Kind::Adam) v_views_.push_back(v_[i].view());
+      }
+      ++i;
+    });
+    views_generation_ = model_->plan().generation;
+  }
   if (!params_.empty()) {
     UpdateStep u;
     u.adam = kind_ == Kind::Adam;

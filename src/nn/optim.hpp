@@ -69,8 +69,10 @@ class Optimizer {
   // One entry per parameter, in Model::parameters() order; undefined when
   // the optimizer needs no such buffer (SGD without momentum).
   std::vector<Tensor> m_, v_;
-  // Scratch of step_unchecked: the views of one step (non-empty parameters).
+  // The views of a step (non-empty parameters), built for the plan
+  // generation views_generation_ (invalidate it whenever m_ or v_ change).
   std::vector<View> params_, grads_, m_views_, v_views_;
+  uint64_t views_generation_ = ~uint64_t{0};
   // StepLR
   int step_size_ = 0;  // 0: no schedule
   double gamma_ = 1;
