@@ -39,6 +39,19 @@ impl Model {
     /// threads may predict with one model at once; after a thread's first call
     /// for a given number of rows a CPU model allocates nothing.
     ///
+    /// ```no_run
+    /// # fn main() -> Result<(), nn::Error> {
+    /// let model = nn::Model::load("m.safetensors", nn::Device::Cpu)?;
+    /// let (n_in, n_out) = (model.in_features().unwrap(), model.out_features().unwrap());
+    /// let x = vec![0f32; 4 * n_in]; // 4 rows
+    /// let mut y = vec![0f32; 4 * n_out];
+    /// model.predict(4, &x, &mut y)?; // no allocation after warm-up
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| model.predict_vec(4, &x));
+    /// });
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`Status::InvalidArgument`] when `x.len()` is not `rows * in_features`
     /// or `y.len()` is not `rows * out_features` (the message names both
