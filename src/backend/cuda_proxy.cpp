@@ -10,6 +10,7 @@
 #include <dlfcn.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "backend/cuda_abi.h"
+#include "nn_cuda_build_id.h"
 #include "core/error.hpp"
 
 namespace nn {
@@ -557,11 +559,11 @@ Loaded &loaded() {
       r->reason = std::string(kLibName) + " has no " NN_CUDA_ENTRY_SYMBOL " entry point";
       return r;
     }
-    // Newer files append entries (the table only grows): any version from
-    // ours on, with a table at least as large as ours, serves us.
-    if (t->abi_version < NN_CUDA_ABI_VERSION || t->table_size < sizeof(nn_cuda_iface)) {
-      r->reason = strprintf("%s speaks CUDA backend ABI %u, this libnn needs %d or newer (rebuild both together)",
-                            kLibName, t->abi_version, NN_CUDA_ABI_VERSION);
+    // Built together or not at all: the module must come from this build.
+    if (std::strncmp(t->build_id, NN_CUDA_BUILD_ID, NN_CUDA_BUILD_ID_MAX) != 0) {
+      r->reason = strprintf("%s comes from another build (build id \"%.*s\", this libnn is \"%s\"): rebuild and "
+                            "install both together",
+                            kLibName, NN_CUDA_BUILD_ID_MAX, t->build_id, NN_CUDA_BUILD_ID);
       return r;
     }
     nn_cuda_error e;
