@@ -291,6 +291,7 @@ _DECLS = {
     "nn_layer_activation": (_st, [_en, _ph]),
     "nn_layer_free": (None, [_h]),
     "nn_layer_kind_of": (_en, [_h]),
+    "nn_layer_activation_of": (_en, [_h]),
     "nn_layer_param": (_st, [_h, _en, _ph]),
     "nn_layer_grad": (_st, [_h, _en, _ph]),
     "nn_layer_forward": (_st, [_h, _h, _ph]),
@@ -309,6 +310,10 @@ _DECLS = {
     "nn_model_summary": (_st, [_h, _vp, _sz, _psz]),
     "nn_model_to_dtype": (_st, [_h, _en]),
     "nn_model_dtype": (_en, [_h]),
+    # embedding inference (one call per prediction) and introspection
+    "nn_model_predict": (_st, [_h, ctypes.c_int64, _vp, _vp]),
+    "nn_model_in_features": (ctypes.c_int64, [_h]),
+    "nn_model_out_features": (ctypes.c_int64, [_h]),
     # losses, gradients, optimizers
     "nn_loss_compute": (_st, [_en, _h, _h, _pd, _ph]),
     "nn_model_zero_grad": (_st, [_h]),

@@ -4,7 +4,7 @@ import ctypes
 import os
 import weakref
 
-from . import _capi
+from . import _capi, _predict
 from ._capi import C, DType, Activation as _Act, Init, Loss, Param, LayerKind, check
 from .tensor import Tensor, as_dtype, np, _new
 
@@ -65,6 +65,13 @@ class Layer(_capi.Handle):
         return "linear" if C.nn_layer_kind_of(self._ptr) == LayerKind.LINEAR else "activation"
 
     @property
+    def activation(self):
+        """The activation an activation layer applies, by name (e.g. "relu");
+        None for a Linear layer (nn_layer_activation_of)."""
+        a = C.nn_layer_activation_of(self._ptr)
+        return None if a < 0 else _Act(a).name
+
+    @property
     def model(self):
         """The model that owns this layer, or None."""
         return self._model
@@ -114,13 +121,6 @@ class Layer(_capi.Handle):
         if h and self._owned:
             _capi.free_handle("layer", h)
 
-    def _summary_type(self):
-        if self._model is not None and self._h and self._model._h:
-            rows = self._model._summary_rows()
-            if 0 <= self._index < len(rows):
-                return rows[self._index]
-        return None
-
 
 class Linear(Layer):
     """A fully connected layer (torch.nn.Linear): y = x W^T + b."""
@@ -145,33 +145,14 @@ class Linear(Layer):
             self.in_features, self.out_features, self._has_bias())
 
 
-_ACT_FROM_SUMMARY = (("leakyrelu", _Act.leaky_relu), ("relu", _Act.relu), ("sigmoid", _Act.sigmoid),
-                     ("tanh", _Act.tanh), ("softmax", _Act.softmax), ("step", _Act.step),
-                     ("identity", _Act.identity))
-
-
 class Activation(Layer):
     """An activation layer: identity, relu, sigmoid, tanh, step, softmax, leaky_relu."""
-
-    _act = None
 
     def __init__(self, act):
         a = _capi.enum_arg(_Act, act, "activation")
         out = ctypes.c_void_p()
         check(C.nn_layer_activation(a, ctypes.byref(out)))
         self._adopt(out.value)
-        self._act = _Act(a)
-
-    @property
-    def activation(self):
-        """The activation's name, e.g. "relu"."""
-        if self._act is None:
-            text = (self._summary_type() or "").lower()
-            for prefix, act in _ACT_FROM_SUMMARY:
-                if text.startswith(prefix):
-                    self._act = act
-                    break
-        return None if self._act is None else self._act.name
 
     def __repr__(self):
         if not self._h:
@@ -328,14 +309,6 @@ class Model(_capi.Handle):
     def summary(self):
         return _capi.get_string(C.nn_model_summary, self._ptr)
 
-    def _summary_rows(self):
-        rows = []
-        for line in self.summary().splitlines()[2:]:
-            parts = line.split()
-            if len(parts) >= 2 and parts[0].isdigit():
-                rows.append(parts[1])
-        return rows
-
     def __str__(self):
         return self.summary() if self._h else "<nn.Model (closed)>"
 
@@ -366,9 +339,32 @@ class Model(_capi.Handle):
     __call__ = forward
 
     def predict(self, x):
-        """forward(x) as a NumPy array (nested lists without NumPy)."""
-        y = self.forward(x)
-        return y.numpy() if np is not None else y.tolist()
+        """The outputs for the rows ``x`` in one C call (nn_model_predict).
+
+        ``x`` is ``[rows, in_features]`` or one row ``[in_features]``: a NumPy
+        float32 array (passed without a copy when C-contiguous), another
+        floating array (converted to float32 explicitly), a Tensor, or lists
+        of numbers. Integer, bool and complex arrays raise TypeError naming
+        the dtype. Returns float32 ``[rows, out_features]`` / ``[out_features]``
+        whatever the model's dtype and device: a NumPy array, or lists of
+        floats without NumPy. Bit for bit what ``forward`` gives for the same
+        float32 rows (an F64 model's outputs rounded to float32: use
+        ``forward`` to keep them in float64). Several threads may predict with
+        one model at once. A wrong row width raises ``nn.ShapeError``; libnn's
+        own errors (e.g. a model without a Linear layer) raise the matching
+        ``nn.Error`` with libnn's message.
+        """
+        return _predict.predict(self._ptr, x)
+
+    @property
+    def in_features(self):
+        """Input width: in_features of the first Linear layer; None without one."""
+        return _predict.features(C.nn_model_in_features, self._ptr)
+
+    @property
+    def out_features(self):
+        """Output width: out_features of the last Linear layer; None without one."""
+        return _predict.features(C.nn_model_out_features, self._ptr)
 
     # -- training --------------------------------------------------------------------
     def zero_grad(self):

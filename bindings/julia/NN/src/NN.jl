@@ -19,7 +19,7 @@ permuted on the way in and out (`Array(t)`), so a `Matrix` of `n` rows and
 (argmax, class ids for the cross-entropy loss) stay 0-based.
 
 Untested in CI (Julia is not installed there): keep it in step with `nn.h`;
-`scripts/check_bindings.py` checks that every function is named here.
+`scripts/check_bindings.py` checks that every function is named in `src/*.jl`.
 """
 module NN
 
@@ -31,7 +31,7 @@ export Tensor, Layer, Model, Optimizer, NNError, EpochReport, Device,
        epoch_end!, init!, to_device!, to_dtype!, backward!, add!, layer, num_layers, num_params,
        param, grad, set_param!, dtype, device, to_device, to_dtype, transpose_dims, matmul, lstsq,
        unary, binary, binary_scalar, reduce_dims, compute_loss, write!, arange, zeros_tensor,
-       full_tensor, rand_uniform, rand_normal, model_summary
+       full_tensor, rand_uniform, rand_normal, model_summary, in_features, out_features
 
 # ---------------------------------------------------------------------------
 # Loading the library
@@ -999,5 +999,8 @@ function load_buffer(bytes::AbstractVector{UInt8}; device::Device = CPU)
               data, length(data), device, out)
     end
 end
+
+# Embedding inference (nn_model_predict) and introspection: predict.jl
+include("predict.jl")
 
 end # module
