@@ -55,6 +55,7 @@ function _handle()
     for c in _library_candidates()
         h = Libdl.dlopen(c, Libdl.RTLD_NOW; throw_error = false)
         if h !== nothing && h != C_NULL
+            _check_version(h, c)
             _lib[] = h
             return h
         end
@@ -62,6 +63,19 @@ function _handle()
     end
     error("NN: cannot load libnn (tried $(join(tried, ", "))); set NN_LIBRARY_PATH " *
           "to the library file or the folder holding it")
+end
+
+# Refuses a library of another major version than NN_VERSION_MAJOR (at load).
+# NN_BINDING_TEST_VERSION (tests only) stands in for nn_version()'s answer.
+function _check_version(h, path)
+    fake = get(ENV, "NN_BINDING_TEST_VERSION", "")
+    v = isempty(fake) ? Int(ccall(Libdl.dlsym(h, :nn_version), Cint, ())) : parse(Int, fake)
+    if div(v, 10000) != NN_VERSION_MAJOR
+        Libdl.dlclose(h)
+        error("NN: $path is libnn $(div(v, 10000)).$(div(v, 100) % 100).$(v % 100), but this " *
+              "binding needs libnn $(NN_VERSION_MAJOR).x; install a matching libnn or binding")
+    end
+    return nothing
 end
 
 # The address of a libnn function (dlsym is thread-safe; no cache, no lock).
@@ -860,7 +874,19 @@ Base.show(io::IO, o::Optimizer) = print(io, "Optimizer(lr = ", o.ptr == C_NULL ?
 # ---------------------------------------------------------------------------
 # Training loop
 
-"""`nn_epoch_report`: what `fit!` reports after each epoch (`epoch` is 0-based)."""
+# `nn_epoch_report`, field for field.
+struct _CEpochReport
+    epoch::Cint
+    epochs::Cint
+    loss::Cdouble
+    val_loss::Cdouble
+    val_accuracy::Cdouble
+    lr::Cdouble
+    seconds::Cdouble
+end
+
+"""What `fit!` reports after each epoch (`nn_epoch_report`; `epoch` is 0-based).
+`cancelled` is true on the report `fit!` returns when `on_epoch` stopped training."""
 struct EpochReport
     epoch::Cint
     epochs::Cint
@@ -869,7 +895,11 @@ struct EpochReport
     val_accuracy::Cdouble   # NaN without one or for a non-classification loss
     lr::Cdouble
     seconds::Cdouble
+    cancelled::Bool
 end
+
+EpochReport(r::_CEpochReport, cancelled::Bool = false) =
+    EpochReport(r.epoch, r.epochs, r.loss, r.val_loss, r.val_accuracy, r.lr, r.seconds, cancelled)
 
 # nn_fit_options, field for field.
 struct _FitOptions
@@ -897,11 +927,11 @@ mutable struct _CallbackState
     err::Any
 end
 
-function _epoch_trampoline(report::Ptr{EpochReport}, user_data::Ptr{Cvoid})::Cint
+function _epoch_trampoline(report::Ptr{_CEpochReport}, user_data::Ptr{Cvoid})::Cint
     state = unsafe_pointer_to_objref(user_data)::_CallbackState
     state.err === nothing || return Cint(1)
     try
-        stop = state.f(unsafe_load(report))
+        stop = state.f(EpochReport(unsafe_load(report)))
         return stop === true ? Cint(1) : Cint(0)
     catch e
         state.err = e          # never unwind through C: stop, rethrow after nn_model_fit
@@ -915,9 +945,12 @@ end
 
 Trains `m` with `opt` (`nn_model_fit`). `x`, `y` are Tensors or arrays
 (rows are samples; integer `y` with `loss = :cross_entropy` are 0-based class
-ids). `validation = (xv, yv)`. `on_epoch(report)` runs after every epoch;
-returning `true` stops training early (without an error); an exception
-thrown in it stops training and is rethrown here. Returns the last epoch's report.
+ids). `validation = (xv, yv)`. `on_epoch(report)` runs after every epoch.
+The cancel rule (the same in the Python, Rust and Julia bindings): returning
+`true` stops training after that epoch and `fit!` returns normally, the
+report it returns having `cancelled == true` (C's NN_ERR_CANCELLED is not an
+error here); an exception thrown in it stops training and is rethrown here.
+Returns the last epoch's report.
 """
 function fit!(m::Model, opt::Optimizer, x, y; epochs::Integer = 10, batch_size::Integer = 32,
               shuffle::Bool = true, seed::Integer = 0, loss = :mse, validation = nothing,
@@ -930,22 +963,22 @@ function fit!(m::Model, opt::Optimizer, x, y; epochs::Integer = 10, batch_size::
     d = _fit_options_defaults()
     state = _CallbackState(on_epoch, nothing)
     cb = on_epoch === nothing ? C_NULL :
-         @cfunction(_epoch_trampoline, Cint, (Ptr{EpochReport}, Ptr{Cvoid}))
-    last = Ref{EpochReport}()
+         @cfunction(_epoch_trampoline, Cint, (Ptr{_CEpochReport}, Ptr{Cvoid}))
+    last = Ref{_CEpochReport}()
     st = GC.@preserve state vx vy begin
         o = Ref(_FitOptions(d.version, epochs, batch_size, shuffle, seed, _code(LOSSES, loss, "loss"),
                             vx === nothing ? C_NULL : vx.ptr, vy === nothing ? C_NULL : vy.ptr,
                             patience, cb, on_epoch === nothing ? C_NULL : pointer_from_objref(state)))
         ccall(_f(:nn_model_fit), Cint,
-              (Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{_FitOptions}, Ptr{EpochReport}),
+              (Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{_FitOptions}, Ptr{_CEpochReport}),
               m, opt, xt, yt, o, last)
     end
     state.err === nothing || throw(state.err)
-    if st == NN_ERR_CANCELLED && on_epoch !== nothing
-        return last[]              # the callback asked to stop: not an error
+    if st == NN_ERR_CANCELLED
+        return EpochReport(last[], true)   # the cancel rule: a callback's stop is not an error
     end
     _check(st)
-    return last[]
+    return EpochReport(last[])
 end
 
 """
