@@ -145,6 +145,16 @@ class DType(enum.IntEnum):
 
 _ITEMSIZE = {0: 4, 1: 8, 2: 2, 3: 2, 4: 1, 5: 2, 6: 4, 7: 8}
 
+# nn_dtype under its C names (DType's members are named as NumPy's).
+NN_F32 = DType.float32
+NN_F64 = DType.float64
+NN_F16 = DType.float16
+NN_BF16 = DType.bfloat16
+NN_U8 = DType.uint8
+NN_I16 = DType.int16
+NN_I32 = DType.int32
+NN_I64 = DType.int64
+
 
 class UnaryOp(enum.IntEnum):
     NEG = 0

@@ -114,6 +114,68 @@ const NN_ERR_INTERNAL = Cint(99)
 const NN_CPU = Cint(1)
 const NN_CUDA = Cint(2)
 
+# The raw values of the other C enums (the functions take the symbols below).
+# nn_dtype
+const NN_F32 = Cint(0)
+const NN_F64 = Cint(1)
+const NN_F16 = Cint(2)
+const NN_BF16 = Cint(3)
+const NN_U8 = Cint(4)
+const NN_I16 = Cint(5)
+const NN_I32 = Cint(6)
+const NN_I64 = Cint(7)
+# nn_unary_op
+const NN_OP_NEG = Cint(0)
+const NN_OP_ABS = Cint(1)
+const NN_OP_EXP = Cint(2)
+const NN_OP_LOG = Cint(3)
+const NN_OP_SQRT = Cint(4)
+const NN_OP_RELU = Cint(5)
+const NN_OP_SIGMOID = Cint(6)
+const NN_OP_TANH = Cint(7)
+const NN_OP_STEP = Cint(8)
+# nn_binary_op
+const NN_OP_ADD = Cint(0)
+const NN_OP_SUB = Cint(1)
+const NN_OP_MUL = Cint(2)
+const NN_OP_DIV = Cint(3)
+const NN_OP_MAX = Cint(4)
+const NN_OP_MIN = Cint(5)
+# nn_reduce_op
+const NN_REDUCE_SUM = Cint(0)
+const NN_REDUCE_MEAN = Cint(1)
+const NN_REDUCE_MAX = Cint(2)
+const NN_REDUCE_MIN = Cint(3)
+const NN_REDUCE_ARGMAX = Cint(4)
+# nn_activation
+const NN_ACT_IDENTITY = Cint(0)
+const NN_ACT_RELU = Cint(1)
+const NN_ACT_SIGMOID = Cint(2)
+const NN_ACT_TANH = Cint(3)
+const NN_ACT_STEP = Cint(4)
+const NN_ACT_SOFTMAX = Cint(5)
+const NN_ACT_LEAKY_RELU = Cint(6)
+# nn_layer_kind
+const NN_LAYER_LINEAR = Cint(0)
+const NN_LAYER_ACTIVATION = Cint(1)
+# nn_param
+const NN_PARAM_WEIGHT = Cint(0)
+const NN_PARAM_BIAS = Cint(1)
+# nn_init
+const NN_INIT_TORCH_DEFAULT = Cint(0)
+const NN_INIT_HE_UNIFORM = Cint(1)
+const NN_INIT_HE_NORMAL = Cint(2)
+const NN_INIT_XAVIER_UNIFORM = Cint(3)
+const NN_INIT_XAVIER_NORMAL = Cint(4)
+const NN_INIT_ZEROS = Cint(5)
+# nn_loss
+const NN_LOSS_MSE = Cint(0)
+const NN_LOSS_SSE = Cint(1)
+const NN_LOSS_HALF_MSE = Cint(2)
+const NN_LOSS_BCE = Cint(3)
+const NN_LOSS_BCE_WITH_LOGITS = Cint(4)
+const NN_LOSS_CROSS_ENTROPY = Cint(5)
+
 # The symbolic names this module uses for the C enums, in C order (value = index - 1).
 const DTYPES = (:f32, :f64, :f16, :bf16, :u8, :i16, :i32, :i64)                 # nn_dtype
 const UNARY_OPS = (:neg, :abs, :exp, :log, :sqrt, :relu, :sigmoid, :tanh, :step)  # nn_unary_op
