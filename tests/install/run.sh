@@ -61,7 +61,7 @@ static_lib="$(find "$prefix" -name 'libnn.a' -print -quit)"
 if [[ -n "$libfile" ]]; then
   static=0
   libdir="$(dirname "$libfile")"
-  if ! readelf -d "$libfile" | grep -q 'SONAME.*\[libnn\.so\.0\]'; then
+  if ! readelf -d "$libfile" | grep 'SONAME.*\[libnn\.so\.0\]' >/dev/null; then
     echo "FAIL: libnn.so has no SONAME libnn.so.0" >&2
     readelf -d "$libfile" >&2
     exit 1
@@ -83,15 +83,15 @@ check_needed() {
       echo "FAIL: $1 links libnn's private dependencies itself" >&2
       exit 1
     fi
-    readelf -d "$1" | grep -q 'NEEDED.*\[libnn\.so\.0\]' || {
+    readelf -d "$1" | grep 'NEEDED.*\[libnn\.so\.0\]' >/dev/null || {
       echo "FAIL: $1 does not link libnn.so.0" >&2; exit 1; }
   else
     if readelf -d "$1" | grep -E 'NEEDED.*libnn' >&2; then
       echo "FAIL: $1 needs a shared libnn although libnn is static" >&2; exit 1
     fi
-    readelf -d "$1" | grep -q 'NEEDED.*dnnl' || {
+    readelf -d "$1" | grep 'NEEDED.*dnnl' >/dev/null || {
       echo "FAIL: $1 does not link oneDNN (libnn.a's private dependency)" >&2; exit 1; }
-    nm "$1" | grep -q ' T nn_version$' || {
+    nm "$1" | grep -E ' [Tt] nn_version$' >/dev/null || {
       echo "FAIL: $1 does not contain libnn's code" >&2; exit 1; }
   fi
 }
@@ -151,6 +151,25 @@ else
     $(pkg-config --cflags --libs nn)
   check_needed "$tmp/xor-pc"
   run_clean "$tmp/xor-pc" | tail -n 1
+fi
+
+# The Rust crate links through pkg-config when NN_LIB_DIR is unset (build.rs),
+# with the prefix's lib folder in the rpath: run one of its test programs
+# with no NN_LIB_DIR and no LD_LIBRARY_PATH. NN_TEST_CARGO names cargo (CTest
+# passes it when cargo was found).
+if [[ -n "${NN_TEST_CARGO:-}" ]]; then
+  echo "== Rust: build.rs through pkg-config"
+  env -u NN_LIB_DIR -u LD_LIBRARY_PATH PATH="$(dirname "$NN_TEST_CARGO"):$PATH" \
+    CARGO_TARGET_DIR="$build/rust-target-pkgconfig" \
+    "$NN_TEST_CARGO" test --offline -q --manifest-path "$here/../../bindings/rust/Cargo.toml" \
+    --test errors_and_tensors 2>&1 | tail -n 3
+  [[ ${PIPESTATUS[0]} -eq 0 ]] || { echo "FAIL: the Rust crate did not build or run through pkg-config" >&2; exit 1; }
+  bin="$(ls -t "$build"/rust-target-pkgconfig/debug/deps/errors_and_tensors-* | grep -v '\.d$' | head -n 1)"
+  if [[ $static -eq 0 ]]; then
+    readelf -d "$bin" | grep "R.*PATH.*$libdir" >/dev/null || {
+      echo "FAIL: build.rs put no rpath to $libdir" >&2; readelf -d "$bin" >&2; exit 1; }
+  fi
+  check_needed "$bin"
 fi
 
 echo "install_consumer: OK"
