@@ -8,7 +8,8 @@ same number. Every file of each binding is scanned, so declarations may live
 in any module:
 
   python  bindings/python/nn/**/*.py   ctypes: dict entries
-                                        "nn_x": (restype, [argtypes]) and
+                                        "nn_x": (restype, [argtypes]), calls
+                                        f("nn_x", restype, [argtypes]) and
                                         <lib>.nn_x.argtypes / .restype
                                         assignments; enum values as IntEnum
                                         members (the C name less the enum's
@@ -212,6 +213,12 @@ class PythonBinding:
                                 and k.value.startswith("nn_") and isinstance(v, ast.Tuple)
                                 and len(v.elts) == 2 and isinstance(v.elts[1], (ast.List, ast.Tuple))):
                             self.decls.append((k.value, v.elts[0], list(v.elts[1].elts), f))
+                elif (isinstance(node, ast.Call) and len(node.args) == 3
+                      and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
+                      and node.args[0].value.startswith("nn_")
+                      and isinstance(node.args[2], (ast.List, ast.Tuple))):
+                    # a helper call: declare("nn_x", restype, [argtypes])
+                    self.decls.append((node.args[0].value, node.args[1], list(node.args[2].elts), f))
                 elif isinstance(node, ast.Assign) and len(node.targets) == 1:
                     t = node.targets[0]
                     if (isinstance(t, ast.Attribute) and t.attr in ("argtypes", "restype")
@@ -277,6 +284,8 @@ class PythonBinding:
         if isinstance(expr, ast.Attribute):
             if expr.attr in PY_CTYPES:
                 return PY_CTYPES[expr.attr]
+            if expr.attr in self.classes or expr.attr in self.names:   # _capi.nn_device, _capi._h
+                return self.canon(ast.Name(id=expr.attr), depth + 1)
             return "?" + ast.unparse(expr)
         if isinstance(expr, ast.Call):
             fn = ast.unparse(expr.func)
