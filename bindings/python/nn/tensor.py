@@ -148,8 +148,9 @@ class Tensor(_capi.Handle):
 
     ``Tensor(data, dtype=None, device="cpu")`` copies ``data``: a NumPy array
     (its dtype is kept: float32/float64/float16/uint8/int16/int32/int64; bool,
-    int8, uint16 and uint32 are widened), nested lists/tuples, a Python number
-    (a 0-dim tensor) or another Tensor. Lists of ints give int64, with any
+    int8, uint16 and uint32 are widened), any CPU DLPack producer (e.g. a
+    torch.Tensor, through ``nn.from_dlpack``), nested lists/tuples, a Python
+    number (a 0-dim tensor) or another Tensor. Lists of ints give int64, with any
     float float32 (as torch.tensor). ``dtype`` (e.g. ``"bfloat16"``,
     ``nn.float64``, ``np.int32``) converts with libnn's rules.
     """
@@ -168,6 +169,11 @@ class Tensor(_capi.Handle):
             return
         if np is not None and isinstance(data, (np.ndarray, np.generic)):
             self._take(self._from_numpy(np.asarray(data), dt, dev))
+            return
+        if hasattr(data, "__dlpack__") and not isinstance(data, (list, tuple)):
+            # another library's tensor (e.g. torch.Tensor on the CPU): one copy
+            t = _interop.from_dlpack(data, device=device)
+            self._take(t if dt is None or dt == t.dtype else t.to(dt))
             return
         shape, flat = _flatten(data)
         if len(shape) > _capi.MAX_DIMS:

@@ -149,6 +149,22 @@ class TestDLPack(unittest.TestCase):
         t = nn.Tensor([[1.0, 2.0], [3.0, 4.0]]).T
         self.assertEqual(np.from_dlpack(t).tolist(), [[1.0, 3.0], [2.0, 4.0]])
 
+    def test_tensor_constructor_reads_dlpack_producers(self):
+        class Producer:   # any object with __dlpack__ / __dlpack_device__
+            def __init__(self, t):
+                self.t = t
+
+            def __dlpack__(self, **kw):
+                return self.t.__dlpack__(**kw)
+
+            def __dlpack_device__(self):
+                return self.t.__dlpack_device__()
+
+        src = nn.Tensor([[1, 2], [3, 4]], dtype="int16")
+        t = nn.Tensor(Producer(src))
+        self.assertEqual((t.dtype, t.tolist()), (nn.int16, [[1, 2], [3, 4]]))
+        self.assertEqual(nn.Tensor(Producer(src), dtype="float64").tolist(), [[1.0, 2.0], [3.0, 4.0]])
+
     def test_unconsumed_capsule_frees_its_view(self):
         before = nn.live_handles()["tensor"]
         t = nn.Tensor([1.0, 2.0])
@@ -193,6 +209,7 @@ class TestDLPack(unittest.TestCase):
         self.assertEqual(back.tolist(), [[0, 3], [1, 4], [2, 5]])
         bf = nn.from_dlpack(torch.tensor([1.5, -2.0], dtype=torch.bfloat16))
         self.assertEqual((bf.dtype, bf.tolist()), (nn.bfloat16, [1.5, -2.0]))
+        self.assertEqual(nn.Tensor(torch.ones(2, 2)).tolist(), [[1.0, 1.0], [1.0, 1.0]])
 
 
 if __name__ == "__main__":
