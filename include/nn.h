@@ -1149,7 +1149,14 @@ NN_API nn_status nn_optimizer_epoch_end(nn_optimizer *opt);                     
  * row brought no improvement. The model keeps the weights of its last epoch.
  *
  * **Cancel.** A callback returning non-zero stops training after that epoch:
- * ::NN_ERR_CANCELLED, and the model keeps what it learned so far.
+ * ::NN_ERR_CANCELLED, and the model keeps what it learned so far. The
+ * bindings share one rule for it: a callback that stops training is not an
+ * error there, so their fit returns normally with the last epoch's report
+ * marked cancelled (Python: `fit` returns, the last EpochReport has
+ * `cancelled=True`; Rust: `Ok(EpochReport { cancelled: true, .. })`; Julia:
+ * `fit!` returns an EpochReport with `cancelled == true`). An exception or
+ * panic raised in a binding's callback stops training too and is re-raised
+ * by its fit.
  *
  * **NaN rollback.** If an epoch's loss becomes NaN or infinite (as it does
  * when any of its batch losses does), or its weights do, training stops at

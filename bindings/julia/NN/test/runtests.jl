@@ -113,6 +113,8 @@ end
     r = fit!(m, opt, X, reshape(Y, 4, 1); epochs = 50, batch_size = 0, loss = :bce,
              on_epoch = r -> r.epoch == 2)
     @test r.epoch == 2
+    @test r.cancelled
+    @test !fit!(m, opt, X, reshape(Y, 4, 1); epochs = 2, batch_size = 0, loss = :bce).cancelled
     @test_throws ErrorException fit!(m, opt, X, reshape(Y, 4, 1); epochs = 5, loss = :bce,
                                      on_epoch = r -> error("boom"))
     other = mlp([2, 2, 1])
