@@ -3,10 +3,10 @@
  * - forward: every activation keeps NaN (torch.relu = clamp_min(x, 0): NaN
  *   passes; STEP gives NaN for NaN; softmax makes a row with a NaN or +inf,
  *   or of only -inf, all NaN), through nn_layer_forward (the activation
- *   kernels) and nn_model_forward (Linear + activation fused: one row with
- *   up to 64 inputs, small products and the tiled GEMM epilogue are
- *   different kernels, so rows 1, 3, 64, 1000 and widths off the 16-lane
- *   grid), F32 and F64;
+ *   kernels), nn_model_forward and nn_model_predict (Linear + activation
+ *   fused: one row with up to 64 inputs, small products and the tiled GEMM
+ *   epilogue are different kernels, so rows 1, 3, 64, 1000 and widths off
+ *   the 16-lane grid), F32 and F64;
  * - backward (nn_model_backward + nn_layer_grad): ReLU as torch's
  *   threshold_backward(grad, y, 0) = `y <= 0 ? 0 : grad` (the gradient
  *   passes where y is NaN), leaky ReLU as leaky_relu_backward
@@ -335,6 +335,17 @@ static void check_model_forward(nn_dtype dt) {
           for (int64_t i = 0; i < n; i++)
             if (isnan(z[i]) && !isnan(g[i]))
               fail_msg("%s: pre-activation %lld is NaN, output %g", ctx, (long long)i, g[i]);
+          /* nn_model_predict: host floats in and out, the same kernels */
+          float *xf = malloc((size_t)(rows * t.k) * sizeof(float)), *yf = malloc((size_t)n * sizeof(float));
+          for (int64_t i = 0; i < rows * t.k; i++) xf[i] = (float)x[i];
+          TU_OK(nn_model_predict(t.m, rows, xf, yf));
+          for (int64_t i = 0; i < n; i++) g[i] = (double)yf[i];
+          snprintf(ctx, sizeof ctx, "nn_model_predict Linear(%lld, %lld) + %s, %s, %lld rows (pattern %d) on %s",
+                   (long long)t.k, (long long)t.n, act_name(t.act), tu_dtype_name(dt), (long long)rows, shift,
+                   tu_device_name());
+          assert_same_nonfinite(g, e, n, 2e-6, ctx);
+          free(xf);
+          free(yf);
           free(g);
           free(e);
           free(z);
