@@ -628,10 +628,10 @@ NN_API nn_status nn_lstsq(const nn_tensor *a, const nn_tensor *b, nn_tensor **x)
  * activation multiplies G elementwise by its derivative.
  *
  * **NaN and infinity** follow PyTorch on every device, batch size and dtype
- * (nn_layer_forward(), nn_model_forward(), nn_model_backward(),
- * nn_model_evaluate(), nn_model_fit()): IEEE arithmetic in Linear (a NaN
- * input makes its whole output row NaN; inf * 0 and inf - inf are NaN), and
- * every activation keeps NaN: RELU, LEAKY_RELU, SIGMOID, TANH and STEP give
+ * (nn_layer_forward(), nn_model_forward(), nn_model_predict(),
+ * nn_model_backward(), nn_model_evaluate(), nn_model_fit()): IEEE
+ * arithmetic in Linear (a NaN input makes its whole output row NaN; inf * 0
+ * and inf - inf are NaN), and every activation keeps NaN: RELU, LEAKY_RELU, SIGMOID, TANH and STEP give
  * NaN for NaN (at +inf and -inf: RELU inf and 0, SIGMOID 1 and 0, TANH 1
  * and -1, STEP 1 and 0), and SOFTMAX makes a row that holds a NaN or +inf,
  * or only -inf, all NaN.
