@@ -363,7 +363,9 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
       const double lr_used = opt.lr();
       const int64_t *idx = nullptr;  // the permutation where the backend reads it
       if (o.shuffle) {
-        epoch_permutation(o.seed, epoch, perm.data(), n);
+        // The optimizer's epoch count, not the loop's: fit(1) + fit(1) ==
+        // fit(2), and a resumed checkpoint continues the sequence.
+        epoch_permutation(o.seed, static_cast<int>(opt.epoch()), perm.data(), n);
         if (on_cpu) {
           idx = perm.data();
         } else {

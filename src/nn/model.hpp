@@ -3,6 +3,7 @@
 // never loop over elements themselves.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -191,8 +192,13 @@ class Model {
   // The model's execution stream: NULL on the CPU (and on a device without
   // streams); made when the model moves to a device that has them.
   const std::shared_ptr<ExecStream> &exec_stream() const { return stream_; }
+  // User metadata (nn_model_set_metadata): string keys and values, saved in
+  // the safetensors __metadata__ and loaded back (nn/model_io).
+  std::map<std::string, std::string> &metadata() { return metadata_; }
+  const std::map<std::string, std::string> &metadata() const { return metadata_; }
 
  private:
+  std::map<std::string, std::string> metadata_;
   // A step of the forward pass: a Linear layer with the activation layer
   // that follows it fused in (one linear_forward call), or a lone activation.
   struct Unit {
