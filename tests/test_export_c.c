@@ -219,8 +219,8 @@ static void test_file_text(void **state) {
   assert_non_null(strstr(s, "void Net_1_predict(const float *x, float *y)"));
   assert_non_null(strstr(s, "void Net_1_predict_rows(size_t rows, const float *x, float *y)"));
   assert_non_null(strstr(s, "static const float Net_1_w0[6]"));
-  /* exact hex literals: 0.1f, -2.5f, 1e-30f, 3, -0, 1/3 */
-  assert_non_null(strstr(s, "0x1.99999ap-4f, -0x1.4p+1f, 0x1.4484cp-100f, 0x1.8p+1f, -0x0p+0f, 0x1.555556p-2f"));
+  /* exact hex literals, the weight transposed ([in][out]): 0.1f, 3, -2.5f, -0, 1e-30f, 1/3 */
+  assert_non_null(strstr(s, "0x1.99999ap-4f, 0x1.8p+1f, -0x1.4p+1f, -0x0p+0f, 0x1.4484cp-100f, 0x1.555556p-2f"));
   for (p = s; (p = strstr(p, "#include")) != NULL; p++) includes++;
   assert_int_equal(includes, 2);
   assert_non_null(strstr(s, "#include <stddef.h>\n#include <math.h>\n"));

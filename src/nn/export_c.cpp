@@ -121,13 +121,23 @@ std::string export_c(const Model &m, const std::string &prefix, const char *what
   s += "void " + p + "_predict(const " + T + " *x, " + T + " *y);\n";
   s += "void " + p + "_predict_rows(size_t rows, const " + T + " *x, " + T + " *y);\n\n";
 
-  // Weights
+  // Weights. A Linear layer's weight is written transposed, [in][out]: the
+  // generated loop then runs over the outputs innermost, which a compiler
+  // vectorises without reassociating any sum (each output's sum still adds
+  // its terms in input order).
   std::vector<double> vals;
-  auto emit_array = [&](const std::string &name, const Tensor &t, const std::string &dims) {
+  auto emit_array = [&](const std::string &name, const Tensor &t, bool transpose, const std::string &dims) {
     const int64_t n = t.numel();
     Tensor host = to_dtype(t, DType::F64);  // exact for F32 and F64
     vals.assign(static_cast<size_t>(n), 0.0);
     to_host(host, vals.data());
+    if (transpose) {
+      const int64_t rows = t.dim(0), cols = t.dim(1);
+      std::vector<double> tr(vals.size());
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c) tr[static_cast<size_t>(c * rows + r)] = vals[static_cast<size_t>(r * cols + c)];
+      vals.swap(tr);
+    }
     s += "static const " + T + " " + name + "[" + std::to_string(n) + "] = { /* " + dims + " */\n";
     for (int64_t k = 0; k < n; ++k) {
       if (k % 6 == 0) s += "  ";
@@ -137,34 +147,34 @@ std::string export_c(const Model &m, const std::string &prefix, const char *what
     }
     s += "};\n";
   };
-  bool any_softmax = false, any_linear_nobias = false;
+  bool any_softmax = false;
   for (int i = 0; i < m.num_layers(); ++i) {
     const Layer &l = m.layer(i);
     if (l.kind() == LayerKind::Linear) {
-      const std::string dims = std::to_string(l.out_features()) + " x " + std::to_string(l.in_features());
-      emit_array(p + "_w" + std::to_string(i), l.weight(), "layer " + std::to_string(i) + " weight, " + dims + ", row-major");
-      if (l.has_bias())
-        emit_array(p + "_b" + std::to_string(i), l.bias(), "layer " + std::to_string(i) + " bias");
-      else
-        any_linear_nobias = true;
+      const std::string dims = std::to_string(l.in_features()) + " x " + std::to_string(l.out_features());
+      emit_array(p + "_w" + std::to_string(i), l.weight(), true,
+                 "layer " + std::to_string(i) + " weight, transposed: " + dims + " (in x out), row-major");
+      if (l.has_bias()) emit_array(p + "_b" + std::to_string(i), l.bias(), false, "layer " + std::to_string(i) + " bias");
       s += "\n";
     } else if (l.act() == Act::Softmax) {
       any_softmax = true;
     }
   }
-  (void)any_linear_nobias;
 
   // Helpers
-  s += "/* y[j] = b[j] + sum_i w[j * n_in + i] * x[i] (b may be NULL) */\n";
-  s += "static void " + p + "_linear(const " + T + " *w, const " + T + " *b, size_t n_in, size_t n_out, const " + T +
+  s += "#define " + P + "_WIDTH " + std::to_string(width) + " /* the widest layer */\n\n";
+  s += "/* y[j] = b[j] + sum_i wt[i * n_out + j] * x[i], summed in order of i (b may be NULL) */\n";
+  s += "static void " + p + "_linear(const " + T + " *wt, const " + T + " *b, size_t n_in, size_t n_out, const " + T +
        " *x, " + T + " *y) {\n"
+       "  " + p + "_acc_t acc[" + P + "_WIDTH];\n"
        "  size_t i, j;\n"
-       "  for (j = 0; j < n_out; j++) {\n"
-       "    const " + T + " *row = w + j * n_in;\n"
-       "    " + p + "_acc_t sum = b != NULL ? (" + p + "_acc_t)b[j] : (" + p + "_acc_t)0;\n"
-       "    for (i = 0; i < n_in; i++) sum += (" + p + "_acc_t)row[i] * (" + p + "_acc_t)x[i];\n"
-       "    y[j] = (" + T + ")sum;\n"
+       "  for (j = 0; j < n_out; j++) acc[j] = b != NULL ? (" + p + "_acc_t)b[j] : (" + p + "_acc_t)0;\n"
+       "  for (i = 0; i < n_in; i++) {\n"
+       "    const " + T + " *row = wt + i * n_out;\n"
+       "    const " + p + "_acc_t xi = (" + p + "_acc_t)x[i];\n"
+       "    for (j = 0; j < n_out; j++) acc[j] += (" + p + "_acc_t)row[j] * xi;\n"
        "  }\n"
+       "  for (j = 0; j < n_out; j++) y[j] = (" + T + ")acc[j];\n"
        "}\n\n";
   if (any_softmax) {
     s += "/* softmax over v[0..n-1], in place */\n";
@@ -179,7 +189,7 @@ std::string export_c(const Model &m, const std::string &prefix, const char *what
 
   // predict
   s += "void " + p + "_predict(const " + T + " *x, " + T + " *y) {\n";
-  s += "  " + T + " h[2][" + std::to_string(width) + "];\n";
+  s += "  " + T + " h[2][" + P + "_WIDTH];\n";
   s += "  size_t i;\n";
   s += "  (void)i;\n";
   // Where the current vector lives: "x" (input, read-only), "h[k]" or "y".

@@ -6,7 +6,7 @@
  *     build/tests/bench_export_c [iterations]     (default 200000)
  *
  * The generated file is compiled with the build's C compiler (NN_BENCH_CC)
- * at -O2 into a shared object and loaded with dlopen, so the generated code
+ * at -O2 and -O3, with double (default) and float accumulation, into shared objects and loaded with dlopen, so the generated code
  * is timed as a user would build it. One row per call in every case.
  */
 #include <dlfcn.h>
@@ -46,11 +46,15 @@ int main(int argc, char **argv) {
   char dir[] = "/tmp/nn_bench_export_c_XXXXXX", path[256], cmd[1024];
   nn_model *m;
   nn_tensor *x, *y;
-  void *so;
-  predict_fn predict;
+  static const char *const variants[] = {"-O2", "-O3", "-O2 -DTINY_FLOAT_ACCUMULATE", "-O3 -DTINY_FLOAT_ACCUMULATE"};
+  enum { N_VARIANTS = 4 };
+  void *so[N_VARIANTS];
+  predict_fn predict[N_VARIANTS];
+  double t_gen[N_VARIANTS];
+  int v;
   void *sym;
   float xv[10], yc[5], yl[5], sink = 0;
-  double t0, t_gen, t_fwd, t_pred, maxdiff = 0;
+  double t0, t_fwd, t_pred, maxdiff = 0;
   long i;
   int k;
 
@@ -60,37 +64,42 @@ int main(int argc, char **argv) {
   if (!mkdtemp(dir)) return 1;
   snprintf(path, sizeof path, "%s/tiny.c", dir);
   CHECK(nn_model_export_c(m, path, "tiny"));
-  snprintf(cmd, sizeof cmd, "'%s' -std=c99 -O2 -shared -fPIC '%s/tiny.c' -o '%s/tiny.so' -lm", NN_BENCH_CC, dir, dir);
-  if (system(cmd) != 0) {
-    fprintf(stderr, "cannot compile the generated file: %s\n", cmd);
-    return 1;
+  for (v = 0; v < N_VARIANTS; v++) {
+    snprintf(cmd, sizeof cmd, "'%s' -std=c99 %s -shared -fPIC '%s/tiny.c' -o '%s/tiny%d.so' -lm", NN_BENCH_CC,
+             variants[v], dir, dir, v);
+    if (system(cmd) != 0) {
+      fprintf(stderr, "cannot compile the generated file: %s\n", cmd);
+      return 1;
+    }
+    snprintf(path, sizeof path, "%s/tiny%d.so", dir, v);
+    so[v] = dlopen(path, RTLD_NOW);
+    if (!so[v]) {
+      fprintf(stderr, "dlopen: %s\n", dlerror());
+      return 1;
+    }
+    sym = dlsym(so[v], "tiny_predict");
+    if (!sym) return 1;
+    memcpy(&predict[v], &sym, sizeof predict[v]);
   }
-  snprintf(path, sizeof path, "%s/tiny.so", dir);
-  so = dlopen(path, RTLD_NOW);
-  if (!so) {
-    fprintf(stderr, "dlopen: %s\n", dlerror());
-    return 1;
-  }
-  sym = dlsym(so, "tiny_predict");
-  if (!sym) return 1;
-  memcpy(&predict, &sym, sizeof predict);
 
   for (k = 0; k < 10; k++) xv[k] = (float)(0.1 * k - 0.45);
   CHECK(nn_tensor_from_data(NN_F32, 2, xshape, xv, (nn_device){NN_CPU, 0}, &x));
   /* Same outputs first. */
-  predict(xv, yc);
+  predict[0](xv, yc);
   CHECK(nn_model_forward(m, x, &y));
   CHECK(nn_tensor_read(y, yl, sizeof yl));
   nn_tensor_free(y);
   for (k = 0; k < 5; k++) maxdiff = fmax(maxdiff, fabs((double)yc[k] - (double)yl[k]) / fmax(fabs((double)yl[k]), 1e-30));
 
-  t0 = now();
-  for (i = 0; i < iters; i++) {
-    xv[0] = (float)(i & 7);
-    predict(xv, yc);
-    sink += yc[0];
+  for (v = 0; v < N_VARIANTS; v++) {
+    t0 = now();
+    for (i = 0; i < iters; i++) {
+      xv[0] = (float)(i & 7);
+      predict[v](xv, yc);
+      sink += yc[0];
+    }
+    t_gen[v] = (now() - t0) / (double)iters;
   }
-  t_gen = (now() - t0) / (double)iters;
 
   t0 = now();
   for (i = 0; i < lib_iters; i++) {
@@ -111,14 +120,15 @@ int main(int argc, char **argv) {
   }
   t_pred = (now() - t0) / (double)lib_iters;
 
-  printf("tiny 10-40-40-5 (ReLU), one row per call, 1 thread, %s -O2 for the generated file\n", NN_BENCH_CC);
-  printf("  generated C (tiny_predict)   %9.1f ns/row\n", 1e9 * t_gen);
-  printf("  nn_model_forward             %9.1f ns/row\n", 1e9 * t_fwd);
-  printf("  write + forward + read       %9.1f ns/row\n", 1e9 * t_pred);
+  printf("tiny 10-40-40-5 (ReLU), one row per call, 1 thread; the generated file built with %s\n", NN_BENCH_CC);
+  for (v = 0; v < N_VARIANTS; v++)
+    printf("  generated C %-28s %9.1f ns/row\n", variants[v], 1e9 * t_gen[v]);
+  printf("  nn_model_forward                         %9.1f ns/row\n", 1e9 * t_fwd);
+  printf("  nn_tensor_write + forward + read         %9.1f ns/row\n", 1e9 * t_pred);
   printf("  max relative difference generated vs nn_model_forward: %.3g\n", maxdiff);
   printf("  (checksum %g)\n", (double)sink);
 
-  dlclose(so);
+  for (v = 0; v < N_VARIANTS; v++) dlclose(so[v]);
   nn_tensor_free(x);
   nn_model_free(m);
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
