@@ -56,6 +56,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod sys;
+mod checkpoint;
+pub use checkpoint::{load_checkpoint, save_checkpoint};
 
 use std::any::Any;
 use std::ffi::{CStr, CString};
