@@ -609,6 +609,68 @@ static void test_hostile_checkpoints(void **state) {
   }
 }
 
+/* Random damage to a real checkpoint (bytes changed in the header or the
+ * data, truncation): every load answers NN_OK or NN_ERR_FORMAT naming the
+ * call, never anything else (the sanitizer build checks memory). */
+static void test_damaged_checkpoints(void **state) {
+  const resume_case *c = &cases[2]; /* SGD, Nesterov, StepLR */
+  nn_model *m, *target;
+  nn_optimizer *opt;
+  unsigned char *good, *bad;
+  size_t len, hlen = 0;
+  tu_rng r = tu_rng_make(2024);
+  int i, k, ok = 0, format = 0;
+  (void)state;
+  make_model(c, &m, &opt);
+  train(c, m, opt, 2);
+  TU_OK(nn_checkpoint_save(m, opt, tmp_path("good.ckpt")));
+  good = read_all(tmp_path("good.ckpt"), &len);
+  for (i = 7; i >= 0; i--) hlen = (hlen << 8) | good[i];
+  bad = malloc(len);
+  {
+    const int64_t sizes[] = {5, 8, 3};
+    TU_OK(nn_model_mlp(3, sizes, NN_ACT_TANH, NN_ACT_IDENTITY, &target));
+  }
+  for (i = 0; i < 600; i++) {
+    size_t n = len;
+    nn_model *lm = NULL;
+    nn_optimizer *lo = NULL;
+    nn_status st;
+    memcpy(bad, good, len);
+    if (i % 10 == 9) {
+      n = (size_t)tu_rng_int(&r, 0, (int64_t)len - 1); /* truncated */
+    } else {
+      const int edits = (int)tu_rng_int(&r, 1, 3);
+      for (k = 0; k < edits; k++) {
+        /* mostly the header, where the structure is */
+        size_t at = (size_t)(i % 4 == 0 ? tu_rng_int(&r, 0, (int64_t)len - 1) : tu_rng_int(&r, 0, (int64_t)(8 + hlen - 1)));
+        static const char pool[] = "{}[]\",:0123456789-.eE\\ aznu";
+        bad[at] = i % 3 == 0 ? (unsigned char)tu_rng_int(&r, 0, 255) : (unsigned char)pool[tu_rng_int(&r, 0, (int64_t)sizeof pool - 2)];
+      }
+    }
+    write_all(tmp_path("bad.ckpt"), bad, n);
+    st = nn_checkpoint_load(tmp_path("bad.ckpt"), tu_cpu(), &lm, &lo);
+    if (st == NN_OK) {
+      ok++;
+      nn_optimizer_free(lo);
+      nn_model_free(lm);
+    } else if (st == NN_ERR_FORMAT && strncmp(nn_last_error(), "nn_checkpoint_load: ", 20) == 0) {
+      format++;
+    } else {
+      fail_msg("damaged checkpoint %d: status %d, \"%s\"", i, (int)st, nn_last_error());
+    }
+    st = nn_model_load_weights(target, tmp_path("bad.ckpt"));
+    if (st != NN_OK && st != NN_ERR_FORMAT) fail_msg("load_weights of damaged file %d: status %d", i, (int)st);
+  }
+  assert_true(format > 300); /* most damage is caught ... */
+  assert_true(ok > 0);       /* ... and some (in the data) is harmless */
+  free(bad);
+  free(good);
+  nn_model_free(target);
+  nn_optimizer_free(opt);
+  nn_model_free(m);
+}
+
 /* ---- metadata ------------------------------------------------------------------ */
 
 static void test_metadata(void **state) {
@@ -979,6 +1041,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_checkpoint_contents),
       cmocka_unit_test(test_checkpoint_errors),
       cmocka_unit_test(test_hostile_checkpoints),
+      cmocka_unit_test(test_damaged_checkpoints),
       cmocka_unit_test(test_metadata),
       cmocka_unit_test(test_metadata_in_files),
       cmocka_unit_test(test_load_weights_torch),
