@@ -1450,6 +1450,21 @@ NN_API nn_status nn_model_set_metadata(nn_model *m, const char *key, const char 
 NN_API nn_status nn_model_get_metadata(const nn_model *m, const char *key, char *buf, size_t cap, size_t *needed);
 
 /**
+ * @brief Number of metadata entries of the model (0 to 128); -1 for NULL.
+ *        With nn_model_metadata_key() it lists them. Reads m.
+ */
+NN_API int nn_model_metadata_count(const nn_model *m);
+
+/**
+ * @brief The key of metadata entry `index` (0 to count - 1; entries are in
+ *        byte order of their keys), copied as nn_model_get_metadata() copies
+ *        a value (`*needed` = length + 1).
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL m, buf NULL with
+ *         cap > 0, or an index out of range (naming the count). Reads m.
+ */
+NN_API nn_status nn_model_metadata_key(const nn_model *m, int index, char *buf, size_t cap, size_t *needed);
+
+/**
  * @brief Writes the model as one self-contained C99 source file, for
  *        firmware, games and other programs that must not link libnn.
  *

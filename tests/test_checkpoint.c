@@ -707,10 +707,32 @@ static void test_metadata(void **state) {
   TU_OK(nn_model_set_metadata(m, "never-set", NULL));
   TU_OK(nn_model_get_metadata(m, "gone", buf, sizeof buf, &needed));
   assert_int_equal(needed, 0);
+  /* Listing: 5 entries in byte order of the keys. */
+  assert_int_equal(nn_model_metadata_count(m), 5);
+  assert_int_equal(nn_model_metadata_count(NULL), -1);
+  {
+    static const char *const keys[] = {"empty", "features", "run", "scale", "unicode \xc3\xa9"};
+    for (i = 0; i < 5; i++) {
+      TU_OK(nn_model_metadata_key(m, i, buf, sizeof buf, &needed));
+      assert_string_equal(buf, keys[i]);
+      assert_int_equal(needed, strlen(keys[i]) + 1);
+    }
+    TU_OK(nn_model_metadata_key(m, 1, buf, 4, &needed));
+    assert_string_equal(buf, "fea");
+    assert_int_equal(needed, 9);
+  }
+  TU_ERR(nn_model_metadata_key(m, 5, buf, sizeof buf, NULL), NN_ERR_INVALID_ARGUMENT, "nn_model_metadata_key",
+         "index is 5; the model has 5 metadata entries");
+  TU_ERR(nn_model_metadata_key(m, -1, buf, sizeof buf, NULL), NN_ERR_INVALID_ARGUMENT, "nn_model_metadata_key",
+         "index is -1");
+  TU_ERR(nn_model_metadata_key(NULL, 0, buf, sizeof buf, NULL), NN_ERR_INVALID_ARGUMENT, "nn_model_metadata_key",
+         "m is NULL");
+  TU_ERR(nn_model_metadata_key(m, 0, NULL, 3, NULL), NN_ERR_INVALID_ARGUMENT, "nn_model_metadata_key", "buf is NULL");
 
   /* Round trips: file, buffer, checkpoint. */
   TU_OK(nn_model_save(m, tmp_path("meta.st")));
   TU_OK(nn_model_load(tmp_path("meta.st"), tu_cpu(), &back));
+  assert_int_equal(nn_model_metadata_count(back), 5);
   TU_OK(nn_model_get_metadata(back, "unicode \xc3\xa9", buf, sizeof buf, NULL));
   assert_string_equal(buf, "caf\xc3\xa9 \xe2\x82\xac \"quoted\" \\ \n tab\t");
   TU_OK(nn_model_get_metadata(back, "features", buf, sizeof buf, NULL));

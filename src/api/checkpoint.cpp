@@ -1,6 +1,7 @@
 // extern "C" shims for checkpoints, state-dict loading, model metadata and
 // the C source export (nn.h, groups "training" and "persistence").
 #include <cstring>
+#include <iterator>
 #include <string>
 
 #include "api/api.hpp"
@@ -98,6 +99,24 @@ NN_API nn_status nn_model_get_metadata(const nn_model *m, const char *key, char 
       return;
     }
     write_text(it->second, buf, cap, needed, fn);
+  });
+}
+
+NN_API int nn_model_metadata_count(const nn_model *m) {
+  return m ? static_cast<int>(m->model->metadata().size()) : -1;
+}
+
+NN_API nn_status nn_model_metadata_key(const nn_model *m, int index, char *buf, size_t cap, size_t *needed) {
+  const char *fn = "nn_model_metadata_key";
+  return guard(fn, [&] {
+    const Model &model = *non_null(m, fn, "m")->model;
+    if (cap > 0) non_null(buf, fn, "buf");
+    const auto &meta = model.metadata();
+    if (index < 0 || static_cast<size_t>(index) >= meta.size())
+      fail(Errc::InvalidArgument, "%s: index is %d; the model has %zu metadata entries", fn, index, meta.size());
+    auto it = meta.begin();
+    std::advance(it, index);
+    write_text(it->first, buf, cap, needed, fn);
   });
 }
 

@@ -342,6 +342,8 @@ _DECLS.update({
     "nn_model_load_weights": (_st, [_h, _cs]),
     "nn_model_set_metadata": (_st, [_h, _cs, _cs]),
     "nn_model_get_metadata": (_st, [_h, _cs, _vp, _sz, _psz]),
+    "nn_model_metadata_count": (_i, [_h]),
+    "nn_model_metadata_key": (_st, [_h, _i, _vp, _sz, _psz]),
     "nn_model_export_c": (_st, [_h, _cs, _cs]),
 })
 

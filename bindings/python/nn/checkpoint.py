@@ -6,7 +6,7 @@ nn_model_load_weights, nn_model_set/get_metadata and nn_model_export_c.
     model, opt = nn.load_checkpoint("run.ckpt")       # resume: fit continues exactly
     opt.epoch                                          # epochs ended so far
     model.load_weights("torch_state_dict.safetensors")  # load_state_dict(strict=True)
-    model.set_metadata("features", "a,b,c"); model.get_metadata("features")
+    model.set_metadata("features", "a,b,c"); model.get_metadata("features"); model.metadata
     model.export_c("model.c", prefix="net")           # one C99 file, no libnn needed
 
 The methods are added to nn.Model and nn.Optimizer when the package is imported.
@@ -85,6 +85,19 @@ def _get_metadata(self, key, default=None):
     return buf.raw[:needed.value - 1].decode("utf-8")
 
 
+def _metadata(self):
+    """Every metadata entry as a dict (a copy: change entries with set_metadata)."""
+    out = {}
+    for i in range(C.nn_model_metadata_count(self._ptr)):
+        needed = ctypes.c_size_t(0)
+        check(C.nn_model_metadata_key(self._ptr, i, None, 0, ctypes.byref(needed)))
+        buf = ctypes.create_string_buffer(needed.value)
+        check(C.nn_model_metadata_key(self._ptr, i, buf, len(buf), ctypes.byref(needed)))
+        key = buf.raw[:needed.value - 1].decode("utf-8")
+        out[key] = self.get_metadata(key)
+    return out
+
+
 def _export_c(self, path, prefix="model"):
     """Writes the model as one C99 file: <prefix>_predict(x, y),
     <prefix>_predict_rows(rows, x, y), <PREFIX>_IN_FEATURES/_OUT_FEATURES."""
@@ -96,3 +109,4 @@ Model.load_weights = _load_weights
 Model.set_metadata = _set_metadata
 Model.get_metadata = _get_metadata
 Model.export_c = _export_c
+Model.metadata = property(_metadata)

@@ -95,6 +95,7 @@ class TestMetadata(unittest.TestCase):
         self.assertEqual(back.get_metadata("features"), "a,b,c,d")
         self.assertEqual(back.get_metadata("unicode"), "café €")
         self.assertEqual(back.get_metadata("empty"), "")
+        self.assertEqual(back.metadata, {"empty": "", "features": "a,b,c,d", "unicode": "café €"})
         with self.assertRaises(nn.InvalidArgumentError) as cm:
             m.set_metadata("nn.architecture", "[]")
         self.assertIn("reserved", str(cm.exception))

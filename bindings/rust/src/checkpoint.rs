@@ -104,6 +104,27 @@ impl Model {
             .map_err(|_| Error::new(Status::Internal, "Model::metadata: value is not UTF-8"))
     }
 
+    /// Every metadata entry, as (key, value) pairs in byte order of the keys.
+    pub fn metadata_entries(&self) -> Result<Vec<(String, String)>> {
+        // SAFETY: valid handle.
+        let n = unsafe { sys::nn_model_metadata_count(self.ptr()) };
+        let mut out = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+        for i in 0..n {
+            let mut needed = 0usize;
+            // SAFETY: size query with NULL, 0.
+            check(unsafe { sys::nn_model_metadata_key(self.ptr(), i, ptr::null_mut(), 0, &mut needed) })?;
+            let mut buf = vec![0u8; needed.max(1)];
+            // SAFETY: buf has `needed` bytes; the model cannot change under &self.
+            check(unsafe { sys::nn_model_metadata_key(self.ptr(), i, buf.as_mut_ptr().cast(), buf.len(), &mut needed) })?;
+            buf.truncate(needed.saturating_sub(1));
+            let key = String::from_utf8(buf)
+                .map_err(|_| Error::new(Status::Internal, "Model::metadata_entries: key is not UTF-8"))?;
+            let value = self.metadata(&key)?.unwrap_or_default();
+            out.push((key, value));
+        }
+        Ok(out)
+    }
+
     /// Writes the model as one C99 file: `<prefix>_predict`,
     /// `<prefix>_predict_rows`, `<PREFIX>_IN_FEATURES`, `<PREFIX>_OUT_FEATURES`.
     pub fn export_c(&self, path: impl AsRef<Path>, prefix: &str) -> Result<()> {

@@ -450,5 +450,13 @@ extern "C" {
         cap: usize,
         needed: *mut usize,
     ) -> nn_status;
+    pub fn nn_model_metadata_count(m: *const nn_model) -> c_int;
+    pub fn nn_model_metadata_key(
+        m: *const nn_model,
+        index: c_int,
+        buf: *mut c_char,
+        cap: usize,
+        needed: *mut usize,
+    ) -> nn_status;
     pub fn nn_model_export_c(m: *const nn_model, path: *const c_char, prefix: *const c_char) -> nn_status;
 }

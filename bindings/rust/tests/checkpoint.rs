@@ -83,6 +83,10 @@ fn metadata_and_export_c() {
     let back = Model::load_bytes(&m.save_bytes().unwrap(), Device::Cpu).unwrap();
     assert_eq!(back.metadata("features").unwrap().as_deref(), Some("a,b,c,d"));
     assert_eq!(back.metadata("empty").unwrap().as_deref(), Some(""));
+    assert_eq!(
+        back.metadata_entries().unwrap(),
+        vec![("empty".to_string(), String::new()), ("features".to_string(), "a,b,c,d".to_string())]
+    );
     m.remove_metadata("features").unwrap();
     assert_eq!(m.metadata("features").unwrap(), None);
     assert_eq!(m.set_metadata("nn.architecture", "[]").unwrap_err().status, Status::InvalidArgument);

@@ -3,7 +3,7 @@
 # nn_model_load_weights, nn_model_set_metadata/_get_metadata,
 # nn_model_export_c. Included from NN.jl.
 
-export save_checkpoint, load_checkpoint, epoch, load_weights!, set_metadata!, get_metadata, export_c
+export save_checkpoint, load_checkpoint, epoch, load_weights!, set_metadata!, get_metadata, metadata, export_c
 
 """
     save_checkpoint(m::Model, o::Optimizer, path)
@@ -77,6 +77,23 @@ function get_metadata(m::Model, key::AbstractString)
     _check(ccall(_f(:nn_model_get_metadata), Cint, (Ptr{Cvoid}, Cstring, Ptr{UInt8}, Csize_t, Ptr{Csize_t}),
                  m, key, buf, length(buf), needed))
     return String(buf[1:needed[]-1])
+end
+
+"""Every metadata entry as a `Dict{String,String}` (`nn_model_metadata_count`, `nn_model_metadata_key`)."""
+function metadata(m::Model)
+    out = Dict{String,String}()
+    n = Int(ccall(_f(:nn_model_metadata_count), Cint, (Ptr{Cvoid},), m))
+    for i in 0:n-1
+        needed = Ref{Csize_t}(0)
+        _check(ccall(_f(:nn_model_metadata_key), Cint, (Ptr{Cvoid}, Cint, Ptr{UInt8}, Csize_t, Ptr{Csize_t}),
+                     m, i, C_NULL, 0, needed))
+        buf = Vector{UInt8}(undef, needed[])
+        _check(ccall(_f(:nn_model_metadata_key), Cint, (Ptr{Cvoid}, Cint, Ptr{UInt8}, Csize_t, Ptr{Csize_t}),
+                     m, i, buf, length(buf), needed))
+        key = String(buf[1:needed[]-1])
+        out[key] = something(get_metadata(m, key), "")
+    end
+    return out
 end
 
 """
