@@ -334,7 +334,6 @@ void load_weights(Model &m, const uint8_t *buf, size_t len, const char *what) {
     Tensor src = from_host(p.dt, p.param->shape(), f.data + p.entry->begin, p.param->device());
     staged.push_back(p.dt == p.param->dtype() ? src : to_dtype(src, p.param->dtype()));
   }
-  StreamScope on_stream(m);
   for (size_t i = 0; i < plan.size(); ++i) copy_into(*plan[i].param, staged[i], what);
 }
 
