@@ -291,7 +291,9 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
       const auto t0 = clock::now();
       const double lr_used = opt.lr();
       if (o.shuffle) {
-        epoch_permutation(o.seed, epoch, perm.data(), n);
+        // The optimizer's epoch count, not the loop's: fit(1) + fit(1) ==
+        // fit(2), and a resumed checkpoint continues the sequence.
+        epoch_permutation(o.seed, static_cast<int>(opt.epoch()), perm.data(), n);
         be.copy_from_host(perm_dev.data(), perm.data(), static_cast<size_t>(n) * sizeof(int64_t));
       }
       be.fill(accum.view(), 0.0);

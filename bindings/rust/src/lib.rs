@@ -56,9 +56,11 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod sys;
+mod checkpoint;
 mod predict;
 mod version;
 
+pub use checkpoint::{load_checkpoint, save_checkpoint};
 pub use version::check_version;
 
 use std::any::Any;

@@ -1097,5 +1097,7 @@ end
 
 # Embedding inference (nn_model_predict) and introspection: predict.jl
 include("predict.jl")
+# Checkpoints, state dicts, metadata, export to C: checkpoint.jl
+include("checkpoint.jl")
 
 end # module
