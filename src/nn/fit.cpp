@@ -250,10 +250,10 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
   Backend &be = backend_of(train.x);
   std::vector<int64_t> perm;
   Tensor bx, by, perm_dev;  // perm_dev: the epoch's permutation on the model's device
-  // Batches go through the fixed buffers bx/by when shuffling (gathered) or
-  // when there are several (copied): a step's inputs then never move, so a
-  // backend may record the step once and replay it (CUDA Graphs).
-  const bool stage = o.shuffle || nb > 1;
+  // Batches go through the fixed buffers bx/by when shuffling (gathered), and
+  // when there are several on a backend that replays recorded steps
+  // (copied): a step's inputs then never move.
+  const bool stage = o.shuffle || (nb > 1 && be.wants_fixed_batches());
   if (o.shuffle) {
     perm.resize(static_cast<size_t>(n));
     perm_dev = Tensor::empty(DType::I64, Shape{n}, dev);

@@ -121,9 +121,11 @@ class Model {
   // Every check (target shape/dtype/device, class ids) happens before any
   // gradient changes.
   double train_batch(const Tensor &x, const Tensor &target, LossKind loss, const char *what);
-  // The same for nn_model_fit: x already prepared (the model's dtype,
-  // contiguous, 2-D) and the loss added into accum (0-dim F64 on the model's
-  // device) without a host synchronisation.
+  // The same for nn_model_fit: x and target already prepared (x in the
+  // model's dtype, contiguous, 2-D; the target checked against the model's
+  // output and converted for the loss, contiguous; class ids are still
+  // range-checked by the kernel) and the loss added into accum (0-dim F64 on
+  // the model's device) without a host synchronisation.
   void train_batch_accum(const Tensor &x, const Tensor &target, LossKind loss, const Tensor &accum,
                          const char *what);
   std::string summary() const;
@@ -140,8 +142,8 @@ class Model {
   void recompile();
   // The workspace for batches of `rows` rows of width `in`.
   const PlanWorkspace &workspace(int64_t rows, int64_t in);
-  void step(const Tensor &x, const Tensor &target, LossKind loss, double *value, const Tensor *accum,
-            const char *what);
+  void step(const Tensor &x, const Tensor &target, bool target_ready, LossKind loss, double *value,
+            const Tensor *accum, const char *what);
   // Converts every layer's parameters and gradients to (dev, dt), all or
   // nothing, and drops the workspace.
   void convert(Device dev, DType dt);
