@@ -41,9 +41,9 @@ Layer &Model::add(std::unique_ptr<Layer> &&layer, const char *what) {
            static_cast<long long>(layer->in_features()), static_cast<long long>(prev));
   }
   Layer::Params p = layer->converted(device(), dtype());  // may throw: nothing changed yet
-  layers_.reserve(layers_.size() + 1);
-  plan_.units.reserve(plan_.units.size() + 1);
-  unit_act_layer_.reserve(plan_.units.size() + 1);
+  reserve_one_more(layers_);  // then nothing below throws
+  reserve_one_more(plan_.units);
+  reserve_one_more(unit_act_layer_);
   layer->install(std::move(p));
   layer->set_owned_by_model();
   layers_.push_back(std::move(layer));

@@ -15,6 +15,14 @@
 
 namespace nn {
 
+// Room for one more element, growing geometrically (reserve(size() + 1)
+// would reallocate on every call: quadratic over many adds). After it, one
+// push_back cannot throw.
+template <class V>
+void reserve_one_more(V &v) {
+  if (v.size() == v.capacity()) v.reserve(v.size() < 8 ? 8 : 2 * v.size());
+}
+
 enum class LayerKind { Linear = 0, Activation = 1 };  // values of nn_layer_kind
 enum class Init { TorchDefault = 0, HeUniform, HeNormal, XavierUniform, XavierNormal, Zeros };  // nn_init
 
