@@ -1290,6 +1290,127 @@ NN_API nn_status nn_model_load_buffer(const void *buf, size_t len, nn_device dev
 
 /** @} */
 
+/* ========================================================================= */
+/**
+ * @defgroup comm Process groups (data-parallel training)
+ * @brief Groups of processes that reduce and broadcast tensors together, on
+ *        MPI (CPU tensors) and NCCL (GPU tensors), for data-parallel training.
+ *
+ * **Loaded on demand.** libnn.so does not link MPI or NCCL. The MPI part is
+ * a separate module, libnn_mpi.so (built when CMake finds MPI, installed
+ * next to libnn.so), opened with dlopen() on the first nn_comm_mpi(). It is
+ * looked up in `$NN_MPI_MODULE_PATH` (a file, or a folder holding
+ * libnn_mpi.so) alone when that is set, else next to libnn.so, then on the
+ * dynamic linker's search path. Without the module, or without an MPI
+ * runtime, nn_comm_mpi() answers ::NN_ERR_UNSUPPORTED with a message that
+ * says which is missing.
+ *
+ * **Collectives.** Every function here that takes a comm (except rank and
+ * size) is collective: every rank of the group calls it, in the same order,
+ * with matching arguments. CPU tensors go through MPI; tensors on a GPU go
+ * through NCCL when the module was built with it (one NCCL communicator per
+ * comm and device, made on the first GPU collective: rank 0's unique id is
+ * broadcast over MPI), else ::NN_ERR_UNSUPPORTED. A rank that dies takes
+ * the job down (MPI's default error handling): there is no recovery.
+ *
+ * **Training.** nn_model_fit() with nn_fit_options::comm (options version 2)
+ * trains data-parallel, as PyTorch's DistributedDataParallel with a
+ * DistributedSampler: see the training-loop group.
+ *
+ * **Threads.** MPI is initialised with MPI_THREAD_SERIALIZED when libnn
+ * initialises it: a comm must not be used by two threads at once, and calls
+ * on different comms must not overlap either.
+ * @{
+ */
+
+/** @brief A group of processes (opaque); see nn_comm_mpi(). */
+typedef struct nn_comm nn_comm;
+
+/**
+ * @brief A process group over an MPI communicator (collective over it).
+ *
+ * Initialises MPI (MPI_Init_thread, MPI_THREAD_SERIALIZED) if the caller has
+ * not, and then finalises it at exit; a caller that initialised MPI itself
+ * keeps finalising it. The communicator is duplicated (MPI_Comm_dup), so
+ * libnn's messages never mix with the caller's, and its error handler is
+ * MPI_ERRORS_RETURN (errors come back as statuses where MPI can report them).
+ * @param mpi_comm the address of an `MPI_Comm` (e.g. `&comm` in C,
+ *                 `MPI._addressof(comm)` with mpi4py); NULL: MPI_COMM_WORLD.
+ *                 Borrowed for the call.
+ * @param out receives the comm (caller owns it: nn_comm_free()).
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for out NULL or MPI_COMM_NULL;
+ *         ::NN_ERR_UNSUPPORTED when libnn_mpi.so is missing ("this build has
+ *         no MPI module" / "the MPI module libnn_mpi.so is missing: ..."),
+ *         when the MPI runtime is ("no MPI runtime: ..."), when MPI was
+ *         already finalised, or when MPI cannot start; ::NN_ERR_INTERNAL for
+ *         an MPI failure (MPI's message).
+ * Thread-safe (but MPI collectives must not overlap: see above).
+ */
+NN_API nn_status nn_comm_mpi(const void *mpi_comm, nn_comm **out);
+
+/**
+ * @brief Frees a comm (MPI_Comm_free of its duplicate, and its NCCL
+ *        communicators); collective on the comm like MPI_Comm_free. NULL is
+ *        a no-op; after MPI_Finalize only the handle's memory is freed.
+ */
+NN_API void nn_comm_free(nn_comm *c);
+
+/** @brief This process's rank in the group, 0..size-1; -1 for NULL. Thread-safe. */
+NN_API int nn_comm_rank(const nn_comm *c);
+
+/** @brief Number of processes in the group; -1 for NULL. Thread-safe. */
+NN_API int nn_comm_size(const nn_comm *c);
+
+/**
+ * @brief Reduces t over the group, in place: afterwards every rank holds the
+ *        element-wise SUM, MEAN, MAX or MIN of all ranks' tensors.
+ *
+ * Any dtype (MEAN: floating dtypes only; integer sums wrap like C's unsigned
+ * arithmetic); any strides; CPU (MPI) or GPU (NCCL; no I16 there). MAX and
+ * MIN propagate NaN on the CPU, as nn_reduce() does. F16/BF16 are summed in
+ * float and rounded after each pairwise step; MEAN is SUM divided by the
+ * group size. Every rank's result is the same.
+ *
+ * The ranks first agree on (dtype, element count, device kind, op) with one
+ * small message, so a mismatch, or an argument error on any rank, fails on
+ * every rank instead of hanging or corrupting memory.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL, ARGMAX or an unknown
+ *         op, or when the ranks pass different ops; ::NN_ERR_DTYPE for MEAN
+ *         on integers, I16 on a GPU, or different dtypes; ::NN_ERR_SHAPE
+ *         for different element counts; ::NN_ERR_DEVICE for different kinds
+ *         of device; ::NN_ERR_UNSUPPORTED for a GPU tensor without NCCL.
+ *         On a rank whose arguments were fine, another rank's argument error
+ *         comes back with that rank's status and "rank R failed its argument
+ *         checks: <its message>".
+ */
+NN_API nn_status nn_comm_allreduce(const nn_comm *c, nn_tensor *t, nn_reduce_op op);
+
+/**
+ * @brief Copies root's t into every rank's t, in place (any dtype, strides,
+ *        CPU or GPU); the ranks first agree on (dtype, element count, device
+ *        kind, root) as nn_comm_allreduce() does.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL, a root outside
+ *         0..size-1 or different roots; ::NN_ERR_DTYPE; ::NN_ERR_SHAPE;
+ *         ::NN_ERR_DEVICE; ::NN_ERR_UNSUPPORTED, as nn_comm_allreduce().
+ */
+NN_API nn_status nn_comm_broadcast(const nn_comm *c, nn_tensor *t, int root);
+
+/**
+ * @brief Copies root's parameters (every weight and bias) into every rank's
+ *        model, as one message: afterwards all ranks hold the same model.
+ *
+ * The ranks first agree that their models have the same architecture
+ * (layer count, each parameter's shape), dtype and kind of device; a
+ * mismatch fails on every rank with a message naming it. Gradients and
+ * optimizer state are not sent.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL or a bad root;
+ *         ::NN_ERR_SHAPE for different architectures; ::NN_ERR_DTYPE;
+ *         ::NN_ERR_DEVICE; ::NN_ERR_UNSUPPORTED (GPU without NCCL).
+ */
+NN_API nn_status nn_model_broadcast(const nn_comm *c, nn_model *m, int root);
+
+/** @} */
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

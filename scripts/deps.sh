@@ -21,6 +21,8 @@ set -euo pipefail
 #   clang, libclang-rt-14-dev  the bounded libFuzzer run of the model loader
 #                       (tests/fuzz; libFuzzer and clang's sanitizer runtimes are
 #                       in libclang-rt-14-dev, which clang only recommends)
+#   libopenmpi-dev, openmpi-bin  the MPI module libnn_mpi.so (process groups,
+#                       data-parallel fit) and mpirun for its tests and examples
 packages=(
   cmake
   ninja-build
@@ -33,6 +35,8 @@ packages=(
   binutils
   clang
   libclang-rt-14-dev
+  libopenmpi-dev
+  openmpi-bin
 )
 if [[ -n "${NN_DEPS_EXTRA:-}" ]]; then
   read -r -a extra <<<"${NN_DEPS_EXTRA}"

@@ -11,6 +11,7 @@
 
 #include "core/error.hpp"
 #include "core/ops.hpp"
+#include "nn/fit_comm.hpp"  // [comm]
 
 namespace nn {
 namespace {
@@ -310,6 +311,7 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
   const Data train = check_data(m, x, y, o.loss, what, false);
   Data val;
   if (has_val) val = check_data(m, *o.val_x, *o.val_y, o.loss, what, true);
+  if (o.comm) o.comm->begin(m, o, train.x.dim(0), has_val);  // [comm] agree, rank 0's weights everywhere
 
   // ---- set-up: batch buffers, permutation, rollback point (allocated once)
   const int64_t n = train.x.dim(0);
@@ -363,7 +365,8 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
       const double lr_used = opt.lr();
       const int64_t *idx = nullptr;  // the permutation where the backend reads it
       if (o.shuffle) {
-        epoch_permutation(o.seed, epoch, perm.data(), n);
+        epoch_permutation(o.comm ? o.seed + static_cast<uint64_t>(o.comm->rank()) : o.seed, epoch, perm.data(),
+                          n);  // [comm] seed + rank
         if (on_cpu) {
           idx = perm.data();
         } else {
@@ -395,6 +398,7 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
           yb = rows(train.y, r0, k);
         }
         steps.step(xb, yb);  // forward, loss into accum, backward: run, or replayed
+        if (o.comm) o.comm->average_gradients(m);  // [comm] one allreduce of all gradients
         opt.step_unchecked();  // parameters checked before the loop; never recorded (lr, step change)
       }
       // The epoch's one read of the loss. A non-finite batch loss makes the
@@ -402,13 +406,16 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
       // of the epoch did.
       double loss_sum = 0;
       be.copy_to_host(&loss_sum, accum.data(), sizeof loss_sum);
+      if (o.comm) loss_sum = o.comm->mean(loss_sum);  // [comm] over all ranks: every rank decides the same
       if (!std::isfinite(loss_sum)) {
         rollback();
         fail(Errc::NotFinite, "%s: the training loss is %s at epoch %d (0-based; %lld batch%s); %s", what,
              format_loss(loss_sum).c_str(), epoch, static_cast<long long>(nb), nb == 1 ? "" : "es",
              put_back().c_str());
       }
-      if (!parameters_finite(m, param_views)) {
+      bool finite = parameters_finite(m, param_views);
+      if (o.comm) finite = o.comm->all(finite);  // [comm]
+      if (!finite) {
         rollback();
         fail(Errc::NotFinite, "%s: the weights became non-finite during epoch %d (0-based); %s", what, epoch,
              put_back().c_str());
@@ -425,18 +432,24 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
       r.val_loss = kNaN;
       r.val_accuracy = kNaN;
       if (has_val) r.val_loss = evaluate_prepared(m, val, o.loss, &r.val_accuracy, what);
+      if (has_val && o.comm)  // [comm] over the union of the ranks' validation sets
+        o.comm->combine_validation(o.loss, val.x.dim(0), m.out_features(), r.val_loss, r.val_accuracy);
       r.lr = lr_used;
       r.seconds = std::chrono::duration<double>(clock::now() - t0).count();
       result.last = r;
 
-      if (o.on_epoch) {
+      if (o.on_epoch || o.comm) {  // [comm] every rank takes part, with or without a callback
         // User code runs unbound, as outside any model call: what it does
         // (reading the weights, calls on other threads' tensors, handing
         // results to another thread) sees this epoch's work and is seen by
         // the next (the rebind waits for it).
-        on_stream.suspend();
-        const int stop = o.on_epoch(r);
-        on_stream.resume();
+        int stop = 0;
+        if (o.on_epoch) {
+          on_stream.suspend();
+          stop = o.on_epoch(r);
+          on_stream.resume();
+        }
+        if (o.comm) stop = o.comm->any(stop != 0) ? 1 : 0;  // [comm] one rank cancels: all do
         if (stop != 0) {
           result.outcome = FitOutcome::Cancelled;
           return result;

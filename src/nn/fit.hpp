@@ -17,6 +17,8 @@
 
 namespace nn {
 
+class FitComm;  // [comm] fit_comm.hpp
+
 struct EpochReport {
   int epoch = 0;  // 0-based
   int epochs = 0;
@@ -38,6 +40,9 @@ struct FitOptions {
   int patience = 0;  // 0: off; > 0 needs a validation set
   // Called after each epoch; non-zero stops training (FitOutcome::Cancelled).
   std::function<int(const EpochReport &)> on_epoch;
+  // [comm] Data-parallel over a process group; set by fit_with_comm
+  // (fit_comm.hpp), NULL: this process alone.
+  FitComm *comm = nullptr;
 };
 
 enum class FitOutcome { Completed, EarlyStopped, Cancelled };
