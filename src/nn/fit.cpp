@@ -298,6 +298,9 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
     fail(Errc::InvalidArgument, "%s: batch_size is %lld; it must be >= 0 (0 = full batch, 1 = online)", what,
          static_cast<long long>(o.batch_size));
   if (o.patience < 0) fail(Errc::InvalidArgument, "%s: patience is %d; it must be >= 0", what, o.patience);
+  if (o.batch_every < 0)
+    fail(Errc::InvalidArgument, "%s: batch_every is %lld; it must be >= 0 (0 = no per-batch reports)", what,
+         static_cast<long long>(o.batch_every));
   const bool has_val = o.val_x != nullptr;
   if (has_val != (o.val_y != nullptr))
     fail(Errc::InvalidArgument, "%s: val_x and val_y go together (val_x is %s, val_y is %s)", what,
@@ -311,7 +314,7 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
   const Data train = check_data(m, x, y, o.loss, what, false);
   Data val;
   if (has_val) val = check_data(m, *o.val_x, *o.val_y, o.loss, what, true);
-  if (o.comm) o.comm->begin(m, o, train.x.dim(0), has_val);  // [comm] agree, rank 0's weights everywhere
+  if (o.dist) o.dist->begin(m, o, train.x.dim(0), has_val);  // [comm] agree, rank 0's weights everywhere
 
   // ---- set-up: batch buffers, permutation, rollback point (allocated once)
   const int64_t n = train.x.dim(0);
@@ -365,7 +368,7 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
       const double lr_used = opt.lr();
       const int64_t *idx = nullptr;  // the permutation where the backend reads it
       if (o.shuffle) {
-        epoch_permutation(o.comm ? o.seed + static_cast<uint64_t>(o.comm->rank()) : o.seed, epoch, perm.data(),
+        epoch_permutation(o.dist ? o.seed + static_cast<uint64_t>(o.dist->rank()) : o.seed, epoch, perm.data(),
                           n);  // [comm] seed + rank
         if (on_cpu) {
           idx = perm.data();
@@ -397,16 +400,55 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
           xb = rows(train.x, r0, k);
           yb = rows(train.y, r0, k);
         }
+        // [comm] With a process group every rank stops at these batches (to
+        // agree on the callback's answer), with or without its own on_batch.
+        const bool report = (o.on_batch || o.dist) && o.batch_every > 0 && (b + 1) % o.batch_every == 0;
+        double sum_before = 0;
+        if (report) be.copy_to_host(&sum_before, accum.data(), sizeof sum_before);
         steps.step(xb, yb);  // forward, loss into accum, backward: run, or replayed
-        if (o.comm) o.comm->average_gradients(m);  // [comm] one allreduce of all gradients
+        if (o.dist) o.dist->average_gradients(m);  // [comm] one allreduce of all gradients
         opt.step_unchecked();  // parameters checked before the loop; never recorded (lr, step change)
+        if (report) {
+          double sum_after = 0;
+          be.copy_to_host(&sum_after, accum.data(), sizeof sum_after);
+          BatchReport br;
+          br.epoch = epoch;
+          br.batch = b;
+          br.batches = nb;
+          br.loss = sum_after - sum_before;
+          if (o.dist) br.loss = o.dist->mean(br.loss);  // [comm] the batch loss over all ranks
+          br.seconds = std::chrono::duration<double>(clock::now() - t0).count();
+          int stop = 0;
+          if (o.on_batch) {
+            on_stream.suspend();  // user code runs unbound, as for on_epoch
+            stop = o.on_batch(br);
+            on_stream.resume();
+          }
+          if (o.dist) stop = o.dist->any(stop != 0) ? 1 : 0;  // [comm] one rank stops: all do
+          if (stop != 0) {
+            // The model keeps what it learned, unless that is not finite.
+            bool finite = std::isfinite(sum_after) && parameters_finite(m, param_views);
+            if (o.dist) finite = o.dist->all(finite);  // [comm] the same decision everywhere
+            if (!finite) {
+              rollback();
+              fail(Errc::NotFinite, "%s: the weights or the training loss are not finite at epoch %d batch %lld "
+                   "(0-based), where on_batch stopped training; %s", what, epoch, static_cast<long long>(b),
+                   put_back().c_str());
+            }
+            result.outcome = FitOutcome::Cancelled;
+            result.stopped_in_batch = true;
+            result.stop_epoch = epoch;
+            result.stop_batch = b;
+            return result;
+          }
+        }
       }
       // The epoch's one read of the loss. A non-finite batch loss makes the
       // sum non-finite; the rollback below undoes whatever the later batches
       // of the epoch did.
       double loss_sum = 0;
       be.copy_to_host(&loss_sum, accum.data(), sizeof loss_sum);
-      if (o.comm) loss_sum = o.comm->mean(loss_sum);  // [comm] over all ranks: every rank decides the same
+      if (o.dist) loss_sum = o.dist->mean(loss_sum);  // [comm] over all ranks: every rank decides the same
       if (!std::isfinite(loss_sum)) {
         rollback();
         fail(Errc::NotFinite, "%s: the training loss is %s at epoch %d (0-based; %lld batch%s); %s", what,
@@ -414,7 +456,7 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
              put_back().c_str());
       }
       bool finite = parameters_finite(m, param_views);
-      if (o.comm) finite = o.comm->all(finite);  // [comm]
+      if (o.dist) finite = o.dist->all(finite);  // [comm]
       if (!finite) {
         rollback();
         fail(Errc::NotFinite, "%s: the weights became non-finite during epoch %d (0-based); %s", what, epoch,
@@ -432,13 +474,13 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
       r.val_loss = kNaN;
       r.val_accuracy = kNaN;
       if (has_val) r.val_loss = evaluate_prepared(m, val, o.loss, &r.val_accuracy, what);
-      if (has_val && o.comm)  // [comm] over the union of the ranks' validation sets
-        o.comm->combine_validation(o.loss, val.x.dim(0), m.out_features(), r.val_loss, r.val_accuracy);
+      if (has_val && o.dist)  // [comm] over the union of the ranks' validation sets
+        o.dist->combine_validation(o.loss, val.x.dim(0), m.out_features(), r.val_loss, r.val_accuracy);
       r.lr = lr_used;
       r.seconds = std::chrono::duration<double>(clock::now() - t0).count();
       result.last = r;
 
-      if (o.on_epoch || o.comm) {  // [comm] every rank takes part, with or without a callback
+      if (o.on_epoch || o.dist) {  // [comm] every rank takes part, with or without a callback
         // User code runs unbound, as outside any model call: what it does
         // (reading the weights, calls on other threads' tensors, handing
         // results to another thread) sees this epoch's work and is seen by
@@ -449,7 +491,7 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
           stop = o.on_epoch(r);
           on_stream.resume();
         }
-        if (o.comm) stop = o.comm->any(stop != 0) ? 1 : 0;  // [comm] one rank cancels: all do
+        if (o.dist) stop = o.dist->any(stop != 0) ? 1 : 0;  // [comm] one rank cancels: all do
         if (stop != 0) {
           result.outcome = FitOutcome::Cancelled;
           return result;

@@ -14,7 +14,7 @@ namespace {
 
 // What the ranks exchange to agree before a collective run: this rank's
 // argument error (if any) and the values every rank must share.
-constexpr int kMaxFields = 12;
+constexpr int kMaxFields = 16;
 struct Record {
   int64_t failed;
   int64_t code;
@@ -176,6 +176,7 @@ void FitComm::begin(Model &m, const FitOptions &o, int64_t rows, bool has_val) {
       {"whether there is a validation set", has_val ? 1 : 0, Errc::InvalidArgument, show_bool},
       {"patience", o.patience, Errc::InvalidArgument, nullptr},
       {"shuffle", o.shuffle ? 1 : 0, Errc::InvalidArgument, show_bool},
+      {"batch_every", o.batch_every, Errc::InvalidArgument, nullptr},
   };
   for (const Field &x : model_fields(m)) f.push_back(x);
   agree(c_, false, Errc::InvalidArgument, "", f, what_);
