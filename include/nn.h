@@ -1379,8 +1379,8 @@ NN_API nn_status nn_model_load_buffer(const void *buf, size_t len, nn_device dev
  * @{
  */
 
-/** @brief A group of processes (opaque); see nn_comm_mpi(). */
-typedef struct nn_comm nn_comm;
+/* nn_comm, a group of processes (opaque), is declared with nn_fit_options
+ * in the training-loop group; nn_comm_mpi() makes one. */
 
 /**
  * @brief A process group over an MPI communicator (collective over it).

@@ -282,6 +282,7 @@ static void no_val(nn_fit_options *o, nn_tensor **x, nn_tensor **y) {
   o->val_y = NULL;
 }
 static void other_patience(nn_fit_options *o, nn_tensor **x, nn_tensor **y) { (void)x; (void)y; o->patience = 2; }
+static void other_batch_every(nn_fit_options *o, nn_tensor **x, nn_tensor **y) { (void)x; (void)y; o->batch_every = 3; }
 static void bad_features(nn_fit_options *o, nn_tensor **x, nn_tensor **y) {
   (void)o;
   (void)y;
@@ -306,6 +307,8 @@ static void test_mismatches_fail_everywhere(void **state) {
                  "the ranks disagree on whether there is a validation set: rank 0 has yes, rank 1 has no", NULL);
   check_mismatch(other_patience, NN_ERR_INVALID_ARGUMENT, "the ranks disagree on patience: rank 0 has 0, rank 1 has 2",
                  NULL);
+  check_mismatch(other_batch_every, NN_ERR_INVALID_ARGUMENT,
+                 "the ranks disagree on batch_every: rank 0 has 0, rank 1 has 3", NULL);
   /* An argument error on rank 1 alone: its own message there, and the
    * others hear of it instead of waiting. */
   check_mismatch(bad_features, NN_ERR_SHAPE, "rank 1 failed its argument checks: ", "x has shape [20, 7] but the model expects");
@@ -316,6 +319,15 @@ static void test_mismatches_fail_everywhere(void **state) {
 static int cancel_on_rank0(const nn_epoch_report *r, void *ud) {
   (void)ud;
   return g_rank == 0 && r->epoch == 1;
+}
+
+static int g_batch_reports;
+static int stop_on_rank0(const nn_batch_report *r, void *ud) {
+  (void)ud;
+  ++g_batch_reports;
+  assert_int_equal(r->batches, K);
+  assert_true(isfinite(r->loss) && r->loss > 0);
+  return r->epoch == 0 && r->batch == 3;
 }
 
 static void test_cancel_and_nan_on_one_rank(void **state) {
@@ -336,6 +348,20 @@ static void test_cancel_and_nan_on_one_rank(void **state) {
   nn_epoch_report last;
   TU_ERR(nn_model_fit(m, opt, x, y, &o, &last), NN_ERR_CANCELLED, "nn_model_fit", "cancelled");
   assert_int_equal(last.epoch, 1);
+  nn_optimizer_free(opt);
+  nn_model_free(m);
+
+  /* Only rank 0 has an on_batch, and it stops at epoch 0, batch 3: every
+   * rank stops there (all ranks halt at the report batches to agree). */
+  m = make_model(NN_F64, 31 + (uint64_t)g_rank);
+  opt = make_opt(m, false);
+  o.on_epoch = NULL;
+  o.batch_every = 2;
+  if (g_rank == 0) o.on_batch = stop_on_rank0;
+  TU_ERR(nn_model_fit(m, opt, x, y, &o, NULL), NN_ERR_CANCELLED, "nn_model_fit", "cancelled by on_batch at epoch 0, batch 3");
+  if (g_rank == 0) assert_int_equal(g_batch_reports, 2);
+  o.on_batch = NULL;
+  o.batch_every = 0;
   nn_optimizer_free(opt);
   nn_model_free(m);
 

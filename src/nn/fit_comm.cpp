@@ -248,7 +248,7 @@ FitResult fit_with_comm(Model &m, Optimizer &opt, const Tensor &x, const Tensor 
                         const char *what) {
   FitComm dist(c, what);
   FitOptions with = o;
-  with.comm = &dist;
+  with.dist = &dist;
   try {
     return fit(m, opt, x, y, with, what);
   } catch (const Error &e) {
