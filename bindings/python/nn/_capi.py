@@ -344,6 +344,14 @@ _DECLS = {
     "nn_model_load": (_st, [_cs, nn_device, _ph]),
     "nn_model_save_buffer": (_st, [_h, _vp, _sz, _psz]),
     "nn_model_load_buffer": (_st, [_vp, _sz, nn_device, _ph]),
+    # process groups (nn/comm.py)
+    "nn_comm_mpi": (_st, [_vp, _ph]),
+    "nn_comm_free": (None, [_h]),
+    "nn_comm_rank": (_i, [_h]),
+    "nn_comm_size": (_i, [_h]),
+    "nn_comm_allreduce": (_st, [_h, _h, _en]),
+    "nn_comm_broadcast": (_st, [_h, _h, _i]),
+    "nn_model_broadcast": (_st, [_h, _h, _i]),
 }
 
 missing_functions = []
