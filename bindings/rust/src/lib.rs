@@ -56,6 +56,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod sys;
+mod comm;
+pub use comm::Comm;
 
 use std::any::Any;
 use std::ffi::{CStr, CString};
@@ -1097,6 +1099,9 @@ pub struct FitOptions<'a> {
     pub validation: Option<(&'a Tensor, &'a Tensor)>,
     /// Early stopping on val_loss after this many epochs without improvement; 0 = off.
     pub patience: i32,
+    /// Data-parallel training over a process group ([`Comm`]); `batch_size`
+    /// is then per rank. `None`: this process alone.
+    pub comm: Option<&'a Comm>,
 }
 
 impl Default for FitOptions<'_> {
@@ -1116,6 +1121,7 @@ impl Default for FitOptions<'_> {
             loss: Loss::from_raw(o.loss).unwrap_or(Loss::Mse),
             validation: None,
             patience: o.patience,
+            comm: None,
         }
     }
 }
@@ -1384,6 +1390,9 @@ impl Model {
         if let Some((vx, vy)) = options.validation {
             o.val_x = vx.as_ptr();
             o.val_y = vy.as_ptr();
+        }
+        if let Some(c) = options.comm {
+            o.comm = c.as_ptr();
         }
         let mut state = on_epoch.map(|f| CallbackState { f, panic: None });
         if let Some(s) = state.as_mut() {

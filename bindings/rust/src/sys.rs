@@ -454,4 +454,13 @@ extern "C" {
     pub fn nn_model_load(path: *const c_char, dev: nn_device, out: *mut *mut nn_model) -> nn_status;
     pub fn nn_model_save_buffer(m: *const nn_model, buf: *mut c_void, cap: usize, needed: *mut usize) -> nn_status;
     pub fn nn_model_load_buffer(buf: *const c_void, len: usize, dev: nn_device, out: *mut *mut nn_model) -> nn_status;
+
+    // Process groups (crate::comm)
+    pub fn nn_comm_mpi(mpi_comm: *const c_void, out: *mut *mut nn_comm) -> nn_status;
+    pub fn nn_comm_free(c: *mut nn_comm);
+    pub fn nn_comm_rank(c: *const nn_comm) -> c_int;
+    pub fn nn_comm_size(c: *const nn_comm) -> c_int;
+    pub fn nn_comm_allreduce(c: *const nn_comm, t: *mut nn_tensor, op: nn_reduce_op) -> nn_status;
+    pub fn nn_comm_broadcast(c: *const nn_comm, t: *mut nn_tensor, root: c_int) -> nn_status;
+    pub fn nn_model_broadcast(c: *const nn_comm, m: *mut nn_model, root: c_int) -> nn_status;
 }

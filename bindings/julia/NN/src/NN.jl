@@ -921,11 +921,13 @@ Trains `m` with `opt` (`nn_model_fit`). `x`, `y` are Tensors or arrays
 (rows are samples; integer `y` with `loss = :cross_entropy` are 0-based class
 ids). `validation = (xv, yv)`. `on_epoch(report)` runs after every epoch;
 returning `true` stops training early (without an error); an exception
-thrown in it stops training and is rethrown here. Returns the last epoch's report.
+thrown in it stops training and is rethrown here. `comm` (a [`Comm`]):
+data-parallel training, each rank with its own shard, `batch_size` rows per
+rank. Returns the last epoch's report.
 """
 function fit!(m::Model, opt::Optimizer, x, y; epochs::Integer = 10, batch_size::Integer = 32,
               shuffle::Bool = true, seed::Integer = 0, loss = :mse, validation = nothing,
-              patience::Integer = 0, on_epoch = nothing)
+              patience::Integer = 0, on_epoch = nothing, comm = nothing)
     opt.model === m || throw(ArgumentError("fit!: the optimizer was created for another model"))
     xt = _input(m, x)
     yt = _target(m, y, loss)
@@ -936,11 +938,11 @@ function fit!(m::Model, opt::Optimizer, x, y; epochs::Integer = 10, batch_size::
     cb = on_epoch === nothing ? C_NULL :
          @cfunction(_epoch_trampoline, Cint, (Ptr{EpochReport}, Ptr{Cvoid}))
     last = Ref{EpochReport}()
-    st = GC.@preserve state vx vy begin
+    st = GC.@preserve state vx vy comm begin
         o = Ref(_FitOptions(d.version, epochs, batch_size, shuffle, seed, _code(LOSSES, loss, "loss"),
                             vx === nothing ? C_NULL : vx.ptr, vy === nothing ? C_NULL : vy.ptr,
                             patience, cb, on_epoch === nothing ? C_NULL : pointer_from_objref(state),
-                            d.comm, d.on_batch, d.batch_every))
+                            _comm_ptr(comm, d.comm), d.on_batch, d.batch_every))
         ccall(_f(:nn_model_fit), Cint,
               (Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{_FitOptions}, Ptr{EpochReport}),
               m, opt, xt, yt, o, last)
@@ -1004,5 +1006,7 @@ function load_buffer(bytes::AbstractVector{UInt8}; device::Device = CPU)
               data, length(data), device, out)
     end
 end
+
+include("comm.jl")   # process groups (nn_comm)
 
 end # module
