@@ -1126,6 +1126,37 @@ NN_API nn_status nn_optimizer_epoch_end(nn_optimizer *opt);                     
  * of the last epoch whose loss was finite (the starting weights if none), so
  * a diverging run never leaves a poisoned model. The loss is read once per
  * epoch: on a GPU the batches run without a host synchronisation.
+ *
+ * **Data-parallel** (options version 2, `comm` set; see the group "comm"),
+ * as PyTorch's DistributedDataParallel with a DistributedSampler. Every rank
+ * of the group calls nn_model_fit with its own shard x, y; `batch_size` is
+ * per rank (the global batch is size x batch_size). At the start the ranks
+ * agree, collectively, on the number of rows, epochs, batch_size, loss,
+ * validation presence, patience, shuffle, batch_every and the model
+ * (parameter count and shapes, dtype, kind of device): a mismatch fails on
+ * every rank with ::NN_ERR_SHAPE (rows, model), ::NN_ERR_DTYPE,
+ * ::NN_ERR_DEVICE or ::NN_ERR_INVALID_ARGUMENT and a message naming the field
+ * and two ranks' values ("the ranks disagree on batch_size: rank 0 has 32,
+ * rank 1 has 16 ..."); an argument error on one rank fails there as without
+ * a group and on the others with its status and "rank R failed its argument
+ * checks: <message>"; no rank waits forever, and no model changes. Then rank
+ * 0's parameters are broadcast to every rank (before the rollback point is
+ * taken). After each batch's backward the gradients of every parameter are
+ * averaged over the ranks with one allreduce of a flat buffer (MEAN; copied in
+ * and out of the model's gradients), so every rank takes the same optimizer
+ * step and the weights stay identical. The epoch loss is the mean of the
+ * ranks' epoch losses, val_loss and val_accuracy those of the union of the
+ * ranks' validation sets (which may differ in size); the batch loss given to
+ * on_batch is the mean over ranks. Early stopping, the NaN rollback (a
+ * non-finite loss on any rank) and cancellation (a callback on any rank
+ * returning non-zero, on_epoch or on_batch; ranks without a callback take
+ * part) are decided the same way on every rank. With shuffle, rank r permutes
+ * its shard with seed + r. With shuffle off, W ranks where rank r holds rows
+ * [r*b, (r+1)*b) of every global batch of W*b rows end with the weights of one
+ * process fitting the concatenated rows with batch W*b (up to rounding; for a
+ * sum loss, SSE, the averaged step is 1/W of that process's). A rank that
+ * fails in the middle of training (not in the checks), or dies, takes the job
+ * down: the others wait in the next collective until MPI ends the job.
  * @{
  */
 
