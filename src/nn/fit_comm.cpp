@@ -257,6 +257,9 @@ FitResult fit_with_comm(Model &m, Optimizer &opt, const Tensor &x, const Tensor 
   } catch (const std::bad_alloc &) {
     if (!dist.agreed()) dist.fail_agreement(Errc::OutOfMemory, std::string(what) + ": out of memory");
     throw;
+  } catch (...) {
+    if (!dist.agreed()) dist.fail_agreement(Errc::Internal, std::string(what) + ": internal error");
+    throw;
   }
 }
 
