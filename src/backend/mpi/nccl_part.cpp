@@ -147,8 +147,14 @@ int per_device(CommState *c, int device, const NcclApi **api_out, PerDevice **ou
   }
   int rc = MPI_Bcast(&msg, sizeof msg, MPI_BYTE, 0, c->comm);
   if (rc != MPI_SUCCESS) return mpi_error(err, "MPI_Bcast (NCCL unique id)", rc);
+  // Every rank must have NCCL before any calls ncclCommInitRank (which
+  // would wait for the missing ones forever).
+  int have = api ? 1 : 0, all_have = 0;
+  rc = MPI_Allreduce(&have, &all_have, 1, MPI_INT, MPI_MIN, c->comm);
+  if (rc != MPI_SUCCESS) return mpi_error(err, "MPI_Allreduce (NCCL presence)", rc);
   if (!api) return set_error(err, kUnsupported, "%s", why.c_str());
-  if (!msg.ok) return set_error(err, kUnsupported, "rank 0 could not make an NCCL unique id (NCCL missing there?)");
+  if (!all_have) return set_error(err, kUnsupported, "another rank of the group has no usable NCCL");
+  if (!msg.ok) return set_error(err, kUnsupported, "rank 0 could not make an NCCL unique id");
   DeviceGuard g(device);
   PerDevice pd;
   cudaError_t ce = cudaStreamCreateWithFlags(&pd.stream, cudaStreamNonBlocking);
