@@ -38,7 +38,8 @@ if got != [int(v) for v in allv[SIZE - 1]]:
 
 
 def values(m):
-    return m.predict([[0.1 * i, -0.2 * i, 0.3] for i in range(4)])
+    p = m.predict([[0.1 * i, -0.2 * i, 0.3] for i in range(4)])
+    return p.tolist() if hasattr(p, "tolist") else p    # NumPy array or lists
 
 
 m = nn.Model.mlp([3, 4, 2], hidden="tanh", output="identity")
