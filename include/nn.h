@@ -1132,8 +1132,10 @@ NN_API nn_status nn_optimizer_epoch_end(nn_optimizer *opt);                     
  * of the group calls nn_model_fit with its own shard x, y; `batch_size` is
  * per rank (the global batch is size x batch_size). At the start the ranks
  * agree, collectively, on the number of rows, epochs, batch_size, loss,
- * validation presence, patience, shuffle, batch_every and the model
- * (parameter count and shapes, dtype, kind of device): a mismatch fails on
+ * validation presence, patience, shuffle, batch_every, the model
+ * (parameter count and shapes, dtype, kind of device) and the optimizer
+ * (kind and learning rate; its other hyper-parameters are not compared and
+ * must match too for the ranks to stay identical): a mismatch fails on
  * every rank with ::NN_ERR_SHAPE (rows, model), ::NN_ERR_DTYPE,
  * ::NN_ERR_DEVICE or ::NN_ERR_INVALID_ARGUMENT and a message naming the field
  * and two ranks' values ("the ranks disagree on batch_size: rank 0 has 32,

@@ -21,6 +21,7 @@
 
 static nn_comm *g_comm;
 static int g_rank, g_size;
+static bool g_other_lr; /* check_mismatch: rank 1's optimizer gets lr 0.1 */
 
 #define IN 6
 #define OUT 3
@@ -249,7 +250,9 @@ static void check_mismatch(mutate_fn mutate, nn_status status, const char *msg, 
   o.val_x = vx;
   o.val_y = vy;
   o.comm = g_comm;
+  g_other_lr = false;
   if (g_rank == 1) mutate(&o, &x, &y);
+  if (g_other_lr) TU_OK(nn_optimizer_set_lr(opt, 0.1));
   if (own_msg && g_rank == 1)
     TU_ERR(nn_model_fit(m, opt, x, y, &o, NULL), status, "nn_model_fit", own_msg);
   else
@@ -282,6 +285,7 @@ static void no_val(nn_fit_options *o, nn_tensor **x, nn_tensor **y) {
   o->val_y = NULL;
 }
 static void other_patience(nn_fit_options *o, nn_tensor **x, nn_tensor **y) { (void)x; (void)y; o->patience = 2; }
+static void other_lr(nn_fit_options *o, nn_tensor **x, nn_tensor **y) { (void)o; (void)x; (void)y; g_other_lr = true; }
 static void other_batch_every(nn_fit_options *o, nn_tensor **x, nn_tensor **y) { (void)x; (void)y; o->batch_every = 3; }
 static void bad_features(nn_fit_options *o, nn_tensor **x, nn_tensor **y) {
   (void)o;
@@ -307,6 +311,8 @@ static void test_mismatches_fail_everywhere(void **state) {
                  "the ranks disagree on whether there is a validation set: rank 0 has yes, rank 1 has no", NULL);
   check_mismatch(other_patience, NN_ERR_INVALID_ARGUMENT, "the ranks disagree on patience: rank 0 has 0, rank 1 has 2",
                  NULL);
+  check_mismatch(other_lr, NN_ERR_INVALID_ARGUMENT,
+                 "the ranks disagree on the learning rate: rank 0 has 0.05, rank 1 has 0.1", NULL);
   check_mismatch(other_batch_every, NN_ERR_INVALID_ARGUMENT,
                  "the ranks disagree on batch_every: rank 0 has 0, rank 1 has 3", NULL);
   /* An argument error on rank 1 alone: its own message there, and the

@@ -314,7 +314,7 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
   const Data train = check_data(m, x, y, o.loss, what, false);
   Data val;
   if (has_val) val = check_data(m, *o.val_x, *o.val_y, o.loss, what, true);
-  if (o.dist) o.dist->begin(m, o, train.x.dim(0), has_val);  // [comm] agree, rank 0's weights everywhere
+  if (o.dist) o.dist->begin(m, opt, o, train.x.dim(0), has_val);  // [comm] agree, rank 0's weights everywhere
 
   // ---- set-up: batch buffers, permutation, rollback point (allocated once)
   const int64_t n = train.x.dim(0);

@@ -3,6 +3,7 @@
 #include "nn/fit_comm.hpp"
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 
@@ -36,6 +37,27 @@ std::string show_device(int64_t v) { return v == static_cast<int64_t>(DeviceType
 std::string show_loss(int64_t v) {
   static const char *names[] = {"MSE", "SSE", "HALF_MSE", "BCE", "BCE_WITH_LOGITS", "CROSS_ENTROPY"};
   return v >= 0 && v < 6 ? names[v] : std::to_string(v);
+}
+std::string show_optimizer(int64_t v) {
+  switch (static_cast<Optimizer::Kind>(v)) {
+    case Optimizer::Kind::Sgd: return "SGD";
+    case Optimizer::Kind::Adam: return "Adam";
+    default: return std::to_string(v);
+  }
+}
+int64_t double_bits(double d) {
+  int64_t v;
+  std::memcpy(&v, &d, sizeof v);
+  return v;
+}
+std::string show_double(int64_t v) {
+  double d;
+  std::memcpy(&d, &v, sizeof d);
+  for (int prec = 6; prec < 17; ++prec) {  // the shortest text that reads back as d
+    std::string t = strprintf("%.*g", prec, d);
+    if (std::strtod(t.c_str(), nullptr) == d) return t;
+  }
+  return strprintf("%.17g", d);
 }
 std::string show_hex(int64_t v) { return strprintf("%016llx", static_cast<unsigned long long>(v)); }
 
@@ -166,7 +188,7 @@ void FitComm::fail_agreement(Errc code, const std::string &message) {
   agree(c_, true, code, message, none, what_);
 }
 
-void FitComm::begin(Model &m, const FitOptions &o, int64_t rows, bool has_val) {
+void FitComm::begin(Model &m, const Optimizer &opt, const FitOptions &o, int64_t rows, bool has_val) {
   agreed_ = true;
   std::vector<Field> f = {
       {"the number of training rows", rows, Errc::Shape, nullptr},
@@ -177,6 +199,8 @@ void FitComm::begin(Model &m, const FitOptions &o, int64_t rows, bool has_val) {
       {"patience", o.patience, Errc::InvalidArgument, nullptr},
       {"shuffle", o.shuffle ? 1 : 0, Errc::InvalidArgument, show_bool},
       {"batch_every", o.batch_every, Errc::InvalidArgument, nullptr},
+      {"the optimizer", static_cast<int64_t>(opt.kind()), Errc::InvalidArgument, show_optimizer},
+      {"the learning rate", double_bits(opt.lr()), Errc::InvalidArgument, show_double},
   };
   for (const Field &x : model_fields(m)) f.push_back(x);
   agree(c_, false, Errc::InvalidArgument, "", f, what_);

@@ -5,7 +5,8 @@
 // fit() calls the hooks of a FitComm (fit.cpp, lines marked "[comm]"):
 //   begin            after the local argument checks: the ranks agree on the
 //                    run (rows, epochs, batch size, loss, validation,
-//                    patience, shuffle, model) and rank 0's parameters are
+//                    patience, shuffle, batch_every, model, optimizer kind
+//                    and learning rate) and rank 0's parameters are
 //                    broadcast, before the rollback point is taken;
 //   rank             shuffling seeds with seed + rank;
 //   average_gradients after each step's backward: ONE allreduce (MEAN) of a
@@ -39,7 +40,7 @@ class FitComm {
   // by fit_with_comm when fit threw before begin).
   void fail_agreement(Errc code, const std::string &message);
   // Collective: agreement, then rank 0's parameters to every rank.
-  void begin(Model &m, const FitOptions &o, int64_t rows, bool has_val);
+  void begin(Model &m, const Optimizer &opt, const FitOptions &o, int64_t rows, bool has_val);
   // Collective: the gradients of every parameter become their mean over ranks.
   void average_gradients(Model &m);
   double mean(double v);
