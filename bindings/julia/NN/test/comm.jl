@@ -23,7 +23,7 @@
         end
         @test e isa NNError && e.name === :dtype && occursin("MEAN needs a floating dtype", e.message)
         x = Float32[0.1 0.5; -0.3 0.8; 0.9 -0.7; 0.2 0.4]
-        y = Float32[1.0; 0.0; 1.0; 0.0;;]
+        y = reshape(Float32[1, 0, 1, 0], 4, 1)
         losses = map((nothing, c)) do cm
             m = mlp([2, 3, 1]; hidden = :tanh, output = :sigmoid)
             init!(m, :xavier_uniform; seed = 2)
