@@ -175,7 +175,6 @@ void broadcast_parameters(Comm &c, Model &m, int root, const char *what) {
   if (failed) throw Error(Errc::InvalidArgument, msg);
   const int64_t n = parameter_count(m);
   if (n == 0) return;
-  StreamScope on_stream(m);
   Tensor flat = Tensor::empty(m.dtype(), Shape{n}, m.device());
   pack(m, flat, false, false, what);
   c.broadcast(flat, root, false, what);
