@@ -17,7 +17,7 @@ cd "$ROOT"
 NN_DEPS_EXTRA="abigail-tools" bash scripts/deps.sh >/dev/null
 
 if [[ "${1:-}" == "--dump" ]]; then
-  abidw --headers-dir include --drop-private-types --no-corpus-path --out-file "$3" "$2"
+  abidw --suppressions abi/public-types.supp --no-corpus-path --out-file "$3" "$2"
   echo "abi_check.sh: wrote $3"
   exit 0
 fi
@@ -29,7 +29,7 @@ if ! readelf -S "$LIB" | grep -q '\.debug_info'; then
   exit 2
 fi
 set +e
-abidiff --no-added-syms --headers-dir2 include --drop-private-types \
+abidiff --no-added-syms --suppressions abi/public-types.supp \
   --suppressions abi/libnn.abignore "$BASE" "$LIB"
 rc=$?
 set -e

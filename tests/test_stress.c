@@ -7,7 +7,8 @@
  *  - 1 thread saving and loading its own model (file and buffer), checking
  *    the loaded model's output;
  *  - 1 thread making calls fail and checking that nn_last_error() is its own
- *    message (the message is thread-local).
+ *    message (the message is thread-local);
+ *  - 1 thread running work large enough for the parallel (OpenMP) paths.
  * Any wrong answer fails; under TSan any data race report fails the run. */
 #include <math.h>
 #include <pthread.h>
@@ -194,6 +195,39 @@ static void *error_worker(void *arg) {
   return NULL;
 }
 
+/* Work big enough for libnn's parallel paths (OpenMP teams inside the
+ * calls): a 256x256x256 matmul and a 64k-element binary op, checked. */
+static void *parallel_worker(void *arg) {
+  worker *w = arg;
+  enum { N = 256 };
+  float *av = malloc(sizeof(float) * N * N), *cv = malloc(sizeof(float) * N * N);
+  for (int i = 0; i < N * N; ++i) av[i] = (float)((i % 7) - 3);
+  const int64_t sh[] = {N, N};
+  nn_tensor *a = NULL;
+  if (nn_tensor_from_data(NN_F32, 2, sh, av, tu_cpu(), &a) != NN_OK) WFAIL(w, "parallel: %s", nn_last_error());
+  while (!w->error[0] && running()) {
+    nn_tensor *c = NULL, *d = NULL;
+    if (nn_matmul(a, a, &c) != NN_OK || nn_binary(NN_OP_ADD, c, a, &d) != NN_OK ||
+        nn_tensor_read(d, cv, sizeof(float) * N * N) != NN_OK) {
+      WFAIL(w, "parallel: %s", nn_last_error());
+    } else {
+      for (int i = 0; i < N; i += 51)
+        for (int j = 0; j < N; j += 43) {
+          double want = av[i * N + j];
+          for (int k = 0; k < N; ++k) want += (double)av[i * N + k] * av[k * N + j];
+          if (cv[i * N + j] != want) WFAIL(w, "parallel: d[%d][%d] = %g, expected %g", i, j, cv[i * N + j], want);
+        }
+    }
+    nn_tensor_free(c);
+    nn_tensor_free(d);
+    ++w->iterations;
+  }
+  nn_tensor_free(a);
+  free(av);
+  free(cv);
+  return NULL;
+}
+
 static void test_stress(void **state) {
   (void)state;
   const char *s = getenv("NN_STRESS_SECONDS");
@@ -210,10 +244,11 @@ static void test_stress(void **state) {
   assert_true(read_out(y, g_ref));
   nn_tensor_free(y);
 
-  enum { NW = 8 };
-  void *(*fn[NW])(void *) = {forward_worker, forward_worker, forward_worker, forward_worker,
-                              fit_worker,     fit_worker,     save_load_worker, error_worker};
-  const char *names[NW] = {"forward", "forward", "forward", "forward", "fit", "fit", "save/load", "errors"};
+  enum { NW = 9 };
+  void *(*fn[NW])(void *) = {forward_worker, forward_worker,   forward_worker, forward_worker, fit_worker,
+                              fit_worker,     save_load_worker, error_worker,   parallel_worker};
+  const char *names[NW] = {"forward", "forward", "forward", "forward", "fit", "fit", "save/load", "errors",
+                           "parallel"};
   worker w[NW];
   pthread_t th[NW];
   memset(w, 0, sizeof w);
