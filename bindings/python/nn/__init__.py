@@ -30,6 +30,7 @@ from .model import (
     Layer, Linear, Activation, Model, Optimizer, SGD, Adam, AdamW, EpochReport, StopTraining, loss,
 )
 from .comm import Comm
+from .checkpoint import save_checkpoint, load_checkpoint
 
 #: The binding's version (pyproject.toml); the loaded library's is library_version.
 __version__ = _capi.BINDING_VERSION

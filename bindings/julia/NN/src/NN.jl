@@ -1103,6 +1103,8 @@ end
 
 # Embedding inference (nn_model_predict) and introspection: predict.jl
 include("predict.jl")
+# Checkpoints, state dicts, metadata, export to C: checkpoint.jl
+include("checkpoint.jl")
 include("comm.jl")      # process groups (nn_comm)
 
 end # module
