@@ -38,7 +38,7 @@
  *
  * - **Which status for which bad input.**
  *   NULL handle, NULL out-pointer, bad enum value, `ndim` outside 0..8,
- *   negative dimension, `numel * dtype size` overflowing `int64_t`, or a
+ *   negative dimension, a shape too large (see **Shapes**), or a
  *   non-finite number where a finite one is needed: ::NN_ERR_INVALID_ARGUMENT.
  *   Incompatible shapes (broadcast, matmul, reshape element count, layer
  *   feature counts): ::NN_ERR_SHAPE. A dtype not allowed here: ::NN_ERR_DTYPE.
@@ -58,13 +58,21 @@
  * - **Shapes** are arrays of `int64_t`, row-major (C order); `ndim` is
  *   0..::NN_MAX_DIMS (0 is a scalar, a "0-dim" tensor with one element). A
  *   dimension may be 0 (an empty tensor). Where a function takes `ndim` and
- *   `shape`, `shape` may be NULL when `ndim` is 0.
+ *   `shape`, `shape` may be NULL when `ndim` is 0. One size rule holds for
+ *   every tensor, however it is made (constructors, views, results of
+ *   operations, layers, loaded files): the product of its non-zero
+ *   dimensions times its dtype size fits `int64_t`, for an empty tensor too
+ *   (`[0, 2^62+1, 4]` is refused: a view or reduction of it would not be
+ *   addressable). Anything else is ::NN_ERR_INVALID_ARGUMENT, e.g.
+ *   `nn_layer_linear(2^31, 2^31)` or a K = 0 nn_matmul() of `[2^40, 0]` by
+ *   `[0, 2^40]`.
  *
  * - **Thread safety.** Different handles may be used from different threads
  *   freely. nn_model_forward() may run concurrently on the same model from
  *   many threads. Anything that changes a handle (training, nn_model_to(),
  *   tensor writes, optimizer steps) needs the caller to serialise access to
- *   that handle, and to the handles that share its storage.
+ *   that handle, and to the handles that share its storage. A child forked
+ *   from the process works too (single-threaded: see nn_set_num_threads()).
  *
  * - **PyTorch semantics.** Where PyTorch has an answer (type promotion,
  *   broadcasting, matmul, printing, layer conventions, initialisers, losses,
@@ -204,7 +212,26 @@ NN_API int nn_device_count(nn_device_type type);
  * Process-wide; affects later calls. Do not call it while other threads run
  * libnn operations. Results of seeded operations do not depend on the
  * thread count.
- * @param n thread count; `n <= 0` means all cores.
+ *
+ * **Cap.** The count is capped to the cores this process may run on (its
+ * CPU affinity mask): `nn_set_num_threads(1000)` on an 8-core machine uses
+ * 8 threads. More threads than cores would only cost time.
+ *
+ * **Thread creation never ends the process.** Each calling thread's OpenMP
+ * team is created at a safe point (its first parallel call after a change of
+ * the count): libnn first checks that the system can create the threads (it
+ * may not: a thread or address-space limit, a container) and uses only as
+ * many as it could create, down to the calling thread alone. So libgomp never
+ * meets a failed thread creation, which it answers by exiting the process.
+ *
+ * **Fork.** A child process forked (without exec) from a process that used
+ * libnn's CPU threads cannot use them: OpenMP's threads do not exist in the
+ * child and libgomp would wait for them forever. libnn registers a
+ * `pthread_atfork` handler: in the child, libnn's CPU work runs on the
+ * calling thread only (this call changes nothing there); results are the
+ * same, only slower. Everything else works in the child as in the parent.
+ * (Other OpenMP code in the child is not libnn's to protect.)
+ * @param n thread count; `n <= 0` or more than the cores means all cores.
  * @return ::NN_OK.
  */
 NN_API nn_status nn_set_num_threads(int n);
@@ -1188,6 +1215,16 @@ NN_API int64_t nn_optimizer_epoch(const nn_optimizer *opt);   /* epochs ended so
  * panic raised in a binding's callback stops training too and is re-raised
  * by its fit.
  *
+ * **Per-batch reports** (options version 2). With `on_batch` set and
+ * `batch_every` = k > 0, after every optimizer step whose 0-based batch index
+ * b within the epoch satisfies (b + 1) % k == 0, on_batch runs with the
+ * epoch, b, the epoch's batch count, that batch's loss and the seconds since
+ * the epoch began. Non-zero stops training right after that batch:
+ * ::NN_ERR_CANCELLED, the model keeps what it learned (the epoch callback
+ * does not run for the unfinished epoch; `last` holds the last finished
+ * epoch's report, zeros if none). Reading each batch's loss synchronises a
+ * GPU once per report.
+ *
  * **NaN rollback.** If an epoch's loss becomes NaN or infinite (as it does
  * when any of its batch losses does), or its weights do, training stops at
  * the end of that epoch with ::NN_ERR_NOT_FINITE (the message names the
@@ -1195,6 +1232,39 @@ NN_API int64_t nn_optimizer_epoch(const nn_optimizer *opt);   /* epochs ended so
  * of the last epoch whose loss was finite (the starting weights if none), so
  * a diverging run never leaves a poisoned model. The loss is read once per
  * epoch: on a GPU the batches run without a host synchronisation.
+ *
+ * **Data-parallel** (options version 2, `comm` set; see the group "comm"),
+ * as PyTorch's DistributedDataParallel with a DistributedSampler. Every rank
+ * of the group calls nn_model_fit with its own shard x, y; `batch_size` is
+ * per rank (the global batch is size x batch_size). At the start the ranks
+ * agree, collectively, on the number of rows, epochs, batch_size, loss,
+ * validation presence, patience, shuffle, batch_every, the model
+ * (parameter count and shapes, dtype, kind of device) and the optimizer
+ * (kind and learning rate; its other hyper-parameters are not compared and
+ * must match too for the ranks to stay identical): a mismatch fails on
+ * every rank with ::NN_ERR_SHAPE (rows, model), ::NN_ERR_DTYPE,
+ * ::NN_ERR_DEVICE or ::NN_ERR_INVALID_ARGUMENT and a message naming the field
+ * and two ranks' values ("the ranks disagree on batch_size: rank 0 has 32,
+ * rank 1 has 16 ..."); an argument error on one rank fails there as without
+ * a group and on the others with its status and "rank R failed its argument
+ * checks: <message>"; no rank waits forever, and no model changes. Then rank
+ * 0's parameters are broadcast to every rank (before the rollback point is
+ * taken). After each batch's backward the gradients of every parameter are
+ * averaged over the ranks with one allreduce of a flat buffer (MEAN; copied in
+ * and out of the model's gradients), so every rank takes the same optimizer
+ * step and the weights stay identical. The epoch loss is the mean of the
+ * ranks' epoch losses, val_loss and val_accuracy those of the union of the
+ * ranks' validation sets (which may differ in size); the batch loss given to
+ * on_batch is the mean over ranks. Early stopping, the NaN rollback (a
+ * non-finite loss on any rank) and cancellation (a callback on any rank
+ * returning non-zero, on_epoch or on_batch; ranks without a callback take
+ * part) are decided the same way on every rank. With shuffle, rank r permutes
+ * its shard with seed + r. With shuffle off, W ranks where rank r holds rows
+ * [r*b, (r+1)*b) of every global batch of W*b rows end with the weights of one
+ * process fitting the concatenated rows with batch W*b (up to rounding; for a
+ * sum loss, SSE, the averaged step is 1/W of that process's). A rank that
+ * fails in the middle of training (not in the checks), or dies, takes the job
+ * down: the others wait in the next collective until MPI ends the job.
  * @{
  */
 
@@ -1217,8 +1287,46 @@ typedef struct nn_epoch_report {
  */
 typedef int (*nn_epoch_callback)(const nn_epoch_report *report, void *user_data); /* non-zero stops: NN_ERR_CANCELLED */
 
-/** @brief Current version of ::nn_fit_options. */
-#define NN_FIT_OPTIONS_VERSION 1
+/**
+ * @brief Communicator for data-parallel training across processes (opaque;
+ *        NULL in nn_fit_options::comm means this process alone).
+ */
+typedef struct nn_comm nn_comm;
+
+/** @brief What nn_model_fit() reports every nn_fit_options::batch_every batches. */
+typedef struct nn_batch_report {
+  int epoch;            /**< 0-based */
+  int64_t batch;        /**< 0-based within the epoch */
+  int64_t batches;      /**< batches in this epoch */
+  double loss;          /**< this batch's loss */
+  double seconds;       /**< since the epoch began */
+} nn_batch_report;
+
+/**
+ * @brief Per-batch callback (version 2 of ::nn_fit_options), e.g. for a
+ *        progress bar within a long epoch.
+ * @param report    the batch's report, borrowed for the duration of the call.
+ * @param user_data nn_fit_options::user_data.
+ * @return 0 to continue; non-zero stops training after this batch
+ *         (::NN_ERR_CANCELLED; the model keeps what it learned so far).
+ */
+typedef int (*nn_batch_callback)(const nn_batch_report *report, void *user_data); /* non-zero stops */
+
+/**
+ * @brief Current version of ::nn_fit_options.
+ *
+ * **Versions.** Version 1 ends at `user_data`; version 2 appends `comm`,
+ * `on_batch` and `batch_every`. The library reads and writes only the fields
+ * of the version the caller's struct names, so a program compiled against an
+ * older header keeps working with a newer library: nn_fit_options_init()
+ * fills exactly the struct of the header the program was built with (the
+ * library exports one symbol version of it per struct version: `NN_0.1` for
+ * version 1, `NN_0.2` for version 2), nn_model_fit() reads only the fields of
+ * `opts->version` (1 or 2; any other value is ::NN_ERR_INVALID_ARGUMENT
+ * naming it), and never writes an ::nn_epoch_report larger than that
+ * version's.
+ */
+#define NN_FIT_OPTIONS_VERSION 2
 
 /**
  * @brief Options of nn_model_fit(); fill with nn_fit_options_init() first,
@@ -1235,13 +1343,20 @@ typedef struct nn_fit_options {
   const nn_tensor *val_y;     /**< validation targets; set with val_x */
   int patience;               /**< early stopping on val_loss; 0 = off */
   nn_epoch_callback on_epoch; /**< optional (NULL for none) */
-  void *user_data;            /**< passed to on_epoch */
+  void *user_data;            /**< passed to on_epoch and on_batch */
+  /* version 2 */
+  const nn_comm *comm;        /**< NULL: this process alone */
+  nn_batch_callback on_batch; /**< optional, called every batch_every batches */
+  int64_t batch_every;        /**< default 0: never; >= 0 */
 } nn_fit_options;
 
 /**
  * @brief Fills defaults and the version: epochs 10, batch_size 32, shuffle
- *        true, seed 0, loss MSE, no validation set, patience 0, no callback.
- *        NULL is a no-op.
+ *        true, seed 0, loss MSE, no validation set, patience 0, no callback,
+ *        no communicator, batch_every 0. NULL is a no-op.
+ *
+ * Writes exactly `sizeof(nn_fit_options)` of the header the caller was
+ * compiled with (see ::NN_FIT_OPTIONS_VERSION). Thread-safe.
  */
 NN_API void nn_fit_options_init(nn_fit_options *o);
 
@@ -1263,8 +1378,9 @@ NN_API void nn_fit_options_init(nn_fit_options *o);
  *         `x[3, 1] is inf once converted to float32`); the data are read
  *         once, one pass over each tensor on its device (a GPU copies a
  *         tensor back only when it fails);
- *         ::NN_ERR_INVALID_ARGUMENT for NULL, a wrong options version,
- *         epochs < 1, batch_size < 0, patience < 0, patience > 0 without a
+ *         ::NN_ERR_INVALID_ARGUMENT for NULL, an options version other
+ *         than 1 or 2 (the message names it), epochs < 1, batch_size < 0,
+ *         batch_every < 0, patience < 0, patience > 0 without a
  *         validation set, only one of val_x/val_y, a bad loss, or an
  *         optimizer of another model; ::NN_ERR_SHAPE for a wrong feature
  *         count, x/y row mismatch or a target shape the loss does not
@@ -1329,6 +1445,39 @@ NN_API nn_status nn_model_evaluate(nn_model *m, const nn_tensor *x, const nn_ten
  * ::NN_ERR_FORMAT with a message naming what is wrong, never a crash, a hang
  * or an allocation larger than the file.
  *
+ * **Loader limits.** Time and memory are linear in the input: nn_model_load()
+ * reads the 8-byte prefix first and refuses a header length over
+ * 100,000,000 bytes or past the end of the file before reading the rest (a
+ * 2 GB file with a hostile length costs 8 bytes of reading); the JSON header
+ * and the `nn.architecture` string each have at most 200,000 JSON values and
+ * 64 levels of nesting; duplicate names are found by hashing (an object of
+ * 200,000 keys is checked in milliseconds); tensors are matched to layers by
+ * name in one pass. A 4 MB hostile header (200,000 keys, 60,000 layers or
+ * deep nesting) is answered in well under a second. Memory: the file's bytes,
+ * plus about 100 bytes per JSON value of the header, plus the model.
+ *
+ * **Saving.** nn_model_save() replaces the file crash-safely:
+ * - the bytes go to a temporary file in the same folder, are flushed to disk
+ *   (fsync), and the temporary file is renamed over the file (then the folder
+ *   is flushed): at any moment, a crash or a kill leaves the old file or the
+ *   new one, never a mix;
+ * - the temporary file is unnamed while it is written (`O_TMPFILE`, where the
+ *   file system has it), so a kill leaves nothing; otherwise, and in the
+ *   instant between naming it and the rename, a kill can leave one
+ *   `<name>.tmp.XXXXXX` (with a long name: a prefix of it and a hash, so that
+ *   the temporary name never exceeds NAME_MAX); the next save of the same
+ *   file removes it (a temporary file that a running save holds is locked
+ *   and kept);
+ * - the new file keeps the permission bits of the file it replaces; a new
+ *   file gets `0666 & ~umask`, as `fopen` would create it;
+ * - a symbolic link is followed (up to 40 links) and its final target is
+ *   replaced atomically; the link stays a link;
+ * - a path that exists and is not a regular file (a FIFO, a device, a
+ *   socket, a directory) is refused with ::NN_ERR_IO and left untouched;
+ * - on failure the old file is intact, the temporary file is removed, and
+ *   the message names the file the failing step was about (the temporary
+ *   file, the target of a link) and the file being saved.
+ *
  * **Metadata.** The model's own string entries (nn_model_set_metadata())
  * are saved beside `nn.architecture` and loaded back; other keys starting
  * with `nn.` are the library's.
@@ -1343,11 +1492,15 @@ NN_API nn_status nn_model_evaluate(nn_model *m, const nn_tensor *x, const nn_ten
 /**
  * @brief Saves the model to a safetensors file, atomically.
  *
- * Writes a temporary file next to `path` and renames it over `path`: on
- * failure the old file is intact. Works for a model on any device.
+ * Writes a temporary file next to `path` (next to the final target when
+ * `path` is a symbolic link) and renames it over it: on failure or a kill
+ * the old file is intact; see **Saving** above for permissions, links,
+ * special files and temporary files. Works for a model on any device.
+ * Thread-safe; concurrent saves of the same path leave one of the models.
  * @param path UTF-8 file path.
  * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL; ::NN_ERR_IO when the
- *         file cannot be written; ::NN_ERR_DEVICE; ::NN_ERR_OUT_OF_MEMORY.
+ *         file cannot be written, when `path` is not a regular file, or for
+ *         a loop of symbolic links; ::NN_ERR_DEVICE; ::NN_ERR_OUT_OF_MEMORY.
  */
 NN_API nn_status nn_model_save(const nn_model *m, const char *path);          /* atomic: old file intact on failure */
 
@@ -1565,6 +1718,127 @@ NN_API nn_status nn_model_metadata_key(const nn_model *m, int index, char *buf, 
  *         alongside nn_model_forward().
  */
 NN_API nn_status nn_model_export_c(const nn_model *m, const char *path, const char *prefix);
+
+/** @} */
+
+/* ========================================================================= */
+/**
+ * @defgroup comm Process groups (data-parallel training)
+ * @brief Groups of processes that reduce and broadcast tensors together, on
+ *        MPI (CPU tensors) and NCCL (GPU tensors), for data-parallel training.
+ *
+ * **Loaded on demand.** libnn.so does not link MPI or NCCL. The MPI part is
+ * a separate module, libnn_mpi.so (built when CMake finds MPI, installed
+ * next to libnn.so), opened with dlopen() on the first nn_comm_mpi(). It is
+ * looked up in `$NN_MPI_MODULE_PATH` (a file, or a folder holding
+ * libnn_mpi.so) alone when that is set, else next to libnn.so, then on the
+ * dynamic linker's search path. Without the module, or without an MPI
+ * runtime, nn_comm_mpi() answers ::NN_ERR_UNSUPPORTED with a message that
+ * says which is missing.
+ *
+ * **Collectives.** Every function here that takes a comm (except rank and
+ * size) is collective: every rank of the group calls it, in the same order,
+ * with matching arguments. CPU tensors go through MPI; tensors on a GPU go
+ * through NCCL when the module was built with it (one NCCL communicator per
+ * comm and device, made on the first GPU collective: rank 0's unique id is
+ * broadcast over MPI), else ::NN_ERR_UNSUPPORTED. A rank that dies takes
+ * the job down (MPI's default error handling): there is no recovery.
+ *
+ * **Training.** nn_model_fit() with nn_fit_options::comm (options version 2)
+ * trains data-parallel, as PyTorch's DistributedDataParallel with a
+ * DistributedSampler: see the training-loop group.
+ *
+ * **Threads.** MPI is initialised with MPI_THREAD_SERIALIZED when libnn
+ * initialises it: a comm must not be used by two threads at once, and calls
+ * on different comms must not overlap either.
+ * @{
+ */
+
+/* nn_comm, a group of processes (opaque), is declared with nn_fit_options
+ * in the training-loop group; nn_comm_mpi() makes one. */
+
+/**
+ * @brief A process group over an MPI communicator (collective over it).
+ *
+ * Initialises MPI (MPI_Init_thread, MPI_THREAD_SERIALIZED) if the caller has
+ * not, and then finalises it at exit; a caller that initialised MPI itself
+ * keeps finalising it. The communicator is duplicated (MPI_Comm_dup), so
+ * libnn's messages never mix with the caller's, and its error handler is
+ * MPI_ERRORS_RETURN (errors come back as statuses where MPI can report them).
+ * @param mpi_comm the address of an `MPI_Comm` (e.g. `&comm` in C,
+ *                 `MPI._addressof(comm)` with mpi4py); NULL: MPI_COMM_WORLD.
+ *                 Borrowed for the call.
+ * @param out receives the comm (caller owns it: nn_comm_free()).
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for out NULL or MPI_COMM_NULL;
+ *         ::NN_ERR_UNSUPPORTED when libnn_mpi.so is missing ("this build has
+ *         no MPI module" / "the MPI module libnn_mpi.so is missing: ..."),
+ *         when the MPI runtime is ("no MPI runtime: ..."), when MPI was
+ *         already finalised, or when MPI cannot start; ::NN_ERR_INTERNAL for
+ *         an MPI failure (MPI's message).
+ * Thread-safe (but MPI collectives must not overlap: see above).
+ */
+NN_API nn_status nn_comm_mpi(const void *mpi_comm, nn_comm **out);
+
+/**
+ * @brief Frees a comm (MPI_Comm_free of its duplicate, and its NCCL
+ *        communicators); collective on the comm like MPI_Comm_free. NULL is
+ *        a no-op; after MPI_Finalize only the handle's memory is freed.
+ */
+NN_API void nn_comm_free(nn_comm *c);
+
+/** @brief This process's rank in the group, 0..size-1; -1 for NULL. Thread-safe. */
+NN_API int nn_comm_rank(const nn_comm *c);
+
+/** @brief Number of processes in the group; -1 for NULL. Thread-safe. */
+NN_API int nn_comm_size(const nn_comm *c);
+
+/**
+ * @brief Reduces t over the group, in place: afterwards every rank holds the
+ *        element-wise SUM, MEAN, MAX or MIN of all ranks' tensors.
+ *
+ * Any dtype (MEAN: floating dtypes only; integer sums wrap like C's unsigned
+ * arithmetic); any strides; CPU (MPI) or GPU (NCCL; no I16 there). MAX and
+ * MIN propagate NaN on the CPU, as nn_reduce() does. F16/BF16 are summed in
+ * float and rounded after each pairwise step; MEAN is SUM divided by the
+ * group size. Every rank's result is the same.
+ *
+ * The ranks first agree on (dtype, element count, device kind, op) with one
+ * small message, so a mismatch, or an argument error on any rank, fails on
+ * every rank instead of hanging or corrupting memory.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL, ARGMAX or an unknown
+ *         op, or when the ranks pass different ops; ::NN_ERR_DTYPE for MEAN
+ *         on integers, I16 on a GPU, or different dtypes; ::NN_ERR_SHAPE
+ *         for different element counts; ::NN_ERR_DEVICE for different kinds
+ *         of device; ::NN_ERR_UNSUPPORTED for a GPU tensor without NCCL.
+ *         On a rank whose arguments were fine, another rank's argument error
+ *         comes back with that rank's status and "rank R failed its argument
+ *         checks: <its message>".
+ */
+NN_API nn_status nn_comm_allreduce(const nn_comm *c, nn_tensor *t, nn_reduce_op op);
+
+/**
+ * @brief Copies root's t into every rank's t, in place (any dtype, strides,
+ *        CPU or GPU); the ranks first agree on (dtype, element count, device
+ *        kind, root) as nn_comm_allreduce() does.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL, a root outside
+ *         0..size-1 or different roots; ::NN_ERR_DTYPE; ::NN_ERR_SHAPE;
+ *         ::NN_ERR_DEVICE; ::NN_ERR_UNSUPPORTED, as nn_comm_allreduce().
+ */
+NN_API nn_status nn_comm_broadcast(const nn_comm *c, nn_tensor *t, int root);
+
+/**
+ * @brief Copies root's parameters (every weight and bias) into every rank's
+ *        model, as one message: afterwards all ranks hold the same model.
+ *
+ * The ranks first agree that their models have the same architecture
+ * (layer count, each parameter's shape), dtype and kind of device; a
+ * mismatch fails on every rank with a message naming it. Gradients and
+ * optimizer state are not sent.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL or a bad root;
+ *         ::NN_ERR_SHAPE for different architectures; ::NN_ERR_DTYPE;
+ *         ::NN_ERR_DEVICE; ::NN_ERR_UNSUPPORTED (GPU without NCCL).
+ */
+NN_API nn_status nn_model_broadcast(const nn_comm *c, nn_model *m, int root);
 
 /** @} */
 

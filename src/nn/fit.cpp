@@ -11,6 +11,7 @@
 
 #include "core/error.hpp"
 #include "core/ops.hpp"
+#include "nn/fit_comm.hpp"  // [comm]
 
 namespace nn {
 namespace {
@@ -222,6 +223,9 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
     fail(Errc::InvalidArgument, "%s: batch_size is %lld; it must be >= 0 (0 = full batch, 1 = online)", what,
          static_cast<long long>(o.batch_size));
   if (o.patience < 0) fail(Errc::InvalidArgument, "%s: patience is %d; it must be >= 0", what, o.patience);
+  if (o.batch_every < 0)
+    fail(Errc::InvalidArgument, "%s: batch_every is %lld; it must be >= 0 (0 = no per-batch reports)", what,
+         static_cast<long long>(o.batch_every));
   const bool has_val = o.val_x != nullptr;
   if (has_val != (o.val_y != nullptr))
     fail(Errc::InvalidArgument, "%s: val_x and val_y go together (val_x is %s, val_y is %s)", what,
@@ -241,6 +245,7 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
     check_finite(val.x, *o.val_x, what, "val_x");
     check_finite(val.y, *o.val_y, what, "val_y");
   }
+  if (o.dist) o.dist->begin(m, opt, o, train.x.dim(0), has_val);  // [comm] agree, rank 0's weights everywhere
 
   // ---- set-up: batch buffers, permutation, rollback point (allocated once)
   const int64_t n = train.x.dim(0);
@@ -293,7 +298,8 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
       if (o.shuffle) {
         // The optimizer's epoch count, not the loop's: fit(1) + fit(1) ==
         // fit(2), and a resumed checkpoint continues the sequence.
-        epoch_permutation(o.seed, static_cast<int>(opt.epoch()), perm.data(), n);
+        epoch_permutation(o.dist ? o.seed + static_cast<uint64_t>(o.dist->rank()) : o.seed,
+                          static_cast<int>(opt.epoch()), perm.data(), n);  // [comm] seed + rank
         be.copy_from_host(perm_dev.data(), perm.data(), static_cast<size_t>(n) * sizeof(int64_t));
       }
       be.fill(accum.view(), 0.0);
@@ -315,22 +321,60 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
           xb = rows(train.x, r0, k);
           yb = rows(train.y, r0, k);
         }
+        // [comm] With a process group every rank stops at these batches (to
+        // agree on the callback's answer), with or without its own on_batch.
+        const bool report = (o.on_batch || o.dist) && o.batch_every > 0 && (b + 1) % o.batch_every == 0;
+        double sum_before = 0;
+        if (report) be.copy_to_host(&sum_before, accum.data(), sizeof sum_before);
         m.overwrite_grads_next();                         // zero_grad + backward, without the zeroing pass
         m.train_batch_accum(xb, yb, o.loss, accum, what);  // forward, loss into accum, backward
+        if (o.dist) o.dist->average_gradients(m);  // [comm] one allreduce of all gradients
         opt.step_unchecked();  // parameters checked before the loop; never recorded (lr, step change)
+        if (report) {
+          double sum_after = 0;
+          be.copy_to_host(&sum_after, accum.data(), sizeof sum_after);
+          BatchReport br;
+          br.epoch = epoch;
+          br.batch = b;
+          br.batches = nb;
+          br.loss = sum_after - sum_before;
+          if (o.dist) br.loss = o.dist->mean(br.loss);  // [comm] the batch loss over all ranks
+          br.seconds = std::chrono::duration<double>(clock::now() - t0).count();
+          int stop = o.on_batch ? o.on_batch(br) : 0;
+          if (o.dist) stop = o.dist->any(stop != 0) ? 1 : 0;  // [comm] one rank stops: all do
+          if (stop != 0) {
+            // The model keeps what it learned, unless that is not finite.
+            bool finite = std::isfinite(sum_after) && parameters_finite(m, param_views);
+            if (o.dist) finite = o.dist->all(finite);  // [comm] the same decision everywhere
+            if (!finite) {
+              rollback();
+              fail(Errc::NotFinite, "%s: the weights or the training loss are not finite at epoch %d batch %lld "
+                   "(0-based), where on_batch stopped training; %s", what, epoch, static_cast<long long>(b),
+                   put_back().c_str());
+            }
+            result.outcome = FitOutcome::Cancelled;
+            result.stopped_in_batch = true;
+            result.stop_epoch = epoch;
+            result.stop_batch = b;
+            return result;
+          }
+        }
       }
       // The epoch's one read of the loss. A non-finite batch loss makes the
       // sum non-finite; the rollback below undoes whatever the later batches
       // of the epoch did.
       double loss_sum = 0;
       be.copy_to_host(&loss_sum, accum.data(), sizeof loss_sum);
+      if (o.dist) loss_sum = o.dist->mean(loss_sum);  // [comm] over all ranks: every rank decides the same
       if (!std::isfinite(loss_sum)) {
         rollback();
         fail(Errc::NotFinite, "%s: the training loss is %s at epoch %d (0-based; %lld batch%s); %s", what,
              format_loss(loss_sum).c_str(), epoch, static_cast<long long>(nb), nb == 1 ? "" : "es",
              put_back().c_str());
       }
-      if (!parameters_finite(m, param_views)) {
+      bool finite = parameters_finite(m, param_views);
+      if (o.dist) finite = o.dist->all(finite);  // [comm]
+      if (!finite) {
         rollback();
         fail(Errc::NotFinite, "%s: the weights became non-finite during epoch %d (0-based); %s", what, epoch,
              put_back().c_str());
@@ -347,12 +391,15 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
       r.val_loss = kNaN;
       r.val_accuracy = kNaN;
       if (has_val) r.val_loss = evaluate_prepared(m, val, o.loss, &r.val_accuracy, what);
+      if (has_val && o.dist)  // [comm] over the union of the ranks' validation sets
+        o.dist->combine_validation(o.loss, val.x.dim(0), m.out_features(), r.val_loss, r.val_accuracy);
       r.lr = lr_used;
       r.seconds = std::chrono::duration<double>(clock::now() - t0).count();
       result.last = r;
 
-      if (o.on_epoch) {
-        const int stop = o.on_epoch(r);
+      if (o.on_epoch || o.dist) {  // [comm] every rank takes part, with or without a callback
+        int stop = o.on_epoch ? o.on_epoch(r) : 0;
+        if (o.dist) stop = o.dist->any(stop != 0) ? 1 : 0;  // [comm] one rank cancels: all do
         if (stop != 0) {
           result.outcome = FitOutcome::Cancelled;
           return result;

@@ -47,4 +47,10 @@ std::unique_ptr<Model> load_model(const safetensors::File &f, Device dev, const 
 // Parses a safetensors buffer; errors throw Errc::Format prefixed with `what`.
 safetensors::File parse_file(const uint8_t *buf, size_t len, const char *what);
 
+// Bytes of a model file's prefix (the header length) and its check, run on a
+// `total`-byte file before the rest is read: throws Errc::Format as
+// load_model would.
+constexpr size_t kModelPrefixBytes = 8;
+void check_model_prefix(const uint8_t *prefix, uint64_t total, const char *what);
+
 }  // namespace nn

@@ -8,8 +8,9 @@
 # SECONDS defaults to 60, BUILD_DIR to build-fuzz/ at the repository root.
 # Seeds: tests/fuzz/corpus/ (read only); what the run finds goes to
 # BUILD_DIR/corpus/, crash reproducers to BUILD_DIR/artifacts/. Exits
-# non-zero on any crash, sanitizer report, leak, timeout (-timeout, 10 s)
-# or allocation above -malloc_limit_mb (256 MiB; the inputs are <= 16 KiB),
+# non-zero on any crash, sanitizer report, leak, an input that takes more
+# than 1 s (-timeout=1: the loader is linear in its input, nn.h) or an
+# allocation above -malloc_limit_mb (256 MiB; the inputs are <= 1 MiB),
 # and 77 (skip) when clang cannot build a fuzzer.
 # Environment: NN_FUZZ_CXX (the clang++ to use), NN_FUZZ_JOBS (parallel
 # compiles).
@@ -93,7 +94,7 @@ export OMP_NUM_THREADS=1
 echo "run.sh: fuzzing nn_model_load_buffer for $SECS s"
 set +e
 "$BUILD/fuzz_load_buffer" \
-  -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=256 -max_len=16384 \
+  -max_total_time="$SECS" -timeout=1 -rss_limit_mb=2048 -malloc_limit_mb=256 -max_len=1048576 \
   -dict="$ROOT/tests/fuzz/safetensors.dict" -print_final_stats=1 \
   -artifact_prefix="$BUILD/artifacts/" "$@" \
   "$BUILD/corpus" "$ROOT/tests/fuzz/corpus"

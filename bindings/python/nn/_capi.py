@@ -252,13 +252,25 @@ class nn_epoch_report(ctypes.Structure):
 nn_epoch_callback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(nn_epoch_report), ctypes.c_void_p)
 
 
+class nn_batch_report(ctypes.Structure):
+    _fields_ = [("epoch", ctypes.c_int), ("batch", ctypes.c_int64), ("batches", ctypes.c_int64),
+                ("loss", ctypes.c_double), ("seconds", ctypes.c_double)]
+
+
+nn_batch_callback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(nn_batch_report), ctypes.c_void_p)
+
+
 class nn_fit_options(ctypes.Structure):
     _fields_ = [("version", ctypes.c_uint32), ("epochs", ctypes.c_int),
                 ("batch_size", ctypes.c_int64), ("shuffle", ctypes.c_bool),
                 ("seed", ctypes.c_uint64), ("loss", ctypes.c_int),
                 ("val_x", ctypes.c_void_p), ("val_y", ctypes.c_void_p),
                 ("patience", ctypes.c_int), ("on_epoch", nn_epoch_callback),
-                ("user_data", ctypes.c_void_p)]
+                ("user_data", ctypes.c_void_p),
+                # version 2 (NN_FIT_OPTIONS_VERSION 2): nn_fit_options_init,
+                # looked up by dlsym, is the version-2 one and fills these too.
+                ("comm", ctypes.c_void_p), ("on_batch", nn_batch_callback),
+                ("batch_every", ctypes.c_int64)]
 
 
 # --------------------------------------------------------------------------
@@ -370,6 +382,14 @@ _DECLS = {
     "nn_model_load": (_st, [_cs, nn_device, _ph]),
     "nn_model_save_buffer": (_st, [_h, _vp, _sz, _psz]),
     "nn_model_load_buffer": (_st, [_vp, _sz, nn_device, _ph]),
+    # process groups (nn/comm.py)
+    "nn_comm_mpi": (_st, [_vp, _ph]),
+    "nn_comm_free": (None, [_h]),
+    "nn_comm_rank": (_i, [_h]),
+    "nn_comm_size": (_i, [_h]),
+    "nn_comm_allreduce": (_st, [_h, _h, _en]),
+    "nn_comm_broadcast": (_st, [_h, _h, _i]),
+    "nn_model_broadcast": (_st, [_h, _h, _i]),
 }
 
 # checkpoints, state dicts, metadata, C source (issue 13; used by checkpoint.py)

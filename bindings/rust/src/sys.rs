@@ -199,7 +199,7 @@ pub type nn_epoch_callback =
     Option<unsafe extern "C" fn(report: *const nn_epoch_report, user_data: *mut c_void) -> c_int>;
 
 /// `NN_FIT_OPTIONS_VERSION`.
-pub const NN_FIT_OPTIONS_VERSION: u32 = 1;
+pub const NN_FIT_OPTIONS_VERSION: u32 = 2;
 
 /// `struct nn_fit_options`; fill with `nn_fit_options_init` first.
 #[repr(C)]
@@ -216,7 +216,32 @@ pub struct nn_fit_options {
     pub patience: c_int,
     pub on_epoch: nn_epoch_callback,
     pub user_data: *mut c_void,
+    // version 2
+    pub comm: *const nn_comm,
+    pub on_batch: nn_batch_callback,
+    pub batch_every: i64,
 }
+
+/// `nn_comm` (opaque).
+#[repr(C)]
+pub struct nn_comm {
+    _private: [u8; 0],
+}
+
+/// `struct nn_batch_report`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct nn_batch_report {
+    pub epoch: c_int,
+    pub batch: i64,
+    pub batches: i64,
+    pub loss: f64,
+    pub seconds: f64,
+}
+
+/// `nn_batch_callback`: `int (*)(const nn_batch_report *, void *)`; `None` is NULL.
+pub type nn_batch_callback =
+    Option<unsafe extern "C" fn(report: *const nn_batch_report, user_data: *mut c_void) -> c_int>;
 
 extern "C" {
     // Status, errors, version
@@ -433,6 +458,15 @@ extern "C" {
     pub fn nn_model_load(path: *const c_char, dev: nn_device, out: *mut *mut nn_model) -> nn_status;
     pub fn nn_model_save_buffer(m: *const nn_model, buf: *mut c_void, cap: usize, needed: *mut usize) -> nn_status;
     pub fn nn_model_load_buffer(buf: *const c_void, len: usize, dev: nn_device, out: *mut *mut nn_model) -> nn_status;
+
+    // Process groups (crate::comm)
+    pub fn nn_comm_mpi(mpi_comm: *const c_void, out: *mut *mut nn_comm) -> nn_status;
+    pub fn nn_comm_free(c: *mut nn_comm);
+    pub fn nn_comm_rank(c: *const nn_comm) -> c_int;
+    pub fn nn_comm_size(c: *const nn_comm) -> c_int;
+    pub fn nn_comm_allreduce(c: *const nn_comm, t: *mut nn_tensor, op: nn_reduce_op) -> nn_status;
+    pub fn nn_comm_broadcast(c: *const nn_comm, t: *mut nn_tensor, root: c_int) -> nn_status;
+    pub fn nn_model_broadcast(c: *const nn_comm, m: *mut nn_model, root: c_int) -> nn_status;
 }
 
 // Checkpoints, state dicts, metadata, C source (issue 13; safe wrappers in checkpoint.rs)

@@ -94,7 +94,7 @@ const NN_VERSION_MINOR = 1
 const NN_VERSION_PATCH = 0
 const NN_MAX_DIMS = 8
 const NN_ALL_DIMS = Cint(-128)
-const NN_FIT_OPTIONS_VERSION = UInt32(1)
+const NN_FIT_OPTIONS_VERSION = UInt32(2)
 
 # nn_status
 const NN_OK = Cint(0)
@@ -976,6 +976,10 @@ struct _FitOptions
     patience::Cint
     on_epoch::Ptr{Cvoid}
     user_data::Ptr{Cvoid}
+    # version 2
+    comm::Ptr{Cvoid}
+    on_batch::Ptr{Cvoid}
+    batch_every::Int64
 end
 
 function _fit_options_defaults()
@@ -1012,11 +1016,12 @@ The cancel rule (the same in the Python, Rust and Julia bindings): returning
 `true` stops training after that epoch and `fit!` returns normally, the
 report it returns having `cancelled == true` (C's NN_ERR_CANCELLED is not an
 error here); an exception thrown in it stops training and is rethrown here.
-Returns the last epoch's report.
+`comm` (a [`Comm`]): data-parallel training, each rank with its own shard,
+`batch_size` rows per rank. Returns the last epoch's report.
 """
 function fit!(m::Model, opt::Optimizer, x, y; epochs::Integer = 10, batch_size::Integer = 32,
               shuffle::Bool = true, seed::Integer = 0, loss = :mse, validation = nothing,
-              patience::Integer = 0, on_epoch = nothing)
+              patience::Integer = 0, on_epoch = nothing, comm = nothing)
     opt.model === m || throw(ArgumentError("fit!: the optimizer was created for another model"))
     xt = _input(m, x)
     yt = _target(m, y, loss)
@@ -1027,10 +1032,11 @@ function fit!(m::Model, opt::Optimizer, x, y; epochs::Integer = 10, batch_size::
     cb = on_epoch === nothing ? C_NULL :
          @cfunction(_epoch_trampoline, Cint, (Ptr{_CEpochReport}, Ptr{Cvoid}))
     last = Ref{_CEpochReport}()
-    st = GC.@preserve state vx vy begin
+    st = GC.@preserve state vx vy comm begin
         o = Ref(_FitOptions(d.version, epochs, batch_size, shuffle, seed, _code(LOSSES, loss, "loss"),
                             vx === nothing ? C_NULL : vx.ptr, vy === nothing ? C_NULL : vy.ptr,
-                            patience, cb, on_epoch === nothing ? C_NULL : pointer_from_objref(state)))
+                            patience, cb, on_epoch === nothing ? C_NULL : pointer_from_objref(state),
+                            _comm_ptr(comm, d.comm), d.on_batch, d.batch_every))
         ccall(_f(:nn_model_fit), Cint,
               (Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{_FitOptions}, Ptr{_CEpochReport}),
               m, opt, xt, yt, o, last)
@@ -1099,5 +1105,6 @@ end
 include("predict.jl")
 # Checkpoints, state dicts, metadata, export to C: checkpoint.jl
 include("checkpoint.jl")
+include("comm.jl")      # process groups (nn_comm)
 
 end # module

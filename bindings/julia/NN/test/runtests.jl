@@ -261,4 +261,6 @@ end
     @test [activation(activation(a)) for a in NN.ACTIVATIONS] == collect(NN.ACTIVATIONS)
 end
 
+include("comm.jl")
+
 end
