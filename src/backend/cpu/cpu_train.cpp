@@ -38,6 +38,7 @@
 
 #include "backend/cpu/cpu_internal.hpp"
 #include "backend/cpu/cpu_sgemm.hpp"
+#include "backend/cpu/cpu_simd.hpp"
 #include "backend/cpu/cpu_train.hpp"
 #include "core/error.hpp"
 
@@ -165,7 +166,6 @@ void sigmoid_generic(float *y, const float *x, int64_t n) {
   }
 }
 
-#define NN_AVX512 __attribute__((target("avx512f,fma")))
 NN_AVX512 inline __m512 exp512(__m512 x) {
   x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
   const __m512 fn = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
@@ -218,20 +218,6 @@ NN_AVX512 void tanh_avx512(float *y, const float *x, int64_t n) {
 // time share its loads and one tree reduction gives their sums; bias and
 // activation are applied in registers. Same arithmetic, in the same order,
 // as small_dot followed by the tile epilogue (bit-identical results).
-NN_AVX512 inline __m512 sum16(const __m512 a[16]) {
-  __m512 s[8], v[4];
-  for (int j = 0; j < 8; ++j)
-    s[j] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * j], a[2 * j + 1]), _mm512_unpackhi_ps(a[2 * j], a[2 * j + 1]));
-  for (int g = 0; g < 4; ++g)
-    v[g] = _mm512_add_ps(_mm512_shuffle_ps(s[2 * g], s[2 * g + 1], _MM_SHUFFLE(1, 0, 1, 0)),
-                         _mm512_shuffle_ps(s[2 * g], s[2 * g + 1], _MM_SHUFFLE(3, 2, 3, 2)));
-  const __m512 u01 = _mm512_add_ps(_mm512_shuffle_f32x4(v[0], v[1], _MM_SHUFFLE(1, 0, 1, 0)),
-                                   _mm512_shuffle_f32x4(v[0], v[1], _MM_SHUFFLE(3, 2, 3, 2)));
-  const __m512 u23 = _mm512_add_ps(_mm512_shuffle_f32x4(v[2], v[3], _MM_SHUFFLE(1, 0, 1, 0)),
-                                   _mm512_shuffle_f32x4(v[2], v[3], _MM_SHUFFLE(3, 2, 3, 2)));
-  return _mm512_add_ps(_mm512_shuffle_f32x4(u01, u23, _MM_SHUFFLE(2, 0, 2, 0)),
-                       _mm512_shuffle_f32x4(u01, u23, _MM_SHUFFLE(3, 1, 3, 1)));
-}
 
 constexpr int64_t kMatvecMaxK = 64;
 
@@ -252,7 +238,7 @@ NN_AVX512 inline __attribute__((always_inline)) void matvec_group(Act act, float
     }
   }
   const __mmask16 om = nn_ >= 16 ? __mmask16(0xffff) : __mmask16((1u << nn_) - 1u);
-  __m512 r = sum16(s);
+  __m512 r = reduce16(s);
   if (b) r = _mm512_add_ps(_mm512_maskz_loadu_ps(om, b), r);
   if (act == Act::Tanh)
     r = tanh512(r);
@@ -292,23 +278,16 @@ NN_AVX512 void sigmoid_avx512(float *y, const float *x, int64_t n) {
   }
 }
 
-bool have_avx512() {
-  static const bool k = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") != 0;
-  }();
-  return k;
-}
 
 void tanh_f32(float *y, const float *x, int64_t n) {
-  if (have_avx512())
+  if (cpu_has_avx512())
     tanh_avx512(y, x, n);
   else
     tanh_generic(y, x, n);
 }
 
 void sigmoid_f32(float *y, const float *x, int64_t n) {
-  if (have_avx512())
+  if (cpu_has_avx512())
     sigmoid_avx512(y, x, n);
   else
     sigmoid_generic(y, x, n);
@@ -680,7 +659,7 @@ bool all_finite_loop(const T *x, int64_t n) {
 void linear_forward_f32(Act act, float *yp, const float *x, const float *w, const float *bp, int64_t M, int64_t N,
                         int64_t K) {
   if (M == 1 && K > 0 && K <= kMatvecMaxK && (act == Act::Tanh || act == Act::Relu || act == Act::Identity) &&
-      have_avx512()) {
+      cpu_has_avx512()) {
     matvec_avx512(act, yp, x, w, bp, N, K);
     return;
   }
