@@ -1324,7 +1324,9 @@ NN_API nn_status nn_model_load_buffer(const void *buf, size_t len, nn_device dev
  * `Relu`, `Sigmoid`, `Tanh`, `Softmax` over the last axis, `LeakyRelu` with
  * alpha 0.01 (or the `Where` form above), `Greater(x, 0)` followed by `Cast`
  * to a floating type (STEP),
- * `Flatten` of a 2-D input with axis 1 and `Identity` (both no-ops).
+ * `Flatten` of a 2-D input with axis 1 (a no-op, no layer) and `Identity`
+ * (an IDENTITY activation layer, so libnn's own exports keep their layer
+ * indices; an exported empty model reads back as one IDENTITY layer).
  * Constants may be initializers (raw_data or the typed fields; float,
  * double, float16, bfloat16) or `Constant` nodes, and `Transpose` or
  * `Identity` of a constant is folded. Default-domain opset 7 or later. The
@@ -1356,7 +1358,8 @@ NN_API nn_status nn_model_load_buffer(const void *buf, size_t len, nn_device dev
  * failure the old file is intact. Works for a model on any device (the
  * parameters are copied to the host). An empty model gives a graph with one
  * `Identity` node; a model without a Linear layer a symbolic feature
- * dimension.
+ * dimension. Importing the file gives the same layers, parameters bit for
+ * bit and dtype.
  * @param m    the model (not changed).
  * @param path UTF-8 file path (conventionally `*.onnx`).
  * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL; ::NN_ERR_IO when the

@@ -699,7 +699,7 @@ void Importer::chain_node(size_t i, const Node &n) {
     const int64_t axis = attr_i(n, "axis", 1);
     if (rank_ != 2 || (axis != 1 && axis != -1)) unsupported(i, n, "it is not a no-op (libnn imports Flatten only on a 2-D input with axis 1)");
   } else if (op == "Identity") {
-    extra_inputs(1);
+    act(Act::Identity);  // an IDENTITY layer: libnn's own exports keep their layer indices
   } else {
     unsupported(i, n, kSupported);
   }
@@ -768,10 +768,6 @@ std::unique_ptr<Model> Importer::run(const uint8_t *buf, size_t len, Device dev)
     }
   }
   if (!has_graph) fail(Errc::Format, "%s: not an ONNX model: ModelProto has no graph", what_);
-  if (!has_opset) fail(Errc::Format, "%s: the model imports no version of the default ONNX operator set", what_);
-  if (opset_ < 7)
-    fail(Errc::Unsupported, "%s: the model uses ONNX opset %lld; libnn imports opset 7 or later", what_,
-         static_cast<long long>(opset_));
 
   // GraphProto: nodes are kept as spans and parsed one at a time.
   std::vector<pb::Span> nodes;
@@ -781,7 +777,10 @@ std::unique_ptr<Model> Importer::run(const uint8_t *buf, size_t len, Device dev)
     uint32_t f, w;
     while (r.next(&f, &w)) {
       switch (f) {
-        case 1: nodes.push_back(r.len(f, w)); break;
+        case 1:
+          nodes.push_back(r.len(f, w));
+          parse_node(nodes.back(), what_);  // checks the encoding now; parsed again when used
+          break;
         case 5: {
           TensorP t = parse_tensor(r.len(f, w), what_);
           if (!init_index_.emplace(t.name, inits_.size()).second)
@@ -798,6 +797,11 @@ std::unique_ptr<Model> Importer::run(const uint8_t *buf, size_t len, Device dev)
       }
     }
   }
+  if (!has_opset) fail(Errc::Format, "%s: the model imports no version of the default ONNX operator set", what_);
+  if (opset_ < 7)
+    fail(Errc::Unsupported, "%s: the model uses ONNX opset %lld; libnn imports opset 7 or later", what_,
+         static_cast<long long>(opset_));
+
   // The one real input (older exporters list initializers as inputs too).
   const ValueInfo *input = nullptr;
   size_t real_inputs = 0;
