@@ -27,6 +27,7 @@ from .tensor import (
 from .model import (
     Layer, Linear, Activation, Model, Optimizer, SGD, Adam, AdamW, EpochReport, StopTraining, loss,
 )
+from . import onnx as _onnx  # Model.export_onnx, Model.import_onnx
 
 __version__ = _capi.C.nn_version_string().decode("ascii")
 version_info = tuple(int(p) for p in __version__.split(".")[:3] if p.isdigit())

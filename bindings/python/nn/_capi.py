@@ -332,6 +332,9 @@ _DECLS = {
     "nn_model_load": (_st, [_cs, nn_device, _ph]),
     "nn_model_save_buffer": (_st, [_h, _vp, _sz, _psz]),
     "nn_model_load_buffer": (_st, [_vp, _sz, nn_device, _ph]),
+    # onnx (bindings/python/nn/onnx.py)
+    "nn_model_export_onnx": (_st, [_h, _cs]),
+    "nn_model_import_onnx": (_st, [_cs, nn_device, _ph]),
 }
 
 missing_functions = []
