@@ -56,6 +56,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod sys;
+mod onnx;
 
 use std::any::Any;
 use std::ffi::{CStr, CString};

@@ -430,3 +430,9 @@ extern "C" {
     pub fn nn_model_save_buffer(m: *const nn_model, buf: *mut c_void, cap: usize, needed: *mut usize) -> nn_status;
     pub fn nn_model_load_buffer(buf: *const c_void, len: usize, dev: nn_device, out: *mut *mut nn_model) -> nn_status;
 }
+
+// ONNX (nn.h group "onnx"; safe wrappers in src/onnx.rs).
+extern "C" {
+    pub fn nn_model_export_onnx(m: *const nn_model, path: *const c_char) -> nn_status;
+    pub fn nn_model_import_onnx(path: *const c_char, dev: nn_device, out: *mut *mut nn_model) -> nn_status;
+}

@@ -32,6 +32,7 @@ export Tensor, Layer, Model, Optimizer, NNError, EpochReport, Device,
        param, grad, set_param!, dtype, device, to_device, to_dtype, transpose_dims, matmul, lstsq,
        unary, binary, binary_scalar, reduce_dims, compute_loss, write!, arange, zeros_tensor,
        full_tensor, rand_uniform, rand_normal, model_summary
+export export_onnx, import_onnx
 
 # ---------------------------------------------------------------------------
 # Loading the library
@@ -999,5 +1000,7 @@ function load_buffer(bytes::AbstractVector{UInt8}; device::Device = CPU)
               data, length(data), device, out)
     end
 end
+
+include("onnx.jl")
 
 end # module
