@@ -550,7 +550,7 @@ static void test_built_accepted(void **state) {
 typedef enum { R_CONV, R_TWO_INPUTS, R_GREATER_RELU, R_LEAKY_ALPHA, R_SOFTMAX_AXIS, R_BRANCH, R_GEMM_B_VAR,
                R_INT_INPUT, R_EXTERNAL, R_DOMAIN, R_OUTPUT, R_OPSET_OLD, R_GEMM_ALPHA, R_CAST_ALONE,
                R_NO_OPSET, R_RAW_SIZE, R_HUGE_DIMS, R_FLOAT_COUNT, R_NEG_DIM, R_WIDTH, R_NO_INPUT,
-               R_FUNCTIONS, R_NUM } refusal;
+               R_FUNCTIONS, R_SHARED, R_NUM } refusal;
 
 static pbuf build_refusal(refusal r) {
   const int64_t d23[2] = {2, 3}, d2[1] = {2};
@@ -717,6 +717,18 @@ static pbuf build_refusal(refusal r) {
       pb_str(&m, 25, "");
       return m;
     }
+    case R_SHARED: {
+      const int64_t d33[2] = {3, 3};
+      const float w9[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1};
+      g_f32(&g, "W", 2, d33, w9);
+      n = node("Gemm", "g0", "x,W", "h");
+      attr_i(&n, "transB", 1);
+      g_node(&g, &n);
+      n = node("Gemm", "g1", "h,W", "y");
+      attr_i(&n, "transB", 1);
+      g_node(&g, &n);
+      break;
+    }
     case R_NUM: break;
   }
   g_value(&g, 11, "x", in_elem, 3);
@@ -746,6 +758,7 @@ static void test_built_refused(void **state) {
       {R_GEMM_ALPHA, NN_ERR_UNSUPPORTED, {"node 0 \"g\" (op Gemm)", "alpha is not 1", NULL}},
       {R_CAST_ALONE, NN_ERR_UNSUPPORTED, {"node 0 \"c\" (op Cast)", "only after Greater", NULL}},
       {R_FUNCTIONS, NN_ERR_UNSUPPORTED, {"local functions", NULL, NULL}},
+      {R_SHARED, NN_ERR_UNSUPPORTED, {"node 1 \"g1\" (op Gemm)", "its constant \"W\" is also used by node 0: libnn layers do not share parameters", NULL}},
       {R_NO_OPSET, NN_ERR_FORMAT, {"imports no version of the default ONNX operator set", NULL, NULL}},
       {R_RAW_SIZE, NN_ERR_FORMAT, {"initializer \"W\" has 6 bytes of raw_data but its shape needs 8", NULL, NULL}},
       {R_HUGE_DIMS, NN_ERR_FORMAT, {"initializer \"W\" declares more elements than any file holds", NULL, NULL}},

@@ -291,6 +291,19 @@ struct Blob {
   const uint8_t *p = nullptr;
   size_t n = 0;
   std::vector<uint8_t> own;  // when decoded from typed fields or derived
+  Blob() = default;
+  Blob(const Blob &o) : dt(o.dt), dims(o.dims), p(o.p), n(o.n), own(o.own) {
+    if (!own.empty()) p = own.data();  // a copy points at its own bytes
+  }
+  Blob(Blob &&) = default;  // the moved vector keeps its buffer
+  Blob &operator=(const Blob &o) {
+    if (this != &o) {
+      Blob c(o);
+      *this = std::move(c);
+    }
+    return *this;
+  }
+  Blob &operator=(Blob &&) = default;
   int64_t numel() const {
     int64_t k = 1;
     for (int64_t d : dims) k *= d;
@@ -350,11 +363,12 @@ Blob decode(const TensorP &t, const std::string &who, const char *what) {
   b.own.resize(static_cast<size_t>(numel * esize));  // numel values are in the file: bounded by its size
   uint8_t *out = b.own.data();
   size_t k = 0;
+  pb::Reader r(t.msg, what, "TensorProto");
   auto put = [&](uint64_t v) {
+    if (k >= numel) r.bad("more values than counted");  // cannot happen: counted in parse_tensor
     for (size_t i = 0; i < esize; ++i) out[k * esize + i] = static_cast<uint8_t>(v >> (8 * i));
     ++k;
   };
-  pb::Reader r(t.msg, what, "TensorProto");
   uint32_t f, w;
   while (r.next(&f, &w)) {
     if (f != field) {
@@ -523,6 +537,9 @@ class Importer {
          printable(n.op).c_str(), why);
   }
   const Blob *constant(const std::string &name);
+  // Marks a constant as used by a layer or a fold: each may be used once,
+  // so that a small file cannot make many large layers from one tensor.
+  void consume(size_t i, const Node &n, const std::string &name);
   void chain_node(size_t i, const Node &n);
   bool leaky_where(size_t i, const Node &gt, const Node &mul, const Node &where);
   void add_linear(size_t i, const Node &n, const Blob &w, bool transposed);
@@ -534,6 +551,7 @@ class Importer {
   std::vector<TensorP> inits_;
   std::unordered_map<std::string, size_t> init_index_;
   std::unordered_map<std::string, Blob> consts_;  // decoded (initializers on first use, Constant nodes)
+  std::unordered_map<std::string, size_t> consumed_;  // constant name -> the node that used it
   std::vector<Spec> specs_;
   std::string cur_;
   int rank_ = -1;            // rank of cur_ (-1 unknown)
@@ -569,6 +587,14 @@ const Blob *Importer::constant(const std::string &name) {
   if (it == init_index_.end()) return nullptr;
   Blob b = decode(inits_[it->second], "initializer", what_);
   return &consts_.emplace(name, std::move(b)).first->second;
+}
+
+void Importer::consume(size_t i, const Node &n, const std::string &name) {
+  auto it = consumed_.emplace(name, i);
+  if (!it.second)
+    unsupported(i, n, strprintf("its constant \"%s\" is also used by node %zu: libnn layers do not share parameters",
+                                printable(name).c_str(), it.first->second)
+                          .c_str());
 }
 
 void Importer::add_linear(size_t i, const Node &n, const Blob &w, bool transposed) {
@@ -620,6 +646,7 @@ void Importer::chain_node(size_t i, const Node &n) {
     if (n.in.size() < 2) fail(Errc::Format, "%s: node %zu \"%s\" (op Gemm) has fewer than 2 inputs", what_, i, printable(n.name).c_str());
     const Blob *w = constant(n.in[1]);
     if (!w) unsupported(i, n, "its B input is not a constant (an initializer or Constant node)");
+    consume(i, n, n.in[1]);
     if (attr_f(n, "alpha", 1.0f) != 1.0f) unsupported(i, n, "alpha is not 1");
     if (attr_i(n, "transA", 0) != 0) unsupported(i, n, "transA is not 0");
     const int64_t tb = attr_i(n, "transB", 0);
@@ -629,6 +656,7 @@ void Importer::chain_node(size_t i, const Node &n) {
     if (n.in.size() == 3 && !n.in[2].empty()) {
       const Blob *c = constant(n.in[2]);
       if (!c) unsupported(i, n, "its C input is not a constant");
+      consume(i, n, n.in[2]);
       if (attr_f(n, "beta", 1.0f) != 1.0f) unsupported(i, n, "beta is not 1");
       Spec &s = specs_.back();
       const int64_t k = c->numel();
@@ -647,6 +675,7 @@ void Importer::chain_node(size_t i, const Node &n) {
     if (n.in.size() < 2) fail(Errc::Format, "%s: node %zu \"%s\" (op MatMul) has fewer than 2 inputs", what_, i, printable(n.name).c_str());
     const Blob *w = constant(n.in[1]);
     if (!w) unsupported(i, n, "its second input is not a constant (an initializer or Constant node)");
+    consume(i, n, n.in[1]);
     if (rank_ == 1) unsupported(i, n, "its input is 1-D");
     add_linear(i, n, *w, true);
   } else if (op == "Add") {
@@ -655,6 +684,7 @@ void Importer::chain_node(size_t i, const Node &n) {
     if (!slot) unsupported(i, n, "it does not add a bias to the output of a MatMul or Gemm without one");
     const Blob *c = constant(n.in[1 - data_in]);
     if (!c) unsupported(i, n, "its other input is not a constant");
+    consume(i, n, n.in[1 - data_in]);
     Spec &s = specs_.back();
     if (c->dims.size() != 1 || c->dims[0] != s.out) unsupported(i, n, "the added constant is not a vector of the output width");
     if (c->dt != DType::F32 && c->dt != DType::F64 && c->dt != DType::F16 && c->dt != DType::BF16)
@@ -852,6 +882,7 @@ std::unique_ptr<Model> Importer::run(const uint8_t *buf, size_t len, Device dev)
     if ((n.op == "Transpose" || n.op == "Identity") && n.in.size() == 1 && n.out.size() == 1 && n.in[0] != cur_) {
       const Blob *c = constant(n.in[0]);
       if (c) {
+        consume(i, n, n.in[0]);
         Blob b = *c;
         if (n.op == "Transpose") {
           const Attr *perm = n.attr("perm");
