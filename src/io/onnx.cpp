@@ -614,7 +614,6 @@ void Importer::add_linear(size_t i, const Node &n, const Blob &w, bool transpose
   s.w_transposed = transposed;
   specs_.push_back(std::move(s));
   features_ = specs_.back().out;
-  if (rank_ < 0) rank_ = 2;
   bias_slot_ = true;
 }
 
@@ -653,6 +652,7 @@ void Importer::chain_node(size_t i, const Node &n) {
     if (tb != 0 && tb != 1) fail(Errc::Format, "%s: node %zu \"%s\" (op Gemm): transB is %lld", what_, i, printable(n.name).c_str(), static_cast<long long>(tb));
     if (rank_ >= 0 && rank_ != 2) unsupported(i, n, "its input is not 2-D");
     add_linear(i, n, *w, tb == 0);
+    rank_ = 2;  // Gemm is 2-D
     if (n.in.size() == 3 && !n.in[2].empty()) {
       const Blob *c = constant(n.in[2]);
       if (!c) unsupported(i, n, "its C input is not a constant");
