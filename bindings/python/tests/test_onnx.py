@@ -7,7 +7,9 @@ import unittest
 import helpers  # noqa: F401  (sys.path, NN_LIBRARY_PATH)
 import nn
 
-FIXTURES = os.path.join(helpers.REPO, "tests", "fixtures", "onnx")
+# Copies of two files of tests/fixtures/onnx (torch.onnx.export output), so
+# that the tests run wherever the package is installed.
+FIXTURES = os.path.join(helpers.HERE, "data", "onnx")
 
 
 class OnnxTest(unittest.TestCase):
