@@ -1384,7 +1384,8 @@ NN_API nn_status nn_model_load_buffer(const void *buf, size_t len, nn_device dev
  * with a message naming the node (its index and name) and its op, e.g.
  * `nn_model_import_onnx: node 1 "/1/Conv" (op Conv) is not supported: ...`;
  * more than one graph input or output, local functions, sparse or external
- * initializers are ::NN_ERR_UNSUPPORTED too.
+ * initializers, and a constant used by two layers (shared weights) are
+ * ::NN_ERR_UNSUPPORTED too.
  *
  * **Hostile files.** The reader trusts nothing: every length is checked
  * against the bytes left in its message, varints are at most 10 bytes,
