@@ -89,6 +89,39 @@ Data check_data(const Model &m, const Tensor &x, const Tensor &y, LossKind loss,
   }
 }
 
+// nn_model_fit refuses NaN and inf in its data: Errc::NotFinite naming the
+// first one, `x[17, 3] is NaN`. t is `given` as check_data prepared it
+// (contiguous, on the model's device; floating data in the model's dtype).
+// One Backend::all_finite pass in the common case; only when it fails are
+// the data copied to the host (from a GPU, or a plain copy) to find where.
+void check_finite(const Tensor &t, const Tensor &given, const char *what, const char *name) {
+  const DType dt = t.dtype();
+  if ((dt != DType::F32 && dt != DType::F64) || t.numel() == 0 || backend_of(t).all_finite(t.view())) return;
+  std::vector<unsigned char> copy(t.nbytes());
+  backend_of(t).copy_to_host(copy.data(), t.data(), t.nbytes());
+  const void *data = copy.data();
+  const int64_t n = t.numel();
+  int64_t i = 0;
+  double v = 0;
+  for (; i < n; ++i) {
+    v = dt == DType::F32 ? static_cast<double>(static_cast<const float *>(data)[i])
+                         : static_cast<const double *>(data)[i];
+    if (!std::isfinite(v)) break;
+  }
+  if (i == n) fail(Errc::Internal, "%s: all_finite found NaN or inf in %s, but no element is", what, name);
+  std::string at;  // "17, 3": the multi-index of flat index i
+  for (int d = t.ndim() - 1, rest = 0; d >= 0; --d, rest = 1) {
+    const std::string k = std::to_string(i % t.dim(d));
+    at = rest ? k + ", " + at : k;
+    i /= t.dim(d);
+  }
+  const char *kind = std::isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf";
+  if (given.dtype() != dt)
+    fail(Errc::NotFinite, "%s: %s[%s] is %s once converted to %s (the model's dtype); training data must be finite",
+         what, name, at.c_str(), kind, dtype_name(dt));
+  fail(Errc::NotFinite, "%s: %s[%s] is %s; training data must be finite", what, name, at.c_str(), kind);
+}
+
 // How a chunk's loss weighs in the mean over the whole set.
 double chunk_weight(LossKind loss, const Tensor &pred, int64_t rows) {
   switch (loss) {
@@ -202,6 +235,12 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
   const Data train = check_data(m, x, y, o.loss, what, false);
   Data val;
   if (has_val) val = check_data(m, *o.val_x, *o.val_y, o.loss, what, true);
+  check_finite(train.x, x, what, "x");
+  check_finite(train.y, y, what, "y");
+  if (has_val) {
+    check_finite(val.x, *o.val_x, what, "val_x");
+    check_finite(val.y, *o.val_y, what, "val_y");
+  }
 
   // ---- set-up: batch buffers, permutation, rollback point (allocated once)
   const int64_t n = train.x.dim(0);
@@ -252,7 +291,9 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
       const auto t0 = clock::now();
       const double lr_used = opt.lr();
       if (o.shuffle) {
-        epoch_permutation(o.seed, epoch, perm.data(), n);
+        // The optimizer's epoch count, not the loop's: fit(1) + fit(1) ==
+        // fit(2), and a resumed checkpoint continues the sequence.
+        epoch_permutation(o.seed, static_cast<int>(opt.epoch()), perm.data(), n);
         be.copy_from_host(perm_dev.data(), perm.data(), static_cast<size_t>(n) * sizeof(int64_t));
       }
       be.fill(accum.view(), 0.0);

@@ -4,6 +4,7 @@
 // themselves.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -126,8 +127,13 @@ class Model {
   void train_batch_accum(const Tensor &x, const Tensor &target, LossKind loss, const Tensor &accum,
                          const char *what);
   std::string summary() const;
+  // User metadata (nn_model_set_metadata): string keys and values, saved in
+  // the safetensors __metadata__ and loaded back (nn/model_io).
+  std::map<std::string, std::string> &metadata() { return metadata_; }
+  const std::map<std::string, std::string> &metadata() const { return metadata_; }
 
  private:
+  std::map<std::string, std::string> metadata_;
   // Grows the plan by the unit of layer i (just added).
   void append_unit(int i);
   // Compiles the plan from scratch (after the parameters moved).

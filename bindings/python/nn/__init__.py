@@ -29,6 +29,7 @@ from .interop import from_dlpack
 from .model import (
     Layer, Linear, Activation, Model, Optimizer, SGD, Adam, AdamW, EpochReport, StopTraining, loss,
 )
+from .checkpoint import save_checkpoint, load_checkpoint
 from . import onnx as _onnx  # Model.export_onnx, Model.import_onnx
 
 #: The binding's version (pyproject.toml); the loaded library's is library_version.

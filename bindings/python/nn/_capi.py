@@ -375,6 +375,19 @@ _DECLS = {
     "nn_model_import_onnx": (_st, [_cs, nn_device, _ph]),
 }
 
+# checkpoints, state dicts, metadata, C source (issue 13; used by checkpoint.py)
+_DECLS.update({
+    "nn_optimizer_epoch": (ctypes.c_int64, [_h]),
+    "nn_checkpoint_save": (_st, [_h, _h, _cs]),
+    "nn_checkpoint_load": (_st, [_cs, nn_device, _ph, _ph]),
+    "nn_model_load_weights": (_st, [_h, _cs]),
+    "nn_model_set_metadata": (_st, [_h, _cs, _cs]),
+    "nn_model_get_metadata": (_st, [_h, _cs, _vp, _sz, _psz]),
+    "nn_model_metadata_count": (_i, [_h]),
+    "nn_model_metadata_key": (_st, [_h, _i, _vp, _sz, _psz]),
+    "nn_model_export_c": (_st, [_h, _cs, _cs]),
+})
+
 missing_functions = []
 
 

@@ -56,10 +56,12 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod sys;
+mod checkpoint;
 mod onnx;
 mod predict;
 mod version;
 
+pub use checkpoint::{load_checkpoint, save_checkpoint};
 pub use version::check_version;
 
 use std::any::Any;

@@ -435,6 +435,36 @@ extern "C" {
     pub fn nn_model_load_buffer(buf: *const c_void, len: usize, dev: nn_device, out: *mut *mut nn_model) -> nn_status;
 }
 
+// Checkpoints, state dicts, metadata, C source (issue 13; safe wrappers in checkpoint.rs)
+extern "C" {
+    pub fn nn_optimizer_epoch(opt: *const nn_optimizer) -> i64;
+    pub fn nn_checkpoint_save(m: *const nn_model, opt: *const nn_optimizer, path: *const c_char) -> nn_status;
+    pub fn nn_checkpoint_load(
+        path: *const c_char,
+        dev: nn_device,
+        model: *mut *mut nn_model,
+        opt: *mut *mut nn_optimizer,
+    ) -> nn_status;
+    pub fn nn_model_load_weights(m: *mut nn_model, path: *const c_char) -> nn_status;
+    pub fn nn_model_set_metadata(m: *mut nn_model, key: *const c_char, value: *const c_char) -> nn_status;
+    pub fn nn_model_get_metadata(
+        m: *const nn_model,
+        key: *const c_char,
+        buf: *mut c_char,
+        cap: usize,
+        needed: *mut usize,
+    ) -> nn_status;
+    pub fn nn_model_metadata_count(m: *const nn_model) -> c_int;
+    pub fn nn_model_metadata_key(
+        m: *const nn_model,
+        index: c_int,
+        buf: *mut c_char,
+        cap: usize,
+        needed: *mut usize,
+    ) -> nn_status;
+    pub fn nn_model_export_c(m: *const nn_model, path: *const c_char, prefix: *const c_char) -> nn_status;
+}
+
 // ONNX (nn.h group "onnx"; safe wrappers in src/onnx.rs).
 extern "C" {
     pub fn nn_model_export_onnx(m: *const nn_model, path: *const c_char) -> nn_status;

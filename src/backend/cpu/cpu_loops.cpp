@@ -382,7 +382,7 @@ void unary_t(const View &out, const View &x) {
       if constexpr (OP == UnaryOp::Exp) r = std::exp(v);
       if constexpr (OP == UnaryOp::Log) r = std::log(v);
       if constexpr (OP == UnaryOp::Sqrt) r = std::sqrt(v);
-      if constexpr (OP == UnaryOp::Relu) r = v > C(0) ? v : (v != v ? v : C(0));
+      if constexpr (OP == UnaryOp::Relu) r = v < C(0) ? C(0) : v;  // torch.relu: NaN (and -0) pass, as the layers
       if constexpr (OP == UnaryOp::Sigmoid) r = C(1) / (C(1) + std::exp(-v));
       if constexpr (OP == UnaryOp::Tanh) r = std::tanh(v);
       if constexpr (OP == UnaryOp::Step) r = v > C(0) ? C(1) : C(0);

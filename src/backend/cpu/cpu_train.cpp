@@ -15,6 +15,16 @@
 // leaky relu: y > 0 ? 1 : 0.01, sigmoid: y(1-y), tanh: 1-y^2, softmax:
 // y (dy - sum(dy y))), exactly equivalent to the x-based forms; x is unused
 // and may have a NULL data pointer.
+//
+// NaN and inf as PyTorch, on every route (act_forward_loop, the GEMM
+// epilogue act_tile, matvec_avx512, the one-row backward): every activation
+// keeps NaN forward. ReLU is torch.relu = clamp_min(x, 0), i.e.
+// `x < 0 ? 0 : x` (NaN and -0 pass; _mm512_max_ps(0, x) is the same
+// operation: MAXPS returns its second operand when either is NaN); STEP
+// gives NaN for NaN. Backward: ReLU as threshold_backward(dy, y, 0) =
+// `y <= 0 ? 0 : dy` (the gradient passes where y is NaN); leaky ReLU as
+// leaky_relu_backward, `y > 0 ? dy : 0.01 dy`; sigmoid, tanh and softmax
+// propagate NaN by their arithmetic.
 #include <immintrin.h>
 #include <omp.h>
 
@@ -85,6 +95,18 @@ void need_contiguous(const char *what, const View &v, const char *name) {
 template <class T>
 T sigmoid(T x) {
   return T(1) / (T(1) + std::exp(-x));
+}
+
+// torch.relu (clamp_min(x, 0)): NaN and -0 pass through.
+template <class T>
+inline T relu(T x) {
+  return x < T(0) ? T(0) : x;
+}
+
+// 1 where x > 0, 0 where x <= 0, NaN for NaN.
+template <class T>
+inline T step(T x) {
+  return x > T(0) ? T(1) : (x != x ? x : T(0));
 }
 
 // Vectorisable float tanh and sigmoid (Cephes expf/tanhf polynomials, a few
@@ -232,7 +254,7 @@ NN_AVX512 inline __attribute__((always_inline)) void matvec_group(Act act, float
   if (act == Act::Tanh)
     r = tanh512(r);
   else if (act == Act::Relu)
-    r = _mm512_max_ps(r, _mm512_setzero_ps());
+    r = _mm512_max_ps(_mm512_setzero_ps(), r);  // relu(r): NaN (the second operand) passes
   _mm512_mask_storeu_ps(y, om, r);
 }
 
@@ -306,7 +328,7 @@ void act_forward_loop(Act act, T *y, const T *x, int64_t rows, int64_t cols) {
       if (y != x) std::memmove(y, x, static_cast<size_t>(n) * sizeof(T));
       return;
     case Act::Relu:
-      pfor(par, n, [&](int64_t i) { y[i] = x[i] > T(0) ? x[i] : T(0); });
+      pfor(par, n, [&](int64_t i) { y[i] = relu(x[i]); });
       return;
     case Act::LeakyRelu:
       pfor(par, n, [&](int64_t i) { y[i] = x[i] > T(0) ? x[i] : x[i] * T(kLeakySlope); });
@@ -324,7 +346,7 @@ void act_forward_loop(Act act, T *y, const T *x, int64_t rows, int64_t cols) {
         pfor(par, n, [&](int64_t i) { y[i] = std::tanh(x[i]); });
       return;
     case Act::Step:
-      pfor(par, n, [&](int64_t i) { y[i] = x[i] > T(0) ? T(1) : T(0); });
+      pfor(par, n, [&](int64_t i) { y[i] = step(x[i]); });
       return;
     case Act::Softmax:
       pfor(par, rows, [&](int64_t r) {
@@ -364,7 +386,7 @@ void act_tile(void *ctx, float *c, int64_t ldc, int64_t rows, int64_t cols, int6
     float *r = c + i * ldc;
     switch (act) {
       case Act::Relu:
-        for (int64_t j = 0; j < cols; ++j) r[j] = r[j] > 0.f ? r[j] : 0.f;
+        for (int64_t j = 0; j < cols; ++j) r[j] = relu(r[j]);
         break;
       case Act::LeakyRelu:
         for (int64_t j = 0; j < cols; ++j) r[j] = r[j] > 0.f ? r[j] : r[j] * static_cast<float>(kLeakySlope);
@@ -394,7 +416,7 @@ __attribute__((always_inline)) inline void act_backward_body(Act act, T *dx, con
   switch (act) {
     case Act::Relu:
 #pragma omp simd
-      for (int64_t i = i0; i < i1; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
+      for (int64_t i = i0; i < i1; ++i) dx[i] = y[i] <= T(0) ? T(0) : dy[i];
       return;
     case Act::LeakyRelu:
 #pragma omp simd
@@ -623,9 +645,30 @@ double loss_loop(LossKind kind, const View &pv, const View &tv, const View &gv, 
   fail(Errc::Internal, "cpu loss: unknown loss kind %d", static_cast<int>(kind));
 }
 
+// Whether x[0..n) holds a NaN or an infinity (all exponent bits set): an
+// integer test with an OR reduction, so the loop vectorises (nn_model_fit
+// runs it over the whole data set).
+template <class T>
+inline bool any_nonfinite(const T *x, int64_t n) {
+  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  constexpr U kExp = sizeof(T) == 4 ? U(0x7f800000u) : U(0x7ff0000000000000ull);
+  U bad = 0;
+#pragma omp simd reduction(| : bad)
+  for (int64_t i = 0; i < n; ++i) {
+    U b;
+    std::memcpy(&b, x + i, sizeof b);
+    bad |= (b & kExp) == kExp ? U(1) : U(0);
+  }
+  return bad != 0;
+}
+
 template <class T>
 bool all_finite_loop(const T *x, int64_t n) {
-  double bad = psum(n >= kParallelGrain, n, [&](int64_t i, double &acc) { acc += std::isfinite(x[i]) ? 0.0 : 1.0; });
+  constexpr int64_t kBlock = int64_t{1} << 14;
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+  double bad = psum(n >= 4 * kParallelGrain, blocks, [&](int64_t b, double &acc) {
+    acc += any_nonfinite(x + b * kBlock, std::min(kBlock, n - b * kBlock)) ? 1.0 : 0.0;
+  });
   return bad == 0;
 }
 
@@ -669,7 +712,7 @@ void linear_backward_f32(Act act, float *g, const float *y, const float *x, cons
       float go = g[o];
       const float yo = y[o];
       switch (act) {
-        case Act::Relu: go = yo > 0.f ? go : 0.f; break;
+        case Act::Relu: go = yo <= 0.f ? 0.f : go; break;
         case Act::LeakyRelu: go = yo > 0.f ? go : go * static_cast<float>(kLeakySlope); break;
         case Act::Sigmoid: go = go * yo * (1.f - yo); break;
         case Act::Tanh: go = go * (1.f - yo * yo); break;

@@ -1098,6 +1098,8 @@ end
 
 # Embedding inference (nn_model_predict) and introspection: predict.jl
 include("predict.jl")
+# Checkpoints, state dicts, metadata, export to C: checkpoint.jl
+include("checkpoint.jl")
 # ONNX export and import: onnx.jl
 include("onnx.jl")
 
