@@ -1839,6 +1839,100 @@ NN_API nn_status nn_comm_broadcast(const nn_comm *c, nn_tensor *t, int root);
  *         ::NN_ERR_DEVICE; ::NN_ERR_UNSUPPORTED (GPU without NCCL).
  */
 NN_API nn_status nn_model_broadcast(const nn_comm *c, nn_model *m, int root);
+ * @defgroup onnx ONNX
+ * @brief Move models to and from ONNX (ONNX Runtime, PyTorch, and the rest).
+ *
+ * libnn reads and writes the ONNX protobuf encoding itself (no libprotobuf:
+ * `libnn.so` gains no shared-library dependency).
+ *
+ * **Export.** nn_model_export_onnx() writes a self-contained ONNX model
+ * (IR version 7, default-domain opset 13) with one graph input `"input"` of
+ * shape `[batch, in_features]` and one output `"output"` of shape
+ * `[batch, out_features]`, where `batch` is a symbolic (dynamic) dimension.
+ * Element type float for an ::NN_F32 model, double for an ::NN_F64 one.
+ * Layer i becomes: Linear: `Gemm(x, "<i>.weight", "<i>.bias")` with
+ * transB = 1 (weight `[out, in]` as in PyTorch; no C input without a bias);
+ * RELU: `Relu`; SIGMOID: `Sigmoid`; TANH: `Tanh`; SOFTMAX: `Softmax` with
+ * axis = -1; LEAKY_RELU: `LeakyRelu` with alpha = 0.01 (in an ::NN_F64
+ * model `Where(Greater(x, 0), x, Mul(x, 0.01))`, the same function, since
+ * ONNX Runtime has no double LeakyRelu kernel); STEP:
+ * `Cast(Greater(x, 0), to = the model's type)` (1 where x > 0, else 0; NaN
+ * gives 0); IDENTITY: `Identity`. Parameters are initializers with raw
+ * little-endian data, named as in the safetensors file. `onnx.checker`
+ * accepts the file and ONNX Runtime's predictions equal
+ * nn_model_forward()'s within 1e-6 relative (tests/onnx/check_onnx.py).
+ *
+ * **Import.** nn_model_import_onnx() reads what `torch.onnx.export` (either
+ * exporter) writes for an `nn.Sequential` of `Linear` and the activations
+ * above: a single chain from the one graph input to the one graph output of
+ * `Gemm` (alpha = 1, transA = 0, transB 0 or 1, B and C constant; C a bias of
+ * `[out]` or `[1, out]`, or one value broadcast), `MatMul` by a constant
+ * 2-D matrix optionally followed by `Add` of a constant `[out]` bias,
+ * `Relu`, `Sigmoid`, `Tanh`, `Softmax` over the last axis, `LeakyRelu` with
+ * alpha 0.01 (or the `Where` form above), `Greater(x, 0)` followed by `Cast`
+ * to a floating type (STEP),
+ * `Flatten` of a 2-D input with axis 1 (a no-op, no layer) and `Identity`
+ * (an IDENTITY activation layer, so libnn's own exports keep their layer
+ * indices; an exported empty model reads back as one IDENTITY layer).
+ * Constants may be initializers (raw_data or the typed fields; float,
+ * double, float16, bfloat16) or `Constant` nodes, and `Transpose` or
+ * `Identity` of a constant is folded. Default-domain opset 7 or later. The
+ * model's dtype is ::NN_F64 when the graph input is double, else ::NN_F32
+ * (parameters are converted). Anything else answers ::NN_ERR_UNSUPPORTED
+ * with a message naming the node (its index and name) and its op, e.g.
+ * `nn_model_import_onnx: node 1 "/1/Conv" (op Conv) is not supported: ...`;
+ * more than one graph input or output, local functions, sparse or external
+ * initializers, and a constant used by two layers (shared weights) are
+ * ::NN_ERR_UNSUPPORTED too.
+ *
+ * **Hostile files.** The reader trusts nothing: every length is checked
+ * against the bytes left in its message, varints are at most 10 bytes,
+ * groups and unknown wire types are refused, nothing recurses, and every
+ * element a tensor declares must be present in the file, so memory use is
+ * bounded by a small multiple of the file's size. A malformed file answers
+ * ::NN_ERR_FORMAT with a message naming what is wrong, never a crash or a
+ * hang (fuzzed: tests/fuzz, target fuzz_import_onnx).
+ *
+ * **Thread safety.** Both functions may run concurrently with each other and
+ * with nn_model_forward() on the same model; export reads the model, so the
+ * caller serialises it with anything that changes that model.
+ * @{
+ */
+
+/**
+ * @brief Writes the model as an ONNX file, atomically.
+ *
+ * Writes a temporary file next to `path` and renames it over `path`: on
+ * failure the old file is intact. Works for a model on any device (the
+ * parameters are copied to the host). An empty model gives a graph with one
+ * `Identity` node; a model without a Linear layer a symbolic feature
+ * dimension. Importing the file gives the same layers, parameters bit for
+ * bit and dtype.
+ * @param m    the model (not changed).
+ * @param path UTF-8 file path (conventionally `*.onnx`).
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL; ::NN_ERR_IO when the
+ *         file cannot be written; ::NN_ERR_DEVICE; ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_model_export_onnx(const nn_model *m, const char *path);
+
+/**
+ * @brief Reads an ONNX model into a new libnn model on a device.
+ *
+ * See the group's description for what is accepted. The model is built on
+ * the CPU and then moved to `dev`.
+ * @param path UTF-8 path of an `.onnx` file.
+ * @param dev  device of the new model.
+ * @param out  receives the model (caller owns it, frees it with
+ *             nn_model_free()); untouched on failure.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL or a bad device;
+ *         ::NN_ERR_IO when the file cannot be opened or read;
+ *         ::NN_ERR_FORMAT for a malformed file (not protobuf, no graph, no
+ *         default opset, no input or output, a tensor whose data does not
+ *         match its shape, layers whose widths do not chain, ...);
+ *         ::NN_ERR_UNSUPPORTED for a valid graph libnn cannot represent,
+ *         naming the node and op; ::NN_ERR_DEVICE; ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_model_import_onnx(const char *path, nn_device dev, nn_model **out);
 
 /** @} */
 

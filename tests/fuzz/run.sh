@@ -13,11 +13,19 @@
 # allocation above -malloc_limit_mb (256 MiB; the inputs are <= 1 MiB),
 # and 77 (skip) when clang cannot build a fuzzer.
 # Environment: NN_FUZZ_CXX (the clang++ to use), NN_FUZZ_JOBS (parallel
-# compiles).
+# compiles), NN_FUZZ_TARGET (fuzz_load_buffer, the default, or
+# fuzz_import_onnx: nn_model_import_onnx with the seeds of corpus_onnx/ and
+# the dictionary onnx.dict).
 # To keep what a long run found: add -merge=1 ... see tests/fuzz/README.md.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 SECS="${1:-60}"
+TARGET="${NN_FUZZ_TARGET:-fuzz_load_buffer}"
+case "$TARGET" in
+  fuzz_load_buffer) SEEDS="$ROOT/tests/fuzz/corpus"; DICT="$ROOT/tests/fuzz/safetensors.dict"; WHAT=nn_model_load_buffer ;;
+  fuzz_import_onnx) SEEDS="$ROOT/tests/fuzz/corpus_onnx"; DICT="$ROOT/tests/fuzz/onnx.dict"; WHAT=nn_model_import_onnx ;;
+  *) echo "run.sh: unknown NN_FUZZ_TARGET '$TARGET'" >&2; exit 2 ;;
+esac
 BUILD="${2:-$ROOT/build-fuzz}"
 shift $(( $# > 2 ? 2 : $# ))
 mkdir -p "$BUILD"
@@ -68,12 +76,15 @@ SOURCES=$(cd "$ROOT" && ls src/api/*.cpp src/nn/*.cpp src/core/*.cpp src/io/*.cp
   echo "  command = $CXX \$in -o \$out $LDFLAGS $LIBS"
   echo "  description = LINK \$out"
   objs=""
-  for s in $SOURCES tests/fuzz/fuzz_load_buffer.cc; do
+  for s in $SOURCES; do
     o="obj/${s//\//_}.o"
     echo "build $o: cc $ROOT/$s"
     objs="$objs $o"
   done
-  echo "build fuzz_load_buffer: link$objs"
+  for t in fuzz_load_buffer fuzz_import_onnx; do
+    echo "build obj/$t.o: cc $ROOT/tests/fuzz/$t.cc"
+    echo "build $t: link$objs obj/$t.o"
+  done
 } >"$BUILD/build.ninja.new"
 if ! cmp -s "$BUILD/build.ninja.new" "$BUILD/build.ninja" 2>/dev/null; then
   mv "$BUILD/build.ninja.new" "$BUILD/build.ninja"
@@ -81,23 +92,25 @@ else
   rm -f "$BUILD/build.ninja.new"
 fi
 if command -v ninja >/dev/null 2>&1; then
-  ninja -C "$BUILD" ${NN_FUZZ_JOBS:+-j "$NN_FUZZ_JOBS"} fuzz_load_buffer
+  ninja -C "$BUILD" ${NN_FUZZ_JOBS:+-j "$NN_FUZZ_JOBS"} "$TARGET"
 else
   echo "run.sh: ninja is needed to build the fuzzer" >&2
   exit 1
 fi
 
-mkdir -p "$BUILD/corpus" "$BUILD/artifacts"
+CORPUS="$BUILD/corpus"
+[[ "$TARGET" == fuzz_load_buffer ]] || CORPUS="$BUILD/corpus_${TARGET#fuzz_}"
+mkdir -p "$CORPUS" "$BUILD/artifacts"
 export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=0:allocator_may_return_null=0:${NN_FUZZ_ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export OMP_NUM_THREADS=1
-echo "run.sh: fuzzing nn_model_load_buffer for $SECS s"
+echo "run.sh: fuzzing $WHAT for $SECS s"
 set +e
-"$BUILD/fuzz_load_buffer" \
+"$BUILD/$TARGET" \
   -max_total_time="$SECS" -timeout=1 -rss_limit_mb=2048 -malloc_limit_mb=256 -max_len=1048576 \
-  -dict="$ROOT/tests/fuzz/safetensors.dict" -print_final_stats=1 \
-  -artifact_prefix="$BUILD/artifacts/" "$@" \
-  "$BUILD/corpus" "$ROOT/tests/fuzz/corpus"
+  -dict="$DICT" -print_final_stats=1 \
+  -artifact_prefix="$BUILD/artifacts/${TARGET#fuzz_}-" "$@" \
+  "$CORPUS" "$SEEDS"
 rc=$?
 set -e
 if [[ $rc -ne 0 ]]; then

@@ -31,6 +31,7 @@ from .model import (
 )
 from .comm import Comm
 from .checkpoint import save_checkpoint, load_checkpoint
+from . import onnx as _onnx  # Model.export_onnx, Model.import_onnx
 
 #: The binding's version (pyproject.toml); the loaded library's is library_version.
 __version__ = _capi.BINDING_VERSION

@@ -390,6 +390,9 @@ _DECLS = {
     "nn_comm_allreduce": (_st, [_h, _h, _en]),
     "nn_comm_broadcast": (_st, [_h, _h, _i]),
     "nn_model_broadcast": (_st, [_h, _h, _i]),
+    # onnx (bindings/python/nn/onnx.py)
+    "nn_model_export_onnx": (_st, [_h, _cs]),
+    "nn_model_import_onnx": (_st, [_cs, nn_device, _ph]),
 }
 
 # checkpoints, state dicts, metadata, C source (issue 13; used by checkpoint.py)

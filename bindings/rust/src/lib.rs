@@ -58,6 +58,7 @@
 pub mod sys;
 mod checkpoint;
 mod comm;
+mod onnx;
 mod predict;
 mod version;
 

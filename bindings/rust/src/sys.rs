@@ -498,3 +498,9 @@ extern "C" {
     ) -> nn_status;
     pub fn nn_model_export_c(m: *const nn_model, path: *const c_char, prefix: *const c_char) -> nn_status;
 }
+
+// ONNX (nn.h group "onnx"; safe wrappers in src/onnx.rs).
+extern "C" {
+    pub fn nn_model_export_onnx(m: *const nn_model, path: *const c_char) -> nn_status;
+    pub fn nn_model_import_onnx(path: *const c_char, dev: nn_device, out: *mut *mut nn_model) -> nn_status;
+}

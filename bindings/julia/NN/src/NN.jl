@@ -32,6 +32,7 @@ export Tensor, Layer, Model, Optimizer, NNError, EpochReport, Device,
        param, grad, set_param!, dtype, device, to_device, to_dtype, transpose_dims, matmul, lstsq,
        unary, binary, binary_scalar, reduce_dims, compute_loss, write!, arange, zeros_tensor,
        full_tensor, rand_uniform, rand_normal, model_summary, in_features, out_features
+export export_onnx, import_onnx
 
 # ---------------------------------------------------------------------------
 # Loading the library
@@ -1106,5 +1107,7 @@ include("predict.jl")
 # Checkpoints, state dicts, metadata, export to C: checkpoint.jl
 include("checkpoint.jl")
 include("comm.jl")      # process groups (nn_comm)
+# ONNX export and import: onnx.jl
+include("onnx.jl")
 
 end # module

@@ -262,5 +262,23 @@ end
 end
 
 include("comm.jl")
+@testset "ONNX" begin
+    m = mlp([5, 7, 3]; hidden = :leaky_relu, output = :softmax)
+    init!(m, :he_normal; seed = 42)
+    X = rand_uniform(:f32, 11, 5; low = -1, high = 1, seed = 7)
+    path = joinpath(mktempdir(), "m.onnx")
+    export_onnx(m, path)
+    m2 = import_onnx(path)
+    @test num_layers(m2) == num_layers(m)
+    @test Array(m2(X)) == Array(m(X))
+    fixtures = joinpath(@__DIR__, "..", "..", "..", "..", "tests", "fixtures", "onnx")
+    e = try
+        import_onnx(joinpath(fixtures, "torch_elu.onnx"))
+        nothing
+    catch err
+        err
+    end
+    @test e isa NNError && e.name == :unsupported && occursin("(op Elu)", e.message)
+end
 
 end
