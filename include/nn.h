@@ -1839,6 +1839,11 @@ NN_API nn_status nn_comm_broadcast(const nn_comm *c, nn_tensor *t, int root);
  *         ::NN_ERR_DEVICE; ::NN_ERR_UNSUPPORTED (GPU without NCCL).
  */
 NN_API nn_status nn_model_broadcast(const nn_comm *c, nn_model *m, int root);
+
+/** @} */
+
+/* ========================================================================= */
+/**
  * @defgroup onnx ONNX
  * @brief Move models to and from ONNX (ONNX Runtime, PyTorch, and the rest).
  *

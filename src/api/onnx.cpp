@@ -1,7 +1,7 @@
 // extern "C" shims for ONNX export and import (io/onnx).
 #include "api/api.hpp"
 #include "io/file.hpp"
-#include "io/onnx.hpp"
+#include "nn/model_onnx.hpp"
 
 using namespace nn;
 using namespace nn::api;

@@ -1,4 +1,4 @@
-#include "io/onnx.hpp"
+#include "nn/model_onnx.hpp"
 
 #include <cmath>
 #include <cstring>
