@@ -2,7 +2,7 @@
 # Compares a built libnn.so with the ABI of the last release (abi/).
 #
 #   bash scripts/abi_check.sh [path/to/libnn.so]     (default: build-asan/libnn.so)
-#   bash scripts/abi_check.sh --dump path/to/libnn.so OUT.abi   (make a release dump)
+#   bash scripts/abi_check.sh --dump path/to/libnn.so OUT.abi.gz   (make a release dump)
 #
 # The library must carry debug information (RelWithDebInfo or Debug) so that
 # abidiff can compare types, not only symbol names. Fails when a function,
@@ -17,13 +17,17 @@ cd "$ROOT"
 NN_DEPS_EXTRA="abigail-tools" bash scripts/deps.sh >/dev/null
 
 if [[ "${1:-}" == "--dump" ]]; then
-  abidw --suppressions abi/public-types.supp --no-corpus-path --out-file "$3" "$2"
-  echo "abi_check.sh: wrote $3"
+  abidw --no-corpus-path --out-file "${3%.gz}" "$2"
+  gzip -9f "${3%.gz}"
+  echo "abi_check.sh: wrote ${3%.gz}.gz"
   exit 0
 fi
 
 LIB="${1:-build-asan/libnn.so}"
-BASE="abi/libnn-0.1.0.abi"
+BASE_GZ="abi/libnn-0.1.0.abi.gz"
+BASE="$(mktemp -d)/libnn-0.1.0.abi"
+trap 'rm -rf "$(dirname "$BASE")"' EXIT
+gzip -dc "$BASE_GZ" >"$BASE"
 if ! readelf -S "$LIB" | grep -q '\.debug_info'; then
   echo "abi_check.sh: $LIB has no debug information (build it RelWithDebInfo)" >&2
   exit 2
@@ -35,7 +39,7 @@ rc=$?
 set -e
 # abidiff's status is a bit set: 1 error, 2 usage, 4 ABI change, 8 incompatible change.
 if [[ $rc -ne 0 ]]; then
-  echo "abi_check.sh: $LIB breaks the ABI of $BASE (abidiff exit $rc; see above)" >&2
+  echo "abi_check.sh: $LIB breaks the ABI of $BASE_GZ (abidiff exit $rc; see above)" >&2
   exit 1
 fi
-echo "abi_check.sh: $LIB keeps the ABI of $BASE (additions only)"
+echo "abi_check.sh: $LIB keeps the ABI of $BASE_GZ (additions only)"
