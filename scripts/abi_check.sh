@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Compares a built libnn.so with the ABI of the last release (abi/).
+# Compares a built libnn.so with the ABI of the last release (tests/abi/).
 #
 #   bash scripts/abi_check.sh [path/to/libnn.so]     (default: build-asan/libnn.so)
 #   bash scripts/abi_check.sh --dump path/to/libnn.so OUT.abi.gz   (make a release dump)
@@ -9,7 +9,7 @@
 # variable or public type of the release was removed or changed; functions
 # added since do not fail it (--no-added-syms). Changes made on purpose,
 # compatible by the rules of nn.h (a struct grown at its end under a version
-# field), are listed in abi/libnn.abignore with their reasons.
+# field), are listed in tests/abi/libnn.abignore with their reasons.
 # Installs abigail-tools (abidiff, abidw) when missing.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,7 +24,7 @@ if [[ "${1:-}" == "--dump" ]]; then
 fi
 
 LIB="${1:-build-asan/libnn.so}"
-BASE_GZ="abi/libnn-0.1.0.abi.gz"
+BASE_GZ="tests/abi/libnn-0.1.0.abi.gz"
 BASE="$(mktemp -d)/libnn-0.1.0.abi"
 trap 'rm -rf "$(dirname "$BASE")"' EXIT
 gzip -dc "$BASE_GZ" >"$BASE"
@@ -33,8 +33,8 @@ if ! readelf -S "$LIB" | grep -q '\.debug_info'; then
   exit 2
 fi
 set +e
-abidiff --no-added-syms --suppressions abi/public-types.supp \
-  --suppressions abi/libnn.abignore "$BASE" "$LIB"
+abidiff --no-added-syms --suppressions tests/abi/public-types.supp \
+  --suppressions tests/abi/libnn.abignore "$BASE" "$LIB"
 rc=$?
 set -e
 # abidiff's status is a bit set: 1 error, 2 usage, 4 ABI change, 8 incompatible change.
