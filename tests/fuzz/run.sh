@@ -12,11 +12,20 @@
 # or allocation above -malloc_limit_mb (256 MiB; the inputs are <= 16 KiB),
 # and 77 (skip) when clang cannot build a fuzzer.
 # Environment: NN_FUZZ_CXX (the clang++ to use), NN_FUZZ_JOBS (parallel
-# compiles).
+# compiles), NN_FUZZ_TARGET: load_buffer (the default: nn_model_load_buffer,
+# seeds corpus/, safetensors.dict, finds in BUILD_DIR/corpus/) or npy (the
+# .npy parser of nn_tensor_load_npy: fuzz_npy.cc, seeds corpus_npy/,
+# npy.dict, finds in BUILD_DIR/corpus_npy/).
 # To keep what a long run found: add -merge=1 ... see tests/fuzz/README.md.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 SECS="${1:-60}"
+TARGET="${NN_FUZZ_TARGET:-load_buffer}"
+case "$TARGET" in
+  load_buffer) SEEDS=corpus; DICT=safetensors.dict; FOUND=corpus ;;
+  npy) SEEDS=corpus_npy; DICT=npy.dict; FOUND=corpus_npy ;;
+  *) echo "run.sh: NN_FUZZ_TARGET is '$TARGET'; it must be load_buffer or npy" >&2; exit 2 ;;
+esac
 BUILD="${2:-$ROOT/build-fuzz}"
 shift $(( $# > 2 ? 2 : $# ))
 mkdir -p "$BUILD"
@@ -61,12 +70,16 @@ SOURCES=$(cd "$ROOT" && ls src/api/*.cpp src/nn/*.cpp src/core/*.cpp src/io/*.cp
   echo "  command = $CXX \$in -o \$out $LDFLAGS $LIBS"
   echo "  description = LINK \$out"
   objs=""
-  for s in $SOURCES tests/fuzz/fuzz_load_buffer.cc; do
+  for s in $SOURCES; do
     o="obj/${s//\//_}.o"
     echo "build $o: cc $ROOT/$s"
     objs="$objs $o"
   done
-  echo "build fuzz_load_buffer: link$objs"
+  for t in load_buffer npy; do
+    o="obj/tests_fuzz_fuzz_$t.cc.o"
+    echo "build $o: cc $ROOT/tests/fuzz/fuzz_$t.cc"
+    echo "build fuzz_$t: link$objs $o"
+  done
 } >"$BUILD/build.ninja.new"
 if ! cmp -s "$BUILD/build.ninja.new" "$BUILD/build.ninja" 2>/dev/null; then
   mv "$BUILD/build.ninja.new" "$BUILD/build.ninja"
@@ -74,23 +87,23 @@ else
   rm -f "$BUILD/build.ninja.new"
 fi
 if command -v ninja >/dev/null 2>&1; then
-  ninja -C "$BUILD" ${NN_FUZZ_JOBS:+-j "$NN_FUZZ_JOBS"} fuzz_load_buffer
+  ninja -C "$BUILD" ${NN_FUZZ_JOBS:+-j "$NN_FUZZ_JOBS"} "fuzz_$TARGET"
 else
   echo "run.sh: ninja is needed to build the fuzzer" >&2
   exit 1
 fi
 
-mkdir -p "$BUILD/corpus" "$BUILD/artifacts"
+mkdir -p "$BUILD/$FOUND" "$BUILD/artifacts"
 export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=0:allocator_may_return_null=0:${NN_FUZZ_ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export OMP_NUM_THREADS=1
-echo "run.sh: fuzzing nn_model_load_buffer for $SECS s"
+echo "run.sh: fuzzing fuzz_$TARGET for $SECS s"
 set +e
-"$BUILD/fuzz_load_buffer" \
+"$BUILD/fuzz_$TARGET" \
   -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=256 -max_len=16384 \
-  -dict="$ROOT/tests/fuzz/safetensors.dict" -print_final_stats=1 \
+  -dict="$ROOT/tests/fuzz/$DICT" -print_final_stats=1 \
   -artifact_prefix="$BUILD/artifacts/" "$@" \
-  "$BUILD/corpus" "$ROOT/tests/fuzz/corpus"
+  "$BUILD/$FOUND" "$ROOT/tests/fuzz/$SEEDS"
 rc=$?
 set -e
 if [[ $rc -ne 0 ]]; then
