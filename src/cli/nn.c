@@ -48,6 +48,15 @@ static int nn_fail(nn_status st) {
   return EXIT_ERROR;
 }
 
+/* The same for a call about one file: the message names the file. */
+static int nn_fail_file(const char *path, nn_status st) {
+  if (strstr(nn_last_error(), path) == NULL) {
+    say("%s: %s (%s)", path, nn_last_error(), nn_status_string(st));
+    return st == NN_ERR_NOT_FINITE ? EXIT_NOT_FINITE : EXIT_ERROR;
+  }
+  return nn_fail(st);
+}
+
 #define TRY(call)                          \
   do {                                     \
     nn_status try_st_ = (call);            \
@@ -851,7 +860,11 @@ static int run_train(verb *v, int npos, char **pos) {
     rc = nn_fail(st);
     goto done;
   }
-  TRY(nn_model_save(m, out_path));
+  st = nn_model_save(m, out_path);
+  if (st != NN_OK) {
+    rc = nn_fail_file(out_path, st);
+    goto done;
+  }
   if (pr.mode != 0) {
     fprintf(stderr, "nn train: %s after %d epoch(s) in %.2fs: loss %.6g", st == NN_ERR_CANCELLED ? "interrupted" : "done",
             last.epoch + 1, now_s() - pr.start, last.loss);
@@ -879,7 +892,7 @@ static int load_model_for(verb *v, const char *path, nn_model **m, nn_device *de
   int rc = opt_device(v, dev);
   if (rc) return rc;
   nn_status st = nn_model_load(path, *dev, m);
-  return st == NN_OK ? EXIT_OK : nn_fail(st);
+  return st == NN_OK ? EXIT_OK : nn_fail_file(path, st);
 }
 
 /* x on the model's device, and in its dtype unless x holds class ids (I64). */
@@ -1056,7 +1069,11 @@ static int run_inspect(verb *v, int npos, char **pos) {
   size_t need = 0;
   if (is_model_path(path)) {
     nn_device cpu = {NN_CPU, 0};
-    TRY(nn_model_load(path, cpu, &m));
+    nn_status st = nn_model_load(path, cpu, &m);
+    if (st != NN_OK) {
+      rc = nn_fail_file(path, st);
+      goto done;
+    }
     int64_t in, out;
     model_io(m, &in, &out);
     nn_model_summary(m, NULL, 0, &need);
@@ -1148,9 +1165,17 @@ static int run_convert(verb *v, int npos, char **pos) {
       say("%s: writing %s (%s) is not supported by this libnn", out, fo->name, fo->ext);
       return EXIT_USAGE;
     }
-    TRY(fi->load(in, &m));
+    nn_status st = fi->load(in, &m);
+    if (st != NN_OK) {
+      rc = nn_fail_file(in, st);
+      goto done;
+    }
     if (dti >= 0) TRY(nn_model_to_dtype(m, (nn_dtype)dti));
-    TRY(fo->save(m, out));
+    st = fo->save(m, out);
+    if (st != NN_OK) {
+      rc = nn_fail_file(out, st);
+      goto done;
+    }
   } else {
     char delim;
     int skip;
