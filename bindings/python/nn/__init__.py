@@ -27,6 +27,10 @@ from .tensor import (
 from .model import (
     Layer, Linear, Activation, Model, Optimizer, SGD, Adam, AdamW, EpochReport, StopTraining, loss,
 )
+from .data import (
+    Metric, load_npy, save_npy, load_csv, slice, index_select, concat, metric, confusion_matrix,
+)
+from .progress import History
 
 __version__ = _capi.C.nn_version_string().decode("ascii")
 version_info = tuple(int(p) for p in __version__.split(".")[:3] if p.isdigit())
