@@ -1000,4 +1000,6 @@ function load_buffer(bytes::AbstractVector{UInt8}; device::Device = CPU)
     end
 end
 
+include("data.jl")
+
 end # module

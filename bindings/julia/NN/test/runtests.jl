@@ -206,4 +206,6 @@ end
     @test device(b) == CPU
 end
 
+include("data.jl")
+
 end
