@@ -6,7 +6,7 @@ looks for each name, as a whole word, in:
 
   python  bindings/python/nn/*.py        (the ctypes declarations)
   rust    bindings/rust/src/sys.rs        (the extern "C" block)
-  julia   bindings/julia/NN/src/NN.jl     (the ccall wrappers)
+  julia   bindings/julia/NN/src/*.jl      (the ccall wrappers: NN.jl and the files it includes)
 
 A binding whose files are missing lacks every function. Exit status 0 when
 every binding names every function, 1 otherwise (listing what is missing),
@@ -24,7 +24,7 @@ import sys
 BINDINGS = (
     ("python", ["bindings/python/nn/*.py"]),
     ("rust", ["bindings/rust/src/sys.rs"]),
-    ("julia", ["bindings/julia/NN/src/NN.jl"]),
+    ("julia", ["bindings/julia/NN/src/*.jl"]),
 )
 
 
