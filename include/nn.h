@@ -1109,6 +1109,16 @@ NN_API nn_status nn_optimizer_epoch_end(nn_optimizer *opt);                     
  * **Cancel.** A callback returning non-zero stops training after that epoch:
  * ::NN_ERR_CANCELLED, and the model keeps what it learned so far.
  *
+ * **Per-batch reports** (options version 2). With `on_batch` set and
+ * `batch_every` = k > 0, after every optimizer step whose 0-based batch index
+ * b within the epoch satisfies (b + 1) % k == 0, on_batch runs with the
+ * epoch, b, the epoch's batch count, that batch's loss and the seconds since
+ * the epoch began. Non-zero stops training right after that batch:
+ * ::NN_ERR_CANCELLED, the model keeps what it learned (the epoch callback
+ * does not run for the unfinished epoch; `last` holds the last finished
+ * epoch's report, zeros if none). Reading each batch's loss synchronises a
+ * GPU once per report.
+ *
  * **NaN rollback.** If an epoch's loss becomes NaN or infinite (as it does
  * when any of its batch losses does), or its weights do, training stops at
  * the end of that epoch with ::NN_ERR_NOT_FINITE (the message names the
@@ -1138,8 +1148,46 @@ typedef struct nn_epoch_report {
  */
 typedef int (*nn_epoch_callback)(const nn_epoch_report *report, void *user_data); /* non-zero stops: NN_ERR_CANCELLED */
 
-/** @brief Current version of ::nn_fit_options. */
-#define NN_FIT_OPTIONS_VERSION 1
+/**
+ * @brief Communicator for data-parallel training across processes (opaque;
+ *        NULL in nn_fit_options::comm means this process alone).
+ */
+typedef struct nn_comm nn_comm;
+
+/** @brief What nn_model_fit() reports every nn_fit_options::batch_every batches. */
+typedef struct nn_batch_report {
+  int epoch;            /**< 0-based */
+  int64_t batch;        /**< 0-based within the epoch */
+  int64_t batches;      /**< batches in this epoch */
+  double loss;          /**< this batch's loss */
+  double seconds;       /**< since the epoch began */
+} nn_batch_report;
+
+/**
+ * @brief Per-batch callback (version 2 of ::nn_fit_options), e.g. for a
+ *        progress bar within a long epoch.
+ * @param report    the batch's report, borrowed for the duration of the call.
+ * @param user_data nn_fit_options::user_data.
+ * @return 0 to continue; non-zero stops training after this batch
+ *         (::NN_ERR_CANCELLED; the model keeps what it learned so far).
+ */
+typedef int (*nn_batch_callback)(const nn_batch_report *report, void *user_data); /* non-zero stops */
+
+/**
+ * @brief Current version of ::nn_fit_options.
+ *
+ * **Versions.** Version 1 ends at `user_data`; version 2 appends `comm`,
+ * `on_batch` and `batch_every`. The library reads and writes only the fields
+ * of the version the caller's struct names, so a program compiled against an
+ * older header keeps working with a newer library: nn_fit_options_init()
+ * fills exactly the struct of the header the program was built with (the
+ * library exports one symbol version of it per struct version: `NN_0.1` for
+ * version 1, `NN_0.2` for version 2), nn_model_fit() reads only the fields of
+ * `opts->version` (1 or 2; any other value is ::NN_ERR_INVALID_ARGUMENT
+ * naming it), and never writes an ::nn_epoch_report larger than that
+ * version's.
+ */
+#define NN_FIT_OPTIONS_VERSION 2
 
 /**
  * @brief Options of nn_model_fit(); fill with nn_fit_options_init() first,
@@ -1156,13 +1204,20 @@ typedef struct nn_fit_options {
   const nn_tensor *val_y;     /**< validation targets; set with val_x */
   int patience;               /**< early stopping on val_loss; 0 = off */
   nn_epoch_callback on_epoch; /**< optional (NULL for none) */
-  void *user_data;            /**< passed to on_epoch */
+  void *user_data;            /**< passed to on_epoch and on_batch */
+  /* version 2 */
+  const nn_comm *comm;        /**< NULL: this process alone */
+  nn_batch_callback on_batch; /**< optional, called every batch_every batches */
+  int64_t batch_every;        /**< default 0: never; >= 0 */
 } nn_fit_options;
 
 /**
  * @brief Fills defaults and the version: epochs 10, batch_size 32, shuffle
- *        true, seed 0, loss MSE, no validation set, patience 0, no callback.
- *        NULL is a no-op.
+ *        true, seed 0, loss MSE, no validation set, patience 0, no callback,
+ *        no communicator, batch_every 0. NULL is a no-op.
+ *
+ * Writes exactly `sizeof(nn_fit_options)` of the header the caller was
+ * compiled with (see ::NN_FIT_OPTIONS_VERSION). Thread-safe.
  */
 NN_API void nn_fit_options_init(nn_fit_options *o);
 
@@ -1177,8 +1232,9 @@ NN_API void nn_fit_options_init(nn_fit_options *o);
  *             of the last epoch trained.
  * @return ::NN_OK (all epochs, or early stopping); ::NN_ERR_CANCELLED;
  *         ::NN_ERR_NOT_FINITE (weights rolled back);
- *         ::NN_ERR_INVALID_ARGUMENT for NULL, a wrong options version,
- *         epochs < 1, batch_size < 0, patience < 0, patience > 0 without a
+ *         ::NN_ERR_INVALID_ARGUMENT for NULL, an options version other
+ *         than 1 or 2 (the message names it), epochs < 1, batch_size < 0,
+ *         batch_every < 0, patience < 0, patience > 0 without a
  *         validation set, only one of val_x/val_y, a bad loss, or an
  *         optimizer of another model; ::NN_ERR_SHAPE for a wrong feature
  *         count, x/y row mismatch or a target shape the loss does not

@@ -1,18 +1,33 @@
-// Whole-file reads and atomic whole-file writes. Errors throw Errc::IO.
+// Whole-file reads and crash-safe whole-file writes. Errors throw Errc::IO.
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 namespace nn {
 
-// Reads the whole file (regular files only).
-std::vector<uint8_t> read_file(const std::string &path, const char *what);
+// Reads the whole file (regular files only). When `check_prefix` is set it
+// runs first with the file's first min(size, prefix_bytes) bytes and its
+// size, before the rest is read (or allocated): it may throw to refuse the
+// file after reading only its prefix.
+std::vector<uint8_t> read_file(const std::string &path, const char *what, size_t prefix_bytes = 0,
+                               const std::function<void(const uint8_t *, uint64_t)> &check_prefix = {});
 
-// Writes data to path atomically: a temporary file in the same folder is
-// written, flushed and fsync'ed, renamed over path, and the folder fsync'ed.
-// On failure the old file is intact and no temporary file is left behind.
+// Replaces the file at path with data, crash-safely (nn.h, nn_model_save):
+//  * symlinks are followed (up to 40); the final target is what is replaced;
+//  * a target that exists and is not a regular file (FIFO, device, socket,
+//    directory) is refused (Errc::IO) and left untouched;
+//  * the data goes to a temporary file in the target's folder (an unnamed
+//    O_TMPFILE where the file system has one, else "<name>.tmp.XXXXXX",
+//    shortened with a hash so that it never exceeds NAME_MAX), is fsync'ed,
+//    gets the target's permission bits (a new file: 0666 & ~umask), and is
+//    renamed over the target; then the folder is fsync'ed;
+//  * a temporary file left by a killed save of the same target is removed
+//    (one being written by a live save holds a lock and is kept);
+//  * on failure the old file is intact and the temporary file is removed;
+//    the message names the file the failing step was about.
 void write_file_atomic(const std::string &path, const void *data, size_t len, const char *what);
 
 }  // namespace nn

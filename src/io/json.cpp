@@ -1,6 +1,7 @@
 #include "io/json.hpp"
 
 #include <cstdlib>
+#include <unordered_set>
 
 #include "core/error.hpp"
 
@@ -10,6 +11,7 @@ namespace json {
 namespace {
 
 constexpr int kMaxDepth = 64;
+constexpr size_t kLinearKeys = 16;  // objects up to this size check duplicates by a scan
 // A Value takes ~100 bytes for as little as 2 bytes of text ("0,"): without a
 // cap a 100 MB header would need ~5 GB and many seconds before any check.
 constexpr size_t kMaxValues = 200000;
@@ -58,6 +60,7 @@ class Parser {
     Value v;
     char c = s_[i_];
     if (c == '{') {
+      std::unordered_set<std::string> seen;  // keys, once the object has kLinearKeys
       v.type = Value::Object;
       ++i_;
       skip_ws();
@@ -66,8 +69,17 @@ class Parser {
         skip_ws();
         if (i_ >= n_ || s_[i_] != '"') error("expected a string key");
         std::string key = string();
-        for (const auto &m : v.members)
-          if (m.first == key) fail(Errc::Format, "%s: duplicate key \"%s\" in the JSON header", what_, key.c_str());
+        // Duplicate check in time linear in the object: a scan while it is
+        // small, a hash set beyond (200,000 keys: milliseconds, not minutes).
+        bool dup = false;
+        if (v.members.size() < kLinearKeys) {
+          for (const auto &m : v.members) dup |= m.first == key;
+        } else {
+          if (seen.empty())
+            for (const auto &m : v.members) seen.insert(m.first);
+          dup = !seen.insert(key).second;
+        }
+        if (dup) fail(Errc::Format, "%s: duplicate key \"%s\" in the JSON header", what_, key.c_str());
         skip_ws();
         if (!eat(':')) error("expected ':'");
         skip_ws();

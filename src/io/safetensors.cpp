@@ -29,16 +29,23 @@ size_t dtype_bytes(const std::string &d) {
   return 0;
 }
 
-File parse(const uint8_t *buf, size_t len) {
-  if (len < 8) fail(Errc::Format, "%s: the data is %zu bytes, shorter than the 8-byte header length", kWhat, len);
+uint64_t check_prefix(const uint8_t *buf, uint64_t len) {
+  if (len < 8)
+    fail(Errc::Format, "%s: the data is %llu bytes, shorter than the 8-byte header length", kWhat,
+         static_cast<unsigned long long>(len));
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | buf[i];
   if (n > kMaxHeaderBytes)
     fail(Errc::Format, "%s: header length %llu exceeds the limit of %llu bytes", kWhat,
          static_cast<unsigned long long>(n), static_cast<unsigned long long>(kMaxHeaderBytes));
   if (n > len - 8)
-    fail(Errc::Format, "%s: header length %llu runs past the end of the data (%zu bytes)", kWhat,
-         static_cast<unsigned long long>(n), len);
+    fail(Errc::Format, "%s: header length %llu runs past the end of the data (%llu bytes)", kWhat,
+         static_cast<unsigned long long>(n), static_cast<unsigned long long>(len));
+  return n;
+}
+
+File parse(const uint8_t *buf, size_t len) {
+  const uint64_t n = check_prefix(buf, len);
   const char *text = reinterpret_cast<const char *>(buf + 8);
   if (n == 0 || text[0] != '{') fail(Errc::Format, "%s: the header does not start with '{'", kWhat);
   size_t hlen = static_cast<size_t>(n);

@@ -31,6 +31,13 @@ struct File {
 // Bytes per element of a safetensors dtype string; 0 when unknown.
 size_t dtype_bytes(const std::string &dtype);
 
+// Checks the 8-byte prefix of a `total`-byte file (the header length: at
+// most kMaxHeaderBytes and inside the file) and returns the header length;
+// `prefix` holds min(total, 8) bytes. parse() runs the same check first; the
+// file loader runs it before reading the body, so a hostile length is
+// refused after 8 bytes.
+uint64_t check_prefix(const uint8_t *prefix, uint64_t total);
+
 // Parses and validates a whole file held in [buf, buf+len).
 File parse(const uint8_t *buf, size_t len);
 

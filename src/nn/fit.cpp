@@ -297,6 +297,9 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
     fail(Errc::InvalidArgument, "%s: batch_size is %lld; it must be >= 0 (0 = full batch, 1 = online)", what,
          static_cast<long long>(o.batch_size));
   if (o.patience < 0) fail(Errc::InvalidArgument, "%s: patience is %d; it must be >= 0", what, o.patience);
+  if (o.batch_every < 0)
+    fail(Errc::InvalidArgument, "%s: batch_every is %lld; it must be >= 0 (0 = no per-batch reports)", what,
+         static_cast<long long>(o.batch_every));
   const bool has_val = o.val_x != nullptr;
   if (has_val != (o.val_y != nullptr))
     fail(Errc::InvalidArgument, "%s: val_x and val_y go together (val_x is %s, val_y is %s)", what,
@@ -394,8 +397,38 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
           xb = rows(train.x, r0, k);
           yb = rows(train.y, r0, k);
         }
+        const bool report = o.on_batch && o.batch_every > 0 && (b + 1) % o.batch_every == 0;
+        double sum_before = 0;
+        if (report) be.copy_to_host(&sum_before, accum.data(), sizeof sum_before);
         steps.step(xb, yb);  // forward, loss into accum, backward: run, or replayed
         opt.step_unchecked();  // parameters checked before the loop; never recorded (lr, step change)
+        if (report) {
+          double sum_after = 0;
+          be.copy_to_host(&sum_after, accum.data(), sizeof sum_after);
+          BatchReport br;
+          br.epoch = epoch;
+          br.batch = b;
+          br.batches = nb;
+          br.loss = sum_after - sum_before;
+          br.seconds = std::chrono::duration<double>(clock::now() - t0).count();
+          on_stream.suspend();  // user code runs unbound, as for on_epoch
+          const int stop = o.on_batch(br);
+          on_stream.resume();
+          if (stop != 0) {
+            // The model keeps what it learned, unless that is not finite.
+            if (!std::isfinite(sum_after) || !parameters_finite(m, param_views)) {
+              rollback();
+              fail(Errc::NotFinite, "%s: the weights or the training loss are not finite at epoch %d batch %lld "
+                   "(0-based), where on_batch stopped training; %s", what, epoch, static_cast<long long>(b),
+                   put_back().c_str());
+            }
+            result.outcome = FitOutcome::Cancelled;
+            result.stopped_in_batch = true;
+            result.stop_epoch = epoch;
+            result.stop_batch = b;
+            return result;
+          }
+        }
       }
       // The epoch's one read of the loss. A non-finite batch loss makes the
       // sum non-finite; the rollback below undoes whatever the later batches

@@ -27,6 +27,15 @@ struct EpochReport {
   double seconds = 0;       // wall time of this epoch (training + validation)
 };
 
+// What on_batch receives (nn_batch_report).
+struct BatchReport {
+  int epoch = 0;        // 0-based
+  int64_t batch = 0;    // 0-based within the epoch
+  int64_t batches = 0;  // batches in this epoch
+  double loss = 0;      // this batch's loss
+  double seconds = 0;   // since the epoch began
+};
+
 struct FitOptions {
   int epochs = 10;
   int64_t batch_size = 32;  // 0: full batch; > n: clamped to n
@@ -38,6 +47,12 @@ struct FitOptions {
   int patience = 0;  // 0: off; > 0 needs a validation set
   // Called after each epoch; non-zero stops training (FitOutcome::Cancelled).
   std::function<int(const EpochReport &)> on_epoch;
+  // Called after batches batch_every-1, 2*batch_every-1, ... of each epoch
+  // (batch_every 0: never; < 0 is rejected); non-zero stops training right
+  // after that batch (FitOutcome::Cancelled; last = the last finished epoch).
+  std::function<int(const BatchReport &)> on_batch;
+  int64_t batch_every = 0;
+  const void *comm = nullptr;  // nn_comm (data-parallel training); not used here
 };
 
 enum class FitOutcome { Completed, EarlyStopped, Cancelled };
@@ -45,6 +60,10 @@ enum class FitOutcome { Completed, EarlyStopped, Cancelled };
 struct FitResult {
   FitOutcome outcome = FitOutcome::Completed;
   EpochReport last;  // the report of the last epoch trained
+  // Cancelled by on_batch: where (last is then the last finished epoch's).
+  bool stopped_in_batch = false;
+  int stop_epoch = 0;
+  int64_t stop_batch = 0;
 };
 
 // Trains m with opt on (x, y). Every argument is checked before the model is

@@ -1,6 +1,8 @@
 #include "nn/model_io.hpp"
 
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "io/json.hpp"
 #include "io/safetensors.hpp"
@@ -87,10 +89,20 @@ std::vector<LayerSpec> parse_architecture(const std::string &text, const char *w
   return specs;
 }
 
-const safetensors::Entry *find_entry(const safetensors::File &f, const std::string &name) {
-  for (const auto &e : f.tensors)
-    if (e.name == name) return &e;
-  return nullptr;
+// Tensors by name (names are unique: the JSON parser rejects duplicates), so
+// matching a file of L layers against its architecture takes O(L), not O(L^2).
+using EntryIndex = std::unordered_map<std::string, const safetensors::Entry *>;
+
+EntryIndex index_entries(const safetensors::File &f) {
+  EntryIndex idx;
+  idx.reserve(f.tensors.size());
+  for (const auto &e : f.tensors) idx.emplace(e.name, &e);
+  return idx;
+}
+
+const safetensors::Entry *find_entry(const EntryIndex &idx, const std::string &name) {
+  auto it = idx.find(name);
+  return it == idx.end() ? nullptr : it->second;
 }
 
 std::string shape_str(const std::vector<int64_t> &s) { return Shape::of(static_cast<int>(s.size()), s.data()).str(); }
@@ -126,6 +138,14 @@ std::vector<uint8_t> save_model(const Model &m) {
   return safetensors::serialize(outs, {{kArchKey, arch}});
 }
 
+void check_model_prefix(const uint8_t *prefix, uint64_t total, const char *what) {
+  try {
+    safetensors::check_prefix(prefix, total);
+  } catch (const Error &e) {
+    fail(e.code(), "%s: %s", what, e.what());
+  }
+}
+
 std::unique_ptr<Model> load_model(const uint8_t *buf, size_t len, Device dev, const char *what) {
   safetensors::File f;
   try {
@@ -138,6 +158,8 @@ std::unique_ptr<Model> load_model(const uint8_t *buf, size_t len, Device dev, co
   std::vector<LayerSpec> specs = parse_architecture(*arch, what);
 
   // Check names, dtypes and shapes against the architecture before allocating.
+  const EntryIndex entries = index_entries(f);
+  std::unordered_set<std::string> wanted;  // the names the architecture asks for
   size_t expected = 0;
   DType model_dt = DType::F32;
   bool first = true;
@@ -151,7 +173,7 @@ std::unique_ptr<Model> load_model(const uint8_t *buf, size_t len, Device dev, co
     prev_out = s.out;
     for (int p = 0; p < (s.bias ? 2 : 1); ++p) {
       std::string name = std::to_string(i) + (p == 0 ? ".weight" : ".bias");
-      const safetensors::Entry *e = find_entry(f, name);
+      const safetensors::Entry *e = find_entry(entries, name);
       if (!e) fail(Errc::Format, "%s: tensor \"%s\" required by nn.architecture is missing", what, name.c_str());
       DType dt = DType::F32;
       if (!param_dtype(e->dtype, &dt))
@@ -164,21 +186,13 @@ std::unique_ptr<Model> load_model(const uint8_t *buf, size_t len, Device dev, co
         fail(Errc::Format, "%s: tensor \"%s\" has shape %s but nn.architecture needs %s", what, name.c_str(),
              shape_str(e->shape).c_str(), shape_str(want).c_str());
       ++expected;
+      wanted.insert(name);
     }
   }
   if (f.tensors.size() != expected) {
-    for (const auto &e : f.tensors) {
-      size_t dot = e.name.find('.');
-      bool known = false;
-      if (dot != std::string::npos) {
-        std::string idx = e.name.substr(0, dot), rest = e.name.substr(dot);
-        for (size_t i = 0; i < specs.size() && !known; ++i)
-          known = specs[i].kind == LayerKind::Linear && idx == std::to_string(i) &&
-                  (rest == ".weight" || (rest == ".bias" && specs[i].bias));
-      }
-      if (!known)
+    for (const auto &e : f.tensors)
+      if (!wanted.count(e.name))
         fail(Errc::Format, "%s: tensor \"%s\" does not belong to any layer of nn.architecture", what, e.name.c_str());
-    }
   }
 
   auto model = std::make_unique<Model>();
@@ -191,7 +205,7 @@ std::unique_ptr<Model> load_model(const uint8_t *buf, size_t len, Device dev, co
     }
     Layer &l = model->add(Layer::linear(s.in, s.out, s.bias), what);
     for (int p = 0; p < (s.bias ? 2 : 1); ++p) {
-      const safetensors::Entry *e = find_entry(f, std::to_string(i) + (p == 0 ? ".weight" : ".bias"));
+      const safetensors::Entry *e = find_entry(entries, std::to_string(i) + (p == 0 ? ".weight" : ".bias"));
       DType dt = DType::F32;
       param_dtype(e->dtype, &dt);  // checked above
       Tensor src = from_host(dt, p == 0 ? Shape{s.out, s.in} : Shape{s.out}, f.data + e->begin, Device{});

@@ -8,8 +8,9 @@
 # SECONDS defaults to 60, BUILD_DIR to build-fuzz/ at the repository root.
 # Seeds: tests/fuzz/corpus/ (read only); what the run finds goes to
 # BUILD_DIR/corpus/, crash reproducers to BUILD_DIR/artifacts/. Exits
-# non-zero on any crash, sanitizer report, leak, timeout (-timeout, 10 s)
-# or allocation above -malloc_limit_mb (256 MiB; the inputs are <= 16 KiB),
+# non-zero on any crash, sanitizer report, leak, an input that takes more
+# than 1 s (-timeout=1: the loader is linear in its input, nn.h) or an
+# allocation above -malloc_limit_mb (256 MiB; the inputs are <= 1 MiB),
 # and 77 (skip) when clang cannot build a fuzzer.
 # Environment: NN_FUZZ_CXX (the clang++ to use), NN_FUZZ_JOBS (parallel
 # compiles), NN_FUZZ_TARGET: load_buffer (the default: nn_model_load_buffer,
@@ -100,7 +101,7 @@ export OMP_NUM_THREADS=1
 echo "run.sh: fuzzing fuzz_$TARGET for $SECS s"
 set +e
 "$BUILD/fuzz_$TARGET" \
-  -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=256 -max_len=16384 \
+  -max_total_time="$SECS" -timeout=1 -rss_limit_mb=2048 -malloc_limit_mb=256 -max_len=1048576 \
   -dict="$ROOT/tests/fuzz/$DICT" -print_final_stats=1 \
   -artifact_prefix="$BUILD/artifacts/" "$@" \
   "$BUILD/$FOUND" "$ROOT/tests/fuzz/$SEEDS"

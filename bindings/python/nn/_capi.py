@@ -227,13 +227,25 @@ class Metric(enum.IntEnum):
     R2 = 3
 
 
+class nn_batch_report(ctypes.Structure):
+    _fields_ = [("epoch", ctypes.c_int), ("batch", ctypes.c_int64), ("batches", ctypes.c_int64),
+                ("loss", ctypes.c_double), ("seconds", ctypes.c_double)]
+
+
+nn_batch_callback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(nn_batch_report), ctypes.c_void_p)
+
+
 class nn_fit_options(ctypes.Structure):
     _fields_ = [("version", ctypes.c_uint32), ("epochs", ctypes.c_int),
                 ("batch_size", ctypes.c_int64), ("shuffle", ctypes.c_bool),
                 ("seed", ctypes.c_uint64), ("loss", ctypes.c_int),
                 ("val_x", ctypes.c_void_p), ("val_y", ctypes.c_void_p),
                 ("patience", ctypes.c_int), ("on_epoch", nn_epoch_callback),
-                ("user_data", ctypes.c_void_p)]
+                ("user_data", ctypes.c_void_p),
+                # version 2 (NN_FIT_OPTIONS_VERSION 2): nn_fit_options_init,
+                # looked up by dlsym, is the version-2 one and fills these too.
+                ("comm", ctypes.c_void_p), ("on_batch", nn_batch_callback),
+                ("batch_every", ctypes.c_int64)]
 
 
 # --------------------------------------------------------------------------

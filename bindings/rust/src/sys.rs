@@ -199,7 +199,7 @@ pub type nn_epoch_callback =
     Option<unsafe extern "C" fn(report: *const nn_epoch_report, user_data: *mut c_void) -> c_int>;
 
 /// `NN_FIT_OPTIONS_VERSION`.
-pub const NN_FIT_OPTIONS_VERSION: u32 = 1;
+pub const NN_FIT_OPTIONS_VERSION: u32 = 2;
 
 /// `struct nn_fit_options`; fill with `nn_fit_options_init` first.
 #[repr(C)]
@@ -216,7 +216,32 @@ pub struct nn_fit_options {
     pub patience: c_int,
     pub on_epoch: nn_epoch_callback,
     pub user_data: *mut c_void,
+    // version 2
+    pub comm: *const nn_comm,
+    pub on_batch: nn_batch_callback,
+    pub batch_every: i64,
 }
+
+/// `nn_comm` (opaque).
+#[repr(C)]
+pub struct nn_comm {
+    _private: [u8; 0],
+}
+
+/// `struct nn_batch_report`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct nn_batch_report {
+    pub epoch: c_int,
+    pub batch: i64,
+    pub batches: i64,
+    pub loss: f64,
+    pub seconds: f64,
+}
+
+/// `nn_batch_callback`: `int (*)(const nn_batch_report *, void *)`; `None` is NULL.
+pub type nn_batch_callback =
+    Option<unsafe extern "C" fn(report: *const nn_batch_report, user_data: *mut c_void) -> c_int>;
 
 extern "C" {
     // Status, errors, version

@@ -1,6 +1,7 @@
 // The CPU backend: memory, thread count, and the dispatch between oneDNN
 // (cpu_dnnl.cpp) and plain loops (cpu_loops.cpp).
 #include <omp.h>
+#include <pthread.h>
 
 #include <atomic>
 #include <cmath>
@@ -9,6 +10,7 @@
 #include <exception>
 #include <limits>
 #include <new>
+#include <vector>
 
 #include "backend/backend.hpp"
 #include "backend/cpu/cpu_internal.hpp"
@@ -49,9 +51,87 @@ bool is_int(DType dt) { return !is_floating(dt); }
 
 }  // namespace
 
-int num_threads() {
+namespace {
+
+// Set in a child forked from this process (pthread_atfork, registered when
+// the backend starts): OpenMP's threads do not survive fork, and libgomp
+// waits forever for them in the child's first parallel region, so a forked
+// child computes on its own thread (nn.h, "Threads and fork").
+std::atomic<bool> g_forked{false};
+void on_fork_child() { g_forked.store(true, std::memory_order_relaxed); }
+const bool g_atfork_registered = [] { return ::pthread_atfork(nullptr, nullptr, on_fork_child) == 0; }();
+
+void *idle_thread(void *) { return nullptr; }
+
+// OMP_STACKSIZE (GOMP_STACKSIZE) as libgomp reads it: a number with an
+// optional B, K (the default), M or G suffix; 0 when unset or unreadable.
+size_t omp_stack_bytes() {
+  const char *s = std::getenv("OMP_STACKSIZE");
+  if (s == nullptr) s = std::getenv("GOMP_STACKSIZE");
+  if (s == nullptr) return 0;
+  char *end = nullptr;
+  unsigned long long v = std::strtoull(s, &end, 10);
+  while (*end == ' ') ++end;
+  unsigned long long unit = 1024;
+  switch (*end) {
+    case 'b': case 'B': unit = 1; break;
+    case 'k': case 'K': case '\0': unit = 1024; break;
+    case 'm': case 'M': unit = 1024ull * 1024; break;
+    case 'g': case 'G': unit = 1024ull * 1024 * 1024; break;
+    default: return 0;
+  }
+  return static_cast<size_t>(v * unit);
+}
+
+// Starts the calling thread's OpenMP team of up to n threads at a safe point
+// and returns its size. libgomp ends the process (exit) when it cannot
+// create a team's thread; so first create n - 1 threads here, as libgomp
+// will (default attributes, or OMP_STACKSIZE's stack), and keep only as many
+// as the system gave; then let OpenMP create its team (its threads stay in
+// the team's pool for the later regions of this thread).
+int start_team(int n) {
+  if (n <= 1) return 1;
+  pthread_attr_t attr;
+  bool have_attr = ::pthread_attr_init(&attr) == 0;
+  if (have_attr) {
+    const size_t stack = omp_stack_bytes();
+    if (stack > 0) ::pthread_attr_setstacksize(&attr, stack);
+  }
+  std::vector<pthread_t> started;
+  started.reserve(static_cast<size_t>(n - 1));
+  for (int i = 1; i < n; ++i) {
+    pthread_t t;
+    if (::pthread_create(&t, have_attr ? &attr : nullptr, idle_thread, nullptr) != 0) break;
+    started.push_back(t);
+  }
+  for (pthread_t t : started) ::pthread_join(t, nullptr);
+  if (have_attr) ::pthread_attr_destroy(&attr);
+  const int k = static_cast<int>(started.size()) + 1;
+  omp_set_num_threads(k);
+#pragma omp parallel num_threads(k)
+  {
+  }
+  return k;
+}
+
+}  // namespace
+
+int requested_threads() {
   int n = g_threads.load(std::memory_order_relaxed);
   return n > 0 ? n : all_cores();
+}
+
+int num_threads() {
+  (void)g_atfork_registered;
+  if (g_forked.load(std::memory_order_relaxed)) return 1;
+  if (omp_in_parallel()) return 1;  // inside a team: no nested teams
+  thread_local int for_n = -1, usable = 1;  // this thread's team: requested, started
+  const int n = requested_threads();
+  if (for_n != n) {
+    usable = start_team(n);
+    for_n = n;
+  }
+  return usable;
 }
 
 void ensure_threads() {
@@ -254,7 +334,9 @@ Backend &cpu_backend() {
 }
 
 int cpu_set_num_threads(int n) {
-  if (n <= 0) n = cpu::all_cores();
+  // Capped to the cores this process may run on: more threads than cores
+  // only cost (and 1000 of them may not be creatable).
+  if (n <= 0 || n > cpu::all_cores()) n = cpu::all_cores();
   cpu::g_threads.store(n, std::memory_order_relaxed);
   return n;
 }

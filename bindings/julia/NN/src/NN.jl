@@ -80,7 +80,7 @@ const NN_VERSION_MINOR = 1
 const NN_VERSION_PATCH = 0
 const NN_MAX_DIMS = 8
 const NN_ALL_DIMS = Cint(-128)
-const NN_FIT_OPTIONS_VERSION = UInt32(1)
+const NN_FIT_OPTIONS_VERSION = UInt32(2)
 
 # nn_status
 const NN_OK = Cint(0)
@@ -884,6 +884,10 @@ struct _FitOptions
     patience::Cint
     on_epoch::Ptr{Cvoid}
     user_data::Ptr{Cvoid}
+    # version 2
+    comm::Ptr{Cvoid}
+    on_batch::Ptr{Cvoid}
+    batch_every::Int64
 end
 
 function _fit_options_defaults()
@@ -935,7 +939,8 @@ function fit!(m::Model, opt::Optimizer, x, y; epochs::Integer = 10, batch_size::
     st = GC.@preserve state vx vy begin
         o = Ref(_FitOptions(d.version, epochs, batch_size, shuffle, seed, _code(LOSSES, loss, "loss"),
                             vx === nothing ? C_NULL : vx.ptr, vy === nothing ? C_NULL : vy.ptr,
-                            patience, cb, on_epoch === nothing ? C_NULL : pointer_from_objref(state)))
+                            patience, cb, on_epoch === nothing ? C_NULL : pointer_from_objref(state),
+                            d.comm, d.on_batch, d.batch_every))
         ccall(_f(:nn_model_fit), Cint,
               (Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{_FitOptions}, Ptr{EpochReport}),
               m, opt, xt, yt, o, last)
