@@ -510,6 +510,7 @@ typedef struct progress {
   int epochs;
   double start;        /* monotonic seconds at fit start */
   int live_open;       /* a live line is on screen */
+  double last_draw;    /* monotonic seconds of the last redraw */
 } progress;
 
 static double now_s(void) {
@@ -546,8 +547,11 @@ static void draw_live(progress *p, int epoch, int64_t batch, int64_t batches, do
   if (rows_done > p->rows) rows_done = p->rows;
   fmt_rate(rate_s, sizeof rate_s, epoch_s > 0 ? (double)rows_done / epoch_s : 0);
   fmt_time(eta_s, sizeof eta_s, eta);
-  fprintf(stderr, "\r\033[Kepoch %d/%d [%s] %lld/%lld batches  loss %.4g  %s rows/s  ETA %s", epoch + 1, p->epochs,
-          bar, (long long)batch, (long long)batches, loss, rate_s, eta_s);
+  char loss_s[32] = "-";
+  if (!isnan(loss)) snprintf(loss_s, sizeof loss_s, "%.4g", loss);
+  fprintf(stderr, "\r\033[Kepoch %d/%d [%s] %lld/%lld batches  loss %s  %s rows/s  ETA %s", epoch + 1, p->epochs,
+          bar, (long long)batch, (long long)batches, loss_s, rate_s, eta_s);
+  p->last_draw = now_s();
   fflush(stderr);
   p->live_open = 1;
 }
@@ -580,7 +584,9 @@ static int on_epoch(const nn_epoch_report *r, void *user) {
 /* Per-batch progress (nn_fit_options version 2): the live line follows every batch. */
 static int on_batch(const nn_batch_report *r, void *user) {
   progress *p = user;
-  if (p->mode == 2) draw_live(p, r->epoch, r->batch + 1, r->batches, r->loss, r->seconds);
+  /* at most 20 redraws a second */
+  if (p->mode == 2 && (now_s() - p->last_draw >= 0.05 || r->batch + 1 == r->batches))
+    draw_live(p, r->epoch, r->batch + 1, r->batches, r->loss, r->seconds);
   return g_interrupted ? 1 : 0;
 }
 #endif
@@ -832,9 +838,10 @@ static int run_train(verb *v, int npos, char **pos) {
   fo.on_epoch = on_epoch;
   fo.user_data = &pr;
 #if defined(NN_FIT_OPTIONS_VERSION) && NN_FIT_OPTIONS_VERSION >= 2
-  if (pr.mode == 2) {
+  if (pr.mode == 2) {  /* about 100 redraws per epoch at most (each reads the batch loss) */
+    int64_t batches = batch > 0 ? (pr.rows + batch - 1) / batch : 1;
     fo.on_batch = on_batch;
-    fo.batch_every = 1;
+    fo.batch_every = batches > 100 ? batches / 100 : 1;
   }
 #endif
   if (pr.mode != 0) {

@@ -443,6 +443,20 @@ class Model(_capi.Handle):
 
         cb = _capi.nn_epoch_callback(callback)   # kept alive for the call
         opts.on_epoch = cb
+        bcb = None
+        if bar is not None and opts.version >= 2:
+            def batch_callback(report_p, _user):
+                try:
+                    bar.batch(report_p.contents)
+                except BaseException as e:  # noqa: B902 - re-raised from fit
+                    state["error"] = e
+                    return 1
+                return 0
+            bcb = _capi.nn_batch_callback(batch_callback)
+            opts.on_batch = bcb
+            rows = tx.shape[0] if tx.shape else 1
+            nb = 1 if not opts.batch_size else -(-rows // int(opts.batch_size))
+            opts.batch_every = max(1, nb // 100)
         last = _capi.nn_epoch_report()
         try:
             status = C.nn_model_fit(self._ptr, optimizer._ptr, tx._ptr, ty._ptr, ctypes.byref(opts),

@@ -83,7 +83,7 @@ def _fmt_time(s):
 
 
 class ProgressBar:
-    """One bar over the epochs of a fit (per batch once libnn reports batches).
+    """One bar over the epochs of a fit, its loss updated per batch (nn_fit_options v2).
 
     mode: True/"auto" (tqdm when importable, else plain), "tqdm", "plain".
     """
@@ -105,6 +105,27 @@ class ProgressBar:
             raise ValueError("nn: progress must be True, False, 'auto', 'tqdm' or 'plain', not %r" % (mode,))
         isatty = getattr(self.stream, "isatty", None)
         self.live = bool(isatty and isatty())
+        self.last_draw = 0.0
+        self.batches_seen = 0
+
+    def batch(self, r):
+        """A per-batch report (nn_batch_report): updates the bar's loss, at
+        most 20 times a second."""
+        self.batches_seen += 1
+        now = time.monotonic()
+        if now - self.last_draw < 0.05:
+            return
+        self.last_draw = now
+        if self.tqdm is not None:
+            self.tqdm.set_postfix({"batch": "%d/%d" % (r.batch + 1, r.batches), "loss": "%.4g" % r.loss})
+        elif self.live:
+            frac = (r.batch + 1) / max(r.batches, 1)
+            done = r.epoch + frac
+            elapsed = now - self.start
+            eta = elapsed / done * (self.epochs - done) if done > 0 else 0
+            self.stream.write("\r\033[Kepoch %d/%d batch %d/%d loss %.4g ETA %s"
+                              % (r.epoch + 1, self.epochs, r.batch + 1, r.batches, r.loss, _fmt_time(eta)))
+            self.stream.flush()
 
     def _line(self, r):
         done = r.epoch + 1

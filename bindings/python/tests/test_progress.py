@@ -51,6 +51,23 @@ class TestProgress(unittest.TestCase):
         for word in ("loss ", "val_loss ", "val_acc ", "rows/s", "ETA "):
             self.assertIn(word, lines[-1])
 
+    def test_batch_reports_reach_the_bar(self):
+        seen = []
+        orig = nn.progress.ProgressBar.batch
+
+        def spy(self, r):
+            seen.append((r.epoch, r.batch, r.batches))
+            return orig(self, r)
+        nn.progress.ProgressBar.batch = spy
+        try:
+            with contextlib.redirect_stderr(io.StringIO()):
+                small_fit("plain", epochs=2)
+        finally:
+            nn.progress.ProgressBar.batch = orig
+        # 300 rows in batches of 32: 10 batches per epoch, each reported
+        self.assertEqual([s for s in seen if s[0] == 0], [(0, b, 10) for b in range(10)])
+        self.assertEqual(len(seen), 20)
+
     @unittest.skipUnless(have("tqdm") or REQUIRE, "tqdm not installed")
     def test_tqdm_bar(self):
         err = io.StringIO()
