@@ -291,6 +291,13 @@ static void test_csv_values(void **state) {
   assert_true(iv[0] == 9007199254740993LL);
   free(iv);
   nn_tensor_free(t);
+  /* out of float64's range: inf and 0, as NumPy's loadtxt reads them */
+  write_text(path_of("o.csv"), "1.5e999,-2e999,1.5e-999\n");
+  TU_OK(nn_tensor_load_csv(path_of("o.csv"), ',', 0, NN_F64, tu_device(), &t));
+  const int64_t sh4[2] = {1, 3};
+  const double e4[3] = {INFINITY, -INFINITY, 0};
+  tu_assert_tensor(t, NN_F64, 2, sh4, e4, 0, 0);
+  nn_tensor_free(t);
   write_text(path_of("d.csv"), "0.1,0.2\n");
   TU_OK(nn_tensor_load_csv(path_of("d.csv"), ',', 0, NN_F32, tu_device(), &t));
   const int64_t sh3[2] = {1, 2};

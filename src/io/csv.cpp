@@ -1,6 +1,9 @@
 // Numeric CSV reader (see csv.hpp).
 #include "io/csv.hpp"
 
+#include <locale.h>
+#include <stdlib.h>
+
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -13,6 +16,12 @@ namespace nn {
 namespace {
 
 bool blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+
+// strtod in the "C" locale (a '.' decimal point whatever the process locale).
+double strtod_c(const char *s) {
+  static locale_t c_locale = newlocale(LC_ALL_MASK, "C", static_cast<locale_t>(0));
+  return c_locale ? strtod_l(s, nullptr, c_locale) : std::strtod(s, nullptr);
+}
 
 // Integer range of an integer dtype.
 void int_range(DType dt, int64_t *lo, int64_t *hi) {
@@ -101,10 +110,10 @@ Tensor load_csv(const char *data, size_t len, const std::string &name, char deli
       } else {
         double v = 0;
         auto r = std::from_chars(num, t, v);
-        // Out of range: from_chars leaves v alone; strtod's answer (inf or
-        // a denormal/0) is what NumPy's loadtxt gives.
+        // Out of range: from_chars leaves v alone; strtod's answer (inf, or
+        // a denormal or 0) is what NumPy's loadtxt gives.
         if (r.ptr != t || (r.ec != std::errc() && r.ec != std::errc::result_out_of_range)) not_number();
-        if (r.ec == std::errc::result_out_of_range) v = std::strtod(field.c_str(), nullptr);
+        if (r.ec == std::errc::result_out_of_range) v = strtod_c(field.c_str());
         fv.push_back(v);
       }
       if (fe == e) break;
