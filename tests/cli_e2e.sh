@@ -118,6 +118,11 @@ expect 0 "nn convert csv -> npy" -- "$NN" convert "$DIGITS" digits.npy --dtype i
 expect 0 "nn inspect converted npy" -- "$NN" inspect digits.npy
 has out.txt "dtype     i64" "csv -> npy dtype"
 expect 0 "nn eval from npy" -- "$NN" eval digits.safetensors digits.npy --min-accuracy 0.93
+expect 0 "nn train from npy" -- "$NN" train digits.npy --epochs 3 --quiet -o from_npy.safetensors
+awk -F, -v OFS=, '{ $NF = ""; sub(/,$/, ""); print }' "$DIGITS" >features.csv
+awk -F, '{ print $NF }' "$DIGITS" >labels.csv
+expect 0 "nn train --labels" -- "$NN" train features.csv --labels labels.csv --epochs 20 --lr 0.005 -o labels.safetensors
+expect 0 "nn eval of the --labels model" -- "$NN" eval labels.safetensors "$DIGITS" --min-accuracy 0.9
 expect 2 "nn convert to ONNX (hook)" -- "$NN" convert digits.safetensors model.onnx
 has err.txt "writing ONNX (.onnx) is not supported" "ONNX hook message"
 expect 2 "nn convert model -> data" -- "$NN" convert digits.safetensors x.csv

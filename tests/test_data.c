@@ -407,10 +407,10 @@ static void test_index_select(void **state) {
     const double e2[8] = {2, 0, 5, 3, 8, 6, 11, 9};
     tu_assert_tensor(r, NN_F64, 2, rs2, e2, 0, 0);
     nn_tensor_free(r);
-    const int64_t bad[1] = {4};
+    const int64_t bad[2] = {1, 4};
     nn_tensor *ib = tu_make_i64(NN_I64, 1, ish2, bad);
     TU_ERR(nn_tensor_index_select(t, 0, ib, &r), NN_ERR_INVALID_ARGUMENT, "nn_tensor_index_select",
-           "index[0] is 4", "size 4");
+           "index[1] is 4", "size 4");
     nn_tensor *fi = tu_make(NN_F32, 1, ish2, v);
     TU_ERR(nn_tensor_index_select(t, 0, fi, &r), NN_ERR_DTYPE, "nn_tensor_index_select", "float32");
     TU_ERR(nn_tensor_index_select(t, 0, t, &r), NN_ERR_SHAPE, "nn_tensor_index_select", "1-D");
