@@ -234,6 +234,15 @@ static void test_npy_hostile_headers(void **state) {
   write_bytes(path_of("r.npy"), "\x93NUMPY\x02\x00\xff\xff\xff\xff{}\n", 15);
   TU_ERR(nn_tensor_load_npy(path_of("r.npy"), tu_device(), &t), NN_ERR_FORMAT, "nn_tensor_load_npy",
          "too large");
+  /* a 1 GiB sparse file whose header asks for 12 bytes: refused from its header */
+  {
+    size_t n = make_npy(buf, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", zeros, 0);
+    write_bytes(path_of("big.npy"), buf, n);
+    assert_int_equal(truncate(path_of("big.npy"), (off_t)1 << 30), 0);
+    TU_ERR(nn_tensor_load_npy(path_of("big.npy"), tu_device(), &t), NN_ERR_FORMAT, "nn_tensor_load_npy",
+           "big.npy", "needs 12 data bytes but the file holds 1073741696");
+    unlink(path_of("big.npy"));
+  }
   /* header without the final newline, and with a NUL inside */
   memcpy(buf, "\x93NUMPY\x01\x00\x08\x00{}      ", 18);
   write_bytes(path_of("r.npy"), buf, 18);

@@ -17,8 +17,12 @@ NN_API nn_status nn_tensor_load_npy(const char *path, nn_device dev, nn_tensor *
     non_null(path, fn, "path");
     non_null(out, fn, "out");
     Device d = device_arg(dev, fn);
-    std::vector<uint8_t> bytes = read_file(path, fn);
     std::string what = std::string(fn) + ": " + path;
+    // The header first: a hostile one is refused before the data is read.
+    std::vector<uint8_t> bytes = read_file(path, fn, kNpyPrefixBytes, [&](const uint8_t *p, uint64_t total) {
+      parse_npy_header(p, static_cast<size_t>(total < kNpyPrefixBytes ? total : kNpyPrefixBytes), total,
+                       what.c_str());
+    });
     give(out, load_npy(bytes.data(), bytes.size(), d, what.c_str()));
   });
 }

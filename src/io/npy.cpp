@@ -5,6 +5,7 @@
 // nothing else.
 #include "io/npy.hpp"
 
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -14,7 +15,6 @@ namespace nn {
 
 namespace {
 
-constexpr size_t kMaxHeader = 1u << 20;  // far above any header of a plain array
 
 struct Parser {
   const char *p, *end;
@@ -96,8 +96,13 @@ Descr parse_descr(const std::string &s, const char *what) {
 
 }  // namespace
 
-Tensor load_npy(const uint8_t *data, size_t len, Device dev, const char *what) {
+NpyHeader parse_npy_header(const uint8_t *data, size_t avail, uint64_t total, const char *what) {
   static const uint8_t magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
+  // Only [data, data + avail) is read; total is the file's length. A header
+  // within the file lies within avail whenever avail >= kNpyPrefixBytes.
+  const size_t len = total < avail ? static_cast<size_t>(total) : avail;
+  if (total > avail && avail < kNpyPrefixBytes)
+    fail(Errc::Internal, "%s: .npy prefix of %zu bytes is too short", what, avail);
   if (len < 10 || std::memcmp(data, magic, 6) != 0)
     fail(Errc::Format, "%s: not a .npy file (no \\x93NUMPY magic)", what);
   const int major = data[6], minor = data[7];
@@ -114,7 +119,9 @@ Tensor load_npy(const uint8_t *data, size_t len, Device dev, const char *what) {
     pre = 12;
   }
   if (hlen > kMaxHeader) fail(Errc::Format, "%s: .npy header length %zu is too large", what, hlen);
-  if (hlen > len - pre) fail(Errc::Format, "%s: .npy header length %zu runs past the end of the file (%zu bytes)", what, hlen, len);
+  if (hlen > total - pre)
+    fail(Errc::Format, "%s: .npy header length %zu runs past the end of the file (%llu bytes)", what, hlen,
+         static_cast<unsigned long long>(total));
   const char *h = reinterpret_cast<const char *>(data + pre);
   if (hlen == 0 || h[hlen - 1] != '\n') fail(Errc::Format, "%s: bad .npy header: it does not end with a newline", what);
   for (size_t i = 0; i < hlen; ++i) {
@@ -172,40 +179,50 @@ Tensor load_npy(const uint8_t *data, size_t len, Device dev, const char *what) {
     ps.bad("it needs the keys 'descr', 'fortran_order' and 'shape'");
   Descr d = parse_descr(descr, what);
   const size_t esize = dtype_size(d.dt);
-  const size_t avail = len - pre - hlen;
+  const uint64_t body_bytes = total - pre - hlen;
   // Element count against the bytes present, overflow-free: a zero dim
-  // makes it 0; otherwise each partial product stays <= avail / esize.
+  // makes it 0; otherwise each partial product stays <= body_bytes / esize.
   bool empty = false;
   for (int i = 0; i < shape.ndim; ++i) empty |= shape.d[i] == 0;
   uint64_t numel = 1;
-  const uint64_t cap = avail / esize;
+  const uint64_t cap = body_bytes / esize;
   if (!empty)
     for (int i = 0; i < shape.ndim; ++i) {
       uint64_t di = static_cast<uint64_t>(shape.d[i]);
       if (di > cap || numel > cap / di)
-        fail(Errc::Format, "%s: .npy shape %s needs more data than the file holds (%zu bytes)", what,
-             shape.str().c_str(), avail);
+        fail(Errc::Format, "%s: .npy shape %s needs more data than the file holds (%llu bytes)", what,
+             shape.str().c_str(), static_cast<unsigned long long>(body_bytes));
       numel *= di;
     }
   else
     numel = 0;
-  if (numel * esize != avail)
-    fail(Errc::Format, "%s: .npy shape %s of %s needs %llu data bytes but the file holds %zu", what,
-         shape.str().c_str(), descr.c_str(), static_cast<unsigned long long>(numel * esize), avail);
-  const uint8_t *body = data + pre + hlen;
+  if (numel * esize != body_bytes)
+    fail(Errc::Format, "%s: .npy shape %s of %s needs %llu data bytes but the file holds %llu", what,
+         shape.str().c_str(), descr.c_str(), static_cast<unsigned long long>(numel * esize),
+         static_cast<unsigned long long>(body_bytes));
+  return NpyHeader{d.dt, d.swap, fortran, shape, pre + hlen};
+}
+
+Tensor load_npy(const uint8_t *data, size_t len, Device dev, const char *what) {
+  const NpyHeader hd = parse_npy_header(data, len, len, what);
+  const size_t esize = dtype_size(hd.dt);
+  const size_t avail = len - hd.data_offset;
+  const Shape &shape = hd.shape;
+  const bool fortran = hd.fortran;
+  const uint8_t *body = data + hd.data_offset;
   std::vector<uint8_t> swapped;
-  if (d.swap && numel > 0) {
+  if (hd.swap && avail > 0) {
     swapped.assign(body, body + avail);
     for (size_t i = 0; i < avail; i += esize)
       for (size_t a = 0, b = esize - 1; a < b; ++a, --b) std::swap(swapped[i + a], swapped[i + b]);
     body = swapped.data();
   }
-  if (!fortran || shape.ndim < 2) return from_host(d.dt, shape, body, dev);
+  if (!fortran || shape.ndim < 2) return from_host(hd.dt, shape, body, dev);
   // Fortran order: the bytes are the C-order array of the reversed shape.
   Shape rev;
   rev.ndim = shape.ndim;
   for (int i = 0; i < shape.ndim; ++i) rev.d[i] = shape.d[shape.ndim - 1 - i];
-  Tensor t = from_host(d.dt, rev, body, dev);
+  Tensor t = from_host(hd.dt, rev, body, dev);
   Shape st;
   st.ndim = shape.ndim;
   const Shape cs = contiguous_strides(rev);

@@ -10,6 +10,25 @@
 
 namespace nn {
 
+// The largest header the parser accepts (1 MiB), and the prefix of a file
+// that holds any header it accepts (preamble + header).
+constexpr size_t kMaxHeader = size_t{1} << 20;
+constexpr size_t kNpyPrefixBytes = 12 + kMaxHeader;
+
+struct NpyHeader {
+  DType dt;
+  bool swap;           // big-endian data
+  bool fortran;        // column-major data
+  Shape shape;
+  size_t data_offset;  // where the data starts
+};
+
+// Checks a .npy file's preamble and header, reading only its first `avail`
+// bytes (at least min(total, kNpyPrefixBytes)), against its length `total`:
+// everything load_npy checks before the data (the data must be exactly
+// numel x dtype size bytes). Throws Errc::Format.
+NpyHeader parse_npy_header(const uint8_t *data, size_t avail, uint64_t total, const char *what);
+
 // Parses len bytes of a .npy file into a new C-order tensor on dev. Never
 // reads outside [data, data + len) and never allocates more than len bytes
 // for the elements.
