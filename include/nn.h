@@ -1361,9 +1361,10 @@ NN_API nn_status nn_model_load_buffer(const void *buf, size_t len, nn_device dev
  * holding exactly the keys `descr`, `fortran_order` and `shape` (a Python
  * dict literal: either quote, any key order, optional trailing comma); shape
  * entries non-negative and overflow-free; the data exactly `numel x dtype
- * size` bytes (a short or over-long file is refused). Any failure answers
- * ::NN_ERR_FORMAT with a message naming the path and what is wrong, never a
- * crash or an allocation larger than the file. Other dtypes (bool, int8,
+ * size` bytes (a short or over-long file is refused). The header is checked
+ * before the data is read. Any failure answers ::NN_ERR_FORMAT with a
+ * message naming the path and what is wrong, never a crash or an allocation
+ * larger than the file. Other dtypes (bool, int8,
  * uint16/32/64, complex, structured, object) answer ::NN_ERR_FORMAT naming
  * the descr. nn_tensor_save_npy() writes version 1.0, C order,
  * little-endian, the data 64-byte aligned, as `numpy.save` does; NumPy's
