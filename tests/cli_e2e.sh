@@ -72,6 +72,12 @@ if command -v script >/dev/null 2>&1; then  # a real terminal: auto picks the li
   script -qec "'$NN' train '$DIGITS' --epochs 2 -o tty.safetensors" /dev/null >tty.txt 2>&1
   if grep -q "ETA " tty.txt; then ok; else bad "on a terminal the progress is not the live line"; fi
 fi
+# Ctrl-C: stops after the current batch/epoch, saves, exits 130
+timeout --preserve-status -s INT 2 "$NN" train "$DIGITS" --epochs 1000000 -o int.safetensors >out.txt 2>err.txt
+rc=$?
+[[ $rc -eq 130 ]] && ok || bad "SIGINT during training: exit $rc, expected 130"
+has err.txt "nn train: interrupted after" "interrupted message"
+[[ -s int.safetensors ]] && ok || bad "the interrupted model was not saved"
 expect 0 "nn train sgd f64 --quiet" -- "$NN" train "$DIGITS" --layers 32,16 --activation tanh --optimizer sgd \
   --lr 0.05 --momentum 0.9 --nesterov --batch 64 --epochs 3 --dtype f64 --quiet -o sgd.safetensors
 [[ ! -s err.txt ]] && ok || bad "--quiet printed something"

@@ -867,9 +867,9 @@ static int run_train(verb *v, int npos, char **pos) {
     rc = nn_fail(st);
     goto done;
   }
-  st = nn_model_save(m, out_path);
-  if (st != NN_OK) {
-    rc = nn_fail_file(out_path, st);
+  nn_status save_st = nn_model_save(m, out_path);
+  if (save_st != NN_OK) {
+    rc = nn_fail_file(out_path, save_st);
     goto done;
   }
   if (pr.mode != 0) {
