@@ -15,6 +15,16 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
+# Building the Python package (scikit-build-core sets SKBUILD): install only
+# the library, as one file named by its SONAME (wheels hold no symlinks), into
+# the package folder nn/ where the binding looks first. No header, CMake or
+# pkg-config files: the wheel is a Python package, not a C SDK.
+if(SKBUILD)
+  set_target_properties(nn PROPERTIES VERSION ${PROJECT_VERSION_MAJOR})
+  install(TARGETS nn LIBRARY DESTINATION nn NAMELINK_SKIP)
+  return()
+endif()
+
 if(NOT TARGET nn::nn)
   add_library(nn::nn ALIAS nn)
 endif()
@@ -52,6 +62,7 @@ export(EXPORT nnTargets NAMESPACE nn:: FILE "${PROJECT_BINARY_DIR}/nnTargets.cma
 # normally there are none; should a package ever appear in nn's interface
 # (PUBLIC/INTERFACE linking, or a static libnn), nnConfig.cmake finds it.
 set(NN_CONFIG_DEPENDENCIES "")
+set(NN_PC_LIBS_PRIVATE "")
 get_target_property(_nn_type nn TYPE)
 get_target_property(_nn_iface nn INTERFACE_LINK_LIBRARIES)
 if(NOT _nn_iface)
@@ -71,13 +82,37 @@ foreach(_lib IN LISTS _nn_iface)
   elseif(_lib MATCHES "Threads::")
     set(_dep "find_dependency(Threads)")
   elseif(_lib MATCHES "OpenMP::")
-    set(_dep "find_dependency(OpenMP)")
+    # find_dependency(OpenMP) would need the client to enable C++ (the
+    # component libnn uses); the libraries found here stand in for it.
+    set(_dep "if(NOT TARGET OpenMP::OpenMP_CXX)
+  add_library(OpenMP::OpenMP_CXX INTERFACE IMPORTED)
+  set_target_properties(OpenMP::OpenMP_CXX PROPERTIES
+    INTERFACE_LINK_LIBRARIES \"${OpenMP_CXX_LIBRARIES}\")
+endif()")
   endif()
   if(_dep AND NOT _dep IN_LIST _nn_seen)
     list(APPEND _nn_seen "${_dep}")
     string(APPEND NN_CONFIG_DEPENDENCIES "${_dep}\n")
   endif()
 endforeach()
+
+# nn.pc of a static libnn.a: its private dependencies go straight into Libs
+# (there is no shared libnn for `pkg-config --libs nn` to lean on).
+if(_nn_type STREQUAL "STATIC_LIBRARY")
+  set(NN_PC_LIBS_PRIVATE " -ldnnl")
+  foreach(_l IN LISTS OpenMP_CXX_LIBRARIES)
+    get_filename_component(_n "${_l}" NAME_WE)
+    string(REGEX REPLACE "^lib" "" _n "${_n}")
+    if(_n STREQUAL "pthread")
+      continue()
+    endif()
+    string(APPEND NN_PC_LIBS_PRIVATE " -l${_n}")
+  endforeach()
+  if(CMAKE_DL_LIBS)
+    string(APPEND NN_PC_LIBS_PRIVATE " -l${CMAKE_DL_LIBS}")
+  endif()
+  string(APPEND NN_PC_LIBS_PRIVATE " -lpthread -lstdc++ -lm")
+endif()
 
 configure_package_config_file(
   "${CMAKE_CURRENT_LIST_DIR}/nnConfig.cmake.in"

@@ -690,6 +690,13 @@ NN_API void nn_layer_free(nn_layer *layer);
 NN_API nn_layer_kind nn_layer_kind_of(const nn_layer *layer);
 
 /**
+ * @brief The activation an activation layer applies.
+ * @return its ::nn_activation; `(nn_activation)-1` for a Linear layer or NULL.
+ *         Never fails otherwise; thread-safe (reads only).
+ */
+NN_API nn_activation nn_layer_activation_of(const nn_layer *layer);
+
+/**
  * @brief A parameter of a Linear layer as a tensor sharing the layer's storage.
  *
  * Writes through the returned tensor (nn_tensor_write(), nn_tensor_data())
@@ -883,6 +890,41 @@ NN_API nn_status nn_model_to_dtype(nn_model *m, nn_dtype dt);
 
 /** @brief Dtype of the model's parameters (::NN_F32 unless changed); `(nn_dtype)-1` for NULL. */
 NN_API nn_dtype nn_model_dtype(const nn_model *m);
+
+/**
+ * @brief Inference for embedding: `rows` rows of `in_features` floats from
+ *        `x` in, `rows` rows of `out_features` floats to `y` out, in one call.
+ *
+ * `x` and `y` are host memory (row-major, C order) whatever the model's
+ * device: a model on a GPU copies the rows in and the results out. An F64
+ * model converts x to double and its outputs back to float. The results
+ * equal nn_model_forward() on the same rows bit for bit (same kernels).
+ * No handle is created and nothing is returned to free.
+ *
+ * Thread safety: like nn_model_forward(), it may run on one model from many
+ * threads at once (each thread has its own scratch). After a thread's first
+ * call for a given number of rows, a CPU model allocates nothing.
+ * `y` must not overlap `x`.
+ * @param rows number of rows (0: nothing is read or written).
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL m, NULL x or y with
+ *         rows > 0, rows < 0, rows too large for the address space, or a
+ *         model without a Linear layer (its input width is unknown);
+ *         ::NN_ERR_OUT_OF_MEMORY; ::NN_ERR_DEVICE for a CUDA failure.
+ */
+NN_API nn_status nn_model_predict(const nn_model *m, int64_t rows, const float *x, float *y);
+
+/**
+ * @brief Input width of the model: in_features of its first Linear layer.
+ * @return that count; -1 for NULL or a model without a Linear layer.
+ */
+NN_API int64_t nn_model_in_features(const nn_model *m);
+
+/**
+ * @brief Output width of the model: out_features of its last Linear layer
+ *        (activations keep the width).
+ * @return that count; -1 for NULL or a model without a Linear layer.
+ */
+NN_API int64_t nn_model_out_features(const nn_model *m);
 
 /** @} */
 
@@ -1107,7 +1149,14 @@ NN_API nn_status nn_optimizer_epoch_end(nn_optimizer *opt);                     
  * row brought no improvement. The model keeps the weights of its last epoch.
  *
  * **Cancel.** A callback returning non-zero stops training after that epoch:
- * ::NN_ERR_CANCELLED, and the model keeps what it learned so far.
+ * ::NN_ERR_CANCELLED, and the model keeps what it learned so far. The
+ * bindings share one rule for it: a callback that stops training is not an
+ * error there, so their fit returns normally with the last epoch's report
+ * marked cancelled (Python: `fit` returns, the last EpochReport has
+ * `cancelled=True`; Rust: `Ok(EpochReport { cancelled: true, .. })`; Julia:
+ * `fit!` returns an EpochReport with `cancelled == true`). An exception or
+ * panic raised in a binding's callback stops training too and is re-raised
+ * by its fit.
  *
  * **Per-batch reports** (options version 2). With `on_batch` set and
  * `batch_every` = k > 0, after every optimizer step whose 0-based batch index

@@ -17,6 +17,9 @@ set -euo pipefail
 #                       libOpenCL.so; without them configuring fails.
 #   libcmocka-dev       the C test framework
 #   python3             test helpers
+#   python3-venv        the venv in which CTest's python_binding pip-installs the
+#                       Python package (pip then fetches scikit-build-core and
+#                       NumPy from PyPI)
 #   binutils            nm/readelf for the exported-symbols test (usually with g++)
 #   clang, libclang-rt-14-dev  the bounded libFuzzer run of the model loader
 #                       (tests/fuzz; libFuzzer and clang's sanitizer runtimes are
@@ -30,6 +33,7 @@ packages=(
   ocl-icd-opencl-dev
   libcmocka-dev
   python3
+  python3-venv
   binutils
   clang
   libclang-rt-14-dev

@@ -9,6 +9,7 @@
  *   and Adam, 1 and 2 threads, a tiny net at batch 1 and a larger one at a
  *   batch big enough to run in parallel.
  * - nn_model_forward allocates only its output tensor (a small constant).
+ * - nn_model_predict allocates nothing after a thread's first call for a size.
  *
  * Not built in sanitizer trees (the sanitizers own malloc there). Set
  * NN_ALLOC_TRACE=1 to print a backtrace of each counted allocation. */
@@ -157,6 +158,26 @@ static void check_case(nn_dtype dt, int threads, int adam) {
       print_error("forward, %s, %d thread(s), net %zu: %ld allocations (the output tensor needs 3)\n",
                   tu_dtype_name(dt), threads, c, n_fwd);
     assert_true(n_fwd <= 3);
+
+    /* nn_model_predict on host rows: nothing at all after the first call. */
+    {
+      const int64_t in = nc->sizes[0], outf = nc->sizes[nc->n_sizes - 1];
+      float *px = malloc(sizeof(float) * (size_t)(nc->batch * in));
+      float *py = malloc(sizeof(float) * (size_t)(nc->batch * outf));
+      assert_non_null(px);
+      assert_non_null(py);
+      for (int64_t i = 0; i < nc->batch * in; ++i) px[i] = (float)((i % 17) - 8) / 8.0f;
+      OK(nn_model_predict(m, nc->batch, px, py));
+      count_start();
+      for (int r = 0; r < 8; ++r) nn_model_predict(m, nc->batch, px, py);
+      long n_pred = count_stop();
+      if (n_pred != 0)
+        print_error("predict, %s, %d thread(s), net %zu: %ld allocations in 8 calls\n", tu_dtype_name(dt), threads,
+                    c, n_pred);
+      assert_int_equal(n_pred, 0);
+      free(px);
+      free(py);
+    }
 
     nn_tensor_free(x);
     nn_tensor_free(y);

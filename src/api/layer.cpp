@@ -66,6 +66,11 @@ NN_API nn_layer_kind nn_layer_kind_of(const nn_layer *layer) {
   return static_cast<nn_layer_kind>(layer->layer->kind());
 }
 
+NN_API nn_activation nn_layer_activation_of(const nn_layer *layer) {
+  if (layer == nullptr || layer->layer->kind() != nn::LayerKind::Activation) return static_cast<nn_activation>(-1);
+  return static_cast<nn_activation>(layer->layer->act());
+}
+
 NN_API nn_status nn_layer_param(nn_layer *layer, nn_param which, nn_tensor **out) {
   const char *fn = "nn_layer_param";
   return guard(fn, [&] {

@@ -113,6 +113,26 @@ NN_API nn_status nn_model_forward(nn_model *m, const nn_tensor *x, nn_tensor **y
   });
 }
 
+NN_API nn_status nn_model_predict(const nn_model *m, int64_t rows, const float *x, float *y) {
+  const char *fn = "nn_model_predict";
+  return guard(fn, [&] {
+    non_null(m, fn, "m");
+    m->model->predict(rows, x, y, fn);
+  });
+}
+
+NN_API int64_t nn_model_in_features(const nn_model *m) {
+  if (m == nullptr) return -1;
+  const int64_t n = m->model->in_features();
+  return n > 0 ? n : -1;
+}
+
+NN_API int64_t nn_model_out_features(const nn_model *m) {
+  if (m == nullptr) return -1;
+  const int64_t n = m->model->out_features();
+  return n > 0 ? n : -1;
+}
+
 NN_API nn_status nn_model_summary(const nn_model *m, char *buf, size_t cap, size_t *needed) {
   const char *fn = "nn_model_summary";
   return guard(fn, [&] {

@@ -4,26 +4,13 @@
 #include <cstring>
 #include <vector>
 
-#include "backend/cuda_proxy.hpp"
-
 namespace nn {
 
 // ---------------------------------------------------------------- devices
 
-Backend &backend_for(Device dev) {
-  switch (dev.type) {
-    case DeviceType::CPU:
-      if (dev.index != 0) fail(Errc::Device, "CPU device index is %d; it must be 0", dev.index);
-      return cpu_backend();
-    case DeviceType::CUDA:
-      return cuda_backend(dev.index);  // loads libnn_cuda.so on first use; throws Errc::Device
-  }
-  fail(Errc::InvalidArgument, "device type %d is not NN_CPU (1) or NN_CUDA (2)", static_cast<int>(dev.type));
-}
-
 void check_device(Device dev, const char *what) {
   try {
-    backend_for(dev);
+    kernels_for(dev);
   } catch (const Error &e) {
     fail(e.code(), "%s: %s", what, e.what());
   }
@@ -41,7 +28,7 @@ Tensor zeros(DType dt, const Shape &shape, Device dev) { return full(dt, shape, 
 
 Tensor full(DType dt, const Shape &shape, double value, Device dev) {
   Tensor t = Tensor::empty(dt, shape, dev);
-  if (t.numel() > 0) t.backend().fill(t.view(), value);
+  if (t.numel() > 0) t.kernels().fill(t.view(), value);
   return t;
 }
 
@@ -52,7 +39,7 @@ Tensor from_host(DType dt, const Shape &shape, const void *data, Device dev) {
   if (dev.type == DeviceType::CPU)
     std::memcpy(t.data(), data, bytes);  // CpuBackend::copy_from_host, without the virtual call
   else
-    t.backend().copy_from_host(t.data(), data, bytes);
+    t.kernels().copy_from_host(t.data(), data, bytes);
   return t;
 }
 
@@ -131,7 +118,7 @@ double normal01(uint64_t seed, uint64_t i) {
 void to_host(const Tensor &t, void *dst) {
   if (t.numel() == 0) return;
   if (t.is_contiguous()) {  // no contiguous() copy of the handle (two atomic refcount ops)
-    Backend &b = t.backend();
+    TensorKernels &b = t.kernels();
     if (b.device().type == DeviceType::CPU)
       std::memcpy(dst, t.data(), t.nbytes());
     else
@@ -139,17 +126,17 @@ void to_host(const Tensor &t, void *dst) {
     return;
   }
   Tensor c = t.contiguous();
-  c.backend().copy_to_host(dst, c.data(), c.nbytes());
+  c.kernels().copy_to_host(dst, c.data(), c.nbytes());
 }
 
 void write_from_host(const Tensor &t, const void *src) {
   if (t.numel() == 0) return;
   if (t.is_contiguous()) {
-    t.backend().copy_from_host(t.data(), src, t.nbytes());
+    t.kernels().copy_from_host(t.data(), src, t.nbytes());
     return;
   }
   Tensor tmp = from_host(t.dtype(), t.shape(), src, t.device());
-  t.backend().copy(t.view(), tmp.view());
+  t.kernels().copy(t.view(), tmp.view());
 }
 
 Tensor to_device(const Tensor &t, Device dev) {
@@ -158,13 +145,13 @@ Tensor to_device(const Tensor &t, Device dev) {
   if (t.numel() == 0) return out;
   std::vector<char> host(t.nbytes());
   to_host(t, host.data());
-  out.backend().copy_from_host(out.data(), host.data(), out.nbytes());
+  out.kernels().copy_from_host(out.data(), host.data(), out.nbytes());
   return out;
 }
 
 Tensor to_dtype(const Tensor &t, DType dt) {
   Tensor out = Tensor::empty(dt, t.shape(), t.device());
-  if (t.numel() > 0) t.backend().copy(out.view(), t.view());
+  if (t.numel() > 0) t.kernels().copy(out.view(), t.view());
   return out;
 }
 
@@ -175,7 +162,7 @@ void copy_into(const Tensor &dst, const Tensor &src, const char *what) {
     fail(Errc::Shape, "%s: destination shape %s differs from source shape %s", what, dst.shape().str().c_str(),
          src.shape().str().c_str());
   check_same_device(dst, src, what);
-  if (dst.numel() > 0) dst.backend().copy(dst.view(), src.view());
+  if (dst.numel() > 0) dst.kernels().copy(dst.view(), src.view());
 }
 
 // ---------------------------------------------------------------- views
@@ -235,7 +222,7 @@ Tensor unary(UnaryOp op, const Tensor &x, const char *what) {
   Tensor in = x;
   if (!is_floating(x.dtype()) && (float_result_op(op) || op == UnaryOp::LeakyRelu)) in = to_dtype(x, DType::F32);
   Tensor out = Tensor::empty(in.dtype(), in.shape(), in.device());
-  if (out.numel() > 0) in.backend().unary(op, out.view(), in.view());
+  if (out.numel() > 0) in.kernels().unary(op, out.view(), in.view());
   return out;
 }
 
@@ -246,7 +233,7 @@ static void binary_into(BinaryOp op, const Tensor &out, const Tensor &a, const T
   va.strides = broadcast_strides(a.shape(), a.strides(), out.shape());
   vb.strides = broadcast_strides(b.shape(), b.strides(), out.shape());
   va.shape = vb.shape = out.shape();
-  out.backend().binary(op, out.view(), va, vb);
+  out.kernels().binary(op, out.view(), va, vb);
 }
 
 Tensor binary(BinaryOp op, const Tensor &a, const Tensor &b, const char *what) {
@@ -312,7 +299,7 @@ Tensor reduce(ReduceOp op, const Tensor &x, int dim, bool keepdim, const char *w
   vin.strides = contiguous_strides(vin.shape);
   vout.shape = Shape{outer, inner};
   vout.strides = contiguous_strides(vout.shape);
-  x.backend().reduce(op, vout, vin);
+  x.kernels().reduce(op, vout, vin);
   return out;
 }
 
@@ -389,7 +376,7 @@ Tensor matmul(const Tensor &a, const Tensor &b, const char *what) {
       View src = t.view();
       src.shape = fs;
       src.strides = fst;
-      if (full_t.numel() > 0) t.backend().copy(full_t.view(), src);
+      if (full_t.numel() > 0) t.kernels().copy(full_t.view(), src);
       t = full_t;
       fst = full_t.strides();
       bstride = r * c;
@@ -410,7 +397,7 @@ Tensor matmul(const Tensor &a, const Tensor &b, const char *what) {
   View vo = out.view();
   vo.shape = Shape{B, M, N};
   vo.strides = contiguous_strides(vo.shape);
-  out.backend().matmul(vo, va, vb);
+  out.kernels().matmul(vo, va, vb);
   return out;
 }
 

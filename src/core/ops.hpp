@@ -10,9 +10,8 @@
 
 namespace nn {
 
-// Device lookup: validates the device (type, index, availability) and returns
-// its backend. Throws Errc::InvalidArgument / Errc::Device.
-Backend &backend_for(Device dev);
+// Validates a device (type, index, availability); throws
+// Errc::InvalidArgument / Errc::Device with a message starting with `what`.
 void check_device(Device dev, const char *what);
 // Throws Errc::Device when a and b are on different devices.
 void check_same_device(const Tensor &a, const Tensor &b, const char *what);

@@ -58,22 +58,23 @@ struct TailAlloc {
 
 }  // namespace
 
-Storage::Storage(Backend &backend, size_t bytes)
-    : backend_(backend), data_(backend.allocate(bytes)), bytes_(bytes) {}
+Storage::Storage(TensorKernels &kernels, size_t bytes)
+    : kernels_(kernels), data_(kernels.allocate(bytes)), bytes_(bytes) {}
 
 Storage::~Storage() {
-  if (!inline_) backend_.deallocate(data_);
+  if (!inline_) kernels_.deallocate(data_);
 }
 
 Tensor Tensor::empty(DType dt, const Shape &shape, Device dev) {
   Tensor t;
   const size_t bytes = static_cast<size_t>(shape.numel()) * dtype_size(dt);
-  if (dev.type == DeviceType::CPU && dev.index == 0) {  // backend_for's CPU case, without the switch
+  if (dev.type == DeviceType::CPU && dev.index == 0) {  // host memory in the control block's allocation
+    static TensorKernels &cpu = kernels_for(Device{});
     void *data = nullptr;
-    t.storage_ = std::allocate_shared<Storage>(TailAlloc<Storage>(bytes, &data), cpu_backend(), bytes,
+    t.storage_ = std::allocate_shared<Storage>(TailAlloc<Storage>(bytes, &data), cpu, bytes,
                                                static_cast<void *const *>(&data));
   } else {
-    t.storage_ = std::make_shared<Storage>(backend_for(dev), bytes);
+    t.storage_ = std::make_shared<Storage>(kernels_for(dev), bytes);
   }
   t.dtype_ = dt;
   // Only the ndim used entries: the rest stay zero from Tensor's default Shape.
@@ -111,7 +112,7 @@ Tensor Tensor::as_strided(const Shape &shape, const Shape &strides, int64_t offs
 Tensor Tensor::contiguous() const {
   if (is_contiguous()) return *this;
   Tensor t = empty(dtype_, shape_, device());
-  backend().copy(t.view(), view());
+  kernels().copy(t.view(), view());
   return t;
 }
 

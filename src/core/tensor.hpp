@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "backend/backend.hpp"
+#include "core/device.hpp"
 #include "core/dtype.hpp"
 #include "core/error.hpp"
 #include "core/shape.hpp"
@@ -15,24 +15,24 @@ namespace nn {
 // Device memory; freed by its backend when the last Tensor using it goes away.
 class Storage {
  public:
-  Storage(Backend &backend, size_t bytes);
+  Storage(TensorKernels &kernels, size_t bytes);
   // Storage whose data lives in the same block as the shared_ptr control
   // block (CPU tensors, see Tensor::empty): *inline_slot is read when the
   // Storage is constructed, after the block was allocated; not freed by the
-  // backend.
-  Storage(Backend &backend, size_t bytes, void *const *inline_slot) noexcept
-      : backend_(backend), data_(*inline_slot), bytes_(bytes), inline_(true) {}
+  // kernels.
+  Storage(TensorKernels &kernels, size_t bytes, void *const *inline_slot) noexcept
+      : kernels_(kernels), data_(*inline_slot), bytes_(bytes), inline_(true) {}
   ~Storage();
   Storage(const Storage &) = delete;
   Storage &operator=(const Storage &) = delete;
 
   void *data() const { return data_; }
   size_t bytes() const { return bytes_; }
-  Backend &backend() const { return backend_; }
-  Device device() const { return backend_.device(); }
+  TensorKernels &kernels() const { return kernels_; }
+  Device device() const { return kernels_.device(); }
 
  private:
-  Backend &backend_;
+  TensorKernels &kernels_;
   void *data_;
   size_t bytes_;
   bool inline_ = false;
@@ -52,7 +52,7 @@ class Tensor {
   int64_t dim(int i) const { return shape_.d[i]; }
   size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype_); }
   Device device() const { return storage_->device(); }
-  Backend &backend() const { return storage_->backend(); }
+  TensorKernels &kernels() const { return storage_->kernels(); }
   bool defined() const { return storage_ != nullptr; }
   // Row-major with no gaps (size-1 dims ignored); View::contiguous's rule,
   // without building a View.

@@ -135,7 +135,7 @@ bool parameters_finite(Model &m, std::vector<View> &views) {
   for_each_parameter(m, [&](const Tensor &p, const Tensor &) {
     if (p.numel() == 0) return;
     views.push_back(p.view());
-    b = &p.backend();
+    b = &backend_of(p);
   });
   return b == nullptr || b->all_finite_many(views.data(), views.size());
 }
@@ -160,106 +160,6 @@ void refresh_snapshot(Model &m, std::vector<Tensor> &saved, const char *what) {
 
 std::string format_loss(double l) { return std::isnan(l) ? "nan" : (l > 0 ? "inf" : "-inf"); }
 
-// The training step (overwrite_grads_next + train_batch_accum) recorded once
-// per batch row count and replayed (CUDA Graphs through
-// Backend::record_begin/replay) on a backend that can record; on any other
-// it just runs the step. The step's inputs must be fit's fixed batch
-// buffers (bx/by) and accum, so that a replay reads this batch.
-// Per row count: the first step runs eagerly (it sizes the workspace and
-// warms the libraries' caches), the second is recorded and then replayed
-// (nothing runs while recording), later ones are replayed. A recording that
-// fails (an allocation, a host synchronisation, ...) is dropped, that step
-// runs eagerly, and no recording is tried again in this fit: the user never
-// sees the failure (NN_CUDA_DEBUG=1 prints it). Recordings are dropped when
-// the model's storage generation changes (on_epoch may move the model) and
-// released when the fit ends, however it ends. fit's stream binding
-// encloses it: a step is recorded and replayed on the model's stream (a
-// recording belongs to the stream current when it began).
-class StepRecorder {
- public:
-  StepRecorder(Backend &be, Model &m, LossKind loss, const Tensor &accum, const char *what)
-      : be_(be), m_(m), loss_(loss), accum_(accum), what_(what), on_(be.can_record()) {}
-  ~StepRecorder() { clear(); }
-  StepRecorder(const StepRecorder &) = delete;
-  StepRecorder &operator=(const StepRecorder &) = delete;
-
-  void step(const Tensor &xb, const Tensor &yb) {
-    if (!on_) return eager(xb, yb);
-    if (m_.storage_generation() != gen_) {  // e.g. the first step's workspace: record again
-      drop_recordings();
-      gen_ = m_.storage_generation();
-    }
-    const int64_t rows = xb.dim(0);
-    Entry *e = nullptr;
-    for (Entry &c : entries_)
-      if (c.rows == rows) e = &c;
-    if (!e) {
-      if (entries_.size() < kMaxEntries) entries_.push_back(Entry{rows, nullptr});
-      return eager(xb, yb);  // the first of its shape
-    }
-    if (!e->recording) {
-      void *r = record(xb, yb);
-      if (!r) return eager(xb, yb);  // recording failed (and is off now): entries_ is empty
-      e->recording = r;
-    }
-    be_.replay(e->recording);
-  }
-
- private:
-  // Full batches and the last partial one; more only if on_epoch trains
-  // other shapes in between (then those simply run eagerly).
-  static constexpr size_t kMaxEntries = 4;
-  struct Entry {
-    int64_t rows;
-    void *recording;  // NULL: seen once, not recorded yet
-  };
-
-  void eager(const Tensor &xb, const Tensor &yb) {
-    m_.overwrite_grads_next();  // zero_grad + backward, without the zeroing pass
-    m_.train_batch_accum(xb, yb, loss_, accum_, what_);  // class ids were checked by check_data
-  }
-  // The step recorded (not run), or NULL with recording turned off.
-  void *record(const Tensor &xb, const Tensor &yb) {
-    std::string why;
-    try {
-      be_.record_begin();
-      eager(xb, yb);
-      void *r = be_.record_end();
-      if (m_.storage_generation() == gen_) return r;
-      be_.release(r);  // cannot happen (allocations fail while recording), but then it is stale
-      why = "the model's storage moved while recording";
-    } catch (const std::exception &e) {
-      why = e.what();
-    } catch (...) {
-      why = "unknown error";
-    }
-    be_.record_abort(why.c_str());  // nothing to abort after record_end: harmless
-    on_ = false;
-    clear();
-    return nullptr;
-  }
-  // Shapes stay "seen": their next step is recorded.
-  void drop_recordings() noexcept {
-    for (Entry &e : entries_) {
-      be_.release(e.recording);
-      e.recording = nullptr;
-    }
-  }
-  void clear() noexcept {
-    drop_recordings();
-    entries_.clear();
-  }
-
-  Backend &be_;
-  Model &m_;
-  const LossKind loss_;
-  const Tensor &accum_;
-  const char *what_;
-  bool on_;
-  uint64_t gen_ = 0;
-  std::vector<Entry> entries_;
-};
-
 }  // namespace
 
 void epoch_permutation(uint64_t seed, int epoch, int64_t *perm, int64_t n) {
@@ -276,7 +176,6 @@ void epoch_permutation(uint64_t seed, int epoch, int64_t *perm, int64_t n) {
 double evaluate(const Model &m, const Tensor &x, const Tensor &y, LossKind loss, double *accuracy_out,
                 const char *what) {
   check_loss(loss, what);
-  StreamScope on_stream(m);  // all of it on the model's stream (CUDA)
   Data d = check_data(m, x, y, loss, what, false);
   return evaluate_prepared(m, d, loss, accuracy_out, what);
 }
@@ -284,13 +183,6 @@ double evaluate(const Model &m, const Tensor &x, const Tensor &y, LossKind loss,
 FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const FitOptions &o,
               const char *what) {
   using clock = std::chrono::steady_clock;
-  // The whole call on the model's stream (CUDA; nothing on the CPU): checks,
-  // gathers, the loss accumulator, steps and their replays, the optimizer,
-  // validation, rollback. Bound once: the model's and the optimizer's own
-  // bindings inside nest on the same stream at no device cost. The stream
-  // joins the device's order when fit returns (and around on_epoch), so the
-  // caller's next calls see the final weights.
-  StreamScope on_stream(m);
   // ---- every check before the model is touched
   if (o.epochs < 1) fail(Errc::InvalidArgument, "%s: epochs is %d; it must be >= 1", what, o.epochs);
   if (o.batch_size < 0)
@@ -319,29 +211,27 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
   const int64_t bs = (o.batch_size == 0 || o.batch_size > n) ? n : o.batch_size;
   const int64_t nb = (n + bs - 1) / bs;
   const Device dev = m.device();
-  const bool on_cpu = dev.type == DeviceType::CPU;
-  Backend &be = train.x.backend();
+  Backend &be = backend_of(train.x);
   std::vector<int64_t> perm;
-  Tensor bx, by, perm_dev;  // perm_dev: the epoch's permutation on a non-CPU device
-  // Batches go through the fixed buffers bx/by when shuffling (gathered)
-  // and, off the CPU, whenever there are several (copied): the step's
-  // inputs then never move, as a recorded step needs.
-  const bool stage = o.shuffle || (!on_cpu && nb > 1);
+  Tensor bx, by, perm_dev;  // perm_dev: the epoch's permutation on the model's device
+  // Batches go through the fixed buffers bx/by when shuffling (gathered) or
+  // when there are several (copied): a step's inputs then never move, so a
+  // backend may record the step once and replay it (CUDA Graphs).
+  const bool stage = o.shuffle || nb > 1;
   if (o.shuffle) {
     perm.resize(static_cast<size_t>(n));
-    if (!on_cpu) perm_dev = Tensor::empty(DType::I64, Shape{n}, dev);
+    perm_dev = Tensor::empty(DType::I64, Shape{n}, dev);
   }
   if (stage) {
     Shape sx = train.x.shape(), sy = train.y.shape();
     sx[0] = bs;
     sy[0] = bs;
-    bx = Tensor::empty(train.x.dtype(), sx, train.x.device());
-    by = Tensor::empty(train.y.dtype(), sy, train.y.device());
+    bx = Tensor::empty(train.x.dtype(), sx, dev);
+    by = Tensor::empty(train.y.dtype(), sy, dev);
   }
   // The epoch's loss sum lives on the device (0-dim F64): the batches add
   // into it without a host synchronisation; it is read once per epoch.
   Tensor accum = Tensor::empty(DType::F64, Shape{}, dev);
-  StepRecorder steps(be, m, o.loss, accum, what);  // after bx, by, accum: released before them
   std::vector<View> param_views;
   std::vector<Tensor> saved = m.snapshot();
   Optimizer::State saved_opt;
@@ -364,15 +254,9 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
     for (int epoch = 0; epoch < o.epochs; ++epoch) {
       const auto t0 = clock::now();
       const double lr_used = opt.lr();
-      const int64_t *idx = nullptr;  // the permutation where the backend reads it
       if (o.shuffle) {
         epoch_permutation(o.seed, epoch, perm.data(), n);
-        if (on_cpu) {
-          idx = perm.data();
-        } else {
-          be.copy_from_host(perm_dev.data(), perm.data(), static_cast<size_t>(n) * sizeof(int64_t));
-          idx = perm_dev.data_as<const int64_t>();
-        }
+        be.copy_from_host(perm_dev.data(), perm.data(), static_cast<size_t>(n) * sizeof(int64_t));
       }
       be.fill(accum.view(), 0.0);
       for (int64_t b = 0; b < nb; ++b) {
@@ -381,18 +265,14 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
         if (o.shuffle) {
           xb = rows(bx, 0, k);
           yb = rows(by, 0, k);
-          View iv;
-          iv.data = const_cast<int64_t *>(idx + r0);
-          iv.dtype = DType::I64;
-          iv.shape = Shape{k};
-          iv.strides = Shape{1};
-          train.x.backend().gather_rows_device(xb.view(), train.x.view(), iv, k);
-          train.y.backend().gather_rows_device(yb.view(), train.y.view(), iv, k);
+          const View iv = rows(perm_dev, r0, k).view();
+          be.gather_rows_device(xb.view(), train.x.view(), iv, k);
+          be.gather_rows_device(yb.view(), train.y.view(), iv, k);
         } else if (stage) {
           xb = rows(bx, 0, k);
           yb = rows(by, 0, k);
-          train.x.backend().copy(xb.view(), rows(train.x, r0, k).view());
-          train.y.backend().copy(yb.view(), rows(train.y, r0, k).view());
+          be.copy(xb.view(), rows(train.x, r0, k).view());
+          be.copy(yb.view(), rows(train.y, r0, k).view());
         } else {
           xb = rows(train.x, r0, k);
           yb = rows(train.y, r0, k);
@@ -400,7 +280,8 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
         const bool report = o.on_batch && o.batch_every > 0 && (b + 1) % o.batch_every == 0;
         double sum_before = 0;
         if (report) be.copy_to_host(&sum_before, accum.data(), sizeof sum_before);
-        steps.step(xb, yb);  // forward, loss into accum, backward: run, or replayed
+        m.overwrite_grads_next();                         // zero_grad + backward, without the zeroing pass
+        m.train_batch_accum(xb, yb, o.loss, accum, what);  // forward, loss into accum, backward
         opt.step_unchecked();  // parameters checked before the loop; never recorded (lr, step change)
         if (report) {
           double sum_after = 0;
@@ -411,9 +292,7 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
           br.batches = nb;
           br.loss = sum_after - sum_before;
           br.seconds = std::chrono::duration<double>(clock::now() - t0).count();
-          on_stream.suspend();  // user code runs unbound, as for on_epoch
           const int stop = o.on_batch(br);
-          on_stream.resume();
           if (stop != 0) {
             // The model keeps what it learned, unless that is not finite.
             if (!std::isfinite(sum_after) || !parameters_finite(m, param_views)) {
@@ -463,13 +342,7 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
       result.last = r;
 
       if (o.on_epoch) {
-        // User code runs unbound, as outside any model call: what it does
-        // (reading the weights, calls on other threads' tensors, handing
-        // results to another thread) sees this epoch's work and is seen by
-        // the next (the rebind waits for it).
-        on_stream.suspend();
         const int stop = o.on_epoch(r);
-        on_stream.resume();
         if (stop != 0) {
           result.outcome = FitOutcome::Cancelled;
           return result;

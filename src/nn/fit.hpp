@@ -2,11 +2,10 @@
 // contract is nn.h's group "fit". Works on any backend: batches are gathered
 // on the data's device with Backend::gather_rows_device (the epoch's
 // permutation uploaded once), batch losses add into a device scalar
-// (Backend::loss_device), and only the epoch's loss sum and one all-finite
-// flag come back to the host per epoch. Where the backend can record
-// (Backend::record_begin: CUDA Graphs, unless NN_CUDA_GRAPHS=0) the
-// forward/loss/backward step is recorded once per batch shape and replayed;
-// the optimizer update always runs as a call.
+// (TrainStep::accum), and only the epoch's loss sum and one all-finite
+// flag come back to the host per epoch. Each step is one
+// Backend::plan_train_step and one Backend::plan_update (a backend may
+// record and replay the step: CUDA Graphs).
 #pragma once
 #include <cstdint>
 #include <functional>

@@ -18,16 +18,6 @@ uint64_t mix64(uint64_t x) {
 // The seed of one layer's values: depends only on (seed, stream).
 uint64_t layer_seed(uint64_t seed, uint64_t stream) { return mix64(mix64(seed) ^ mix64(stream ^ 0x6c6179657273ull)); }
 
-// A dense 2-D view [rows, cols] of a contiguous tensor.
-View mat(const Tensor &t, int64_t rows, int64_t cols) {
-  View v;
-  v.data = t.data();
-  v.dtype = t.dtype();
-  v.shape = Shape{rows, cols};
-  v.strides = Shape{cols, 1};
-  return v;
-}
-
 const char *act_name(Act a) {
   switch (a) {
     case Act::Identity: return "Identity";
@@ -76,6 +66,12 @@ std::unique_ptr<Layer> Layer::activation(Act act) {
 Tensor Layer::forward(const Tensor &x, const char *what) const {
   if (!is_floating(x.dtype()))
     fail(Errc::DType, "%s: x has dtype %s; layers need floating input", what, dtype_name(x.dtype()));
+  // One layer runs as a one-unit plan, like a model's.
+  Plan p;
+  p.device = x.device();
+  PlanUnit u;
+  u.act = kind_ == LayerKind::Linear ? Act::Identity : act_;
+  Tensor xc;
   if (kind_ == LayerKind::Linear) {
     if (x.dtype() != weight_.dtype())
       fail(Errc::DType, "%s: x has dtype %s but the layer's parameters are %s", what, dtype_name(x.dtype()),
@@ -86,25 +82,27 @@ Tensor Layer::forward(const Tensor &x, const char *what) const {
     if (x.ndim() < 1 || x.dim(x.ndim() - 1) != in_)
       fail(Errc::Shape, "%s: x has shape %s; Linear(%lld, %lld) needs [..., %lld]", what, x.shape().str().c_str(),
            static_cast<long long>(in_), static_cast<long long>(out_), static_cast<long long>(in_));
-    Tensor xc = x.contiguous();
-    const int64_t rows = xc.numel() / in_;
-    Shape ys = x.shape();
-    ys[ys.ndim - 1] = out_;
-    Tensor y = Tensor::empty(x.dtype(), ys, x.device());
-    if (rows == 0) return y;
-    View b;
-    if (bias_.defined()) b = mat(bias_, 1, out_);
-    y.backend().linear_forward(Act::Identity, mat(y, rows, out_), mat(xc, rows, in_), mat(weight_, out_, in_), b);
-    return y;
+    xc = x.contiguous();
+    u.linear = true;
+    u.in = in_;
+    u.out = out_;
+    u.w = weight_.data();
+    u.b = bias_.defined() ? bias_.data() : nullptr;
+    p.in_features = in_;
+  } else {
+    // Activation: F32/F64 directly; F16/BF16 through F32.
+    xc = x.dtype() == DType::F32 || x.dtype() == DType::F64 ? x.contiguous() : to_dtype(x, DType::F32);
   }
-  // Activation: F32/F64 directly; F16/BF16 through F32.
-  Tensor xc = x.dtype() == DType::F32 || x.dtype() == DType::F64 ? x.contiguous() : to_dtype(x, DType::F32);
-  Tensor y = Tensor::empty(xc.dtype(), xc.shape(), xc.device());
-  const int64_t n = xc.numel();
-  if (n > 0) {
-    const int64_t cols = xc.ndim() > 0 ? xc.dim(xc.ndim() - 1) : 1;
-    y.backend().activation_forward(act_, mat(y, n / cols, cols), mat(xc, n / cols, cols));
-  }
+  p.dtype = xc.dtype();
+  p.units.push_back(u);
+  const int64_t in = xc.ndim() > 0 ? xc.dim(xc.ndim() - 1) : 1;
+  const int64_t out = u.linear ? out_ : in;
+  Shape ys = xc.shape();
+  if (ys.ndim > 0) ys[ys.ndim - 1] = out;
+  Tensor y = Tensor::empty(xc.dtype(), ys, xc.device());
+  const int64_t rows = in > 0 ? xc.numel() / in : 0;
+  if (rows > 0 && out > 0)
+    backend_of(y).plan_forward(p, matrix_view(xc.data(), xc.dtype(), rows, in), matrix_view(y.data(), y.dtype(), rows, out));
   return y.dtype() == x.dtype() ? y : to_dtype(y, x.dtype());
 }
 
@@ -163,14 +161,9 @@ void Layer::install(Params &&p) noexcept {
   bias_grad_ = std::move(p.bias_grad);
 }
 
-void Layer::to(Device dev, DType dt) {
-  if (kind_ != LayerKind::Linear) return;
-  install(converted(dev, dt));
-}
-
 void Layer::zero_grad() {
-  if (weight_grad_.defined() && weight_grad_.numel() > 0) weight_grad_.backend().fill(weight_grad_.view(), 0.0);
-  if (bias_grad_.defined() && bias_grad_.numel() > 0) bias_grad_.backend().fill(bias_grad_.view(), 0.0);
+  if (weight_grad_.defined() && weight_grad_.numel() > 0) weight_grad_.kernels().fill(weight_grad_.view(), 0.0);
+  if (bias_grad_.defined() && bias_grad_.numel() > 0) bias_grad_.kernels().fill(bias_grad_.view(), 0.0);
 }
 
 std::string Layer::describe() const {

@@ -145,7 +145,7 @@ void loss_impl(LossKind loss, const Tensor &pred, const Tensor &target, Tensor *
   View gv;
   if (g.defined()) gv = flat(g, p.shape());
   try {
-    run(p.backend(), flat(p, p.shape()), flat(t, t.shape()), gv);
+    run(backend_of(p), flat(p, p.shape()), flat(t, t.shape()), gv);
   } catch (const Error &e) {
     fail(e.code(), "%s: %s", what, e.what());
   }
@@ -160,17 +160,6 @@ double compute_loss(LossKind loss, const Tensor &pred, const Tensor &target, Ten
     b.loss(loss, pv, tv, &value, gv, 1.0);
   });
   return value;
-}
-
-void compute_loss_accum(LossKind loss, const Tensor &pred, const Tensor &target, Tensor *grad, const Tensor &accum,
-                        const char *what) {
-  if (accum.dtype() != DType::F64 || accum.numel() != 1 || accum.device() != pred.device())
-    fail(Errc::Internal, "%s: the loss accumulator must be one float64 element on %s", what,
-         pred.device().str().c_str());
-  const View av = accum.view();
-  loss_impl(loss, pred, target, grad, what, [&](Backend &b, const View &pv, const View &tv, const View &gv) {
-    b.loss_device(loss, pv, tv, av, gv, 1.0);
-  });
 }
 
 double accuracy(LossKind loss, const Tensor &pred, const Tensor &target) {

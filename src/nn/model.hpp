@@ -1,12 +1,14 @@
-// Layers and sequential models: parameters, gradients, the per-model
-// workspace, forward and backward passes. Layers call backend kernels; they
-// never loop over elements themselves.
+// Layers and sequential models: parameters, gradients, the plan a model
+// compiles into, and the workspace its training steps run in. Layers and
+// models hand whole plans to their backend; they never loop over elements
+// themselves.
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "backend/registry.hpp"
 #include "core/ops.hpp"
 #include "core/tensor.hpp"
 
@@ -39,8 +41,6 @@ class Layer {
   // Re-initialises weight/bias with a scheme; `stream` separates the layers
   // of one model so that each draws its own values from the same seed.
   void init(Init scheme, uint64_t seed, uint64_t stream);
-  // Moves parameters and gradients to dev / converts them to dt (all or nothing).
-  void to(Device dev, DType dt);
   void zero_grad();
   std::string describe() const;  // "Linear(784, 512)", "ReLU", ...
   int64_t num_params() const { return weight_.defined() ? weight_.numel() + (bias_.defined() ? bias_.numel() : 0) : 0; }
@@ -60,68 +60,12 @@ class Layer {
   bool owned_ = false;
 };
 
-// One trainable parameter and its gradient, as optimizers see them.
-struct ParamRef {
-  Tensor param;
-  Tensor grad;
-};
-
-// A model's execution stream (Backend::stream_create) on a device that has
-// them (CUDA), destroyed with its last reference: the model holds one, and
-// so does every StreamScope that binds it, so a model moved off its device
-// in the middle of a call (e.g. by fit's on_epoch) never frees a stream a
-// thread still has bound.
-class ExecStream {
- public:
-  ExecStream(Backend &backend, void *handle) : backend_(&backend), handle_(handle) {}
-  ~ExecStream() { backend_->stream_destroy(handle_); }
-  ExecStream(const ExecStream &) = delete;
-  ExecStream &operator=(const ExecStream &) = delete;
-  Backend &backend() const { return *backend_; }
-  void *handle() const { return handle_; }
-
- private:
-  Backend *backend_;
-  void *handle_;
-};
-
-class Model;
-
-// Binds a model's stream to the calling thread while it lives, so that
-// everything the thread enqueues on that device in the meantime (the
-// model's kernels, its temporaries, the optimizer's updates, fit's gathers
-// and loss accumulator) goes to the model's stream (Backend::stream_bind:
-// ordered after all earlier work and before all later work, no host
-// synchronisation). On the CPU it does nothing and costs one branch.
-// Bindings nest; binding the stream already bound costs no device work.
-class StreamScope {
- public:
-  explicit StreamScope(const Model &m);
-  ~StreamScope() { suspend(); }
-  StreamScope(const StreamScope &) = delete;
-  StreamScope &operator=(const StreamScope &) = delete;
-  // Unbinds now (e.g. around a user callback, which then runs as outside
-  // any model call); resume() binds the same stream again. Both do nothing
-  // without a stream.
-  void suspend() noexcept {
-    if (bound_) {
-      bound_ = false;
-      s_->backend().stream_unbind(s_->handle());
-    }
-  }
-  void resume() {
-    if (s_ && !bound_) {
-      s_->backend().stream_bind(s_->handle());
-      bound_ = true;
-    }
-  }
-
- private:
-  void bind(const Model &m);
-  std::shared_ptr<ExecStream> s_;
-  bool bound_ = false;
-};
-
+// A sequential model. It compiles itself into a Plan (backend/plan.hpp)
+// as layers are added (one unit per Linear layer with the activation after
+// it fused in, or per lone activation) and recompiles when its parameters
+// move (to, to_dtype); its backend runs the plan whole: forward, one
+// training step, optimizer updates. The training workspace is allocated for
+// the largest batch seen and reused.
 class Model {
  public:
   Model() = default;
@@ -131,118 +75,81 @@ class Model {
   // Takes ownership; checks that feature counts chain; moves the layer to the
   // model's device and dtype. Returns the stored layer. On failure (an
   // exception) `layer` still owns the layer and the model is unchanged.
+  // Constant time (the plan grows by at most one unit).
   Layer &add(std::unique_ptr<Layer> &&layer, const char *what);
   int num_layers() const { return static_cast<int>(layers_.size()); }
   Layer &layer(int i) { return *layers_[static_cast<size_t>(i)]; }
   const Layer &layer(int i) const { return *layers_[static_cast<size_t>(i)]; }
   int64_t num_params() const;
-  Device device() const { return device_; }
-  DType dtype() const { return dtype_; }
+  Device device() const { return plan_.device; }
+  DType dtype() const { return plan_.dtype; }
   // Input/output feature counts (0 when the model has no Linear layer).
-  int64_t in_features() const;
-  int64_t out_features() const;
+  int64_t in_features() const { return plan_.in_features; }
+  int64_t out_features() const { return out_features_; }
+  // The compiled plan (for the optimizer's updates).
+  const Plan &plan() const { return plan_; }
 
   void init(Init scheme, uint64_t seed);
   void to(Device dev);         // all or nothing
   void to_dtype(DType dt);     // F32 or F64; all or nothing
   void zero_grad();
-  // For nn_model_fit's loop: the next backward writes the gradients instead
-  // of accumulating into them (as zero_grad + backward, without the zeroing
-  // pass). Anything else that backpropagates first sees the old values.
+  // For nn_model_fit's loop: the next training step writes the gradients
+  // instead of accumulating into them (as zero_grad + backward, without the
+  // zeroing pass). Anything else that backpropagates first sees the old values.
   void overwrite_grads_next() { overwrite_grads_ = true; }
-  // Undoes overwrite_grads_next when no backward ran (zeroes the gradients,
-  // as zero_grad would have).
+  // Undoes overwrite_grads_next when no step ran (zeroes the gradients, as
+  // zero_grad would have).
   void discard_overwrite_grads() noexcept;
-  std::vector<ParamRef> parameters();  // in layer order: weight, then bias
   // Copies of every parameter (for NaN rollback) and putting them back.
   std::vector<Tensor> snapshot() const;
   void restore(const std::vector<Tensor> &saved);
 
-  // Inference, thread-safe for concurrent calls (no shared mutable state;
-  // on CUDA they serialise on the model's stream: see model.cpp).
+  // Inference, safe for concurrent calls (the plan is read-only, scratch is
+  // per thread). x: [..., in_features], any floating dtype.
   Tensor forward(const Tensor &x, const char *what) const;
-  // Checks x: ndim >= 1 (2-D for training), last dim == in_features, dtype
-  // convertible, device; returns x in the model's dtype.
+  // Inference on host memory: rows x in_features floats from x, rows x
+  // out_features floats to y, the model on any device (an F64 model
+  // converts). Safe for concurrent calls; after a thread's first call for a
+  // size, allocates nothing (CPU).
+  void predict(int64_t rows, const float *x, float *y, const char *what) const;
+  // Checks x: ndim >= 1, last dim == in_features, dtype floating, device;
+  // returns x contiguous in the model's dtype.
   Tensor prepare_input(const Tensor &x, const char *what) const;
-  // Training forward through the workspace (activations kept for backward);
-  // returns the output, valid until the next forward_train.
-  const Tensor &forward_train(const Tensor &x, const char *what);
-  // Backpropagates grad_out (d loss / d output of the last forward_train),
-  // accumulating into the parameters' gradients.
-  void backward(const Tensor &grad_out);
-  // forward_train + loss + backward; returns the loss. Validates target for
-  // the loss before touching gradients.
+  // One training step (forward, loss, backward into the gradients) on x
+  // [n, in_features] (n >= 1) and a target for the loss; returns the loss.
+  // Every check (target shape/dtype/device, class ids) happens before any
+  // gradient changes.
   double train_batch(const Tensor &x, const Tensor &target, LossKind loss, const char *what);
-  // Same, adding the loss into accum (0-dim F64 on the model's device)
-  // instead of returning it: no host synchronisation on a GPU (nn_model_fit).
-  // Class ids must be validated beforehand.
+  // The same for nn_model_fit: x already prepared (the model's dtype,
+  // contiguous, 2-D) and the loss added into accum (0-dim F64 on the model's
+  // device) without a host synchronisation.
   void train_batch_accum(const Tensor &x, const Tensor &target, LossKind loss, const Tensor &accum,
                          const char *what);
-  // Checks (x, target) for train_batch/evaluate without running the model:
-  // x as prepare_input (2-D), target against the output shape [n, out]
-  // including class-id ranges. Throws; changes nothing.
-  void validate_batch(const Tensor &x, const Tensor &target, LossKind loss, const char *what) const;
   std::string summary() const;
-  // Changes whenever parameters, gradients or the workspace may have moved
-  // to other memory (add, to, to_dtype, a workspace that grows): a recording
-  // of the training step (fit's CUDA graphs) is valid only while it is the
-  // same. Copies into the same buffers (init, restore) keep it.
-  uint64_t storage_generation() const { return storage_gen_; }
-  // The model's execution stream: NULL on the CPU (and on a device without
-  // streams); made when the model moves to a device that has them.
-  const std::shared_ptr<ExecStream> &exec_stream() const { return stream_; }
 
  private:
-  // A step of the forward pass: a Linear layer with the activation layer
-  // that follows it fused in (one linear_forward call), or a lone activation.
-  struct Unit {
-    int linear = -1;      // index of the Linear layer, or -1
-    int act_layer = -1;   // index of the activation layer, or -1
-    Act act = Act::Identity;
-    int64_t out = 0;      // output features (0: same as the input's)
-  };
-  // Model::forward for small F32 CPU inputs; false (nothing done) when the
-  // general path must run (it also reports every error).
-  bool forward_fast(const Tensor &x, Tensor &y) const;
-  bool train_batch_fast(const Tensor &x, const Tensor &target, LossKind loss, double &value);
-  // forward_train + loss + backward through the workspace: returns the loss,
-  // or adds it into *accum (device scalar) and returns 0 when accum is set.
-  double train_general(const Tensor &x, const Tensor &target, LossKind loss, const Tensor *accum,
-                       const char *what);
-  void rebuild_plan();
-  int64_t unit_out(size_t u, int64_t in) const;  // output features of unit u given model input features
-  void ensure_workspace(int64_t rows, int64_t in);
-  void backward_workspace();
+  // Grows the plan by the unit of layer i (just added).
+  void append_unit(int i);
+  // Compiles the plan from scratch (after the parameters moved).
+  void recompile();
+  // The workspace for batches of `rows` rows of width `in`.
+  const PlanWorkspace &workspace(int64_t rows, int64_t in);
+  void step(const Tensor &x, const Tensor &target, LossKind loss, double *value, const Tensor *accum,
+            const char *what);
   // Converts every layer's parameters and gradients to (dev, dt), all or
   // nothing, and drops the workspace.
   void convert(Device dev, DType dt);
 
   std::vector<std::unique_ptr<Layer>> layers_;
-  Device device_;
-  DType dtype_ = DType::F32;
-  std::vector<Unit> plan_;
-  int first_param_unit_ = -1;  // first unit with a Linear layer (-1: none)
-  // Workspace: per unit output of the last forward_train and gradient
-  // buffers, allocated for ws_rows_ rows and ws_in_ input features, reused
-  // (as views of their first rows) while batches fit. act_views_/grad_views_
-  // are the current batch's views; input_ is the batch input.
-  std::vector<Tensor> acts_;
-  std::vector<Tensor> grads_;
-  std::vector<Tensor> act_views_;
-  std::vector<Tensor> grad_views_;
-  Tensor input_;
-  int64_t ws_rows_ = 0, ws_in_ = -1, cur_rows_ = -1;
-  bool ws_valid_ = false;
+  Plan plan_;                       // device, dtype, units, per-model backend state
+  std::vector<int> unit_act_layer_; // per unit: the layer index of its fused activation (-1: none)
+  int64_t out_features_ = 0;
+  // Training workspace: per unit output and gradient buffers owned here,
+  // their pointers in ws_.
+  std::vector<Tensor> ws_acts_, ws_grads_;
+  PlanWorkspace ws_;
   bool overwrite_grads_ = false;
-  uint64_t storage_gen_ = 0;
-  // Set by convert (never changed by a const method, so concurrent forward
-  // calls only copy it); released on a move off the device.
-  std::shared_ptr<ExecStream> stream_;
 };
-
-inline StreamScope::StreamScope(const Model &m) {
-  if (m.device().type != DeviceType::CPU) bind(m);
-}
 
 // Losses (nn/loss.cpp). validate_loss_target throws Shape/DType/InvalidArgument
 // errors naming both shapes; loss() returns the value and writes the gradient
@@ -261,10 +168,6 @@ void validate_loss_target(LossKind loss, const Tensor &pred, const Tensor &targe
 Tensor prepare_loss_target(LossKind loss, const Shape &pred_shape, DType pred_dtype, Device pred_device,
                            const Tensor &target, const char *what);
 double compute_loss(LossKind loss, const Tensor &pred, const Tensor &target, Tensor *grad, const char *what);
-// Same, adding the value into accum (0-dim F64 on pred's device) without
-// reading it back (Backend::loss_device; class ids must be validated first).
-void compute_loss_accum(LossKind loss, const Tensor &pred, const Tensor &target, Tensor *grad, const Tensor &accum,
-                        const char *what);
 bool is_classification(LossKind loss);
 // Fraction of rows predicted right (definition in nn.h, group fit).
 double accuracy(LossKind loss, const Tensor &pred, const Tensor &target);

@@ -1,7 +1,6 @@
 // Optimizers and StepLR (torch.optim semantics). The arithmetic lives in the
-// backends' fused update kernels (Backend::sgd_update / adam_update on the
-// CPU, one sgd_update_many / adam_update_many call per step elsewhere); this
-// file keeps hyper-parameters, state buffers and the schedule.
+// backends (one Backend::plan_update call per step); this file keeps
+// hyper-parameters, state buffers and the schedule.
 #include "nn/optim.hpp"
 
 #include <cmath>
@@ -59,6 +58,7 @@ std::unique_ptr<Optimizer> Optimizer::adam(Model &model, double lr, double beta1
 }
 
 void Optimizer::allocate_state(int buffers) {
+  views_generation_ = ~uint64_t{0};
   m_.clear();
   v_.clear();
   for_each_parameter(*model_, [&](const Tensor &p, const Tensor &) {
@@ -103,73 +103,45 @@ void Optimizer::step(const char *what) {
   step_unchecked();
 }
 
+// Every parameter in one Backend::plan_update call (CUDA: one kernel launch
+// per chunk of parameters; every operand validated before anything runs).
+// The view lists are built once per plan generation (parameters and
+// gradients cannot move without the model recompiling its plan; the state
+// buffers never move): no allocation and no view building per step.
 void Optimizer::step_unchecked() {
-  StreamScope on_stream(*model_);  // the updates run on the model's stream (nested in fit's binding: free)
   const int64_t t = steps_ + 1;
-  if (model_->device().type != DeviceType::CPU) {
-    step_many(t);
-    steps_ = t;
-    return;
-  }
-  // The CPU: one update per parameter (the raw-F32 kernel when it applies).
-  size_t i = 0;
-  if (kind_ == Kind::Sgd) {
-    SgdParams sp{lr_, momentum_, weight_decay_, nesterov_, steps_ == 0};
+  if (views_generation_ != model_->plan().generation) {
+    params_.clear();
+    grads_.clear();
+    m_views_.clear();
+    v_views_.clear();
+    size_t i = 0;
     for_each_parameter(*model_, [&](const Tensor &p, const Tensor &g) {
-      const int64_t n = p.numel();
-      if (n > 0) {
-        // F32 in host memory (parameters checked before): the update kernel on
-        // raw pointers, no views, no per-call checks.
-        const HostF32Kernels *k32 = p.backend().host_f32();
-        if (k32 && p.dtype() == DType::F32 && g.dtype() == DType::F32 && p.is_contiguous() && g.is_contiguous())
-          k32->sgd_update(sp, p.data_as<float>(), g.data_as<const float>(),
-                              m_[i].defined() ? m_[i].data_as<float>() : nullptr, n);
-        else
-          p.backend().sgd_update(sp, p.view(), g.view(), m_[i].defined() ? m_[i].view() : View());
+      if (p.numel() > 0) {
+        params_.push_back(p.view());
+        grads_.push_back(g.view());
+        m_views_.push_back(m_[i].defined() ? m_[i].view() : View());
+        if (kind_ == Kind::Adam) v_views_.push_back(v_[i].view());
       }
       ++i;
     });
-  } else {
-    AdamParams ap{lr_, beta1_, beta2_, eps_, weight_decay_, decoupled_, t};
-    for_each_parameter(*model_, [&](const Tensor &p, const Tensor &g) {
-      if (p.numel() > 0) p.backend().adam_update(ap, p.view(), g.view(), m_[i].view(), v_[i].view());
-      ++i;
-    });
+    views_generation_ = model_->plan().generation;
   }
-  steps_ = t;
-}
-
-// Every parameter in one Backend::sgd_update_many / adam_update_many call
-// (CUDA: one kernel launch per chunk of parameters, validated as a whole
-// before anything runs). The view lists are members, cleared and refilled:
-// no heap allocation after the first step.
-void Optimizer::step_many(int64_t t) {
-  params_.clear();
-  grads_.clear();
-  m_views_.clear();
-  v_views_.clear();
-  Backend *be = nullptr;
-  size_t i = 0;
-  for_each_parameter(*model_, [&](const Tensor &p, const Tensor &g) {
-    if (p.numel() > 0) {
-      be = &p.backend();
-      params_.push_back(p.view());
-      grads_.push_back(g.view());
-      m_views_.push_back(m_[i].defined() ? m_[i].view() : View());
-      if (kind_ == Kind::Adam) v_views_.push_back(v_[i].view());
-    }
-    ++i;
-  });
-  if (!be) return;
-  if (kind_ == Kind::Sgd) {
+  if (!params_.empty()) {
+    UpdateStep u;
+    u.adam = kind_ == Kind::Adam;
     // first_step is the optimizer's, the same for every parameter: all
     // momentum buffers are created with the optimizer (allocate_state).
-    const SgdParams sp{lr_, momentum_, weight_decay_, nesterov_, steps_ == 0};
-    be->sgd_update_many(sp, params_.data(), grads_.data(), m_views_.data(), params_.size());
-  } else {
-    const AdamParams ap{lr_, beta1_, beta2_, eps_, weight_decay_, decoupled_, t};
-    be->adam_update_many(ap, params_.data(), grads_.data(), m_views_.data(), v_views_.data(), params_.size());
+    u.sgd = SgdParams{lr_, momentum_, weight_decay_, nesterov_, steps_ == 0};
+    u.adam_params = AdamParams{lr_, beta1_, beta2_, eps_, weight_decay_, decoupled_, t};
+    u.params = params_.data();
+    u.grads = grads_.data();
+    u.m = m_views_.data();
+    u.v = u.adam ? v_views_.data() : nullptr;
+    u.n = params_.size();
+    backend_for(model_->device()).plan_update(model_->plan(), u);
   }
+  steps_ = t;
 }
 
 namespace {

@@ -45,9 +45,6 @@ class Optimizer {
   // parameters still match the state buffers (count, shape, dtype, device).
   void check_params(const char *what) const;
 
-  // Number of step() calls so far (Adam's bias-correction t).
-  int64_t steps() const { return steps_; }
-
   // The training state (state buffers and step count), saved beside the
   // model's weights so that a NaN rollback puts both back. save_state
   // allocates `into` on its first use and only copies afterwards.
@@ -61,8 +58,6 @@ class Optimizer {
  private:
   Optimizer(Kind kind, Model &model) : kind_(kind), model_(&model) {}
   void allocate_state(int buffers);
-  // step_unchecked off the CPU: one multi-tensor update of all parameters.
-  void step_many(int64_t t);
 
   Kind kind_;
   Model *model_;
@@ -74,8 +69,10 @@ class Optimizer {
   // One entry per parameter, in Model::parameters() order; undefined when
   // the optimizer needs no such buffer (SGD without momentum).
   std::vector<Tensor> m_, v_;
-  // Scratch of step_many: the views of one step (non-empty parameters).
+  // The views of a step (non-empty parameters), built for the plan
+  // generation views_generation_ (invalidate it whenever m_ or v_ change).
   std::vector<View> params_, grads_, m_views_, v_views_;
+  uint64_t views_generation_ = ~uint64_t{0};
   // StepLR
   int step_size_ = 0;  // 0: no schedule
   double gamma_ = 1;

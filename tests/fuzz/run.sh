@@ -46,7 +46,13 @@ LAUNCHER=""
 if command -v ccache >/dev/null 2>&1; then LAUNCHER="ccache "; fi
 
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
-CFLAGS="-std=c++17 -O1 -g $SAN -fsanitize=fuzzer-no-link -fopenmp -DNN_BUILDING_LIBRARY -I$ROOT/include -I$ROOT/src"
+# The CUDA build id header CMake generates (no CUDA module is built here).
+mkdir -p "$BUILD/generated"
+echo '#define NN_CUDA_BUILD_ID "fuzz-build"' >"$BUILD/generated/nn_cuda_build_id.h.new"
+cmp -s "$BUILD/generated/nn_cuda_build_id.h.new" "$BUILD/generated/nn_cuda_build_id.h" ||
+  mv "$BUILD/generated/nn_cuda_build_id.h.new" "$BUILD/generated/nn_cuda_build_id.h"
+rm -f "$BUILD/generated/nn_cuda_build_id.h.new"
+CFLAGS="-std=c++17 -O1 -g $SAN -fsanitize=fuzzer-no-link -fopenmp -DNN_BUILDING_LIBRARY -I$ROOT/include -I$ROOT/src -I$BUILD/generated"
 LDFLAGS="$SAN -fsanitize=fuzzer -fopenmp"
 LIBS="-ldnnl -lpthread -lm"
 

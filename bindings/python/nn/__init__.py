@@ -7,8 +7,9 @@
     m.fit(X, y, optimizer=opt, epochs=10, loss="cross_entropy")
     p = m.predict(X)
 
-The library is found through NN_LIBRARY_PATH (a file or a folder), next to
-this package, or the system path. Every call that fails raises an
+The library is found bundled in this package (``pip install
+./bindings/python``), else through NN_LIBRARY_PATH (a file or a folder), else
+on the system path; a library of another major version is refused. Every call that fails raises an
 ``nn.Error`` subclass carrying the status and libnn's message.
 """
 
@@ -24,6 +25,7 @@ from .tensor import (
     Tensor, as_dtype, lstsq, has_numpy,
     float32, float64, float16, bfloat16, uint8, int16, int32, int64,
 )
+from .interop import from_dlpack
 from .model import (
     Layer, Linear, Activation, Model, Optimizer, SGD, Adam, AdamW, EpochReport, StopTraining, loss,
 )
@@ -32,7 +34,9 @@ from .data import (
 )
 from .progress import History
 
-__version__ = _capi.C.nn_version_string().decode("ascii")
+#: The binding's version (pyproject.toml); the loaded library's is library_version.
+__version__ = _capi.BINDING_VERSION
+library_version = _capi.C.nn_version_string().decode("ascii")
 version_info = tuple(int(p) for p in __version__.split(".")[:3] if p.isdigit())
 
 #: NN_ERR_IO under the name the brief of the bindings uses.

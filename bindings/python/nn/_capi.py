@@ -5,12 +5,17 @@ exported function with its argtypes/restype. The Pythonic classes live in
 tensor.py and model.py; this module also holds the error classes and
 ``check()``, which turns a status into an exception.
 
-The library is found, in this order, through:
+The library is found, in this order:
 
-1. the environment variable ``NN_LIBRARY_PATH``: a file, or a folder holding
+1. bundled in this package's folder (``pip install ./bindings/python`` puts
+   ``libnn.so.0`` there, and ``libnn_cuda.so`` when it was built);
+2. the environment variable ``NN_LIBRARY_PATH``: a file, or a folder holding
    ``libnn.so.0`` / ``libnn.so`` (``libnn.dylib``, ``nn.dll``);
-2. the folder of this package, then its parent folder;
 3. the system: ``ctypes.util.find_library("nn")``, then ``libnn.so.0``.
+
+At load, ``nn_version()`` of the library found must have this binding's major
+version (``_version.VERSION``), else importing nn raises ImportError naming
+both versions and the file.
 """
 
 import ctypes
@@ -18,6 +23,8 @@ import ctypes.util
 import enum
 import os
 import threading
+
+from ._version import VERSION as BINDING_VERSION
 
 __all__ = []  # internal module
 
@@ -28,34 +35,35 @@ __all__ = []  # internal module
 _NAMES = ("libnn.so.0", "libnn.so", "libnn.0.dylib", "libnn.dylib", "nn.dll", "libnn.dll")
 
 
-def _candidates():
-    env = os.environ.get("NN_LIBRARY_PATH")
-    if env:
-        if os.path.isdir(env):
-            for n in _NAMES:
-                yield os.path.join(env, n)
-        else:
-            yield env
+def _bundled():
     here = os.path.dirname(os.path.abspath(__file__))
-    for folder in (here, os.path.dirname(here)):
+    for n in _NAMES:
+        yield os.path.join(here, n)
+
+
+def _from_env(env):
+    if os.path.isdir(env):
         for n in _NAMES:
-            yield os.path.join(folder, n)
+            yield os.path.join(env, n)
+    else:
+        yield env
 
 
 def _load():
     tried = []
-    env = os.environ.get("NN_LIBRARY_PATH")
-    for path in _candidates():
+    for path in _bundled():
         if os.path.exists(path):
-            try:
-                return ctypes.CDLL(path), path
-            except OSError as e:  # a broken file named explicitly is an error
-                tried.append("%s (%s)" % (path, e))
-                if env and (path == env or os.path.dirname(path) == env):
-                    raise OSError("nn: cannot load libnn from NN_LIBRARY_PATH=%s: %s" % (env, e))
-        else:
-            tried.append(path)
+            return ctypes.CDLL(path), path   # a broken bundled library is an error
+        tried.append(path)
+    env = os.environ.get("NN_LIBRARY_PATH")
     if env:
+        for path in _from_env(env):
+            if os.path.exists(path):
+                try:
+                    return ctypes.CDLL(path), path
+                except OSError as e:  # a broken file named explicitly is an error
+                    raise OSError("nn: cannot load libnn from NN_LIBRARY_PATH=%s: %s" % (env, e))
+            tried.append(path)
         raise OSError("nn: NN_LIBRARY_PATH=%s names no libnn (tried %s)" % (env, ", ".join(tried)))
     found = ctypes.util.find_library("nn")
     for name in ([found] if found else []) + ["libnn.so.0"]:
@@ -63,8 +71,23 @@ def _load():
             return ctypes.CDLL(name), name
         except OSError as e:
             tried.append("%s (%s)" % (name, e))
-    raise OSError("nn: libnn not found; set NN_LIBRARY_PATH to the library file or its folder. "
+    raise OSError("nn: libnn not found; install the package with `pip install ./bindings/python`, "
+                  "or set NN_LIBRARY_PATH to the library file or its folder. "
                   "Tried: " + ", ".join(tried))
+
+
+def _version_text(v):
+    return "%d.%d.%d" % (v // 10000, v // 100 % 100, v % 100)
+
+
+def check_version(lib_version, path):
+    """Refuses a library whose major version differs from this binding's: raises
+    ImportError naming both versions and the library file."""
+    want = int(BINDING_VERSION.split(".")[0])
+    if lib_version // 10000 != want:
+        raise ImportError("nn: %s is libnn %s, but this binding (nn %s) needs libnn %d.x; "
+                          "install a matching libnn or binding"
+                          % (path, _version_text(lib_version), BINDING_VERSION, want))
 
 
 lib, library_path = _load()
@@ -121,6 +144,16 @@ class DType(enum.IntEnum):
 
 
 _ITEMSIZE = {0: 4, 1: 8, 2: 2, 3: 2, 4: 1, 5: 2, 6: 4, 7: 8}
+
+# nn_dtype under its C names (DType's members are named as NumPy's).
+NN_F32 = DType.float32
+NN_F64 = DType.float64
+NN_F16 = DType.float16
+NN_BF16 = DType.bfloat16
+NN_U8 = DType.uint8
+NN_I16 = DType.int16
+NN_I32 = DType.int32
+NN_I64 = DType.int64
 
 
 class UnaryOp(enum.IntEnum):
@@ -311,6 +344,7 @@ _DECLS = {
     "nn_layer_activation": (_st, [_en, _ph]),
     "nn_layer_free": (None, [_h]),
     "nn_layer_kind_of": (_en, [_h]),
+    "nn_layer_activation_of": (_en, [_h]),
     "nn_layer_param": (_st, [_h, _en, _ph]),
     "nn_layer_grad": (_st, [_h, _en, _ph]),
     "nn_layer_forward": (_st, [_h, _h, _ph]),
@@ -329,6 +363,10 @@ _DECLS = {
     "nn_model_summary": (_st, [_h, _vp, _sz, _psz]),
     "nn_model_to_dtype": (_st, [_h, _en]),
     "nn_model_dtype": (_en, [_h]),
+    # embedding inference (one call per prediction) and introspection
+    "nn_model_predict": (_st, [_h, ctypes.c_int64, _vp, _vp]),
+    "nn_model_in_features": (ctypes.c_int64, [_h]),
+    "nn_model_out_features": (ctypes.c_int64, [_h]),
     # losses, gradients, optimizers
     "nn_loss_compute": (_st, [_en, _h, _h, _pd, _ph]),
     "nn_model_zero_grad": (_st, [_h]),
@@ -388,6 +426,10 @@ for _name, (_res, _args) in _DECLS.items():
     _f.restype = _res
     _f.argtypes = _args
     setattr(C, _name, _f)
+
+# NN_BINDING_TEST_VERSION (tests only) stands in for nn_version()'s answer.
+_fake = os.environ.get("NN_BINDING_TEST_VERSION")
+check_version(int(_fake) if _fake else C.nn_version(), library_path)
 
 # --------------------------------------------------------------------------
 # Errors

@@ -4,7 +4,7 @@ import ctypes
 import os
 import weakref
 
-from . import _capi
+from . import _capi, _predict
 from ._capi import C, DType, Activation as _Act, Init, Loss, Param, LayerKind, check
 from .tensor import Tensor, as_dtype, np, _new
 from .progress import History, ProgressBar
@@ -66,6 +66,13 @@ class Layer(_capi.Handle):
         return "linear" if C.nn_layer_kind_of(self._ptr) == LayerKind.LINEAR else "activation"
 
     @property
+    def activation(self):
+        """The activation an activation layer applies, by name (e.g. "relu");
+        None for a Linear layer (nn_layer_activation_of)."""
+        a = C.nn_layer_activation_of(self._ptr)
+        return None if a < 0 else _Act(a).name
+
+    @property
     def model(self):
         """The model that owns this layer, or None."""
         return self._model
@@ -115,13 +122,6 @@ class Layer(_capi.Handle):
         if h and self._owned:
             _capi.free_handle("layer", h)
 
-    def _summary_type(self):
-        if self._model is not None and self._h and self._model._h:
-            rows = self._model._summary_rows()
-            if 0 <= self._index < len(rows):
-                return rows[self._index]
-        return None
-
 
 class Linear(Layer):
     """A fully connected layer (torch.nn.Linear): y = x W^T + b."""
@@ -146,33 +146,14 @@ class Linear(Layer):
             self.in_features, self.out_features, self._has_bias())
 
 
-_ACT_FROM_SUMMARY = (("leakyrelu", _Act.leaky_relu), ("relu", _Act.relu), ("sigmoid", _Act.sigmoid),
-                     ("tanh", _Act.tanh), ("softmax", _Act.softmax), ("step", _Act.step),
-                     ("identity", _Act.identity))
-
-
 class Activation(Layer):
     """An activation layer: identity, relu, sigmoid, tanh, step, softmax, leaky_relu."""
-
-    _act = None
 
     def __init__(self, act):
         a = _capi.enum_arg(_Act, act, "activation")
         out = ctypes.c_void_p()
         check(C.nn_layer_activation(a, ctypes.byref(out)))
         self._adopt(out.value)
-        self._act = _Act(a)
-
-    @property
-    def activation(self):
-        """The activation's name, e.g. "relu"."""
-        if self._act is None:
-            text = (self._summary_type() or "").lower()
-            for prefix, act in _ACT_FROM_SUMMARY:
-                if text.startswith(prefix):
-                    self._act = act
-                    break
-        return None if self._act is None else self._act.name
 
     def __repr__(self):
         if not self._h:
@@ -187,20 +168,25 @@ class Activation(Layer):
 class EpochReport:
     """What fit reports after each epoch (nn_epoch_report)."""
 
-    __slots__ = ("epoch", "epochs", "loss", "val_loss", "val_accuracy", "lr", "seconds")
+    __slots__ = ("epoch", "epochs", "loss", "val_loss", "val_accuracy", "lr", "seconds",
+                 "cancelled")
 
     def __init__(self, c):
-        for f in self.__slots__:
+        for f in self.__slots__[:-1]:
             setattr(self, f, getattr(c, f))
+        #: True on the last report of a fit that a callback stopped (the cancel
+        #: rule: fit returns normally, it does not raise).
+        self.cancelled = False
 
     def __repr__(self):
         return ("EpochReport(epoch=%d/%d, loss=%.6g, val_loss=%.6g, val_accuracy=%.4g, lr=%.6g, "
-                "seconds=%.3f)" % (self.epoch, self.epochs, self.loss, self.val_loss,
-                                   self.val_accuracy, self.lr, self.seconds))
+                "seconds=%.3f%s)" % (self.epoch, self.epochs, self.loss, self.val_loss,
+                                     self.val_accuracy, self.lr, self.seconds,
+                                     ", cancelled=True" if self.cancelled else ""))
 
 
 class StopTraining(Exception):
-    """Raise inside ``on_epoch`` to end ``fit`` early without an error."""
+    """Raise inside ``on_epoch`` to stop ``fit`` (the same as returning True)."""
 
 
 # ------------------------------------------------------------------------------
@@ -329,14 +315,6 @@ class Model(_capi.Handle):
     def summary(self):
         return _capi.get_string(C.nn_model_summary, self._ptr)
 
-    def _summary_rows(self):
-        rows = []
-        for line in self.summary().splitlines()[2:]:
-            parts = line.split()
-            if len(parts) >= 2 and parts[0].isdigit():
-                rows.append(parts[1])
-        return rows
-
     def __str__(self):
         return self.summary() if self._h else "<nn.Model (closed)>"
 
@@ -367,9 +345,32 @@ class Model(_capi.Handle):
     __call__ = forward
 
     def predict(self, x):
-        """forward(x) as a NumPy array (nested lists without NumPy)."""
-        y = self.forward(x)
-        return y.numpy() if np is not None else y.tolist()
+        """The outputs for the rows ``x`` in one C call (nn_model_predict).
+
+        ``x`` is ``[rows, in_features]`` or one row ``[in_features]``: a NumPy
+        float32 array (passed without a copy when C-contiguous), another
+        floating array (converted to float32 explicitly), a Tensor, or lists
+        of numbers. Integer, bool and complex arrays raise TypeError naming
+        the dtype. Returns float32 ``[rows, out_features]`` / ``[out_features]``
+        whatever the model's dtype and device: a NumPy array, or lists of
+        floats without NumPy. Bit for bit what ``forward`` gives for the same
+        float32 rows (an F64 model's outputs rounded to float32: use
+        ``forward`` to keep them in float64). Several threads may predict with
+        one model at once. A wrong row width raises ``nn.ShapeError``; libnn's
+        own errors (e.g. a model without a Linear layer) raise the matching
+        ``nn.Error`` with libnn's message.
+        """
+        return _predict.predict(self._ptr, x)
+
+    @property
+    def in_features(self):
+        """Input width: in_features of the first Linear layer; None without one."""
+        return _predict.features(C.nn_model_in_features, self._ptr)
+
+    @property
+    def out_features(self):
+        """Output width: out_features of the last Linear layer; None without one."""
+        return _predict.features(C.nn_model_out_features, self._ptr)
 
     # -- training --------------------------------------------------------------------
     def zero_grad(self):
@@ -394,10 +395,19 @@ class Model(_capi.Handle):
 
         ``optimizer`` defaults to ``Adam(self, lr=1e-3)``. ``batch_size``: 1
         online, 0 or None full batch. ``validation=(x_val, y_val)``.
-        ``on_epoch(report)`` runs after each epoch: raising ``nn.StopTraining``
-        ends training quietly, returning a true value stops it with
-        ``nn.CancelledError``, and any other exception stops training and is
-        re-raised here. Class ids for "cross_entropy" are converted to int64.
+        ``on_epoch(report)`` runs after each epoch.
+
+        The cancel rule (the same in the Python, Rust and Julia bindings): a
+        callback that returns a true value (or raises ``nn.StopTraining``)
+        stops training after that epoch, and ``fit`` returns normally: the
+        model keeps what it learned and the last report has
+        ``cancelled=True`` (C's NN_ERR_CANCELLED is not an error here). Any
+        other exception raised by the callback stops training and is
+        re-raised here.
+
+        Targets follow C's dtype rules (see ``_target``): integer class ids
+        (or whole-number floats) for "cross_entropy", float targets for the
+        other losses; anything else fails with libnn's NN_ERR_DTYPE message.
         """
         lo = _loss_arg(loss)
         if optimizer is None:
@@ -422,7 +432,7 @@ class Model(_capi.Handle):
             opts.val_x = vx._ptr
             opts.val_y = vy._ptr
         history = History()
-        state = {"error": None, "stopped": False}
+        state = {"error": None}
         bar = ProgressBar(epochs, tx.shape[0] if tx.shape else 1, progress) if progress else None
 
         def callback(report_p, _user):
@@ -435,7 +445,6 @@ class Model(_capi.Handle):
                     return 1
                 return 0
             except StopTraining:
-                state["stopped"] = True
                 return 1
             except BaseException as e:  # noqa: B902 - re-raised from fit
                 state["error"] = e
@@ -467,7 +476,10 @@ class Model(_capi.Handle):
         if state["error"] is not None:
             err, state["error"] = state["error"], None
             raise err
-        if status == _capi.Status.ERR_CANCELLED and state["stopped"]:
+        if status == _capi.Status.ERR_CANCELLED:
+            if not history or history[-1].epoch != last.epoch:
+                history.append(EpochReport(last))
+            history[-1].cancelled = True
             return history
         check(status)
         return history
@@ -510,24 +522,63 @@ class Model(_capi.Handle):
         return cls._wrap(out.value)
 
 
+def _target_kind(y):
+    """(ndim, is_integer) of a target: a Tensor, a NumPy array or nested lists."""
+    if isinstance(y, Tensor):
+        return y.ndim, not y.dtype.is_floating
+    if np is not None and isinstance(y, (np.ndarray, np.generic)):
+        y = np.asarray(y)
+        return y.ndim, y.dtype.kind in "biu"
+    if isinstance(y, (list, tuple)):
+        if len(y) == 0:
+            return 1, True
+        if isinstance(y[0], (list, tuple)) or (np is not None and isinstance(y[0], np.ndarray)):
+            from .tensor import _flatten
+            shape, flat = _flatten(y)
+            return len(shape), all(_is_int(v) for v in flat)
+        return 1, all(_is_int(v) for v in y)
+    return 0, _is_int(y)
+
+
+def _is_int(v):
+    if np is not None and isinstance(v, np.generic):
+        return v.dtype.kind in "biu"
+    return isinstance(v, int)   # bool is an int
+
+
 def _target(y, loss, dtype, device):
-    """Targets for a loss: class ids (1-D) for cross_entropy become int64, the
-    rest the model's floating dtype."""
-    if loss == Loss.cross_entropy:
-        if isinstance(y, Tensor):
-            nd = y.ndim
-        elif np is not None and isinstance(y, np.ndarray):
-            nd = y.ndim
-        else:
-            nd = 1 if isinstance(y, (list, tuple)) and (len(y) == 0 or not isinstance(y[0], (list, tuple))) else 2
-        want = DType.int64 if nd == 1 else dtype
+    """Targets for a loss, as strict as the C library (no silent truncation):
+
+    - cross_entropy with 1-D class ids: integer ids become int64; float ids are
+      accepted only when every one is a whole number (NumPy loads CSV columns
+      as float64), else they go to libnn as floats, which refuses them
+      (NN_ERR_DTYPE with its message);
+    - every other target keeps its kind: floats are converted to the model's
+      float dtype, integers go to libnn as int64, which refuses them for a
+      regression or BCE loss (NN_ERR_DTYPE with its message).
+    """
+    nd, is_int = _target_kind(y)
+    if loss == Loss.cross_entropy and nd == 1:
+        want = DType.int64
+        if not is_int:
+            t = y if isinstance(y, Tensor) else Tensor(y, dtype=DType.float64)
+            whole = t.numel == 0 or _all_whole(t)
+            if not whole:
+                want = dtype         # libnn refuses float class ids with its message
     else:
-        want = dtype
+        want = DType.int64 if is_int else dtype
     if isinstance(y, Tensor):
         if y.dtype != want or y.device != device:
             y = y.to(dtype=want, device=device)
         return y
     return Tensor(y, dtype=want, device=device)
+
+
+def _all_whole(t):
+    """True when every element of a float tensor is a finite whole number."""
+    f = t.to(DType.float64) if t.dtype != DType.float64 else t
+    flat = f.reshape(-1).tolist()
+    return all(v == v and abs(v) != float("inf") and v == int(v) for v in flat)
 
 
 def loss(name, pred, target, grad=False):

@@ -148,8 +148,9 @@ class Tensor(_capi.Handle):
 
     ``Tensor(data, dtype=None, device="cpu")`` copies ``data``: a NumPy array
     (its dtype is kept: float32/float64/float16/uint8/int16/int32/int64; bool,
-    int8, uint16 and uint32 are widened), nested lists/tuples, a Python number
-    (a 0-dim tensor) or another Tensor. Lists of ints give int64, with any
+    int8, uint16 and uint32 are widened), any CPU DLPack producer (e.g. a
+    torch.Tensor, through ``nn.from_dlpack``), nested lists/tuples, a Python
+    number (a 0-dim tensor) or another Tensor. Lists of ints give int64, with any
     float float32 (as torch.tensor). ``dtype`` (e.g. ``"bfloat16"``,
     ``nn.float64``, ``np.int32``) converts with libnn's rules.
     """
@@ -168,6 +169,11 @@ class Tensor(_capi.Handle):
             return
         if np is not None and isinstance(data, (np.ndarray, np.generic)):
             self._take(self._from_numpy(np.asarray(data), dt, dev))
+            return
+        if hasattr(data, "__dlpack__") and not isinstance(data, (list, tuple)):
+            # another library's tensor (e.g. torch.Tensor on the CPU): one copy
+            t = _interop.from_dlpack(data, device=device)
+            self._take(t if dt is None or dt == t.dtype else t.to(dt))
             return
         shape, flat = _flatten(data)
         if len(shape) > _capi.MAX_DIMS:
@@ -320,17 +326,15 @@ class Tensor(_capi.Handle):
     def _read_into(self, addr, nbytes):
         check(C.nn_tensor_read(self._ptr, addr, nbytes))
 
-    def numpy(self):
-        """A NumPy copy (bfloat16 comes back as float32). Needs NumPy."""
-        if np is None:
-            raise ImportError("nn: Tensor.numpy() needs NumPy; use tolist()")
-        src = self if self.dtype != DType.bfloat16 else self.to(DType.float32)
-        arr = np.empty(src.shape, dtype=_NN_TO_NP[src.dtype])
-        src._read_into(arr.ctypes.data if arr.size else None, arr.nbytes)
-        return arr
+    # numpy(copy=False), __array_interface__, __dlpack__ and __dlpack_device__
+    # are added by interop.install (interop.py says which operations copy).
 
     def __array__(self, dtype=None, copy=None):
-        arr = self.numpy()
+        # NumPy asks for this only when __array_interface__ cannot share the
+        # storage (CUDA, bfloat16, empty or non-contiguous): always a copy.
+        if copy is False:
+            raise ValueError("nn: this tensor cannot be viewed by NumPy without a copy")
+        arr = _copy_to_numpy(self)
         return arr if dtype is None else arr.astype(dtype, copy=False)
 
     def tolist(self):
@@ -582,6 +586,16 @@ class Tensor(_capi.Handle):
         return self._reduce(ReduceOp.ARGMAX, dim, keepdim)
 
 
+def _copy_to_numpy(t):
+    """A NumPy copy of t's elements (bfloat16 comes back as float32)."""
+    if np is None:
+        raise ImportError("nn: Tensor.numpy() needs NumPy; use tolist()")
+    src = t if t.dtype != DType.bfloat16 else t.to(DType.float32)
+    arr = np.empty(src.shape, dtype=_NN_TO_NP[src.dtype])
+    src._read_into(arr.ctypes.data if arr.size else None, arr.nbytes)
+    return arr
+
+
 def _shape_arg(shape):
     if isinstance(shape, numbers.Integral):
         return [int(shape)]
@@ -608,3 +622,8 @@ def lstsq(a, b):
     a = _as_tensor(a)
     b = _as_tensor(b)
     return _new(C.nn_lstsq, a._ptr, b._ptr)
+
+
+from . import interop as _interop  # noqa: E402
+
+_interop.install(Tensor)

@@ -7,7 +7,7 @@ import weakref
 from helpers import nn
 
 XOR_X = [[0, 0], [0, 1], [1, 0], [1, 1]]
-XOR_Y = [0, 1, 1, 0]
+XOR_Y = [0.0, 1.0, 1.0, 0.0]     # BCE needs float targets
 
 
 def live():

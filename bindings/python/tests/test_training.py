@@ -9,7 +9,7 @@ import unittest
 from helpers import nn, np, load_digits, flat
 
 XOR_X = [[0, 0], [0, 1], [1, 0], [1, 1]]
-XOR_Y = [0, 1, 1, 0]
+XOR_Y = [0.0, 1.0, 1.0, 0.0]     # BCE needs float targets (as in C and PyTorch)
 
 
 def xor_model():
@@ -212,7 +212,7 @@ class TestFit(unittest.TestCase):
 
     def test_tensor_inputs_and_default_optimizer(self):
         x = nn.Tensor(XOR_X, dtype="float64")       # converted to the model's float32
-        y = nn.Tensor(XOR_Y, dtype="int32")
+        y = nn.Tensor(XOR_Y, dtype="float64")      # float64 targets: libnn converts them
         m = xor_model()
         hist = m.fit(x, y, epochs=2, batch_size=1, loss="bce")
         self.assertEqual(len(hist), 2)
@@ -239,7 +239,9 @@ class TestFit(unittest.TestCase):
         hist = m.fit(XOR_X, XOR_Y, optimizer=opt, epochs=1, batch_size=0, loss="bce")
         self.assertEqual(len(hist), 1)
 
-    def test_callback_stop_and_cancel(self):
+    def test_callback_stop_is_a_normal_return(self):
+        """The cancel rule: a callback that stops training (True, or
+        nn.StopTraining) makes fit return normally, the last report marked."""
         m = xor_model()
         opt = nn.Adam(m, lr=0.05)
 
@@ -249,10 +251,21 @@ class TestFit(unittest.TestCase):
 
         hist = m.fit(XOR_X, XOR_Y, optimizer=opt, epochs=50, batch_size=0, loss="bce", on_epoch=stop)
         self.assertEqual(len(hist), 5)
-        with self.assertRaises(nn.CancelledError) as cm:
-            m.fit(XOR_X, XOR_Y, optimizer=opt, epochs=50, batch_size=0, loss="bce",
-                  on_epoch=lambda r: r.epoch == 1)
-        self.assertEqual(cm.exception.status, nn.Status.ERR_CANCELLED)
+        self.assertEqual([r.cancelled for r in hist], [False] * 4 + [True])
+        self.assertEqual(hist[-1].epoch, 4)
+        self.assertEqual(hist[-1].epochs, 50)
+        self.assertIn("cancelled=True", repr(hist[-1]))
+        seen = []
+        hist = m.fit(XOR_X, XOR_Y, optimizer=opt, epochs=50, batch_size=0, loss="bce",
+                     on_epoch=lambda r: seen.append(r.loss) or r.epoch == 1)
+        self.assertEqual(len(hist), 2)
+        self.assertTrue(hist[-1].cancelled)
+        self.assertEqual([r.loss for r in hist], seen)
+        # the model kept what it learned: training goes on from there
+        w = m.layers[0].weight.tolist()
+        hist = m.fit(XOR_X, XOR_Y, optimizer=opt, epochs=2, batch_size=0, loss="bce")
+        self.assertFalse(any(r.cancelled for r in hist))
+        self.assertNotEqual(m.layers[0].weight.tolist(), w)
 
     def test_not_finite_rolls_back(self):
         m = nn.Model.mlp([1, 1])

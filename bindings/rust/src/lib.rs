@@ -48,8 +48,8 @@
 //!   aliases a model's weights. The raw [`sys`] module gives the
 //!   storage-sharing `nn_layer_param` for those who need it.
 //! * **Callbacks.** [`Model::fit_with`] takes a closure called after every
-//!   epoch; returning `ControlFlow::Break(())` stops training
-//!   ([`Status::Cancelled`]). A panic in the closure is caught at the FFI
+//!   epoch; returning `ControlFlow::Break(())` stops training, and `fit_with`
+//!   returns `Ok` with the last report marked `cancelled`. A panic in the closure is caught at the FFI
 //!   boundary (it never unwinds through C), stops training, and is resumed
 //!   once `nn_model_fit` has returned.
 
@@ -58,6 +58,10 @@
 pub mod sys;
 mod data;
 pub use data::{confusion_matrix, metric, Metric};
+mod predict;
+mod version;
+
+pub use version::check_version;
 
 use std::any::Any;
 use std::ffi::{CStr, CString};
@@ -436,6 +440,8 @@ unsafe impl Sync for Tensor {}
 
 /// Receives a new handle from a C call that fills `out`.
 fn new_handle<T>(f: impl FnOnce(*mut *mut T) -> sys::nn_status) -> Result<NonNull<T>> {
+    // Every handle starts here: refuse a library of another major version.
+    version::ensure_compatible()?;
     let mut out: *mut T = ptr::null_mut();
     check(f(&mut out))?;
     NonNull::new(out).ok_or_else(|| Error::new(Status::Internal, "libnn returned NULL with NN_OK"))
@@ -1064,6 +1070,9 @@ pub struct EpochReport {
     pub lr: f64,
     /// Wall time of the epoch.
     pub seconds: f64,
+    /// True on the report [`Model::fit_with`] returns when the callback
+    /// stopped training (the cancel rule: `Ok`, not `Err(Status::Cancelled)`).
+    pub cancelled: bool,
 }
 
 impl From<sys::nn_epoch_report> for EpochReport {
@@ -1076,6 +1085,7 @@ impl From<sys::nn_epoch_report> for EpochReport {
             val_accuracy: r.val_accuracy,
             lr: r.lr,
             seconds: r.seconds,
+            cancelled: false,
         }
     }
 }
@@ -1345,9 +1355,12 @@ impl Model {
         self.fit_impl(opt, x, y, options, None)
     }
 
-    /// As [`fit`](Model::fit), calling `on_epoch` after every epoch; returning
-    /// `ControlFlow::Break(())` stops training with [`Status::Cancelled`]. A
-    /// panic in `on_epoch` stops training and is resumed when libnn returns.
+    /// As [`fit`](Model::fit), calling `on_epoch` after every epoch. The cancel
+    /// rule (the same in every binding): returning `ControlFlow::Break(())`
+    /// stops training after that epoch and `fit_with` returns `Ok` with the
+    /// last epoch's report, its `cancelled` set (C's `NN_ERR_CANCELLED` is not
+    /// an error here). A panic in `on_epoch` stops training and is resumed
+    /// when libnn returns.
     pub fn fit_with<F>(
         &mut self,
         opt: &mut Optimizer,
@@ -1398,6 +1411,12 @@ impl Model {
         let st = unsafe { sys::nn_model_fit(self.ptr(), opt.ptr.as_ptr(), x.as_ptr(), y.as_ptr(), &o, &mut last) };
         if let Some(payload) = state.and_then(|s| s.panic) {
             panic::resume_unwind(payload);
+        }
+        if st == sys::NN_ERR_CANCELLED {
+            // The cancel rule: a callback that stops training is not an error.
+            let mut r: EpochReport = last.into();
+            r.cancelled = true;
+            return Ok(r);
         }
         check(st)?;
         Ok(last.into())

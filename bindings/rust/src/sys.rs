@@ -362,6 +362,7 @@ extern "C" {
     pub fn nn_layer_activation(act: nn_activation, out: *mut *mut nn_layer) -> nn_status;
     pub fn nn_layer_free(layer: *mut nn_layer);
     pub fn nn_layer_kind_of(layer: *const nn_layer) -> nn_layer_kind;
+    pub fn nn_layer_activation_of(layer: *const nn_layer) -> nn_activation;
     pub fn nn_layer_param(layer: *mut nn_layer, which: nn_param, out: *mut *mut nn_tensor) -> nn_status;
     pub fn nn_layer_grad(layer: *mut nn_layer, which: nn_param, out: *mut *mut nn_tensor) -> nn_status;
     pub fn nn_layer_forward(layer: *mut nn_layer, x: *const nn_tensor, y: *mut *mut nn_tensor) -> nn_status;
@@ -387,6 +388,9 @@ extern "C" {
     pub fn nn_model_summary(m: *const nn_model, buf: *mut c_char, cap: usize, needed: *mut usize) -> nn_status;
     pub fn nn_model_to_dtype(m: *mut nn_model, dt: nn_dtype) -> nn_status;
     pub fn nn_model_dtype(m: *const nn_model) -> nn_dtype;
+    pub fn nn_model_predict(m: *const nn_model, rows: i64, x: *const f32, y: *mut f32) -> nn_status;
+    pub fn nn_model_in_features(m: *const nn_model) -> i64;
+    pub fn nn_model_out_features(m: *const nn_model) -> i64;
 
     // Losses, gradients, optimizers
     pub fn nn_loss_compute(

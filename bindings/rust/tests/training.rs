@@ -83,14 +83,27 @@ fn callback_break_cancels_and_panic_propagates() {
     let mut opt = Optimizer::adam(&mut model, 0.01, 0.9, 0.999, 1e-8, 0.0, false).unwrap();
     let opts = FitOptions { epochs: 50, batch_size: 0, loss: Loss::Bce, ..Default::default() };
     let mut n = 0;
-    let e = model
+    let mut seen = Vec::new();
+    // The cancel rule: Break stops training and fit_with returns Ok, the last
+    // report marked cancelled (C's NN_ERR_CANCELLED is not an error).
+    let r = model
         .fit_with(&mut opt, &x, &y, &opts, |r| {
             n += 1;
+            seen.push(r.loss);
             if r.epoch == 2 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
         })
-        .unwrap_err();
-    assert_eq!(e.status, Status::Cancelled);
+        .expect("a callback that stops training is not an error");
     assert_eq!(n, 3);
+    assert!(r.cancelled);
+    assert_eq!(r.epoch, 2);
+    assert_eq!(r.epochs, 50);
+    assert_eq!(r.loss, seen[2]);
+    // A run the callback lets finish is not marked.
+    let full = model
+        .fit_with(&mut opt, &x, &y, &FitOptions { epochs: 3, ..opts }, |_| ControlFlow::Continue(()))
+        .unwrap();
+    assert!(!full.cancelled);
+    assert_eq!(full.epoch, 2);
 
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         model.fit_with(&mut opt, &x, &y, &opts, |r| {

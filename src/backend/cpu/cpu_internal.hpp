@@ -41,7 +41,11 @@ int num_threads();
 // Per-thread grow-only scratch buffers (64-byte aligned), one per slot, so the
 // steady state allocates nothing. A slot's pointer stays valid until the next
 // scratch() call on the same slot by the same thread.
-enum ScratchSlot { kScratchA = 0, kScratchB, kScratchC, kScratchDnnl, kScratchLoops, kScratchPackA, kNumScratchSlots };
+enum ScratchSlot {
+  kScratchA = 0, kScratchB, kScratchC, kScratchDnnl, kScratchLoops, kScratchPackA,
+  kScratchPlan0, kScratchPlan1,  // cpu_plan.cpp: a forward pass's intermediate results
+  kNumScratchSlots
+};
 void *scratch(int slot, size_t bytes);
 
 // Plain loops (cpu_loops.cpp). Every dtype, any strides where the interface

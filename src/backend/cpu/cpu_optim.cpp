@@ -1,5 +1,5 @@
-// The CPU backend's optimizer updates: one fused, OpenMP-parallel pass over
-// each parameter (torch.optim.SGD / Adam / AdamW single-tensor semantics,
+// The CPU backend's optimizer updates (Backend::plan_update): one fused,
+// OpenMP-parallel pass over each parameter (torch.optim.SGD / Adam / AdamW single-tensor semantics,
 // operations in the order PyTorch applies them, in the parameter's dtype).
 // Every element is independent, so results do not depend on the thread count.
 #include <omp.h>
@@ -34,6 +34,8 @@ inline void chunks(int64_t n, F &&f) {
   }
 }
 
+// Operands are contiguous by contract (a model's parameters, gradients and
+// optimizer state always are); these checks are per step, so they stay cheap.
 void check_operand(const View &v, const View &param, const char *what, const char *name) {
   if (v.data == nullptr) fail(Errc::Internal, "cpu %s: %s is missing", what, name);
   if (v.dtype != param.dtype)
@@ -42,7 +44,6 @@ void check_operand(const View &v, const View &param, const char *what, const cha
   if (v.numel() != param.numel())
     fail(Errc::Internal, "cpu %s: %s has %lld elements but the parameter %lld", what, name,
          static_cast<long long>(v.numel()), static_cast<long long>(param.numel()));
-  if (!v.contiguous()) fail(Errc::Internal, "cpu %s: %s is not contiguous", what, name);
 }
 
 void check_param(const View &param, const char *what) {
@@ -50,7 +51,6 @@ void check_param(const View &param, const char *what) {
     fail(Errc::DType, "cpu %s: parameters of dtype %s are not supported (float32 or float64)", what,
          dtype_name(param.dtype));
   if (param.numel() > 0 && param.data == nullptr) fail(Errc::Internal, "cpu %s: parameter is missing", what);
-  if (!param.contiguous()) fail(Errc::Internal, "cpu %s: parameter is not contiguous", what);
 }
 
 // One chunk of the SGD update. Every operand is a by-value parameter so the
@@ -142,46 +142,47 @@ void adam_kernel(const AdamParams &ap, T *p, const T *g, T *m, T *v, int64_t n) 
 
 }  // namespace
 
-void sgd_update_f32(const SgdParams &sp, float *p, const float *g, float *m, int64_t n) {
-  if (n <= 0) return;
+// Every operand is checked before any parameter changes; then one fused
+// pass per parameter, in plan order.
+void CpuTrainBackend::plan_update(const Plan &, const UpdateStep &u) {
+  const char *what = u.adam ? "adam_update" : "sgd_update";
+  for (size_t i = 0; i < u.n; ++i) {
+    const View &param = u.params[i];
+    check_param(param, what);
+    if (param.numel() == 0) continue;
+    check_operand(u.grads[i], param, what, "grad");
+    if (u.adam) {
+      check_operand(u.m[i], param, what, "exp_avg");
+      check_operand(u.v[i], param, what, "exp_avg_sq");
+    } else if (u.sgd.momentum != 0) {
+      check_operand(u.m[i], param, what, "momentum buffer");
+    }
+  }
+  if (u.adam && u.adam_params.step < 1)
+    fail(Errc::Internal, "cpu %s: step is %lld; it must be >= 1", what, static_cast<long long>(u.adam_params.step));
   ensure_threads();
-  sgd_kernel<float>(sp, p, g, m, n);
-}
-
-// m may be empty (data NULL) when momentum is 0: it is not touched then.
-void CpuTrainBackend::sgd_update(const SgdParams &sp, const View &param, const View &grad, const View &m) {
-  const char *what = "sgd_update";
-  check_param(param, what);
-  const int64_t n = param.numel();
-  if (n == 0) return;
-  check_operand(grad, param, what, "grad");
-  if (sp.momentum != 0) check_operand(m, param, what, "momentum buffer");
-  ensure_threads();
-  if (param.dtype == DType::F32)
-    sgd_kernel<float>(sp, static_cast<float *>(param.data), static_cast<const float *>(grad.data),
-                      static_cast<float *>(m.data), n);
-  else
-    sgd_kernel<double>(sp, static_cast<double *>(param.data), static_cast<const double *>(grad.data),
-                       static_cast<double *>(m.data), n);
-}
-
-void CpuTrainBackend::adam_update(const AdamParams &ap, const View &param, const View &grad, const View &m,
-                                  const View &v) {
-  const char *what = "adam_update";
-  check_param(param, what);
-  const int64_t n = param.numel();
-  if (n == 0) return;
-  check_operand(grad, param, what, "grad");
-  check_operand(m, param, what, "exp_avg");
-  check_operand(v, param, what, "exp_avg_sq");
-  if (ap.step < 1) fail(Errc::Internal, "cpu %s: step is %lld; it must be >= 1", what, static_cast<long long>(ap.step));
-  ensure_threads();
-  if (param.dtype == DType::F32)
-    adam_kernel<float>(ap, static_cast<float *>(param.data), static_cast<const float *>(grad.data),
-                       static_cast<float *>(m.data), static_cast<float *>(v.data), n);
-  else
-    adam_kernel<double>(ap, static_cast<double *>(param.data), static_cast<const double *>(grad.data),
-                        static_cast<double *>(m.data), static_cast<double *>(v.data), n);
+  for (size_t i = 0; i < u.n; ++i) {
+    const View &param = u.params[i];
+    const int64_t n = param.numel();
+    if (n == 0) continue;
+    if (u.adam) {
+      if (param.dtype == DType::F32)
+        adam_kernel<float>(u.adam_params, static_cast<float *>(param.data), static_cast<const float *>(u.grads[i].data),
+                           static_cast<float *>(u.m[i].data), static_cast<float *>(u.v[i].data), n);
+      else
+        adam_kernel<double>(u.adam_params, static_cast<double *>(param.data),
+                            static_cast<const double *>(u.grads[i].data), static_cast<double *>(u.m[i].data),
+                            static_cast<double *>(u.v[i].data), n);
+    } else {
+      void *m = u.m ? u.m[i].data : nullptr;  // no momentum: not touched
+      if (param.dtype == DType::F32)
+        sgd_kernel<float>(u.sgd, static_cast<float *>(param.data), static_cast<const float *>(u.grads[i].data),
+                          static_cast<float *>(m), n);
+      else
+        sgd_kernel<double>(u.sgd, static_cast<double *>(param.data), static_cast<const double *>(u.grads[i].data),
+                           static_cast<double *>(m), n);
+    }
+  }
 }
 
 }  // namespace cpu

@@ -78,8 +78,6 @@ void need_contiguous(const char *what, const View &v, const char *name) {
 }
 
 // Rows and columns of a 2-D dense view (a 1-D view is one row).
-int64_t rows_of(const View &v) { return v.shape.ndim >= 2 ? v.shape[0] : 1; }
-int64_t cols_of(const View &v) { return v.shape.ndim >= 1 ? v.shape[v.shape.ndim - 1] : 1; }
 
 // ---------------------------------------------------------------------------
 // Loops (F64, and F32 where oneDNN has nothing).
@@ -709,128 +707,43 @@ void linear_backward_f32(Act act, float *g, const float *y, const float *x, cons
   if (dx) sgemm(false, false, M, K, N, 1.f, g, N, w, K, 0.f, dx, K, SgemmEpilogue{});
 }
 
+void linear_forward_f64(Act act, double *y, const double *x, const double *w, const double *b, int64_t M, int64_t N,
+                        int64_t K) {
+  gemm_loop<double>(false, true, 1.0, x, w, 0.0, y, M, N, K);
+  if (b)
+    pfor(M * N >= kParallelGrain, M, [&](int64_t i) {
+      for (int64_t j = 0; j < N; ++j) y[i * N + j] += b[j];
+    });
+  act_forward_loop<double>(act, y, y, M, N);
+}
+
+void activation_forward_f64(Act act, double *y, const double *x, int64_t rows, int64_t cols) {
+  act_forward_loop<double>(act, y, x, rows, cols);
+}
+
+void activation_backward_f64(Act act, double *dx, const double *dy, const double *y, int64_t rows, int64_t cols) {
+  act_backward_loop<double>(act, dx, dy, y, rows, cols);
+}
+
+void linear_backward_f64(Act act, double *g, const double *y, const double *x, const double *w, double *dw,
+                         double *db, double *dx, int64_t M, int64_t N, int64_t K, bool accumulate) {
+  if (act != Act::Identity) act_backward_loop<double>(act, g, g, y, M, N);
+  gemm_loop<double>(true, false, 1.0, g, x, accumulate ? 1.0 : 0.0, dw, N, K, M);
+  if (db) sum_rows_loop<double>(db, g, M, N, accumulate ? 1.0 : 0.0);
+  if (dx) gemm_loop<double>(false, false, 1.0, g, w, 0.0, dx, M, K, N);
+}
+
 // ---------------------------------------------------------------------------
 
-void CpuTrainBackend::gemm(bool ta, bool tb, double alpha, const View &a, const View &b, double beta,
-                           const View &out) {
-  guarded("gemm", [&] {
-    need_float("gemm", out.dtype);
-    if (a.dtype != out.dtype || b.dtype != out.dtype) fail(Errc::Internal, "cpu gemm: mixed dtypes");
-    need_contiguous("gemm", a, "a");
-    need_contiguous("gemm", b, "b");
-    need_contiguous("gemm", out, "out");
-    const int64_t M = rows_of(out), N = cols_of(out);
-    const int64_t K = ta ? rows_of(a) : cols_of(a);
-    const int64_t am = ta ? cols_of(a) : rows_of(a);
-    const int64_t bk = tb ? cols_of(b) : rows_of(b), bn = tb ? rows_of(b) : cols_of(b);
-    if (am != M || bk != K || bn != N)
-      fail(Errc::Internal, "cpu gemm: shapes %s, %s, out %s do not fit", a.shape.str().c_str(), b.shape.str().c_str(),
-           out.shape.str().c_str());
-    if (M == 0 || N == 0) return;
-    if (out.dtype == DType::F32) {
-      float *o = static_cast<float *>(out.data);
-      sgemm(ta, tb, M, N, K, static_cast<float>(alpha), static_cast<const float *>(a.data), ta ? M : K,
-            static_cast<const float *>(b.data), tb ? K : N, static_cast<float>(beta), o, N);
-    } else {
-      gemm_loop<double>(ta, tb, alpha, static_cast<const double *>(a.data), static_cast<const double *>(b.data), beta,
-                        static_cast<double *>(out.data), M, N, K);
-    }
-  });
-}
-
-void CpuTrainBackend::linear_forward(Act act, const View &y, const View &x, const View &w, const View &bias) {
-  guarded("linear_forward", [&] {
-    need_float("linear_forward", y.dtype);
-    need_contiguous("linear_forward", x, "x");
-    need_contiguous("linear_forward", w, "w");
-    need_contiguous("linear_forward", y, "y");
-    const int64_t M = rows_of(y), N = cols_of(y), K = cols_of(x);
-    if (rows_of(x) != M || rows_of(w) != N || cols_of(w) != K)
-      fail(Errc::Internal, "cpu linear_forward: shapes x %s, w %s, y %s do not fit", x.shape.str().c_str(),
-           w.shape.str().c_str(), y.shape.str().c_str());
-    if (M == 0 || N == 0) return;
-    if (y.dtype == DType::F32) {
-      linear_forward_f32(act, static_cast<float *>(y.data), static_cast<const float *>(x.data),
-                         static_cast<const float *>(w.data), static_cast<const float *>(bias.data), M, N, K);
-      return;
-    }
-    // F64 (or K == 0): y = x w^T, then bias and activation.
-    auto run = [&](auto *yp) {
-      using T = std::remove_pointer_t<decltype(yp)>;
-      gemm_loop<T>(false, true, T(1), static_cast<const T *>(x.data), static_cast<const T *>(w.data), T(0), yp, M, N, K);
-      if (bias.data) {
-        const T *b = static_cast<const T *>(bias.data);
-        pfor(M * N >= kParallelGrain, M, [&](int64_t i) {
-          for (int64_t j = 0; j < N; ++j) yp[i * N + j] += b[j];
-        });
-      }
-      act_forward_loop<T>(act, yp, yp, M, N);
-    };
-    if (y.dtype == DType::F32)
-      run(static_cast<float *>(y.data));
-    else
-      run(static_cast<double *>(y.data));
-  });
-}
-
-void CpuTrainBackend::activation_forward(Act act, const View &y, const View &x) {
-  guarded("activation_forward", [&] {
-    need_float("activation_forward", y.dtype);
-    need_contiguous("activation_forward", x, "x");
-    need_contiguous("activation_forward", y, "y");
-    const int64_t n = y.numel();
-    if (n == 0) return;
-    const int64_t cols = cols_of(y), rows = n / cols;
-    if (y.dtype == DType::F32) {
-      act_forward_loop<float>(act, static_cast<float *>(y.data), static_cast<const float *>(x.data), rows, cols);
-    } else {
-      act_forward_loop<double>(act, static_cast<double *>(y.data), static_cast<const double *>(x.data), rows, cols);
-    }
-  });
-}
-
-void CpuTrainBackend::activation_backward(Act act, const View &dx, const View &dy, const View &x, const View &y) {
-  guarded("activation_backward", [&] {
-    need_float("activation_backward", dx.dtype);
-    need_contiguous("activation_backward", dx, "dx");
-    need_contiguous("activation_backward", dy, "dy");
-    const int64_t n = dx.numel();
-    if (n == 0) return;
-    const int64_t cols = cols_of(dx), rows = n / cols;
-    if (act != Act::Identity && act != Act::Step) {
-      if (y.data == nullptr) fail(Errc::Internal, "cpu activation_backward: y is missing");
-      need_contiguous("activation_backward", y, "y");
-    }
-    if (dx.dtype == DType::F32) {
-      act_backward_loop<float>(act, static_cast<float *>(dx.data), static_cast<const float *>(dy.data),
-                               static_cast<const float *>(y.data), rows, cols);
-    } else {
-      act_backward_loop<double>(act, static_cast<double *>(dx.data), static_cast<const double *>(dy.data),
-                                static_cast<const double *>(y.data), rows, cols);
-    }
-  });
-}
-
-void CpuTrainBackend::sum_rows(const View &db, const View &g, double beta) {
-  guarded("sum_rows", [&] {
-    need_float("sum_rows", db.dtype);
-    need_contiguous("sum_rows", g, "g");
-    const int64_t N = cols_of(g), M = g.numel() / std::max<int64_t>(N, 1);
-    if (db.numel() != N) fail(Errc::Internal, "cpu sum_rows: db %s does not fit g %s", db.shape.str().c_str(),
-                              g.shape.str().c_str());
-    if (N == 0) return;
-    if (db.dtype == DType::F32)
-      sum_rows_loop<float>(static_cast<float *>(db.data), static_cast<const float *>(g.data), M, N, beta);
-    else
-      sum_rows_loop<double>(static_cast<double *>(db.data), static_cast<const double *>(g.data), M, N, beta);
-  });
-}
-
-void CpuTrainBackend::gather_rows(const View &out, const View &src, const int64_t *idx, int64_t n) {
+void CpuTrainBackend::gather_rows_device(const View &out, const View &src, const View &iv, int64_t n) {
   guarded("gather_rows", [&] {
     need_contiguous("gather_rows", out, "out");
     need_contiguous("gather_rows", src, "src");
     if (n == 0) return;
+    if (iv.dtype != DType::I64 || iv.numel() < n || !iv.contiguous())
+      fail(Errc::Internal, "cpu gather_rows: idx must be contiguous int64 with >= %lld elements",
+           static_cast<long long>(n));
+    const int64_t *idx = static_cast<const int64_t *>(iv.data);
     const int64_t src_rows = src.shape.ndim > 0 ? src.shape[0] : 1;
     const size_t row_bytes =
         src_rows > 0 ? static_cast<size_t>(src.numel() / src_rows) * dtype_size(src.dtype) : 0;
@@ -879,12 +792,6 @@ void CpuTrainBackend::loss(LossKind kind, const View &pred, const View &target, 
                                         : loss_loop<double>(kind, pred, target, grad, grad_scale);
     *value_accum += v;
   });
-}
-
-const HostF32Kernels *CpuTrainBackend::host_f32() const {
-  static const HostF32Kernels kernels = {linear_forward_f32, activation_forward_f32, activation_backward_f32,
-                                         linear_backward_f32, sgd_update_f32};
-  return &kernels;
 }
 
 }  // namespace cpu

@@ -42,8 +42,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "backend/backend.hpp"
+#include "core/device.hpp"
 #include "backend/cuda/cuda_internal.hpp"
+#include "nn_cuda_build_id.h"
 
 namespace nn {
 namespace cuda {
@@ -174,8 +175,6 @@ struct Ctx {
   void *ws = nullptr;             // kWorkspace bytes: cuBLAS + cuBLASLt workspace
   char *scratch = nullptr;        // 64 bytes: [0] double loss sum, [8] u64 bad row, [16] int flag
   double *partials = nullptr;     // kLossBlocks per-block loss sums (fixed-order reduction)
-  int64_t *d_idx = nullptr;       // gather_rows' indices (idx_cap bytes)
-  size_t idx_cap = 0;
 };
 
 struct Dev {
@@ -188,7 +187,6 @@ struct Dev {
   // stream: each use (a copy into it, a cudaStreamSynchronize, a read) is
   // complete before the entry that makes it releases the device mutex.
   void *pinned = nullptr;
-  std::vector<int64_t> h_idx;  // gather_rows' host staging (copied before cudaMemcpyAsync returns)
   cudaMemPool_t pool = nullptr;
   std::unordered_map<LtKey, LtPlan, LtHash> lt_plans;
 };
@@ -998,39 +996,6 @@ int e_sum_rows(int device, const V *db, const V *g, double beta, nn_cuda_error *
   });
 }
 
-int e_gather_rows(int device, const V *out, const V *src, const int64_t *idx, int64_t n, nn_cuda_error *err) {
-  return guard(err, [&] {
-    need_contiguous("gather_rows", *out, "out");
-    need_contiguous("gather_rows", *src, "src");
-    if (n == 0) return;
-    const int64_t src_rows = src->ndim > 0 ? src->shape[0] : 1;
-    const size_t row_bytes =
-        src_rows > 0 ? static_cast<size_t>(numel(*src) / src_rows) * elem_size(src->dtype) : 0;
-    for (int64_t i = 0; i < n; ++i)
-      if (idx[i] < 0 || idx[i] >= src_rows)
-        fail(Errc::Internal, "cuda gather_rows: index %lld outside 0..%lld", static_cast<long long>(idx[i]),
-             static_cast<long long>(src_rows - 1));
-    Lock l(device);
-    l.no_capture("gather_rows");  // a graph would replay the copy from h_idx, not these indices
-    Dev &d = l.dev();
-    Ctx &c = l.ctx();  // the index buffer of this stream: read by a kernel after this call returns
-    const size_t bytes = static_cast<size_t>(n) * sizeof(int64_t);
-    if (c.idx_cap < bytes) {
-      if (c.d_idx) cudaFreeAsync(c.d_idx, l.stream());  // only ever used on this stream
-      c.d_idx = nullptr;
-      c.idx_cap = 0;
-      c.d_idx = static_cast<int64_t *>(dev_alloc(d, bytes));
-      c.idx_cap = bytes;
-    }
-    // Staged through pageable memory: the driver copies it before returning,
-    // without waiting for the stream (no host synchronisation per batch), so
-    // one host buffer per device serves every stream.
-    d.h_idx.assign(idx, idx + n);
-    check(cudaMemcpyAsync(c.d_idx, d.h_idx.data(), bytes, cudaMemcpyHostToDevice, l.stream()), "gather_rows");
-    k_gather_rows(l.stream(), out->data, src->data, c.d_idx, n, row_bytes);
-  });
-}
-
 int e_gather_rows_device(int device, const V *out, const V *src, const V *idx, int64_t n, nn_cuda_error *err) {
   return guard(err, [&] {
     need_contiguous("gather_rows_device", *out, "out");
@@ -1460,7 +1425,6 @@ void e_stream_destroy(int device, void *stream) {
         if (c->ws) cudaFreeAsync(c->ws, c->stream);
         if (c->scratch) cudaFreeAsync(c->scratch, c->stream);
         if (c->partials) cudaFreeAsync(c->partials, c->stream);
-        if (c->d_idx) cudaFreeAsync(c->d_idx, c->stream);
         // Both return at once; the resources go when the work in flight is done.
         cudaEventDestroy(c->done);
         cudaStreamDestroy(c->stream);
@@ -1541,8 +1505,7 @@ void e_stream_unbind(int device, void *stream) {
 }
 
 const nn_cuda_iface kTable = {
-    NN_CUDA_ABI_VERSION,
-    sizeof(nn_cuda_iface),
+    NN_CUDA_BUILD_ID,
     e_probe,
     e_allocate,
     e_deallocate,
@@ -1559,7 +1522,6 @@ const nn_cuda_iface kTable = {
     e_activation_forward,
     e_activation_backward,
     e_sum_rows,
-    e_gather_rows,
     e_loss,
     e_sgd_update,
     e_adam_update,

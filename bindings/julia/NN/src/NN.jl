@@ -19,7 +19,7 @@ permuted on the way in and out (`Array(t)`), so a `Matrix` of `n` rows and
 (argmax, class ids for the cross-entropy loss) stay 0-based.
 
 Untested in CI (Julia is not installed there): keep it in step with `nn.h`;
-`scripts/check_bindings.py` checks that every function is named here.
+`scripts/check_bindings.py` checks that every function is named in `src/*.jl`.
 """
 module NN
 
@@ -31,7 +31,7 @@ export Tensor, Layer, Model, Optimizer, NNError, EpochReport, Device,
        epoch_end!, init!, to_device!, to_dtype!, backward!, add!, layer, num_layers, num_params,
        param, grad, set_param!, dtype, device, to_device, to_dtype, transpose_dims, matmul, lstsq,
        unary, binary, binary_scalar, reduce_dims, compute_loss, write!, arange, zeros_tensor,
-       full_tensor, rand_uniform, rand_normal, model_summary
+       full_tensor, rand_uniform, rand_normal, model_summary, in_features, out_features
 
 # ---------------------------------------------------------------------------
 # Loading the library
@@ -55,6 +55,7 @@ function _handle()
     for c in _library_candidates()
         h = Libdl.dlopen(c, Libdl.RTLD_NOW; throw_error = false)
         if h !== nothing && h != C_NULL
+            _check_version(h, c)
             _lib[] = h
             return h
         end
@@ -62,6 +63,19 @@ function _handle()
     end
     error("NN: cannot load libnn (tried $(join(tried, ", "))); set NN_LIBRARY_PATH " *
           "to the library file or the folder holding it")
+end
+
+# Refuses a library of another major version than NN_VERSION_MAJOR (at load).
+# NN_BINDING_TEST_VERSION (tests only) stands in for nn_version()'s answer.
+function _check_version(h, path)
+    fake = get(ENV, "NN_BINDING_TEST_VERSION", "")
+    v = isempty(fake) ? Int(ccall(Libdl.dlsym(h, :nn_version), Cint, ())) : parse(Int, fake)
+    if div(v, 10000) != NN_VERSION_MAJOR
+        Libdl.dlclose(h)
+        error("NN: $path is libnn $(div(v, 10000)).$(div(v, 100) % 100).$(v % 100), but this " *
+              "binding needs libnn $(NN_VERSION_MAJOR).x; install a matching libnn or binding")
+    end
+    return nothing
 end
 
 # The address of a libnn function (dlsym is thread-safe; no cache, no lock).
@@ -99,6 +113,68 @@ const NN_ERR_INTERNAL = Cint(99)
 # nn_device_type
 const NN_CPU = Cint(1)
 const NN_CUDA = Cint(2)
+
+# The raw values of the other C enums (the functions take the symbols below).
+# nn_dtype
+const NN_F32 = Cint(0)
+const NN_F64 = Cint(1)
+const NN_F16 = Cint(2)
+const NN_BF16 = Cint(3)
+const NN_U8 = Cint(4)
+const NN_I16 = Cint(5)
+const NN_I32 = Cint(6)
+const NN_I64 = Cint(7)
+# nn_unary_op
+const NN_OP_NEG = Cint(0)
+const NN_OP_ABS = Cint(1)
+const NN_OP_EXP = Cint(2)
+const NN_OP_LOG = Cint(3)
+const NN_OP_SQRT = Cint(4)
+const NN_OP_RELU = Cint(5)
+const NN_OP_SIGMOID = Cint(6)
+const NN_OP_TANH = Cint(7)
+const NN_OP_STEP = Cint(8)
+# nn_binary_op
+const NN_OP_ADD = Cint(0)
+const NN_OP_SUB = Cint(1)
+const NN_OP_MUL = Cint(2)
+const NN_OP_DIV = Cint(3)
+const NN_OP_MAX = Cint(4)
+const NN_OP_MIN = Cint(5)
+# nn_reduce_op
+const NN_REDUCE_SUM = Cint(0)
+const NN_REDUCE_MEAN = Cint(1)
+const NN_REDUCE_MAX = Cint(2)
+const NN_REDUCE_MIN = Cint(3)
+const NN_REDUCE_ARGMAX = Cint(4)
+# nn_activation
+const NN_ACT_IDENTITY = Cint(0)
+const NN_ACT_RELU = Cint(1)
+const NN_ACT_SIGMOID = Cint(2)
+const NN_ACT_TANH = Cint(3)
+const NN_ACT_STEP = Cint(4)
+const NN_ACT_SOFTMAX = Cint(5)
+const NN_ACT_LEAKY_RELU = Cint(6)
+# nn_layer_kind
+const NN_LAYER_LINEAR = Cint(0)
+const NN_LAYER_ACTIVATION = Cint(1)
+# nn_param
+const NN_PARAM_WEIGHT = Cint(0)
+const NN_PARAM_BIAS = Cint(1)
+# nn_init
+const NN_INIT_TORCH_DEFAULT = Cint(0)
+const NN_INIT_HE_UNIFORM = Cint(1)
+const NN_INIT_HE_NORMAL = Cint(2)
+const NN_INIT_XAVIER_UNIFORM = Cint(3)
+const NN_INIT_XAVIER_NORMAL = Cint(4)
+const NN_INIT_ZEROS = Cint(5)
+# nn_loss
+const NN_LOSS_MSE = Cint(0)
+const NN_LOSS_SSE = Cint(1)
+const NN_LOSS_HALF_MSE = Cint(2)
+const NN_LOSS_BCE = Cint(3)
+const NN_LOSS_BCE_WITH_LOGITS = Cint(4)
+const NN_LOSS_CROSS_ENTROPY = Cint(5)
 
 # The symbolic names this module uses for the C enums, in C order (value = index - 1).
 const DTYPES = (:f32, :f64, :f16, :bf16, :u8, :i16, :i32, :i64)                 # nn_dtype
@@ -860,7 +936,19 @@ Base.show(io::IO, o::Optimizer) = print(io, "Optimizer(lr = ", o.ptr == C_NULL ?
 # ---------------------------------------------------------------------------
 # Training loop
 
-"""`nn_epoch_report`: what `fit!` reports after each epoch (`epoch` is 0-based)."""
+# `nn_epoch_report`, field for field.
+struct _CEpochReport
+    epoch::Cint
+    epochs::Cint
+    loss::Cdouble
+    val_loss::Cdouble
+    val_accuracy::Cdouble
+    lr::Cdouble
+    seconds::Cdouble
+end
+
+"""What `fit!` reports after each epoch (`nn_epoch_report`; `epoch` is 0-based).
+`cancelled` is true on the report `fit!` returns when `on_epoch` stopped training."""
 struct EpochReport
     epoch::Cint
     epochs::Cint
@@ -869,7 +957,11 @@ struct EpochReport
     val_accuracy::Cdouble   # NaN without one or for a non-classification loss
     lr::Cdouble
     seconds::Cdouble
+    cancelled::Bool
 end
+
+EpochReport(r::_CEpochReport, cancelled::Bool = false) =
+    EpochReport(r.epoch, r.epochs, r.loss, r.val_loss, r.val_accuracy, r.lr, r.seconds, cancelled)
 
 # nn_fit_options, field for field.
 struct _FitOptions
@@ -901,11 +993,11 @@ mutable struct _CallbackState
     err::Any
 end
 
-function _epoch_trampoline(report::Ptr{EpochReport}, user_data::Ptr{Cvoid})::Cint
+function _epoch_trampoline(report::Ptr{_CEpochReport}, user_data::Ptr{Cvoid})::Cint
     state = unsafe_pointer_to_objref(user_data)::_CallbackState
     state.err === nothing || return Cint(1)
     try
-        stop = state.f(unsafe_load(report))
+        stop = state.f(EpochReport(unsafe_load(report)))
         return stop === true ? Cint(1) : Cint(0)
     catch e
         state.err = e          # never unwind through C: stop, rethrow after nn_model_fit
@@ -919,9 +1011,12 @@ end
 
 Trains `m` with `opt` (`nn_model_fit`). `x`, `y` are Tensors or arrays
 (rows are samples; integer `y` with `loss = :cross_entropy` are 0-based class
-ids). `validation = (xv, yv)`. `on_epoch(report)` runs after every epoch;
-returning `true` stops training early (without an error); an exception
-thrown in it stops training and is rethrown here. Returns the last epoch's report.
+ids). `validation = (xv, yv)`. `on_epoch(report)` runs after every epoch.
+The cancel rule (the same in the Python, Rust and Julia bindings): returning
+`true` stops training after that epoch and `fit!` returns normally, the
+report it returns having `cancelled == true` (C's NN_ERR_CANCELLED is not an
+error here); an exception thrown in it stops training and is rethrown here.
+Returns the last epoch's report.
 """
 function fit!(m::Model, opt::Optimizer, x, y; epochs::Integer = 10, batch_size::Integer = 32,
               shuffle::Bool = true, seed::Integer = 0, loss = :mse, validation = nothing,
@@ -934,23 +1029,23 @@ function fit!(m::Model, opt::Optimizer, x, y; epochs::Integer = 10, batch_size::
     d = _fit_options_defaults()
     state = _CallbackState(on_epoch, nothing)
     cb = on_epoch === nothing ? C_NULL :
-         @cfunction(_epoch_trampoline, Cint, (Ptr{EpochReport}, Ptr{Cvoid}))
-    last = Ref{EpochReport}()
+         @cfunction(_epoch_trampoline, Cint, (Ptr{_CEpochReport}, Ptr{Cvoid}))
+    last = Ref{_CEpochReport}()
     st = GC.@preserve state vx vy begin
         o = Ref(_FitOptions(d.version, epochs, batch_size, shuffle, seed, _code(LOSSES, loss, "loss"),
                             vx === nothing ? C_NULL : vx.ptr, vy === nothing ? C_NULL : vy.ptr,
                             patience, cb, on_epoch === nothing ? C_NULL : pointer_from_objref(state),
                             d.comm, d.on_batch, d.batch_every))
         ccall(_f(:nn_model_fit), Cint,
-              (Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{_FitOptions}, Ptr{EpochReport}),
+              (Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{_FitOptions}, Ptr{_CEpochReport}),
               m, opt, xt, yt, o, last)
     end
     state.err === nothing || throw(state.err)
-    if st == NN_ERR_CANCELLED && on_epoch !== nothing
-        return last[]              # the callback asked to stop: not an error
+    if st == NN_ERR_CANCELLED
+        return EpochReport(last[], true)   # the cancel rule: a callback's stop is not an error
     end
     _check(st)
-    return last[]
+    return EpochReport(last[])
 end
 
 """
@@ -1006,5 +1101,7 @@ function load_buffer(bytes::AbstractVector{UInt8}; device::Device = CPU)
 end
 
 include("data.jl")
+# Embedding inference (nn_model_predict) and introspection: predict.jl
+include("predict.jl")
 
 end # module

@@ -113,6 +113,8 @@ end
     r = fit!(m, opt, X, reshape(Y, 4, 1); epochs = 50, batch_size = 0, loss = :bce,
              on_epoch = r -> r.epoch == 2)
     @test r.epoch == 2
+    @test r.cancelled
+    @test !fit!(m, opt, X, reshape(Y, 4, 1); epochs = 2, batch_size = 0, loss = :bce).cancelled
     @test_throws ErrorException fit!(m, opt, X, reshape(Y, 4, 1); epochs = 5, loss = :bce,
                                      on_epoch = r -> error("boom"))
     other = mlp([2, 2, 1])
@@ -204,6 +206,59 @@ end
     to_dtype!(b, :f64)
     @test dtype(b) === :f64
     @test device(b) == CPU
+end
+
+
+@testset "predict (nn_model_predict) and introspection" begin
+    # y = relu(W x + b), W = [1 2; 3 -4; 0.5 0], b = [0.25, 0, -1]
+    h = Model()
+    l = linear(2, 3)
+    set_param!(l, :weight, Float32[1 2; 3 -4; 0.5 0])
+    set_param!(l, :bias, Float32[0.25, 0, -1])
+    add!(h, l)
+    add!(h, activation(:relu))
+    @test predict(h, Float32[1 1; -2 0.5]) == Float32[3.25 0 0; 0 0 0]   # rows are samples
+    @test predict(h, Float32[1, 1]) == Float32[3.25, 0, 0]
+    @test size(predict(h, zeros(Float32, 0, 2))) == (0, 3)
+    @test predict(h, view(Float32[9 1 1; 9 -2 0.5], :, 2:3)) == Float32[3.25 0 0; 0 0 0]
+
+    # Bit for bit what forward gives, F32 and F64 models, every activation.
+    for dt in (:f32, :f64), (k, act) in enumerate(NN.ACTIVATIONS)
+        m = mlp([10, 40, 33, 5]; hidden = act, output = isodd(k) ? :identity : :softmax)
+        init!(m, :xavier_uniform; seed = 7)
+        to_dtype!(m, dt)
+        for n in (1, 3, 64)
+            X = Array(rand_uniform(:f32, n, 10; low = -2, high = 2, seed = n))
+            want = Float32.(Array(forward(m, NN._input(m, X))))
+            got = predict(m, X)
+            @test got isa Matrix{Float32} && size(got) == (n, 5)
+            @test reinterpret(UInt32, vec(got)) == reinterpret(UInt32, vec(want))
+        end
+    end
+
+    # Tasks on several threads share one model.
+    m = mlp([10, 40, 33, 5]; hidden = :tanh, output = :softmax)
+    Xs = [Array(rand_uniform(:f32, 1 + 37 * t, 10; seed = 500 + t)) for t in 0:7]
+    want = [predict(m, X) for X in Xs]
+    ok = fetch.([Threads.@spawn all(predict(m, Xs[t]) == want[t] for _ in 1:20) for t in 1:8])
+    @test all(ok)
+
+    e = try
+        predict(Model(), Float32[1 2])
+        nothing
+    catch err
+        err
+    end
+    @test e isa NNError && e.name == :invalid_argument
+    @test e.message == "nn_model_predict: the model has no Linear layer, so its input width is unknown"
+    @test_throws DimensionMismatch predict(m, zeros(Float32, 2, 7))
+    @test_throws DimensionMismatch predict(m, zeros(Float32, 9))
+
+    @test (in_features(m), out_features(m)) == (10, 5)
+    @test in_features(Model()) === nothing && out_features(Model()) === nothing
+    @test activation(layer(h, 1)) === nothing
+    @test activation(layer(h, 2)) === :relu
+    @test [activation(activation(a)) for a in NN.ACTIVATIONS] == collect(NN.ACTIVATIONS)
 end
 
 include("data.jl")
