@@ -1,5 +1,6 @@
 """Data files, row selection and metrics from Python (nn.data, nn.h group "data")."""
 
+import gzip
 import math
 import os
 import tempfile
@@ -20,11 +21,14 @@ class TestDataFiles(unittest.TestCase):
         return os.path.join(self.dir.name, name)
 
     def test_csv_digits(self):
-        x = nn.load_csv(DIGITS_CSV)
+        path = self.p("digits.csv")  # the tests' gzipped copy, unpacked
+        with gzip.open(DIGITS_CSV, "rb") as src, open(path, "wb") as dst:
+            dst.write(src.read())
+        x = nn.load_csv(path)
         self.assertEqual(x.shape, (1797, 65))
         self.assertEqual(x.dtype, nn.float32)
         self.assertEqual(x.slice(0, 0, 1).tolist()[0][:6], [0, 0, 5, 13, 9, 1])
-        y = nn.load_csv(DIGITS_CSV, dtype="int64").slice(1, 64, None)
+        y = nn.load_csv(path, dtype="int64").slice(1, 64, None)
         self.assertEqual(y.shape, (1797, 1))
         self.assertEqual(y.dtype, nn.int64)
 

@@ -93,7 +93,7 @@ class TestProgress(unittest.TestCase):
             self.assertEqual(len(fig.axes), 2)  # loss and accuracy
             # without a validation set: one panel, and NaN accuracy is not drawn
             m = nn.Model.mlp([2, 1], hidden="identity", output="identity")
-            h2 = m.fit([[0, 1], [1, 0]], [[1], [0]], epochs=2, loss="mse")
+            h2 = m.fit([[0.0, 1.0], [1.0, 0.0]], [[1.0], [0.0]], epochs=2, loss="mse")
             self.assertTrue(math.isnan(h2.val_accuracy[0]))
             fig2 = h2.plot(os.path.join(d, "mse.svg"))
             self.assertEqual(len(fig2.axes), 1)
