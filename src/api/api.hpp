@@ -5,6 +5,7 @@
 #include <new>
 #include <string>
 
+#include "backend/registry.hpp"
 #include "core/error.hpp"
 #include "core/ops.hpp"
 #include "core/tensor.hpp"
@@ -45,6 +46,10 @@ nn_status status_of(Errc code);
 // starts with the function name `fn`. Nothing escapes.
 template <typename F>
 nn_status guard(const char *fn, F &&f) noexcept {
+  // The device registry is core's kernels lookup; installing it here (once:
+  // a guard-variable check afterwards) also links it into static programs.
+  static const bool devices_ready = (install_device_registry(), true);
+  (void)devices_ready;
   try {
     f();
     return NN_OK;

@@ -18,8 +18,8 @@ Backend &backend_for(Device dev) {
 
 namespace {
 TensorKernels &lookup(Device dev) { return backend_for(dev); }
-// Before main (and before any API call): core's tensors find their devices here.
-const bool g_installed = (install_kernels_lookup(&lookup), true);
 }  // namespace
+
+void install_device_registry() noexcept { install_kernels_lookup(&lookup); }
 
 }  // namespace nn

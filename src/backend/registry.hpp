@@ -1,6 +1,7 @@
-// The device registry: which Backend serves a device. It installs itself as
-// core's kernels lookup (core/device.hpp) before main, so tensors made in
-// src/core find their device's memory and kernels without including this.
+// The device registry: which Backend serves a device. src/api installs it as
+// core's kernels lookup (core/device.hpp) before its first call does any
+// work, so tensors made in src/core find their device's memory and kernels
+// without including this.
 #pragma once
 #include "backend/backend.hpp"
 #include "core/tensor.hpp"
@@ -15,6 +16,11 @@ inline Backend &backend_of(const Tensor &t) {
   // Every TensorKernels is a Backend: the registry hands out nothing else.
   return static_cast<Backend &>(t.kernels());
 }
+
+// Makes backend_for core's kernels lookup (idempotent, thread-safe). Called
+// from src/api (an explicit call rather than a static initializer, which a
+// static libnn.a would drop with its otherwise unreferenced object file).
+void install_device_registry() noexcept;
 
 // The CPU backend (src/backend/cpu), always present.
 Backend &cpu_backend();

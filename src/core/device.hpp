@@ -1,8 +1,9 @@
 // Devices, strided views, the op enums, and what core's tensors need from a
 // device (TensorKernels: memory, copies and the per-op tensor kernels). The
 // backends (src/backend) implement TensorKernels; the device registry
-// (src/backend/registry.cpp) installs the lookup that maps a Device to its
-// kernels, so nothing in src/core includes anything above it.
+// (src/backend/registry.cpp, installed by src/api before any work) provides
+// the lookup that maps a Device to its kernels, so nothing in src/core
+// includes anything above it.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -86,7 +87,7 @@ class TensorKernels {
 // Errc::InvalidArgument / Errc::Device) through the lookup the device
 // registry installed. Thread-safe.
 TensorKernels &kernels_for(Device dev);
-// Installed once by src/backend/registry.cpp (before main); not for other use.
+// Installed by src/backend/registry.cpp (install_device_registry); not for other use.
 using KernelsLookup = TensorKernels &(*)(Device dev);
 void install_kernels_lookup(KernelsLookup lookup) noexcept;
 

@@ -143,6 +143,27 @@ static double nn_tiny_infer(nn_device dev, int calls, int reps) {
   return median(t, reps);
 }
 
+/* The same one-row inference through nn_model_predict (host rows in and out,
+ * no handle): microseconds per call. */
+static double nn_tiny_predict(nn_device dev, int calls, int reps) {
+  const int64_t sizes[4] = {10, 40, 40, 5};
+  nn_model *m = mlp_on(4, sizes, NN_ACT_TANH, dev);
+  float *xd = rand_array(10);
+  float out[5];
+  double t[32];
+  for (int r = -1; r < reps; ++r) { /* r = -1: warm-up */
+    double t0 = now_s();
+    for (int i = 0; i < calls; ++i) {
+      CHECK(nn_model_predict(m, 1, xd, out));
+      xd[i % 10] += out[0] * 1e-9f;
+    }
+    if (r >= 0) t[r] = (now_s() - t0) * 1e6 / calls;
+  }
+  nn_model_free(m);
+  free(xd);
+  return median(t, reps);
+}
+
 /* Minibatch training with nn_model_fit (SGD momentum 0.9, MSE, shuffled, the
  * data set on dev): samples per second. */
 static double nn_train(nn_device dev, int n_sizes, const int64_t *sizes, int64_t batch, int steps, int reps) {

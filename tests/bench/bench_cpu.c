@@ -340,6 +340,7 @@ int main(int argc, char **argv) {
 
   Row *r_online = row("tiny online train", "us/sample", 0, 0);
   Row *r_tinf = row("tiny 1-sample infer", "us/call", 0, 0);
+  Row *r_tpred = row("tiny 1-row nn_model_predict", "us/call", 0, 0);
   Row *r_mid = row("784-512-512-10 b128 train", "samples/s", 1, 6.0 * flops_per_sample(4, mid));
   Row *r_big = row("784-2048-2048-10 b512 train", "samples/s", 1, 6.0 * flops_per_sample(4, big));
   Row *r_binf = row("784-2048-2048-10 b1024 infer", "samples/s", 1, 2.0 * flops_per_sample(4, big));
@@ -350,6 +351,7 @@ int main(int argc, char **argv) {
     if (!only || strcmp(only, "tiny") == 0) {
       r_online->nn[j] = nn_tiny_online(CPU, g_quick ? 2 : 20, reps);
       r_tinf->nn[j] = nn_tiny_infer(CPU, g_quick ? 200 : 20000, reps);
+      r_tpred->nn[j] = nn_tiny_predict(CPU, g_quick ? 2000 : 200000, reps);
     }
     if (!only || strcmp(only, "mid") == 0) {
       r_mid->nn[j] = nn_train(CPU, 4, mid, 128, g_quick ? 2 : 16, reps);
@@ -366,6 +368,7 @@ int main(int argc, char **argv) {
   if (!only || strcmp(only, "tiny") == 0) {
   r_online->fann = 1e6 / fann_train_rate(4, tiny, 100, 0.f, g_quick ? 1 : 5);
   r_tinf->fann = 1e6 / fann_run_rate(4, tiny, 1000, reps);
+  r_tpred->fann = r_tinf->fann;  /* fann_run is FANN's one-call inference */
   }
   if (!only) {
   r_mid->fann = fann_train_rate(4, mid, g_quick ? 16 : 256, 0.9f, g_quick ? 1 : 3);
