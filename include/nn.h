@@ -38,7 +38,7 @@
  *
  * - **Which status for which bad input.**
  *   NULL handle, NULL out-pointer, bad enum value, `ndim` outside 0..8,
- *   negative dimension, `numel * dtype size` overflowing `int64_t`, or a
+ *   negative dimension, a shape too large (see **Shapes**), or a
  *   non-finite number where a finite one is needed: ::NN_ERR_INVALID_ARGUMENT.
  *   Incompatible shapes (broadcast, matmul, reshape element count, layer
  *   feature counts): ::NN_ERR_SHAPE. A dtype not allowed here: ::NN_ERR_DTYPE.
@@ -58,13 +58,21 @@
  * - **Shapes** are arrays of `int64_t`, row-major (C order); `ndim` is
  *   0..::NN_MAX_DIMS (0 is a scalar, a "0-dim" tensor with one element). A
  *   dimension may be 0 (an empty tensor). Where a function takes `ndim` and
- *   `shape`, `shape` may be NULL when `ndim` is 0.
+ *   `shape`, `shape` may be NULL when `ndim` is 0. One size rule holds for
+ *   every tensor, however it is made (constructors, views, results of
+ *   operations, layers, loaded files): the product of its non-zero
+ *   dimensions times its dtype size fits `int64_t`, for an empty tensor too
+ *   (`[0, 2^62+1, 4]` is refused: a view or reduction of it would not be
+ *   addressable). Anything else is ::NN_ERR_INVALID_ARGUMENT, e.g.
+ *   `nn_layer_linear(2^31, 2^31)` or a K = 0 nn_matmul() of `[2^40, 0]` by
+ *   `[0, 2^40]`.
  *
  * - **Thread safety.** Different handles may be used from different threads
  *   freely. nn_model_forward() may run concurrently on the same model from
  *   many threads. Anything that changes a handle (training, nn_model_to(),
  *   tensor writes, optimizer steps) needs the caller to serialise access to
- *   that handle, and to the handles that share its storage.
+ *   that handle, and to the handles that share its storage. A child forked
+ *   from the process works too (single-threaded: see nn_set_num_threads()).
  *
  * - **PyTorch semantics.** Where PyTorch has an answer (type promotion,
  *   broadcasting, matmul, printing, layer conventions, initialisers, losses,
@@ -204,7 +212,26 @@ NN_API int nn_device_count(nn_device_type type);
  * Process-wide; affects later calls. Do not call it while other threads run
  * libnn operations. Results of seeded operations do not depend on the
  * thread count.
- * @param n thread count; `n <= 0` means all cores.
+ *
+ * **Cap.** The count is capped to the cores this process may run on (its
+ * CPU affinity mask): `nn_set_num_threads(1000)` on an 8-core machine uses
+ * 8 threads. More threads than cores would only cost time.
+ *
+ * **Thread creation never ends the process.** Each calling thread's OpenMP
+ * team is created at a safe point (its first parallel call after a change of
+ * the count): libnn first checks that the system can create the threads (it
+ * may not: a thread or address-space limit, a container) and uses only as
+ * many as it could create, down to the calling thread alone. So libgomp never
+ * meets a failed thread creation, which it answers by exiting the process.
+ *
+ * **Fork.** A child process forked (without exec) from a process that used
+ * libnn's CPU threads cannot use them: OpenMP's threads do not exist in the
+ * child and libgomp would wait for them forever. libnn registers a
+ * `pthread_atfork` handler: in the child, libnn's CPU work runs on the
+ * calling thread only (this call changes nothing there); results are the
+ * same, only slower. Everything else works in the child as in the parent.
+ * (Other OpenMP code in the child is not libnn's to protect.)
+ * @param n thread count; `n <= 0` or more than the cores means all cores.
  * @return ::NN_OK.
  */
 NN_API nn_status nn_set_num_threads(int n);
@@ -1345,17 +1372,54 @@ NN_API nn_status nn_model_evaluate(nn_model *m, const nn_tensor *x, const nn_ten
  * names, dtypes and shapes match the architecture. Any failure answers
  * ::NN_ERR_FORMAT with a message naming what is wrong, never a crash, a hang
  * or an allocation larger than the file.
+ *
+ * **Loader limits.** Time and memory are linear in the input: nn_model_load()
+ * reads the 8-byte prefix first and refuses a header length over
+ * 100,000,000 bytes or past the end of the file before reading the rest (a
+ * 2 GB file with a hostile length costs 8 bytes of reading); the JSON header
+ * and the `nn.architecture` string each have at most 200,000 JSON values and
+ * 64 levels of nesting; duplicate names are found by hashing (an object of
+ * 200,000 keys is checked in milliseconds); tensors are matched to layers by
+ * name in one pass. A 4 MB hostile header (200,000 keys, 60,000 layers or
+ * deep nesting) is answered in well under a second. Memory: the file's bytes,
+ * plus about 100 bytes per JSON value of the header, plus the model.
+ *
+ * **Saving.** nn_model_save() replaces the file crash-safely:
+ * - the bytes go to a temporary file in the same folder, are flushed to disk
+ *   (fsync), and the temporary file is renamed over the file (then the folder
+ *   is flushed): at any moment, a crash or a kill leaves the old file or the
+ *   new one, never a mix;
+ * - the temporary file is unnamed while it is written (`O_TMPFILE`, where the
+ *   file system has it), so a kill leaves nothing; otherwise, and in the
+ *   instant between naming it and the rename, a kill can leave one
+ *   `<name>.tmp.XXXXXX` (with a long name: a prefix of it and a hash, so that
+ *   the temporary name never exceeds NAME_MAX); the next save of the same
+ *   file removes it (a temporary file that a running save holds is locked
+ *   and kept);
+ * - the new file keeps the permission bits of the file it replaces; a new
+ *   file gets `0666 & ~umask`, as `fopen` would create it;
+ * - a symbolic link is followed (up to 40 links) and its final target is
+ *   replaced atomically; the link stays a link;
+ * - a path that exists and is not a regular file (a FIFO, a device, a
+ *   socket, a directory) is refused with ::NN_ERR_IO and left untouched;
+ * - on failure the old file is intact, the temporary file is removed, and
+ *   the message names the file the failing step was about (the temporary
+ *   file, the target of a link) and the file being saved.
  * @{
  */
 
 /**
  * @brief Saves the model to a safetensors file, atomically.
  *
- * Writes a temporary file next to `path` and renames it over `path`: on
- * failure the old file is intact. Works for a model on any device.
+ * Writes a temporary file next to `path` (next to the final target when
+ * `path` is a symbolic link) and renames it over it: on failure or a kill
+ * the old file is intact; see **Saving** above for permissions, links,
+ * special files and temporary files. Works for a model on any device.
+ * Thread-safe; concurrent saves of the same path leave one of the models.
  * @param path UTF-8 file path.
  * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL; ::NN_ERR_IO when the
- *         file cannot be written; ::NN_ERR_DEVICE; ::NN_ERR_OUT_OF_MEMORY.
+ *         file cannot be written, when `path` is not a regular file, or for
+ *         a loop of symbolic links; ::NN_ERR_DEVICE; ::NN_ERR_OUT_OF_MEMORY.
  */
 NN_API nn_status nn_model_save(const nn_model *m, const char *path);          /* atomic: old file intact on failure */
 

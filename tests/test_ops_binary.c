@@ -617,8 +617,11 @@ static void test_half_rounding(void **state) {
 
 /* ---- scalar operands ---------------------------------------------------------------- */
 
+/* A Python int: integral and inside int64 (docs/semantics.md). */
+static bool int_scalar(double s) { return isfinite(s) && s == floor(s) && s >= -0x1p63 && s < 0x1p63; }
+
 static nn_dtype scalar_result(nn_binary_op op, nn_dtype dt, double s) {
-  bool integral = isfinite(s) && s == floor(s);
+  bool integral = int_scalar(s);
   if (tu_is_float(dt)) return dt;
   if (!integral) return NN_F32;
   return op == NN_OP_DIV ? NN_F32 : dt;

@@ -197,6 +197,7 @@ Tensor reshape(const Tensor &t, int ndim, const int64_t *dims, const char *what)
     fail(Errc::Shape, "%s: shape %s is invalid for a tensor of shape %s (%lld elements)", what, s.str().c_str(),
          t.shape().str().c_str(), static_cast<long long>(n));
   }
+  check_shape_fits(s, dtype_size(t.dtype()), what);  // the rule of every tensor, for a view too
   Tensor src = t.contiguous();
   return src.as_strided(s, contiguous_strides(s), src.offset());
 }
@@ -249,7 +250,10 @@ Tensor binary(BinaryOp op, const Tensor &a, const Tensor &b, const char *what) {
 }
 
 Tensor binary_scalar(BinaryOp op, const Tensor &a, double b, const char *what) {
-  bool integral = std::isfinite(b) && b == std::floor(b);
+  // A Python int: integral and inside int64 (what an int scalar can be in
+  // PyTorch); 1e19 is a float there, so I64 [1] + 1e19 gives F32, not a wrap.
+  const bool integral = std::isfinite(b) && b == std::floor(b) && b >= -9223372036854775808.0 &&
+                        b < 9223372036854775808.0;
   DType dt = a.dtype();
   if (!is_floating(dt) && (!integral || op == BinaryOp::Div)) dt = DType::F32;
   Tensor ca = a.dtype() == dt ? a : to_dtype(a, dt);

@@ -78,21 +78,30 @@ Shape checked_shape(int ndim, const int64_t *dims, size_t elem_size, const char 
     fail(Errc::InvalidArgument, "%s: ndim is %d; it must be 0..%d", what, ndim, kMaxDims);
   if (ndim > 0 && dims == nullptr) fail(Errc::InvalidArgument, "%s: shape is NULL with ndim %d", what, ndim);
   Shape s = Shape::of(ndim, dims);
-  // One pass, no division: an empty shape may have huge other dims.
-  int64_t n = 1;
-  bool empty = false, overflow = false;
-  for (int i = 0; i < ndim; ++i) {
+  for (int i = 0; i < ndim; ++i)
     if (dims[i] < 0)
       fail(Errc::InvalidArgument, "%s: shape[%d] is %lld; dimensions must be >= 0", what, i,
            static_cast<long long>(dims[i]));
-    empty |= dims[i] == 0;
-    overflow |= __builtin_mul_overflow(n, dims[i], &n);
-  }
-  int64_t bytes;
-  if (!empty && (overflow || __builtin_mul_overflow(n, static_cast<int64_t>(elem_size), &bytes)))
-    fail(Errc::InvalidArgument, "%s: shape %s has too many elements (overflows int64 bytes)", what,
-         s.str().c_str());
+  check_shape_fits(s, elem_size, what);
   return s;
+}
+
+bool shape_fits(const Shape &s, size_t elem_size) {
+  int64_t n = static_cast<int64_t>(elem_size > 0 ? elem_size : 1);
+  if (elem_size > static_cast<size_t>(INT64_MAX)) return false;
+  for (int i = 0; i < s.ndim; ++i) {
+    if (s.d[i] < 0) return false;
+    if (s.d[i] > 0 && __builtin_mul_overflow(n, s.d[i], &n)) return false;
+  }
+  return true;
+}
+
+void check_shape_fits(const Shape &s, size_t elem_size, const char *what) {
+  if (!shape_fits(s, elem_size))
+    fail(Errc::InvalidArgument,
+         "%s: shape %s has too many elements (the product of its non-zero dimensions times %zu bytes overflows "
+         "int64)",
+         what, s.str().c_str(), elem_size);
 }
 
 int normalize_dim(int dim, int ndim, const char *what) {

@@ -39,8 +39,18 @@ Shape broadcast_shapes(const Shape &a, const Shape &b, const char *what);
 // broadcast shape `to`: leading and size-1 broadcast dims get stride 0.
 Shape broadcast_strides(const Shape &from, const Shape &strides, const Shape &to);
 
-// Checks a user-provided shape (ndim 0..8, non-NULL dims, each >= 0, numel * elem_size
-// within int64) and returns it; throws Errc::InvalidArgument naming `what`.
+// The one size rule for every shape a tensor may have (constructors, views,
+// op results, layers, loaded files): the product of its non-zero dimensions
+// times elem_size fits int64_t. It holds for empty shapes too, so that no
+// view, reduction or product of a valid tensor can reach an element count or
+// byte size that overflows (numel() and nbytes() are then exact).
+bool shape_fits(const Shape &s, size_t elem_size);
+// Throws Errc::InvalidArgument "<what>: shape [..] has too many elements
+// (... overflows int64 bytes)" unless shape_fits.
+void check_shape_fits(const Shape &s, size_t elem_size, const char *what);
+
+// Checks a user-provided shape (ndim 0..8, non-NULL dims, each >= 0,
+// shape_fits) and returns it; throws Errc::InvalidArgument naming `what`.
 Shape checked_shape(int ndim, const int64_t *dims, size_t elem_size, const char *what);
 
 // Normalises a possibly negative dim for a tensor of rank ndim; throws naming `what`.

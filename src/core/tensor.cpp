@@ -66,6 +66,9 @@ Storage::~Storage() {
 }
 
 Tensor Tensor::empty(DType dt, const Shape &shape, Device dev) {
+  // Every tensor is made here: results of ops (broadcasts, matmuls with
+  // K = 0, reductions), layer parameters, loaded models. One size rule.
+  check_shape_fits(shape, dtype_size(dt), "result");
   Tensor t;
   const size_t bytes = static_cast<size_t>(shape.numel()) * dtype_size(dt);
   if (dev.type == DeviceType::CPU && dev.index == 0) {  // host memory in the control block's allocation

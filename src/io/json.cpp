@@ -1,7 +1,9 @@
 #include "io/json.hpp"
 
 #include <cstdlib>
-#include <unordered_set>
+#include <functional>
+#include <string>
+#include <vector>
 
 #include "core/error.hpp"
 
@@ -16,6 +18,54 @@ constexpr size_t kLinearKeys = 16;  // objects up to this size check duplicates 
 // cap a 100 MB header would need ~5 GB and many seconds before any check.
 constexpr size_t kMaxValues = 200000;
 static_assert(kMaxValues == 200000, "the error message names the limit");
+
+// Duplicate-key check for one object in O(1) per key: an open-addressing
+// table of (hash, member index + 1), keys compared on equal hashes (a flat
+// table: a node-based std::unordered_set costs several times more).
+class KeySet {
+ public:
+  // True when `key` is among members[0..n) (already indexed); else indexes
+  // it as member n (about to be appended).
+  bool seen_or_add(const std::vector<std::pair<std::string, Value>> &members, const std::string &key) {
+    if (slots_.empty()) {
+      slots_.assign(64, Slot{});
+      for (size_t i = 0; i < members.size(); ++i) place(hash(members[i].first), static_cast<uint32_t>(i));
+    }
+    const uint64_t h = hash(key);
+    for (size_t j = h & (slots_.size() - 1);; j = (j + 1) & (slots_.size() - 1)) {
+      const Slot &sl = slots_[j];
+      if (sl.index1 == 0) break;
+      if (sl.hash == h && members[sl.index1 - 1].first == key) return true;
+    }
+    if (2 * (count_ + 1) > slots_.size()) grow();
+    place(h, static_cast<uint32_t>(members.size()));
+    return false;
+  }
+
+ private:
+  struct Slot {
+    uint64_t hash = 0;
+    uint32_t index1 = 0;  // member index + 1; 0: empty
+  };
+  std::vector<Slot> slots_;
+  size_t count_ = 0;
+
+  static uint64_t hash(const std::string &k) { return std::hash<std::string>()(k); }
+  void place(uint64_t h, uint32_t index) {
+    size_t j = h & (slots_.size() - 1);
+    while (slots_[j].index1 != 0) j = (j + 1) & (slots_.size() - 1);
+    slots_[j] = Slot{h, index + 1};
+    ++count_;
+  }
+  void grow() {
+    std::vector<Slot> old;
+    old.swap(slots_);
+    slots_.assign(old.size() * 2, Slot{});
+    count_ = 0;
+    for (const Slot &sl : old)
+      if (sl.index1 != 0) place(sl.hash, sl.index1 - 1);
+  }
+};
 
 class Parser {
  public:
@@ -60,7 +110,7 @@ class Parser {
     Value v;
     char c = s_[i_];
     if (c == '{') {
-      std::unordered_set<std::string> seen;  // keys, once the object has kLinearKeys
+      KeySet seen;  // the keys, once the object has kLinearKeys
       v.type = Value::Object;
       ++i_;
       skip_ws();
@@ -75,9 +125,7 @@ class Parser {
         if (v.members.size() < kLinearKeys) {
           for (const auto &m : v.members) dup |= m.first == key;
         } else {
-          if (seen.empty())
-            for (const auto &m : v.members) seen.insert(m.first);
-          dup = !seen.insert(key).second;
+          dup = seen.seen_or_add(v.members, key);
         }
         if (dup) fail(Errc::Format, "%s: duplicate key \"%s\" in the JSON header", what_, key.c_str());
         skip_ws();

@@ -123,7 +123,9 @@ fn version_devices_and_layout() {
     assert_eq!(o.version, sys::NN_FIT_OPTIONS_VERSION);
     assert_eq!((o.epochs, o.batch_size, o.shuffle, o.seed, o.loss, o.patience), (10, 32, true, 0, sys::NN_LOSS_MSE, 0));
     assert!(o.val_x.is_null() && o.val_y.is_null() && o.on_epoch.is_none() && o.user_data.is_null());
-    assert_eq!(std::mem::size_of::<sys::nn_fit_options>(), 104); // version 2: + comm, on_batch, batch_every
+    assert!(o.comm.is_null() && o.on_batch.is_none() && o.batch_every == 0);
+    assert_eq!(std::mem::size_of::<sys::nn_fit_options>(), 104); // version 2
+    assert_eq!(std::mem::size_of::<sys::nn_batch_report>(), 40);
     assert_eq!(std::mem::size_of::<sys::nn_epoch_report>(), 48);
     assert_eq!(std::mem::size_of::<sys::nn_device>(), 8);
     let d = unsafe { sys::nn_tensor_device(std::ptr::null()) };

@@ -11,6 +11,23 @@
 #include "core/error.hpp"
 
 namespace nn {
+// Function multiversioning (one clone per instruction set, picked by an
+// ifunc resolver at load time). Not under ThreadSanitizer: the resolvers run
+// before TSan's runtime is initialised and, instrumented, crash the process
+// at load (gcc); the default clone is used instead.
+#if defined(__SANITIZE_THREAD__)
+#define NN_TSAN_BUILD 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define NN_TSAN_BUILD 1
+#endif
+#endif
+#ifdef NN_TSAN_BUILD
+#define NN_TARGET_CLONES(...)
+#else
+#define NN_TARGET_CLONES(...) __attribute__((target_clones(__VA_ARGS__)))
+#endif
+
 namespace cpu {
 
 // Makes the calling thread's OpenMP team size match cpu_set_num_threads().

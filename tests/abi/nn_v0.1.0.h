@@ -1,0 +1,1302 @@
+/*
+ * tests/abi/nn_v0.1.0.h: include/nn.h exactly as release 0.1.0 shipped it
+ * (nn_fit_options version 1), for test_abi_v1_client: a program compiled
+ * against the old header must keep working with the new library. Never edit
+ * (besides this paragraph).
+ *
+ * nn.h - the public C API of libnn.
+ *
+ * libnn builds, trains, saves and loads multilayer perceptrons on the CPU
+ * (oneDNN) or an NVIDIA GPU (CUDA), behind a stable C ABI. This header is the
+ * whole public API and its documentation.
+ */
+
+/**
+ * @file nn.h
+ * @brief libnn: tensors, layers, sequential MLPs, training and persistence.
+ *
+ * @mainpage libnn
+ *
+ * @section conventions Conventions (all functions)
+ *
+ * - **One header.** This file is valid C99 and C++ and includes only
+ *   `<stddef.h>`, `<stdint.h>` and `<stdbool.h>`. Every exported symbol starts
+ *   with `nn_`, every macro and enum value with `NN_`; the shared library
+ *   (SONAME `libnn.so.<major>`) exports nothing else.
+ *
+ * - **Opaque handles.** ::nn_tensor, ::nn_layer, ::nn_model and
+ *   ::nn_optimizer are opaque. Query functions take `const` pointers.
+ *
+ * - **Status and out-parameters.** A function that can fail returns an
+ *   ::nn_status (::NN_OK is 0) and writes its result through its last
+ *   parameter(s). On failure it writes nothing to outputs it did not finish,
+ *   leaves every argument unchanged, and records a message that
+ *   nn_last_error() returns. Out-parameters must not be NULL unless the
+ *   function says "NULL ok".
+ *
+ * - **Error messages.** The message of a failed call starts with the function
+ *   name and names the offending argument (`a`, `b`, `x`, `shape[1]`, `dim`,
+ *   `dst_bytes`, ...); shape mismatches print both shapes, e.g.
+ *   `nn_binary: cannot broadcast a [2, 3] with b [4]` (an empty shape prints
+ *   as `[]`). The message is thread-local; a successful call does not clear it
+ *   (like `errno`).
+ *
+ * - **Which status for which bad input.**
+ *   NULL handle, NULL out-pointer, bad enum value, `ndim` outside 0..8,
+ *   negative dimension, `numel * dtype size` overflowing `int64_t`, or a
+ *   non-finite number where a finite one is needed: ::NN_ERR_INVALID_ARGUMENT.
+ *   Incompatible shapes (broadcast, matmul, reshape element count, layer
+ *   feature counts): ::NN_ERR_SHAPE. A dtype not allowed here: ::NN_ERR_DTYPE.
+ *   A device that does not exist, operands on different devices, a CUDA
+ *   device in a build without CUDA ("this build has no CUDA backend"), a CPU
+ *   device with an index other than 0, a CUDA failure: ::NN_ERR_DEVICE. A
+ *   device type other than ::NN_CPU or ::NN_CUDA: ::NN_ERR_INVALID_ARGUMENT.
+ *
+ * - **Ownership.** Every handle returned through an out-parameter is owned by
+ *   the caller and released with its `_free` function, unless the function
+ *   says "borrowed". `nn_*_free(NULL)` is a no-op. Strings returned by
+ *   nn_status_string() and nn_version_string() are static.
+ *
+ * - **No crash crosses the API.** No C++ exception, `abort`, `exit` or signal
+ *   escapes a call: bad input gets a status and a message.
+ *
+ * - **Shapes** are arrays of `int64_t`, row-major (C order); `ndim` is
+ *   0..::NN_MAX_DIMS (0 is a scalar, a "0-dim" tensor with one element). A
+ *   dimension may be 0 (an empty tensor). Where a function takes `ndim` and
+ *   `shape`, `shape` may be NULL when `ndim` is 0.
+ *
+ * - **Thread safety.** Different handles may be used from different threads
+ *   freely. nn_model_forward() may run concurrently on the same model from
+ *   many threads. Anything that changes a handle (training, nn_model_to(),
+ *   tensor writes, optimizer steps) needs the caller to serialise access to
+ *   that handle, and to the handles that share its storage.
+ *
+ * - **PyTorch semantics.** Where PyTorch has an answer (type promotion,
+ *   broadcasting, matmul, printing, layer conventions, initialisers, losses,
+ *   optimizers, schedules, the state_dict names), libnn follows PyTorch.
+ */
+
+#ifndef NN_H
+#define NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+/** @brief Export macro: marks every public function of the library. */
+#ifndef NN_API
+#  if defined(_WIN32)
+#    if defined(NN_BUILDING_LIBRARY)
+#      define NN_API __declspec(dllexport)
+#    else
+#      define NN_API __declspec(dllimport)
+#    endif
+#  elif defined(__GNUC__) || defined(__clang__)
+#    define NN_API __attribute__((visibility("default")))
+#  else
+#    define NN_API
+#  endif
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ========================================================================= */
+/**
+ * @defgroup status Status, errors, version
+ * @brief Status codes, the thread-local last error, the library version.
+ * @{
+ */
+
+/** @brief Major version of this header. */
+#define NN_VERSION_MAJOR 0
+/** @brief Minor version of this header. */
+#define NN_VERSION_MINOR 1
+/** @brief Patch version of this header. */
+#define NN_VERSION_PATCH 0
+
+/** @brief Largest number of dimensions a tensor may have (ndim is 0..8). */
+#define NN_MAX_DIMS 8
+
+/** @brief Result of every fallible call. ::NN_OK is 0, everything else an error. */
+typedef enum nn_status {
+  NN_OK = 0,                    /**< Success. */
+  NN_ERR_INVALID_ARGUMENT = 1,  /**< NULL handle, bad enum, bad number. */
+  NN_ERR_SHAPE = 2,             /**< Incompatible shapes. */
+  NN_ERR_DTYPE = 3,             /**< dtype not allowed here. */
+  NN_ERR_DEVICE = 4,            /**< Device missing, mixed devices, CUDA failure. */
+  NN_ERR_OUT_OF_MEMORY = 5,     /**< An allocation failed (host or device). */
+  NN_ERR_IO = 6,                /**< File cannot be opened/written. */
+  NN_ERR_FORMAT = 7,            /**< File or buffer is not a valid model. */
+  NN_ERR_UNSUPPORTED = 8,       /**< Valid request this build cannot do. */
+  NN_ERR_NOT_FINITE = 9,        /**< NaN/Inf appeared in training loss. */
+  NN_ERR_CANCELLED = 10,        /**< A callback asked to stop. */
+  NN_ERR_INTERNAL = 99          /**< A bug in libnn; please report it. */
+} nn_status;
+
+/**
+ * @brief Short static description of a status, e.g. "shape mismatch".
+ * @param s any value; an unknown value gives a generic text (never NULL).
+ * @return a static NUL-terminated string; never free it.
+ */
+NN_API const char *nn_status_string(nn_status s);
+
+/**
+ * @brief Message of this thread's last failed call; "" if none.
+ *
+ * The message starts with the function name and names the offending argument,
+ * e.g. `nn_tensor_zeros: shape[1] is -3; dimensions must be >= 0`. It is
+ * thread-local and is not cleared by a successful call.
+ * @return a borrowed NUL-terminated string, never NULL, valid until the next
+ *         libnn call that fails on this thread (copy it to keep it).
+ */
+NN_API const char *nn_last_error(void);
+
+/**
+ * @brief Version of the library that is running.
+ * @return NN_VERSION_MAJOR*10000 + NN_VERSION_MINOR*100 + NN_VERSION_PATCH
+ *         of the library binary (100 for 0.1.0); compare with the macros to
+ *         detect a header/library mismatch.
+ */
+NN_API int nn_version(void);
+
+/**
+ * @brief Version of the library as static text, e.g. "0.1.0".
+ * @return a static string; never free it.
+ */
+NN_API const char *nn_version_string(void);
+
+/** @} */
+
+/* ========================================================================= */
+/**
+ * @defgroup devices Devices and dtypes
+ * @brief Where tensors live and what their elements are.
+ * @{
+ */
+
+/** @brief Kind of device; the values are DLPack's kDLCPU and kDLCUDA. */
+typedef enum nn_device_type {
+  NN_CPU = 1,   /**< The host CPU (oneDNN); its only index is 0. */
+  NN_CUDA = 2   /**< An NVIDIA GPU; index 0..nn_device_count(NN_CUDA)-1. */
+} nn_device_type;
+
+/**
+ * @brief A device: a type and an index, passed by value.
+ *
+ * `type` holds an ::nn_device_type. Examples: `{NN_CPU, 0}`, `{NN_CUDA, 1}`.
+ * A type other than 1 or 2 is ::NN_ERR_INVALID_ARGUMENT; a CPU index other
+ * than 0, a CUDA index not below nn_device_count(NN_CUDA), or any CUDA device
+ * in a build without CUDA is ::NN_ERR_DEVICE.
+ */
+typedef struct nn_device {
+  int32_t type;   /**< An ::nn_device_type. */
+  int32_t index;  /**< Device ordinal. */
+} nn_device;
+
+/**
+ * @brief Number of devices of a type.
+ * @param type ::NN_CPU or ::NN_CUDA.
+ * @return CPU: 1. CUDA: the number of visible GPUs; 0 when there is none or
+ *         this build has no CUDA backend. 0 for an invalid type.
+ */
+NN_API int nn_device_count(nn_device_type type);
+
+/**
+ * @brief Sets the number of CPU threads the process's CPU work uses.
+ *
+ * Process-wide; affects later calls. Do not call it while other threads run
+ * libnn operations. Results of seeded operations do not depend on the
+ * thread count.
+ * @param n thread count; `n <= 0` means all cores.
+ * @return ::NN_OK.
+ */
+NN_API nn_status nn_set_num_threads(int n);
+
+/**
+ * @brief Element type of a tensor.
+ *
+ * Integers are U8 (unsigned) and I16/I32/I64 (signed, two's complement);
+ * floats are F16 (IEEE half), BF16 (bfloat16), F32, F64.
+ */
+typedef enum nn_dtype {
+  NN_F32 = 0,   /**< 32-bit float (torch.float32); the default for models. */
+  NN_F64 = 1,   /**< 64-bit float (torch.float64). */
+  NN_F16 = 2,   /**< IEEE 754 half (torch.float16). */
+  NN_BF16 = 3,  /**< bfloat16 (torch.bfloat16). */
+  NN_U8 = 4,    /**< unsigned 8-bit integer (torch.uint8). */
+  NN_I16 = 5,   /**< signed 16-bit integer (torch.int16). */
+  NN_I32 = 6,   /**< signed 32-bit integer (torch.int32). */
+  NN_I64 = 7    /**< signed 64-bit integer (torch.int64). */
+} nn_dtype;
+
+/**
+ * @brief Bytes per element of a dtype.
+ * @return 1, 2, 4 or 8; 0 for an invalid value.
+ */
+NN_API size_t nn_dtype_size(nn_dtype dt);
+
+/** @} */
+
+/* ========================================================================= */
+/**
+ * @defgroup tensors Tensors
+ * @brief N-dimensional arrays of rank 0..8 on a device.
+ *
+ * A tensor has a dtype, a shape, a device, and a reference-counted storage.
+ * Views (nn_tensor_reshape() of a contiguous tensor, nn_tensor_transpose(),
+ * nn_layer_param()) share storage with their source: writes through one are
+ * seen through the other, and the storage lives until the last handle that
+ * uses it is freed. Every function reads and writes elements in the tensor's
+ * own logical row-major order, whatever its memory layout.
+ *
+ * **Conversions between dtypes** (nn_tensor_to_dtype(), creation from a
+ * double, type promotion) follow PyTorch: float to integer truncates toward
+ * zero to int64 (NaN gives 0, saturating at the int64 range), then wraps to
+ * the target width (300.0 to U8 gives 44, -1.0 to U8 gives 255); integer
+ * narrowing wraps (two's complement); to F16/BF16 rounds to nearest even and
+ * overflows to infinity.
+ * @{
+ */
+
+/** @brief Opaque tensor handle; free with nn_tensor_free(). */
+typedef struct nn_tensor nn_tensor;
+
+/**
+ * @brief Creates a tensor filled with zeros.
+ * @param dt    element type.
+ * @param ndim  number of dimensions, 0..8.
+ * @param shape `ndim` dimensions, each >= 0 (NULL ok when ndim is 0).
+ * @param dev   device to allocate on.
+ * @param out   receives the new tensor (caller owns it).
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for a bad dtype, ndim, NULL
+ *         shape/out, a negative dimension or a size overflowing int64;
+ *         ::NN_ERR_DEVICE for a missing device; ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_tensor_zeros(nn_dtype dt, int ndim, const int64_t *shape, nn_device dev,
+                                 nn_tensor **out);
+
+/**
+ * @brief Creates a tensor with every element equal to `value` cast to `dt`.
+ *
+ * The cast follows the conversion rules above (torch.full with a dtype).
+ * Non-finite values are allowed for floating dtypes.
+ * @return as nn_tensor_zeros().
+ */
+NN_API nn_status nn_tensor_full(nn_dtype dt, int ndim, const int64_t *shape, double value,
+                                nn_device dev, nn_tensor **out);
+
+/**
+ * @brief Creates a tensor from host data.
+ *
+ * Copies exactly `numel * nn_dtype_size(dt)` bytes from `data`, read as
+ * row-major elements of type `dt` in host byte order. The caller keeps
+ * ownership of `data`; the tensor does not refer to it afterwards.
+ * @param data host memory of numel*size bytes (NULL ok when numel is 0).
+ * @return as nn_tensor_zeros(); ::NN_ERR_INVALID_ARGUMENT for NULL data with
+ *         numel > 0.
+ */
+NN_API nn_status nn_tensor_from_data(nn_dtype dt, int ndim, const int64_t *shape, const void *data,
+                                     nn_device dev, nn_tensor **out);
+
+/**
+ * @brief 1-D tensor of evenly spaced values, as torch.arange(start, end, step).
+ *
+ * numel = ceil((end - start) / step); element i is `start + i*step` cast to
+ * `dt`. `start == end` gives an empty tensor of shape [0].
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT when step is 0, any argument is
+ *         non-finite, the step's sign points away from `end`, or `dt` is bad;
+ *         ::NN_ERR_DEVICE; ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_tensor_arange(double start, double end, double step, nn_dtype dt, nn_device dev,
+                                  nn_tensor **out);
+
+/**
+ * @brief Tensor of independent uniform samples in [low, high).
+ *
+ * A counter-based generator: element i depends only on (seed, i), so the same
+ * seed gives the same values on every device and thread count. (The values
+ * are not those of PyTorch's generator.)
+ * @param dt floating dtype (F32, F64, F16, BF16).
+ * @return ::NN_OK; ::NN_ERR_DTYPE for an integer dtype;
+ *         ::NN_ERR_INVALID_ARGUMENT unless low < high and both are finite,
+ *         or for a bad shape; ::NN_ERR_DEVICE; ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_tensor_rand_uniform(nn_dtype dt, int ndim, const int64_t *shape, double low,
+                                        double high, uint64_t seed, nn_device dev, nn_tensor **out);
+
+/**
+ * @brief Tensor of independent normal samples N(mean, std^2).
+ *
+ * Same generator and reproducibility as nn_tensor_rand_uniform(); std 0 gives
+ * every element equal to mean.
+ * @param dt floating dtype.
+ * @return ::NN_OK; ::NN_ERR_DTYPE for an integer dtype;
+ *         ::NN_ERR_INVALID_ARGUMENT unless std >= 0 and mean, std are finite,
+ *         or for a bad shape; ::NN_ERR_DEVICE; ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_tensor_rand_normal(nn_dtype dt, int ndim, const int64_t *shape, double mean,
+                                       double std, uint64_t seed, nn_device dev, nn_tensor **out);
+
+/**
+ * @brief Releases a tensor handle. NULL is a no-op.
+ *
+ * The storage is freed when its last handle (including views and parameter
+ * handles) is released.
+ */
+NN_API void nn_tensor_free(nn_tensor *t);
+
+/** @brief Number of dimensions (0..8); -1 for NULL. */
+NN_API int nn_tensor_ndim(const nn_tensor *t);
+
+/**
+ * @brief Writes the tensor's `ndim` dimensions to `shape`.
+ * @param shape room for nn_tensor_ndim(t) values (NULL ok for a 0-dim tensor).
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL t, or NULL shape when
+ *         ndim > 0.
+ */
+NN_API nn_status nn_tensor_shape(const nn_tensor *t, int64_t *shape);
+
+/** @brief Number of elements (product of the shape; 1 for 0-dim); -1 for NULL. */
+NN_API int64_t nn_tensor_numel(const nn_tensor *t);
+
+/** @brief Element type; `(nn_dtype)-1` for NULL. */
+NN_API nn_dtype nn_tensor_dtype(const nn_tensor *t);
+
+/** @brief Device the tensor lives on; `{0, -1}` for NULL. */
+NN_API nn_device nn_tensor_device(const nn_tensor *t);
+
+/**
+ * @brief Copies the elements to host memory, row-major, from any device.
+ *
+ * Writes exactly numel*size bytes, in the tensor's logical row-major order
+ * (a transposed view is read in its own order). Synchronous.
+ * @param dst       host buffer (NULL ok when numel is 0).
+ * @param dst_bytes size of dst; must be >= numel * nn_dtype_size(dtype).
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL t/dst or dst_bytes too
+ *         small (the message gives both numbers); ::NN_ERR_DEVICE.
+ */
+NN_API nn_status nn_tensor_read(const nn_tensor *t, void *dst, size_t dst_bytes);
+
+/**
+ * @brief Overwrites the elements from host memory, row-major.
+ *
+ * Works on views: writes are seen by every handle sharing the storage
+ * (writing a parameter handle sets the layer's weights). A transposed view is
+ * written in its own row-major order. Synchronous.
+ * @param src_bytes must equal numel * nn_dtype_size(dtype) exactly.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL t/src or a wrong
+ *         src_bytes (the message gives both numbers); ::NN_ERR_DEVICE.
+ */
+NN_API nn_status nn_tensor_write(nn_tensor *t, const void *src, size_t src_bytes);
+
+/**
+ * @brief Host pointer to the first element of a contiguous CPU tensor.
+ * @return borrowed pointer, valid while `t` (or any handle sharing its
+ *         storage) lives; writes through it are seen by every sharing handle.
+ *         NULL for NULL, a CUDA tensor, or a non-contiguous view (a
+ *         transpose); possibly NULL for an empty tensor.
+ */
+NN_API void *nn_tensor_data(nn_tensor *t);
+
+/**
+ * @brief Same elements with a new shape, as torch.reshape.
+ *
+ * At most one dimension may be -1 and is inferred. A contiguous source gives
+ * a view sharing its storage; a non-contiguous source (a transpose) is copied.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL arguments, ndim outside
+ *         0..8, more than one -1 or another negative dimension;
+ *         ::NN_ERR_SHAPE when the element counts differ or -1 cannot be
+ *         inferred (the message shows both shapes); ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_tensor_reshape(const nn_tensor *t, int ndim, const int64_t *shape,
+                                   nn_tensor **out);
+
+/**
+ * @brief Swaps two dimensions, as torch.transpose; a strided view sharing storage.
+ * @param dim0,dim1 in [-ndim, ndim-1]; negative counts from the end.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL or a dim out of range.
+ */
+NN_API nn_status nn_tensor_transpose(const nn_tensor *t, int dim0, int dim1, nn_tensor **out);
+
+/**
+ * @brief Contiguous copy of the tensor on another device (same dtype, shape).
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT; ::NN_ERR_DEVICE for a missing
+ *         device or a CUDA failure; ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_tensor_to_device(const nn_tensor *t, nn_device dev, nn_tensor **out);
+
+/**
+ * @brief Contiguous copy converted to dtype `dt` (same device, shape).
+ *
+ * Follows the conversion rules of this group (torch `.to(dtype)`).
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL or a bad dt;
+ *         ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_tensor_to_dtype(const nn_tensor *t, nn_dtype dt, nn_tensor **out);
+
+/**
+ * @brief Contiguous copy with its own storage (torch.clone).
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT; ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_tensor_clone(const nn_tensor *t, nn_tensor **out);
+
+/**
+ * @brief Formats the tensor as PyTorch 2.x `print(t)` does.
+ *
+ * Examples: `tensor([[ 5,  7,  9], ...])`, `tensor([0.1000, 2.5000])`,
+ * `tensor(14)`. Floats print with 4 decimals, whole-valued floats as `1.`;
+ * scientific notation when max/min > 1000, max > 1e8 or the smallest nonzero
+ * magnitude < 1e-4; a `dtype=torch.int32` suffix for every dtype but float32
+ * and int64; more than 1000 elements are summarised with `...` (3 edge items
+ * per dimension); lines wrap at 80 columns; an empty multi-dim tensor prints
+ * `tensor([], size=(0, 3))`; a GPU tensor adds `device='cuda:0'`.
+ *
+ * snprintf-style: `*needed` (NULL ok) receives the full length including the
+ * NUL; when cap > 0 the text is written truncated to cap-1 characters and
+ * NUL-terminated; buf may be NULL when cap is 0. Returns ::NN_OK even when
+ * truncated.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL t, or NULL buf with
+ *         cap > 0; ::NN_ERR_DEVICE; ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_tensor_to_string(const nn_tensor *t, char *buf, size_t cap, size_t *needed);
+
+/** @} */
+
+/* ========================================================================= */
+/**
+ * @defgroup ops Operations
+ * @brief Elementwise, reduction, matrix and least-squares operations.
+ *
+ * Every operation returns a new tensor (caller owns it) on the operands'
+ * device. Both operands must be on the same device (else ::NN_ERR_DEVICE).
+ *
+ * **Type promotion** is PyTorch's `torch.result_type`: categories integer <
+ * floating. Two operands of the same rank class (both with dimensions, or
+ * both 0-dim) promote normally: the wider type wins (U8+I16 gives I16,
+ * F16+BF16 gives F32, any integer + any float gives that float). A 0-dim
+ * operand against a dimensioned one decides the type only when its category
+ * is higher: `I32[3] + I64[]` gives I32, `F16[3] + F64[]` gives F16,
+ * `I32[3] + F64[]` gives F64. Integer arithmetic wraps (two's complement).
+ *
+ * **Broadcasting** is NumPy's/PyTorch's: shapes are aligned at their last
+ * dimension; each pair of dimensions must be equal or one of them 1 (a
+ * missing leading dimension counts as 1); the result takes the larger.
+ * Otherwise ::NN_ERR_SHAPE with both shapes in the message.
+ *
+ * Integer dtypes work for every op that makes sense on integers: add, sub,
+ * mul, matmul, sum, max, min, argmax, neg, abs (and relu, step).
+ * @{
+ */
+
+/** @brief Elementwise functions for nn_unary(). */
+typedef enum nn_unary_op {
+  NN_OP_NEG = 0,  /**< -x (wraps on U8, as torch). */
+  NN_OP_ABS,      /**< |x|. */
+  NN_OP_EXP,      /**< e^x. */
+  NN_OP_LOG,      /**< natural log; log(0) = -inf, log(<0) = NaN. */
+  NN_OP_SQRT,     /**< square root; NaN for x < 0. */
+  NN_OP_RELU,     /**< max(x, 0). */
+  NN_OP_SIGMOID,  /**< 1 / (1 + e^-x). */
+  NN_OP_TANH,     /**< tanh(x). */
+  NN_OP_STEP      /**< STEP: 1 where x > 0 else 0 */
+} nn_unary_op;
+
+/** @brief Elementwise operators for nn_binary() and nn_binary_scalar(). */
+typedef enum nn_binary_op {
+  NN_OP_ADD = 0,  /**< a + b. */
+  NN_OP_SUB,      /**< a - b. */
+  NN_OP_MUL,      /**< a * b. */
+  NN_OP_DIV,      /**< true division (torch.div): integer / integer gives F32. */
+  NN_OP_MAX,      /**< torch.maximum: NaN propagates. */
+  NN_OP_MIN       /**< torch.minimum: NaN propagates. */
+} nn_binary_op;
+
+/** @brief Reductions for nn_reduce(). */
+typedef enum nn_reduce_op {
+  NN_REDUCE_SUM = 0,  /**< Sum: integers give I64, floats keep their dtype. */
+  NN_REDUCE_MEAN,     /**< Mean: floating dtypes only; NaN over an empty dim. */
+  NN_REDUCE_MAX,      /**< Maximum value, same dtype; NaN propagates. */
+  NN_REDUCE_MIN,      /**< Minimum value, same dtype; NaN propagates. */
+  NN_REDUCE_ARGMAX    /**< Index (I64) of the first maximum; NaN counts as the maximum. */
+} nn_reduce_op;
+
+/** @brief `dim` value for nn_reduce() meaning "reduce over every dimension". */
+#define NN_ALL_DIMS (-128)
+
+/**
+ * @brief Applies an elementwise function: out = op(x), same shape.
+ *
+ * Result dtype: NEG, ABS, RELU and STEP keep the dtype (integers included;
+ * STEP gives 0/1); EXP, LOG, SQRT, SIGMOID and TANH keep a floating dtype and
+ * turn an integer dtype into F32.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL or a bad op;
+ *         ::NN_ERR_OUT_OF_MEMORY; ::NN_ERR_DEVICE.
+ */
+NN_API nn_status nn_unary(nn_unary_op op, const nn_tensor *x, nn_tensor **out);
+
+/**
+ * @brief Elementwise `a op b` with NumPy/PyTorch broadcasting and type promotion.
+ *
+ * The result has the broadcast shape and the promoted dtype (F32 for DIV of
+ * two integer tensors).
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL or a bad op;
+ *         ::NN_ERR_SHAPE when the shapes do not broadcast (both shapes are
+ *         in the message); ::NN_ERR_DEVICE for operands on different
+ *         devices; ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_binary(nn_binary_op op, const nn_tensor *a, const nn_tensor *b, nn_tensor **out);
+
+/**
+ * @brief Elementwise `a op b` with a scalar b that acts as a Python number.
+ *
+ * An integral b (finite, no fractional part) is a Python int, anything else
+ * (including NaN and infinities) a float. An integer tensor op an int keeps
+ * the tensor's dtype (DIV gives F32); an integer tensor op a float gives F32;
+ * a floating tensor keeps its dtype. Example: `[1,2,3] + 1` is I64 `[2,3,4]`.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL or a bad op;
+ *         ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_binary_scalar(nn_binary_op op, const nn_tensor *a, double b, nn_tensor **out);
+
+/**
+ * @brief Reduces over one dimension or all, as torch.sum/mean/amax/amin/argmax.
+ *
+ * Result dtype: SUM of integers gives I64, of floats the same dtype (F16/BF16
+ * accumulate in F32); MEAN of integers is ::NN_ERR_DTYPE; MAX/MIN keep the
+ * dtype; ARGMAX gives I64 (with ::NN_ALL_DIMS, the index into the row-major
+ * flattened tensor). Over an empty dimension SUM gives 0 and MEAN NaN, while
+ * MAX, MIN and ARGMAX answer ::NN_ERR_SHAPE.
+ * @param dim     in [-ndim, ndim-1] (negative counts from the end; 0 and -1
+ *                for a 0-dim tensor) or ::NN_ALL_DIMS, which reduces to a
+ *                0-dim tensor.
+ * @param keepdim keep reduced dimensions with size 1 (with ::NN_ALL_DIMS:
+ *                every dimension becomes 1).
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL, a bad op or dim out of
+ *         range; ::NN_ERR_DTYPE; ::NN_ERR_SHAPE; ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_reduce(nn_reduce_op op, const nn_tensor *x, int dim, bool keepdim,
+                           nn_tensor **out);
+
+/**
+ * @brief Matrix product with torch.matmul's rules.
+ *
+ * - both 1-D `[k]`,`[k]`: dot product, a 0-dim result;
+ * - both 2-D `[n,k]`,`[k,m]`: matrix product `[n,m]`;
+ * - a 1-D `[k]` with b of rank >= 2: a is treated as `[1,k]` and the 1 removed;
+ * - a of rank >= 2 with b 1-D `[k]`: b is treated as `[k,1]` and the 1 removed
+ *   (`[2,3] x [3]` gives `[2]`);
+ * - otherwise batched: the leading (batch) dimensions broadcast and the last
+ *   two multiply (`[j,1,n,k] x [l,k,m]` gives `[j,l,n,m]`).
+ *
+ * Result dtype: the promoted dtype; integer matmul accumulates in int64 and
+ * wraps to the result width; F16/BF16 accumulate in F32.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL; ::NN_ERR_SHAPE for a
+ *         0-dim operand, mismatched inner dimensions or batch dimensions that
+ *         do not broadcast (both shapes in the message); ::NN_ERR_DEVICE;
+ *         ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_matmul(const nn_tensor *a, const nn_tensor *b, nn_tensor **out);
+
+/**
+ * @brief Least-squares solution x minimising ||a x - b||_2.
+ *
+ * Householder QR in float64 (closed-form linear regression,
+ * w = (X^T X)^-1 X^T y computed stably).
+ * @param a `[n, m]` with n >= m and full column rank.
+ * @param b `[n]` or `[n, k]`.
+ * @param x receives `[m]` or `[m, k]`, on a's device, of the promoted floating
+ *          dtype of a and b (F32 when both are integers).
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT (with the reason) for NULL,
+ *         n < m, non-finite input, or rank deficiency
+ *         (|R_ii| <= max(n,m) * eps * max|R_jj|); ::NN_ERR_SHAPE when a is
+ *         not 2-D, b is not 1-D/2-D, or their row counts differ;
+ *         ::NN_ERR_DEVICE; ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_lstsq(const nn_tensor *a, const nn_tensor *b, nn_tensor **x);
+
+/** @} */
+
+/* ========================================================================= */
+/**
+ * @defgroup layers Layers
+ * @brief Fully connected (Linear) layers and activation layers.
+ *
+ * Linear follows PyTorch's `nn.Linear`: weight `[out_features, in_features]`,
+ * bias `[out_features]`, `y = x W^T + b` for `x` of shape
+ * `[..., in_features]`, giving `[..., out_features]`. Parameters are F32 and
+ * a new layer lives on the CPU (nn_model_to() moves a model's layers).
+ *
+ * Backpropagation is in matrix form: for `Y = X W^T + b` with upstream
+ * gradient G, `dX = G W`, `dW = G^T X`, `db = sum of G over rows`; an
+ * activation multiplies G elementwise by its derivative.
+ * @{
+ */
+
+/** @brief Opaque layer handle; free with nn_layer_free() unless a model owns it. */
+typedef struct nn_layer nn_layer;
+
+/** @brief Activation functions (as layers and in nn_model_mlp()). */
+typedef enum nn_activation {
+  NN_ACT_IDENTITY = 0,  /**< y = x. */
+  NN_ACT_RELU,          /**< y = max(x, 0); derivative 0 at x <= 0. */
+  NN_ACT_SIGMOID,       /**< y = 1/(1+e^-x); dy/dx = y(1-y). */
+  NN_ACT_TANH,          /**< y = tanh(x); dy/dx = 1-y^2. */
+  NN_ACT_STEP,          /**< threshold at 0, output 0/1; backward passes the gradient straight through */
+  NN_ACT_SOFTMAX,       /**< over the last dim */
+  NN_ACT_LEAKY_RELU     /**< slope 0.01 */
+} nn_activation;
+
+/** @brief What a layer is. */
+typedef enum nn_layer_kind {
+  NN_LAYER_LINEAR = 0,      /**< A fully connected layer. */
+  NN_LAYER_ACTIVATION = 1   /**< An elementwise (or softmax) activation. */
+} nn_layer_kind;
+
+/** @brief Which parameter of a Linear layer. */
+typedef enum nn_param {
+  NN_PARAM_WEIGHT = 0,  /**< `[out_features, in_features]`. */
+  NN_PARAM_BIAS = 1     /**< `[out_features]`. */
+} nn_param;
+
+/**
+ * @brief Creates a Linear layer on the CPU, F32, initialised like PyTorch.
+ *
+ * Initialisation is PyTorch's default: weight Kaiming-uniform with
+ * a = sqrt(5), i.e. uniform in +-1/sqrt(in_features), and bias uniform in
+ * +-1/sqrt(in_features), drawn from the library's default seed 0 (the
+ * values are reproducible, not those of PyTorch's generator).
+ * @param in_features  >= 1.
+ * @param out_features >= 1.
+ * @param bias         whether the layer has a bias.
+ * @param out          receives the layer (caller owns it).
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for a size < 1 or NULL out;
+ *         ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_layer_linear(int64_t in_features, int64_t out_features, bool bias, nn_layer **out);
+
+/**
+ * @brief Creates an activation layer (no parameters).
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for a bad act or NULL out.
+ */
+NN_API nn_status nn_layer_activation(nn_activation act, nn_layer **out);
+
+/**
+ * @brief Frees a layer the caller owns. NULL is a no-op.
+ *
+ * Never pass a layer owned by a model (one given to nn_model_add() with
+ * ::NN_OK, or borrowed from nn_model_layer()). Parameter handles from
+ * nn_layer_param() stay valid: they keep the storage alive.
+ */
+NN_API void nn_layer_free(nn_layer *layer);
+
+/** @brief Kind of a layer; `(nn_layer_kind)-1` for NULL. */
+NN_API nn_layer_kind nn_layer_kind_of(const nn_layer *layer);
+
+/**
+ * @brief A parameter of a Linear layer as a tensor sharing the layer's storage.
+ *
+ * Writes through the returned tensor (nn_tensor_write(), nn_tensor_data())
+ * change the layer, and training is seen through it. The caller owns and
+ * frees the handle; the storage lives as long as either uses it. After
+ * nn_model_to() moves the layer, an earlier handle still refers to the old
+ * storage: get it again.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL, a bad `which`, an
+ *         activation layer, or ::NN_PARAM_BIAS of a layer without bias.
+ */
+NN_API nn_status nn_layer_param(nn_layer *layer, nn_param which, nn_tensor **out);
+
+/**
+ * @brief A copy of the gradient accumulated for a parameter (its shape, dtype, device).
+ *
+ * Zeros when nothing has been accumulated since the last zero_grad.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT as nn_layer_param();
+ *         ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_layer_grad(nn_layer *layer, nn_param which, nn_tensor **out);
+
+/**
+ * @brief Applies one layer to x, like calling a PyTorch module: `y = layer(x)`.
+ *
+ * Inference only: no gradient state is kept. Linear needs x of shape
+ * `[..., in_features]` (ndim >= 1); an activation accepts any shape (softmax
+ * over the last dimension).
+ * @param y receives a new tensor (caller owns it).
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL; ::NN_ERR_SHAPE for a
+ *         wrong feature count (both shapes in the message); ::NN_ERR_DTYPE
+ *         for an integer x or, for Linear, a dtype other than the
+ *         parameters'; ::NN_ERR_DEVICE when x is not on a Linear layer's
+ *         device (an activation layer has no parameters and runs on x's
+ *         device, like PyTorch's `nn.ReLU`); ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_layer_forward(nn_layer *layer, const nn_tensor *x, nn_tensor **y);
+
+/** @} */
+
+/* ========================================================================= */
+/**
+ * @defgroup models Models (sequential MLPs)
+ * @brief A model is a sequence of layers applied in order, like nn.Sequential.
+ * @{
+ */
+
+/** @brief Opaque model handle; free with nn_model_free(). */
+typedef struct nn_model nn_model;
+
+/**
+ * @brief Weight initialisation schemes for nn_model_init().
+ *
+ * fan_in = in_features, fan_out = out_features of each Linear layer:
+ * - TORCH_DEFAULT: weight U(+-1/sqrt(fan_in)) (Kaiming-uniform, a = sqrt(5)),
+ *   bias U(+-1/sqrt(fan_in));
+ * - HE_UNIFORM: weight U(+-sqrt(6/fan_in)) (kaiming_uniform_, gain sqrt(2));
+ * - HE_NORMAL: weight N(0, std = sqrt(2/fan_in)) (kaiming_normal_);
+ * - XAVIER_UNIFORM: weight U(+-sqrt(6/(fan_in+fan_out))) (xavier_uniform_);
+ * - XAVIER_NORMAL: weight N(0, std = sqrt(2/(fan_in+fan_out))) (xavier_normal_);
+ * - ZEROS: every weight 0.
+ *
+ * All but TORCH_DEFAULT set biases to 0.
+ */
+typedef enum nn_init {
+  NN_INIT_TORCH_DEFAULT = 0, NN_INIT_HE_UNIFORM, NN_INIT_HE_NORMAL,
+  NN_INIT_XAVIER_UNIFORM, NN_INIT_XAVIER_NORMAL, NN_INIT_ZEROS
+} nn_init;   /* all but TORCH_DEFAULT set biases to 0; HE_* use gain sqrt(2), fan_in */
+
+/**
+ * @brief Creates an empty model on the CPU.
+ *
+ * An empty model's forward pass returns a copy of its input.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL out; ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_model_create(nn_model **out);
+
+/**
+ * @brief Appends a layer; the model takes ownership on ::NN_OK.
+ *
+ * The layer is moved to the model's device. On failure the caller still owns
+ * the layer. Afterwards the layer is borrowed: do not free it.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL or a layer that
+ *         already belongs to a model; ::NN_ERR_SHAPE when a Linear layer's
+ *         in_features differs from the out_features of the model's last
+ *         Linear layer; ::NN_ERR_DEVICE; ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_model_add(nn_model *m, nn_layer *layer);
+
+/**
+ * @brief Builds an MLP: Linear(s0,s1), hidden, ..., Linear(s[n-2],s[n-1]), output.
+ *
+ * Layers: `Linear(sizes[0], sizes[1])`, `hidden`, `Linear(sizes[1],
+ * sizes[2])`, `hidden`, ..., `Linear(sizes[n-2], sizes[n-1])`, `output`; an
+ * ::NN_ACT_IDENTITY activation adds no layer. Every Linear has a bias and is
+ * initialised as by nn_model_init(m, NN_INIT_TORCH_DEFAULT, 0). On the CPU.
+ * Example: sizes {2, 2, 1}, SIGMOID, SIGMOID gives the 2-2-1 XOR net with
+ * 4 layers and 9 parameters.
+ * @param n_sizes >= 2.
+ * @param sizes   n_sizes layer widths, each >= 1.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL, n_sizes < 2, a size
+ *         < 1 or a bad activation; ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_model_mlp(int n_sizes, const int64_t *sizes, nn_activation hidden,
+                              nn_activation output, nn_model **out);
+
+/**
+ * @brief Frees a model and every layer it owns. NULL is a no-op.
+ *
+ * Free its optimizers first. Parameter tensors obtained with
+ * nn_layer_param() stay valid (they keep their storage alive).
+ */
+NN_API void nn_model_free(nn_model *m);
+
+/** @brief Number of layers (activations count); -1 for NULL. */
+NN_API int nn_model_num_layers(const nn_model *m);
+
+/**
+ * @brief The layer at `index` (0-based), borrowed: do not free.
+ * @param out receives a borrowed pointer, valid until the model is freed.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL or index outside
+ *         0..num_layers-1.
+ */
+NN_API nn_status nn_model_layer(nn_model *m, int index, nn_layer **out);
+
+/** @brief Total number of parameter elements (weights and biases); -1 for NULL. */
+NN_API int64_t nn_model_num_params(const nn_model *m);
+
+/**
+ * @brief Re-initialises every Linear layer with a scheme (see ::nn_init).
+ *
+ * Seeded and reproducible: the same seed gives the same weights on every
+ * device and thread count. Gradients are not changed.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL or a bad scheme.
+ */
+NN_API nn_status nn_model_init(nn_model *m, nn_init scheme, uint64_t seed);
+
+/**
+ * @brief Moves every parameter and gradient of the model to a device.
+ *
+ * Move the model before creating its optimizer. Parameter handles obtained
+ * before the move refer to the old storage.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT; ::NN_ERR_DEVICE for a missing
+ *         device; ::NN_ERR_OUT_OF_MEMORY (the model is unchanged on failure).
+ */
+NN_API nn_status nn_model_to(nn_model *m, nn_device dev);
+
+/** @brief Device of the model's parameters; `{0, -1}` for NULL. */
+NN_API nn_device nn_model_device(const nn_model *m);
+
+/**
+ * @brief Inference: applies the layers in order, keeping no gradient state.
+ *
+ * May run concurrently on the same model from many threads.
+ * @param x `[n, in_features]` (or `[..., in_features]`), the parameters'
+ *          dtype (F32), on the model's device.
+ * @param y receives a new tensor (caller owns it).
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL; ::NN_ERR_SHAPE for a
+ *         wrong feature count; ::NN_ERR_DTYPE; ::NN_ERR_DEVICE when x is on
+ *         another device; ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_model_forward(nn_model *m, const nn_tensor *x, nn_tensor **y);
+
+/**
+ * @brief A text table of the model: one row per layer with its index, type
+ *        (e.g. `Linear(784, 512)`, `ReLU`), output features and parameter
+ *        count, then the total parameter count and the device.
+ *
+ * snprintf-style, as nn_tensor_to_string(): `*needed` (NULL ok) gets the full
+ * length including the NUL; with cap > 0 the text is truncated to cap-1
+ * characters and NUL-terminated; buf may be NULL when cap is 0.
+ * @return ::NN_OK (even when truncated); ::NN_ERR_INVALID_ARGUMENT for NULL m,
+ *         or NULL buf with cap > 0.
+ */
+NN_API nn_status nn_model_summary(const nn_model *m, char *buf, size_t cap, size_t *needed);
+
+/**
+ * @brief Converts every parameter and gradient of the model to a floating dtype.
+ *
+ * Models are F32 by default; F64 is for exact work such as finite-difference
+ * gradient checks. Afterwards nn_model_forward() and nn_model_backward()
+ * compute in that dtype (floating inputs of another dtype are converted),
+ * layers added later are converted too, and nn_layer_param() returns tensors
+ * of that dtype. Like nn_model_to(), parameter handles obtained before the
+ * conversion refer to the old storage; convert before creating an optimizer.
+ * @param dt ::NN_F32 or ::NN_F64.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL or a value that is not
+ *         an ::nn_dtype; ::NN_ERR_DTYPE for any other dtype;
+ *         ::NN_ERR_OUT_OF_MEMORY (the model is unchanged on failure).
+ */
+NN_API nn_status nn_model_to_dtype(nn_model *m, nn_dtype dt);
+
+/** @brief Dtype of the model's parameters (::NN_F32 unless changed); `(nn_dtype)-1` for NULL. */
+NN_API nn_dtype nn_model_dtype(const nn_model *m);
+
+/** @} */
+
+/* ========================================================================= */
+/**
+ * @defgroup training Losses, gradients, optimizers
+ * @brief Loss functions, backpropagation, SGD/Adam/AdamW and StepLR.
+ *
+ * Shapes: p (pred) and y (target) have the same shape `[n, ...]` for every
+ * loss but ::NN_LOSS_CROSS_ENTROPY; pred is floating, and a floating target
+ * of another dtype is converted to pred's. n is the number of samples (the
+ * first dimension; 1 for a 0-dim pred).
+ *
+ * Targets in detail:
+ * - MSE, SSE, HALF_MSE, BCE, BCE_WITH_LOGITS: a floating target of pred's
+ *   shape; for a one-column pred `[n, 1]` a target `[n]` is also accepted
+ *   (read as `[n, 1]`, never broadcast to `[n, n]`). A floating target of
+ *   another dtype is converted to pred's; an integer target is
+ *   ::NN_ERR_DTYPE.
+ * - CROSS_ENTROPY: pred `[n, c]`; target either ::NN_I64 class ids `[n]`,
+ *   each in 0..c-1 (else ::NN_ERR_INVALID_ARGUMENT naming the row), or
+ *   floating probabilities `[n, c]` (converted to pred's dtype). Class ids
+ *   of another dtype (integer or floating) are ::NN_ERR_DTYPE, as in
+ *   PyTorch.
+ * - Any other shape: ::NN_ERR_SHAPE with both shapes in the message.
+ * @{
+ */
+
+/**
+ * @brief Loss functions.
+ *
+ * - MSE: mean over all elements of (p - y)^2 (torch MSELoss, reduction mean).
+ * - SSE: sum over all elements of (p - y)^2 (MSELoss, reduction sum).
+ * - HALF_MSE: 1/(2n) * sum over samples of ||p - y||^2 (with batch 1 and
+ *   Linear + STEP this gives the perceptron rule `w += lr (y - y^) x`).
+ * - BCE: -mean(y log p + (1-y) log(1-p)), p in (0,1) (torch BCELoss; logs
+ *   clamped at -100 as torch does); y in [0,1].
+ * - BCE_WITH_LOGITS: BCE of sigmoid(p), computed stably from the logits
+ *   (torch BCEWithLogitsLoss).
+ * - CROSS_ENTROPY: softmax + negative log-likelihood over logits p `[n, c]`,
+ *   mean over samples, computed with log-sum-exp (torch CrossEntropyLoss).
+ *   Target: I64 class ids `[n]` in 0..c-1, or F32 probabilities `[n, c]`
+ *   (loss = -mean over samples of sum_j y_j log softmax(p)_j).
+ */
+typedef enum nn_loss {
+  NN_LOSS_MSE = 0,        /**< mean over all elements of (p - y)^2 (torch MSELoss) */
+  NN_LOSS_SSE,            /**< sum of (p - y)^2 */
+  NN_LOSS_HALF_MSE,       /**< 1/(2n) * sum over samples of ||p - y||^2 */
+  NN_LOSS_BCE,            /**< binary cross-entropy on probabilities in (0,1), mean */
+  NN_LOSS_BCE_WITH_LOGITS,/**< binary cross-entropy on logits, mean */
+  NN_LOSS_CROSS_ENTROPY   /**< softmax + NLL over logits [n,c]; target I64 class ids [n] or F32 probabilities [n,c]; mean */
+} nn_loss;
+
+/** @brief Opaque optimizer handle; free with nn_optimizer_free(). */
+typedef struct nn_optimizer nn_optimizer;
+
+/**
+ * @brief Computes a loss and optionally its gradient with respect to pred.
+ * @param pred   predictions (floating; logits for BCE_WITH_LOGITS and
+ *               CROSS_ENTROPY).
+ * @param target targets, see ::nn_loss.
+ * @param value  receives the loss (a double).
+ * @param grad   NULL to skip; else receives d loss / d pred, a new tensor of
+ *               pred's shape, dtype and device (caller owns it).
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL pred/target/value, a
+ *         bad loss, or a class id outside 0..c-1; ::NN_ERR_SHAPE for
+ *         mismatched shapes (both in the message); ::NN_ERR_DTYPE for an
+ *         integer pred or a target of the wrong dtype; ::NN_ERR_DEVICE for
+ *         tensors on different devices; ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_loss_compute(nn_loss loss, const nn_tensor *pred, const nn_tensor *target,
+                                 double *value, nn_tensor **grad /* NULL to skip; d loss / d pred */);
+
+/**
+ * @brief Sets every accumulated gradient of the model to zero.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL.
+ */
+NN_API nn_status nn_model_zero_grad(nn_model *m);
+
+/**
+ * @brief Forward + loss + backpropagation; gradients accumulate (add to the
+ *        existing ones, as PyTorch's backward()).
+ *
+ * Uses a per-model workspace: after the first call with a shape, a step
+ * allocates nothing.
+ * @param x          `[n, in_features]` on the model's device.
+ * @param target     target for `loss` (see ::nn_loss).
+ * @param loss_value receives the loss of this batch.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT; ::NN_ERR_SHAPE for a wrong
+ *         feature count or a target that does not fit the output;
+ *         ::NN_ERR_DTYPE; ::NN_ERR_DEVICE; ::NN_ERR_OUT_OF_MEMORY. On failure
+ *         the gradients are unchanged.
+ */
+NN_API nn_status nn_model_backward(nn_model *m, const nn_tensor *x, const nn_tensor *target,
+                                   nn_loss loss, double *loss_value);
+
+/**
+ * @brief Creates an SGD optimizer for the parameters of m (torch.optim.SGD semantics).
+ *
+ * Per parameter p with gradient g, at each step (dampening 0):
+ * @code
+ *   g = g + weight_decay * p
+ *   if momentum != 0:
+ *       buf = g                      (first step)
+ *       buf = momentum * buf + g     (later steps)
+ *       g = nesterov ? g + momentum * buf : buf
+ *   p = p - lr * g
+ * @endcode
+ * @param lr           >= 0.
+ * @param momentum     >= 0.
+ * @param weight_decay >= 0 (L2 penalty added to the gradient).
+ * @param nesterov     Nesterov momentum; needs momentum > 0.
+ * @param out          receives the optimizer. It keeps a reference to m:
+ *                     the model must outlive its optimizer.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL, a negative or
+ *         non-finite hyper-parameter, or nesterov with momentum 0;
+ *         ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_optimizer_sgd(nn_model *m, double lr, double momentum, double weight_decay,
+                                  bool nesterov, nn_optimizer **out);   /* torch.optim.SGD semantics */
+
+/**
+ * @brief Creates an Adam (or AdamW) optimizer for the parameters of m.
+ *
+ * torch.optim.Adam / AdamW (amsgrad off). Per parameter p with gradient g,
+ * step t = 1, 2, ..., moments m0 = v0 = 0:
+ * @code
+ *   if decoupled: p = p * (1 - lr * weight_decay)      (AdamW)
+ *   else:         g = g + weight_decay * p             (Adam, L2)
+ *   m = beta1 * m + (1 - beta1) * g
+ *   v = beta2 * v + (1 - beta2) * g^2
+ *   m^ = m / (1 - beta1^t);   v^ = v / (1 - beta2^t)
+ *   p = p - lr * m^ / (sqrt(v^) + eps)
+ * @endcode
+ * PyTorch's defaults: lr 1e-3, betas 0.9/0.999, eps 1e-8, weight_decay 0
+ * (Adam) or 1e-2 (AdamW).
+ * @param lr >= 0. @param beta1,beta2 in [0, 1). @param eps >= 0.
+ * @param weight_decay >= 0. @param decoupled true for AdamW.
+ * @param out receives the optimizer; the model must outlive it.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL or a hyper-parameter
+ *         out of range or non-finite; ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_optimizer_adam(nn_model *m, double lr, double beta1, double beta2, double eps,
+                                   double weight_decay, bool decoupled /* AdamW */, nn_optimizer **out);
+
+/** @brief Frees an optimizer and its state. NULL is a no-op. The model must outlive its optimizer. */
+NN_API void nn_optimizer_free(nn_optimizer *opt);
+
+/**
+ * @brief Updates every parameter of the optimizer's model from its
+ *        accumulated gradient (optimizer.step()). Does not zero the gradients.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL; ::NN_ERR_DEVICE;
+ *         ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_optimizer_step(nn_optimizer *opt);
+
+/**
+ * @brief Sets every gradient of the optimizer's model to zero (optimizer.zero_grad()).
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL.
+ */
+NN_API nn_status nn_optimizer_zero_grad(nn_optimizer *opt);
+
+/** @brief Current learning rate; NaN for NULL. */
+NN_API double nn_optimizer_lr(const nn_optimizer *opt);
+
+/**
+ * @brief Sets the current learning rate (param_group['lr'] = lr).
+ * @param lr finite, >= 0.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL or a bad lr.
+ */
+NN_API nn_status nn_optimizer_set_lr(nn_optimizer *opt, double lr);
+
+/**
+ * @brief Attaches a StepLR schedule (torch.optim.lr_scheduler.StepLR).
+ *
+ * Counting k calls of nn_optimizer_epoch_end() from now, the learning rate
+ * becomes lr0 * gamma^floor(k / step_size), lr0 being the learning rate when
+ * this is called; i.e. every step_size-th call multiplies it by gamma.
+ * Replaces an earlier schedule.
+ * @param step_size >= 1.
+ * @param gamma     finite, > 0 (0.5 halves the rate).
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL or bad values.
+ */
+NN_API nn_status nn_optimizer_set_step_lr(nn_optimizer *opt, int step_size, double gamma); /* torch StepLR */
+
+/**
+ * @brief Ends an epoch: advances the schedule (scheduler.step()).
+ *
+ * Without a schedule the learning rate is unchanged. nn_model_fit() calls it
+ * once per epoch.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL.
+ */
+NN_API nn_status nn_optimizer_epoch_end(nn_optimizer *opt);                               /* scheduler.step() */
+
+/** @} */
+
+/* ========================================================================= */
+/**
+ * @defgroup fit Training loop
+ * @brief nn_model_fit(), per-epoch reports and callbacks, nn_model_evaluate().
+ *
+ * **The loop.** For each epoch: if shuffle, draw a new permutation of the
+ * rows (from the seed and the epoch number: reproducible); for each batch
+ * of `batch_size` rows in that order (the last partial batch is used, as a
+ * DataLoader with drop_last=False): zero_grad, forward, loss, backward,
+ * optimizer step; then nn_optimizer_epoch_end(). The epoch's loss is the mean
+ * of its batch losses. Then, with a validation set, val_loss and
+ * val_accuracy are computed as by nn_model_evaluate(); then the callback
+ * runs with the epoch's report.
+ *
+ * **Accuracy** (classification losses BCE, BCE_WITH_LOGITS, CROSS_ENTROPY;
+ * NaN for the others): the fraction of samples predicted right. For
+ * multi-column outputs `[n, c]`: argmax of the prediction equals the class id
+ * (I64 target `[n]`) or the argmax of the one-hot/probability target. For one
+ * column: the prediction thresholded at probability 0.5 (p >= 0.5, or
+ * sigmoid(logit) >= 0.5 for BCE_WITH_LOGITS) equals the target thresholded at
+ * 0.5.
+ *
+ * **Early stopping** (patience > 0, needs a validation set): after each epoch,
+ * if val_loss is below the best so far it becomes the best; otherwise a
+ * counter grows, and training stops with ::NN_OK when `patience` epochs in a
+ * row brought no improvement. The model keeps the weights of its last epoch.
+ *
+ * **Cancel.** A callback returning non-zero stops training after that epoch:
+ * ::NN_ERR_CANCELLED, and the model keeps what it learned so far.
+ *
+ * **NaN rollback.** If an epoch's loss becomes NaN or infinite (as it does
+ * when any of its batch losses does), or its weights do, training stops at
+ * the end of that epoch with ::NN_ERR_NOT_FINITE (the message names the
+ * epoch) and the model and optimizer are put back to their state at the end
+ * of the last epoch whose loss was finite (the starting weights if none), so
+ * a diverging run never leaves a poisoned model. The loss is read once per
+ * epoch: on a GPU the batches run without a host synchronisation.
+ * @{
+ */
+
+/** @brief What nn_model_fit() reports after each epoch. */
+typedef struct nn_epoch_report {
+  int epoch;            /**< 0-based */
+  int epochs;           /**< total epochs requested */
+  double loss;          /**< mean training loss over the epoch's batches */
+  double val_loss;      /**< NaN when no validation set */
+  double val_accuracy;  /**< NaN when none or not a classification loss */
+  double lr;            /**< learning rate used in this epoch */
+  double seconds;       /**< wall time of this epoch */
+} nn_epoch_report;
+
+/**
+ * @brief Per-epoch callback, e.g. for a progress bar.
+ * @param report    the epoch's report, borrowed for the duration of the call.
+ * @param user_data nn_fit_options::user_data.
+ * @return 0 to continue; non-zero stops training (::NN_ERR_CANCELLED).
+ */
+typedef int (*nn_epoch_callback)(const nn_epoch_report *report, void *user_data); /* non-zero stops: NN_ERR_CANCELLED */
+
+/** @brief Current version of ::nn_fit_options. */
+#define NN_FIT_OPTIONS_VERSION 1
+
+/**
+ * @brief Options of nn_model_fit(); fill with nn_fit_options_init() first,
+ *        then change what you need (new fields are only ever appended).
+ */
+typedef struct nn_fit_options {
+  uint32_t version;           /**< NN_FIT_OPTIONS_VERSION */
+  int epochs;                 /**< default 10; >= 1 */
+  int64_t batch_size;         /**< 1 = online, 0 = full batch, else minibatch; default 32 */
+  bool shuffle;               /**< default true: reshuffle every epoch */
+  uint64_t seed;              /**< shuffle seed; default 0 */
+  nn_loss loss;               /**< default NN_LOSS_MSE */
+  const nn_tensor *val_x;     /**< optional validation set (borrowed; NULL for none) */
+  const nn_tensor *val_y;     /**< validation targets; set with val_x */
+  int patience;               /**< early stopping on val_loss; 0 = off */
+  nn_epoch_callback on_epoch; /**< optional (NULL for none) */
+  void *user_data;            /**< passed to on_epoch */
+} nn_fit_options;
+
+/**
+ * @brief Fills defaults and the version: epochs 10, batch_size 32, shuffle
+ *        true, seed 0, loss MSE, no validation set, patience 0, no callback.
+ *        NULL is a no-op.
+ */
+NN_API void nn_fit_options_init(nn_fit_options *o);
+
+/**
+ * @brief Trains the model with the optimizer on (x, y); see the loop above.
+ * @param m    the model (on the device of x and y).
+ * @param opt  an optimizer created for m.
+ * @param x    inputs `[n, in_features]`, n >= 1.
+ * @param y    targets with n rows, as the loss requires (see ::nn_loss).
+ * @param opts options filled by nn_fit_options_init(); borrowed for the call.
+ * @param last NULL ok; on ::NN_OK or ::NN_ERR_CANCELLED receives the report
+ *             of the last epoch trained.
+ * @return ::NN_OK (all epochs, or early stopping); ::NN_ERR_CANCELLED;
+ *         ::NN_ERR_NOT_FINITE (weights rolled back);
+ *         ::NN_ERR_INVALID_ARGUMENT for NULL, a wrong options version,
+ *         epochs < 1, batch_size < 0, patience < 0, patience > 0 without a
+ *         validation set, only one of val_x/val_y, a bad loss, or an
+ *         optimizer of another model; ::NN_ERR_SHAPE for a wrong feature
+ *         count, x/y row mismatch or a target shape the loss does not
+ *         accept; ::NN_ERR_DTYPE; ::NN_ERR_DEVICE when the data are not on
+ *         the model's device; ::NN_ERR_OUT_OF_MEMORY. On an argument error
+ *         the model is untouched.
+ * On CUDA, the forward/loss/backward step is recorded as a CUDA Graph and
+ * replayed once a batch shape repeats (same results, bit for bit; a step
+ * that cannot be recorded just runs as before); the environment variable
+ * NN_CUDA_GRAPHS=0 turns that off.
+ */
+NN_API nn_status nn_model_fit(nn_model *m, nn_optimizer *opt, const nn_tensor *x, const nn_tensor *y,
+                              const nn_fit_options *opts, nn_epoch_report *last /* NULL ok */);
+
+/**
+ * @brief Loss (and accuracy) of the model on (x, y), without changing it.
+ *
+ * The loss over the whole set as ::nn_loss defines it; accuracy as defined
+ * for the training loop (NaN for a non-classification loss).
+ * @param loss_value receives the loss.
+ * @param accuracy   NULL ok; receives the accuracy in [0, 1] or NaN.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT; ::NN_ERR_SHAPE; ::NN_ERR_DTYPE;
+ *         ::NN_ERR_DEVICE; ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_model_evaluate(nn_model *m, const nn_tensor *x, const nn_tensor *y, nn_loss loss,
+                                   double *loss_value, double *accuracy /* NULL ok */);
+
+/** @} */
+
+/* ========================================================================= */
+/**
+ * @defgroup persistence Persistence
+ * @brief Save and load models as safetensors files, compatible with PyTorch.
+ *
+ * **Layout.** A safetensors file: 8 bytes, the little-endian uint64 length N
+ * of the header; N bytes of UTF-8 JSON header (padded with spaces); then the
+ * data section. The header maps each tensor name to
+ * `{"dtype":"F32","shape":[out,in],"data_offsets":[BEGIN,END]}`, offsets
+ * relative to the start of the data section; data is little-endian,
+ * row-major. dtype names: F32, F64, F16, BF16, U8, I16, I32, I64.
+ *
+ * **Names.** Those of PyTorch's `nn.Sequential.state_dict()`: `<i>.weight`
+ * and `<i>.bias`, where i is the layer's index in the model (activation
+ * layers count), stored with their own dtype and shape. `__metadata__` holds
+ * `"nn.architecture"`, a JSON array (as a string) with one object per layer:
+ * `{"type":"linear","in":784,"out":512,"bias":true}` or
+ * `{"type":"activation","act":"relu"}` (act names: identity, relu, sigmoid,
+ * tanh, step, softmax, leaky_relu). So a file written by PyTorch's
+ * `safetensors.torch.save_file(seq.state_dict(), path,
+ * metadata={"nn.architecture": ...})` loads here, and a file saved here loads
+ * into the same `nn.Sequential` in PyTorch.
+ *
+ * **Load checks.** Loading checks everything: file at least 8 bytes; header
+ * length at most 100,000,000 and inside the file; header valid UTF-8 JSON
+ * starting with `{` (trailing spaces allowed); no duplicate names; known
+ * dtypes; offsets start at 0, END >= BEGIN, back to back with no holes, and
+ * the last one ends exactly at the end of the file; byte counts equal element
+ * count x dtype size with no overflow; `__metadata__` values are strings;
+ * names, dtypes and shapes match the architecture. Any failure answers
+ * ::NN_ERR_FORMAT with a message naming what is wrong, never a crash, a hang
+ * or an allocation larger than the file.
+ * @{
+ */
+
+/**
+ * @brief Saves the model to a safetensors file, atomically.
+ *
+ * Writes a temporary file next to `path` and renames it over `path`: on
+ * failure the old file is intact. Works for a model on any device.
+ * @param path UTF-8 file path.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL; ::NN_ERR_IO when the
+ *         file cannot be written; ::NN_ERR_DEVICE; ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_model_save(const nn_model *m, const char *path);          /* atomic: old file intact on failure */
+
+/**
+ * @brief Loads a model from a safetensors file onto a device.
+ * @param out receives the model (caller owns it). Its parameters are F64
+ *            when the file's first parameter is F64, else F32 (F16 and BF16
+ *            values are converted).
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL; ::NN_ERR_IO when the
+ *         file cannot be opened or read; ::NN_ERR_FORMAT for anything the
+ *         load checks reject; ::NN_ERR_DEVICE; ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_model_load(const char *path, nn_device dev, nn_model **out);
+
+/**
+ * @brief Serialises the model into memory, byte for byte the file
+ *        nn_model_save() writes.
+ *
+ * `*needed` (NULL ok) receives the size in bytes. With buf NULL and cap 0
+ * only the size is reported (::NN_OK). With cap >= the size the bytes are
+ * written. With 0 < cap < size nothing is written to buf and the call answers
+ * ::NN_ERR_INVALID_ARGUMENT (naming cap and the size), *needed still set.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT; ::NN_ERR_DEVICE;
+ *         ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_model_save_buffer(const nn_model *m, void *buf, size_t cap, size_t *needed);
+
+/**
+ * @brief Loads a model from `len` bytes of safetensors in memory.
+ *
+ * The same checks as nn_model_load(); the caller keeps ownership of buf,
+ * which is not referenced after the call.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL; ::NN_ERR_FORMAT;
+ *         ::NN_ERR_DEVICE; ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_model_load_buffer(const void *buf, size_t len, nn_device dev, nn_model **out);
+
+/** @} */
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* NN_H */
