@@ -1,11 +1,11 @@
 # Run an example program and check it: exit status 0 and every string of
 # EXPECT (a ;-list) present in its standard output.
-#   cmake -DPROGRAM=<exe> -DEXPECT="line1;line2" -P run_example.cmake
+#   cmake -DPROGRAM=<exe> [-DARGS="arg1;arg2"] -DEXPECT="line1;line2" -P run_example.cmake
 if(NOT PROGRAM)
   message(FATAL_ERROR "run_example.cmake: PROGRAM not set")
 endif()
 execute_process(
-  COMMAND "${PROGRAM}"
+  COMMAND "${PROGRAM}" ${ARGS}
   RESULT_VARIABLE rc
   OUTPUT_VARIABLE out
   ERROR_VARIABLE err)

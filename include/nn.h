@@ -133,7 +133,7 @@ typedef enum nn_status {
   NN_ERR_IO = 6,                /**< File cannot be opened/written. */
   NN_ERR_FORMAT = 7,            /**< File or buffer is not a valid model. */
   NN_ERR_UNSUPPORTED = 8,       /**< Valid request this build cannot do. */
-  NN_ERR_NOT_FINITE = 9,        /**< NaN/Inf appeared in training loss. */
+  NN_ERR_NOT_FINITE = 9,        /**< NaN/Inf in training data, or in the training loss or weights. */
   NN_ERR_CANCELLED = 10,        /**< A callback asked to stop. */
   NN_ERR_INTERNAL = 99          /**< A bug in libnn; please report it. */
 } nn_status;
@@ -653,6 +653,20 @@ NN_API nn_status nn_lstsq(const nn_tensor *a, const nn_tensor *b, nn_tensor **x)
  * Backpropagation is in matrix form: for `Y = X W^T + b` with upstream
  * gradient G, `dX = G W`, `dW = G^T X`, `db = sum of G over rows`; an
  * activation multiplies G elementwise by its derivative.
+ *
+ * **NaN and infinity** follow PyTorch on every device, batch size and dtype
+ * (nn_layer_forward(), nn_model_forward(), nn_model_predict(),
+ * nn_model_backward(), nn_model_evaluate(), nn_model_fit()): IEEE
+ * arithmetic in Linear (a NaN input makes its whole output row NaN; inf * 0
+ * and inf - inf are NaN), and every activation keeps NaN: RELU, LEAKY_RELU, SIGMOID, TANH and STEP give
+ * NaN for NaN (at +inf and -inf: RELU inf and 0, SIGMOID 1 and 0, TANH 1
+ * and -1, STEP 1 and 0), and SOFTMAX makes a row that holds a NaN or +inf,
+ * or only -inf, all NaN.
+ * Gradients are those of torch.autograd: ReLU passes the gradient where
+ * `y > 0` or y is NaN and gives 0 where `y <= 0` (threshold_backward),
+ * LEAKY_RELU multiplies it by 1 where `y > 0` and by 0.01 elsewhere (NaN
+ * included), SIGMOID by `y (1 - y)`, TANH by `1 - y^2`, SOFTMAX
+ * `y (g - sum(g y))` per row (NaN spreads), STEP passes it unchanged.
  * @{
  */
 
@@ -662,12 +676,12 @@ typedef struct nn_layer nn_layer;
 /** @brief Activation functions (as layers and in nn_model_mlp()). */
 typedef enum nn_activation {
   NN_ACT_IDENTITY = 0,  /**< y = x. */
-  NN_ACT_RELU,          /**< y = max(x, 0); derivative 0 at x <= 0. */
+  NN_ACT_RELU,          /**< y = max(x, 0), NaN for NaN (torch.relu); derivative 0 where y <= 0, else 1 (NaN included). */
   NN_ACT_SIGMOID,       /**< y = 1/(1+e^-x); dy/dx = y(1-y). */
   NN_ACT_TANH,          /**< y = tanh(x); dy/dx = 1-y^2. */
-  NN_ACT_STEP,          /**< threshold at 0, output 0/1; backward passes the gradient straight through */
+  NN_ACT_STEP,          /**< threshold at 0, output 0/1 (NaN for NaN; nn_unary's NN_OP_STEP gives 0 there); backward passes the gradient straight through */
   NN_ACT_SOFTMAX,       /**< over the last dim */
-  NN_ACT_LEAKY_RELU     /**< slope 0.01 */
+  NN_ACT_LEAKY_RELU     /**< y = x for x > 0, else 0.01 x (NaN for NaN); derivative 1 where y > 0, else 0.01 */
 } nn_activation;
 
 /** @brief What a layer is. */
@@ -1146,6 +1160,19 @@ NN_API nn_status nn_optimizer_set_step_lr(nn_optimizer *opt, int step_size, doub
  */
 NN_API nn_status nn_optimizer_epoch_end(nn_optimizer *opt);                               /* scheduler.step() */
 
+/**
+ * @brief Number of epochs ended so far: the nn_optimizer_epoch_end() calls
+ *        (nn_model_fit() makes one per epoch), restored by
+ *        nn_checkpoint_load().
+ *
+ * nn_model_fit() draws an epoch's shuffle order from its seed and this
+ * count, so fitting 1 epoch twice equals fitting 2 epochs once, bit for bit,
+ * and training resumed from a checkpoint continues the same sequence.
+ * @return the count (>= 0); -1 for NULL. Reads the handle: do not call while
+ *         another thread changes the optimizer.
+ */
+NN_API int64_t nn_optimizer_epoch(const nn_optimizer *opt);   /* epochs ended so far (nn_optimizer_epoch_end calls) */
+
 /** @} */
 
 /* ========================================================================= */
@@ -1154,7 +1181,10 @@ NN_API nn_status nn_optimizer_epoch_end(nn_optimizer *opt);                     
  * @brief nn_model_fit(), per-epoch reports and callbacks, nn_model_evaluate().
  *
  * **The loop.** For each epoch: if shuffle, draw a new permutation of the
- * rows (from the seed and the epoch number: reproducible); for each batch
+ * rows (from the seed and the optimizer's epoch count nn_optimizer_epoch(),
+ * not the loop's: reproducible, fit(1 epoch) twice equals fit(2 epochs)
+ * once, and a run resumed from nn_checkpoint_load() continues the same
+ * sequence); for each batch
  * of `batch_size` rows in that order (the last partial batch is used, as a
  * DataLoader with drop_last=False): zero_grad, forward, loss, backward,
  * optimizer step; then nn_optimizer_epoch_end(). The epoch's loss is the mean
@@ -1202,6 +1232,39 @@ NN_API nn_status nn_optimizer_epoch_end(nn_optimizer *opt);                     
  * of the last epoch whose loss was finite (the starting weights if none), so
  * a diverging run never leaves a poisoned model. The loss is read once per
  * epoch: on a GPU the batches run without a host synchronisation.
+ *
+ * **Data-parallel** (options version 2, `comm` set; see the group "comm"),
+ * as PyTorch's DistributedDataParallel with a DistributedSampler. Every rank
+ * of the group calls nn_model_fit with its own shard x, y; `batch_size` is
+ * per rank (the global batch is size x batch_size). At the start the ranks
+ * agree, collectively, on the number of rows, epochs, batch_size, loss,
+ * validation presence, patience, shuffle, batch_every, the model
+ * (parameter count and shapes, dtype, kind of device) and the optimizer
+ * (kind and learning rate; its other hyper-parameters are not compared and
+ * must match too for the ranks to stay identical): a mismatch fails on
+ * every rank with ::NN_ERR_SHAPE (rows, model), ::NN_ERR_DTYPE,
+ * ::NN_ERR_DEVICE or ::NN_ERR_INVALID_ARGUMENT and a message naming the field
+ * and two ranks' values ("the ranks disagree on batch_size: rank 0 has 32,
+ * rank 1 has 16 ..."); an argument error on one rank fails there as without
+ * a group and on the others with its status and "rank R failed its argument
+ * checks: <message>"; no rank waits forever, and no model changes. Then rank
+ * 0's parameters are broadcast to every rank (before the rollback point is
+ * taken). After each batch's backward the gradients of every parameter are
+ * averaged over the ranks with one allreduce of a flat buffer (MEAN; copied in
+ * and out of the model's gradients), so every rank takes the same optimizer
+ * step and the weights stay identical. The epoch loss is the mean of the
+ * ranks' epoch losses, val_loss and val_accuracy those of the union of the
+ * ranks' validation sets (which may differ in size); the batch loss given to
+ * on_batch is the mean over ranks. Early stopping, the NaN rollback (a
+ * non-finite loss on any rank) and cancellation (a callback on any rank
+ * returning non-zero, on_epoch or on_batch; ranks without a callback take
+ * part) are decided the same way on every rank. With shuffle, rank r permutes
+ * its shard with seed + r. With shuffle off, W ranks where rank r holds rows
+ * [r*b, (r+1)*b) of every global batch of W*b rows end with the weights of one
+ * process fitting the concatenated rows with batch W*b (up to rounding; for a
+ * sum loss, SSE, the averaged step is 1/W of that process's). A rank that
+ * fails in the middle of training (not in the checks), or dies, takes the job
+ * down: the others wait in the next collective until MPI ends the job.
  * @{
  */
 
@@ -1307,7 +1370,14 @@ NN_API void nn_fit_options_init(nn_fit_options *o);
  * @param last NULL ok; on ::NN_OK or ::NN_ERR_CANCELLED receives the report
  *             of the last epoch trained.
  * @return ::NN_OK (all epochs, or early stopping); ::NN_ERR_CANCELLED;
- *         ::NN_ERR_NOT_FINITE (weights rolled back);
+ *         ::NN_ERR_NOT_FINITE (weights rolled back, see above), and also,
+ *         before anything else changes, when x, y, val_x or val_y holds a
+ *         NaN or an infinity: the message names the first one in row-major
+ *         order, e.g. `nn_model_fit: x[17, 3] is NaN`, `val_y[2] is inf`
+ *         (data of another dtype are checked as converted to the model's:
+ *         `x[3, 1] is inf once converted to float32`); the data are read
+ *         once, one pass over each tensor on its device (a GPU copies a
+ *         tensor back only when it fails);
  *         ::NN_ERR_INVALID_ARGUMENT for NULL, an options version other
  *         than 1 or 2 (the message names it), epochs < 1, batch_size < 0,
  *         batch_every < 0, patience < 0, patience > 0 without a
@@ -1329,7 +1399,9 @@ NN_API nn_status nn_model_fit(nn_model *m, nn_optimizer *opt, const nn_tensor *x
  * @brief Loss (and accuracy) of the model on (x, y), without changing it.
  *
  * The loss over the whole set as ::nn_loss defines it; accuracy as defined
- * for the training loop (NaN for a non-classification loss).
+ * for the training loop (NaN for a non-classification loss). NaN in x or in
+ * a floating y gives a NaN loss, as in PyTorch (an infinity gives NaN or
+ * inf); the data are not checked as nn_model_fit() checks them.
  * @param loss_value receives the loss.
  * @param accuracy   NULL ok; receives the accuracy in [0, 1] or NaN.
  * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT; ::NN_ERR_SHAPE; ::NN_ERR_DTYPE;
@@ -1405,6 +1477,15 @@ NN_API nn_status nn_model_evaluate(nn_model *m, const nn_tensor *x, const nn_ten
  * - on failure the old file is intact, the temporary file is removed, and
  *   the message names the file the failing step was about (the temporary
  *   file, the target of a link) and the file being saved.
+ *
+ * **Metadata.** The model's own string entries (nn_model_set_metadata())
+ * are saved beside `nn.architecture` and loaded back; other keys starting
+ * with `nn.` are the library's.
+ *
+ * **Also here:** checkpoints of the whole training state for exact resume
+ * (nn_checkpoint_save(), nn_checkpoint_load()), PyTorch state dicts without
+ * metadata (nn_model_load_weights()), and the model as plain C source
+ * (nn_model_export_c()).
  * @{
  */
 
@@ -1456,6 +1537,308 @@ NN_API nn_status nn_model_save_buffer(const nn_model *m, void *buf, size_t cap, 
  *         ::NN_ERR_DEVICE; ::NN_ERR_OUT_OF_MEMORY.
  */
 NN_API nn_status nn_model_load_buffer(const void *buf, size_t len, nn_device dev, nn_model **out);
+
+/**
+ * @brief Saves the model and its optimizer (the whole training state) to one
+ *        safetensors file, atomically, so that training can resume exactly.
+ *
+ * The file is the model's file (as nn_model_save() writes it, metadata
+ * included) with, in addition:
+ * - the optimizer's state tensors, named as PyTorch's optimizer state per
+ *   parameter: `optimizer.<param name>.momentum_buffer` (SGD with momentum),
+ *   `optimizer.<param name>.exp_avg` and `.exp_avg_sq` (Adam, AdamW), e.g.
+ *   `optimizer.0.weight.exp_avg`, each with its parameter's dtype and shape;
+ * - `__metadata__` entries (strings): `nn.optimizer` ("sgd", "adam" or
+ *   "adamw"); its hyper-parameters `nn.optimizer.lr` (the current learning
+ *   rate), `nn.optimizer.momentum`, `nn.optimizer.nesterov` ("true"/"false"),
+ *   `nn.optimizer.weight_decay` (SGD) or `nn.optimizer.beta1`,
+ *   `nn.optimizer.beta2`, `nn.optimizer.eps`, `nn.optimizer.weight_decay`
+ *   (Adam/AdamW); the counters `nn.optimizer.step` (optimizer steps taken)
+ *   and `nn.optimizer.epoch` (nn_optimizer_epoch()); with a StepLR schedule
+ *   `nn.step_lr.step_size`, `nn.step_lr.gamma` and `nn.step_lr.last_epoch`
+ *   (epochs ended since the schedule was set). Numbers are written in the
+ *   shortest decimal form that reads back as the same double.
+ *
+ * nn_model_load() reads a checkpoint as a plain model (the optimizer part
+ * is ignored). In PyTorch, `safetensors.torch.load_file(path)` gives the
+ * model's state_dict once the `optimizer.` entries are dropped:
+ * `seq.load_state_dict({k: v for k, v in sd.items() if not
+ * k.startswith("optimizer.")})`.
+ *
+ * **Exact resume.** Training N epochs with nn_model_fit() equals training
+ * k, saving a checkpoint, loading it (in this or another process) and
+ * training N-k with the same fit options, bit for bit on the CPU, for SGD
+ * (momentum, Nesterov, weight decay), Adam and AdamW, with or without StepLR
+ * and shuffling (the shuffle order follows nn_optimizer_epoch()).
+ * @param m    the model; @param opt an optimizer created for m.
+ * @param path UTF-8 file path; a temporary file next to it is renamed over
+ *             it, so on failure the old file is intact.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL, an optimizer of
+ *         another model, or a model changed since the optimizer was created;
+ *         ::NN_ERR_IO when the file cannot be written; ::NN_ERR_DEVICE;
+ *         ::NN_ERR_OUT_OF_MEMORY. Reads m and opt: do not call while another
+ *         thread trains them.
+ */
+NN_API nn_status nn_checkpoint_save(const nn_model *m, const nn_optimizer *opt, const char *path);  /* atomic */
+
+/**
+ * @brief Loads a checkpoint written by nn_checkpoint_save(): a new model and
+ *        a new optimizer for it, in the state they were saved in.
+ *
+ * The model is loaded with every check of nn_model_load() (its metadata
+ * included); then the checkpoint part is checked as strictly: `nn.optimizer`
+ * must be present and name a known optimizer; every entry that optimizer
+ * needs must be present and well formed (numbers finite and in the ranges
+ * the optimizer constructors and nn_optimizer_set_step_lr() accept, counters
+ * non-negative integers); no other `nn.optimizer*` or `nn.step_lr.*` entry,
+ * no missing and no extra `optimizer.*` tensor; each state tensor has its
+ * parameter's dtype and shape. The optimizer's learning rate, step count,
+ * epoch count and schedule are restored, so the next nn_model_fit()
+ * continues where the saved run stopped.
+ * @param path  UTF-8 file path.
+ * @param dev   where the model and the optimizer state go.
+ * @param model receives the model (caller frees it, after the optimizer).
+ * @param opt   receives the optimizer (caller frees it with nn_optimizer_free()).
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL; ::NN_ERR_IO when the
+ *         file cannot be read; ::NN_ERR_FORMAT for anything the checks
+ *         reject (a plain model file too: it has no `nn.optimizer`), the
+ *         message naming the entry or tensor; ::NN_ERR_DEVICE;
+ *         ::NN_ERR_OUT_OF_MEMORY. On failure nothing is written to model
+ *         and opt.
+ */
+NN_API nn_status nn_checkpoint_load(const char *path, nn_device dev, nn_model **model, nn_optimizer **opt);
+
+/**
+ * @brief Loads parameters into an existing model from any safetensors file
+ *        whose tensor names and shapes match it, as PyTorch's
+ *        `load_state_dict(strict=True)`; e.g. a file written by
+ *        `safetensors.torch.save_file(seq.state_dict(), path)`, which has no
+ *        `nn.architecture` entry.
+ *
+ * The model's parameters are `<i>.weight` `[out, in]` and `<i>.bias` `[out]`
+ * for each Linear layer i (activation layers count in i, as in
+ * nn.Sequential). The file must hold exactly those tensors with those
+ * shapes; `__metadata__` is ignored, and so are the `optimizer.*` tensors
+ * of a checkpoint (a file with an `nn.optimizer` entry). Values of dtype
+ * F32, F64, F16, BF16, U8, I16, I32 or I64 are converted to the model's
+ * dtype. All or nothing: on failure the model is unchanged. The model's
+ * metadata is not changed.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL; ::NN_ERR_IO when the
+ *         file cannot be read; ::NN_ERR_FORMAT for an invalid safetensors
+ *         file, or when tensors are missing, unexpected or mis-shaped (the
+ *         message lists them all, like load_state_dict: "missing 1
+ *         tensor(s): "2.bias"; unexpected 1 tensor(s): "3.weight"; size
+ *         mismatch for 1 tensor(s): "0.weight" is [4, 3] in the file but
+ *         [4, 2] in the model"); ::NN_ERR_DEVICE; ::NN_ERR_OUT_OF_MEMORY.
+ *         Changes m: do not call while another thread uses it.
+ */
+NN_API nn_status nn_model_load_weights(nn_model *m, const char *path);  /* load_state_dict(strict=True) */
+
+/**
+ * @brief Sets (or, with value NULL, removes) a metadata entry of the model:
+ *        a string key and value saved in the file's `__metadata__` by
+ *        nn_model_save(), nn_model_save_buffer() and nn_checkpoint_save(), and
+ *        loaded back by nn_model_load(), nn_model_load_buffer() and
+ *        nn_checkpoint_load(). The place for feature names, input scaling,
+ *        a model version.
+ *
+ * Keys starting with `nn.` are reserved for the library (`nn.architecture`,
+ * the checkpoint entries). Limits: a key is 1 to 128 bytes, a value at most
+ * 65,536 bytes, both valid UTF-8; a model holds at most 128 entries. A file
+ * whose other (non-`nn.`) `__metadata__` entries break these limits is
+ * refused by the loaders with ::NN_ERR_FORMAT (PyTorch's `"format": "pt"`
+ * entry, for one, loads as an ordinary entry).
+ * @param key   UTF-8, NUL-terminated (copied).
+ * @param value UTF-8, NUL-terminated (copied); NULL removes the entry
+ *              (::NN_OK also when there was none).
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL m or key, a reserved,
+ *         empty, too long or non-UTF-8 key, a too long or non-UTF-8 value,
+ *         or a new key when the model has 128 entries;
+ *         ::NN_ERR_OUT_OF_MEMORY. Changes m: do not call while another
+ *         thread uses it.
+ */
+NN_API nn_status nn_model_set_metadata(nn_model *m, const char *key, const char *value);  /* value NULL removes */
+
+/**
+ * @brief Reads a metadata entry of the model (see nn_model_set_metadata()).
+ *
+ * Copies the value into buf as nn_model_summary() does: at most cap - 1
+ * bytes and a NUL (truncated when cap is too small); `*needed` (NULL ok)
+ * receives the value's length + 1. For a key that is not set the call
+ * answers ::NN_OK with `*needed` = 0 and buf = "" (when cap > 0), which an
+ * empty value (`*needed` = 1) is not. buf NULL with cap 0 only asks for the
+ * size.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL m or key, buf NULL with
+ *         cap > 0, or a reserved (`nn.`) key. Reads m: safe alongside
+ *         nn_model_forward(), not alongside a change of m.
+ */
+NN_API nn_status nn_model_get_metadata(const nn_model *m, const char *key, char *buf, size_t cap, size_t *needed);
+
+/**
+ * @brief Number of metadata entries of the model (0 to 128); -1 for NULL.
+ *        With nn_model_metadata_key() it lists them. Reads m.
+ */
+NN_API int nn_model_metadata_count(const nn_model *m);
+
+/**
+ * @brief The key of metadata entry `index` (0 to count - 1; entries are in
+ *        byte order of their keys), copied as nn_model_get_metadata() copies
+ *        a value (`*needed` = length + 1).
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL m, buf NULL with
+ *         cap > 0, or an index out of range (naming the count). Reads m.
+ */
+NN_API nn_status nn_model_metadata_key(const nn_model *m, int index, char *buf, size_t cap, size_t *needed);
+
+/**
+ * @brief Writes the model as one self-contained C99 source file, for
+ *        firmware, games and other programs that must not link libnn.
+ *
+ * The file includes only `<stddef.h>` and `<math.h>` and defines:
+ * @code
+ *   #define <PREFIX>_IN_FEATURES  in_features      (prefix upper-cased)
+ *   #define <PREFIX>_OUT_FEATURES out_features
+ *   void <prefix>_predict(const float *x, float *y);                  one row
+ *   void <prefix>_predict_rows(size_t rows, const float *x, float *y); row-major rows
+ * @endcode
+ * (`double` instead of `float` for an F64 model). The weights are `static
+ * const` arrays written as exact hexadecimal floating literals; the
+ * functions allocate nothing and use no writable global (reentrant,
+ * thread-safe), holding two vectors of the widest layer on the stack. Sums
+ * accumulate in double unless `<PREFIX>_FLOAT_ACCUMULATE` is defined. The
+ * file compiles cleanly with `cc -std=c99 -Wall -Wextra -pedantic -Werror`
+ * (link with `-lm`), and its outputs equal nn_model_forward()'s within 1e-6
+ * relative. Activations as nn.h defines them (softmax over the row, leaky
+ * ReLU slope 0.01, step 1 where x > 0).
+ * @param path   UTF-8 file path, written atomically.
+ * @param prefix a C identifier of 1 to 64 characters (letters, digits, `_`,
+ *               not starting with a digit), e.g. "digits".
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL, a bad prefix, or a
+ *         model without a Linear layer; ::NN_ERR_IO when the file cannot be
+ *         written; ::NN_ERR_DEVICE; ::NN_ERR_OUT_OF_MEMORY. Reads m: safe
+ *         alongside nn_model_forward().
+ */
+NN_API nn_status nn_model_export_c(const nn_model *m, const char *path, const char *prefix);
+
+/** @} */
+
+/* ========================================================================= */
+/**
+ * @defgroup comm Process groups (data-parallel training)
+ * @brief Groups of processes that reduce and broadcast tensors together, on
+ *        MPI (CPU tensors) and NCCL (GPU tensors), for data-parallel training.
+ *
+ * **Loaded on demand.** libnn.so does not link MPI or NCCL. The MPI part is
+ * a separate module, libnn_mpi.so (built when CMake finds MPI, installed
+ * next to libnn.so), opened with dlopen() on the first nn_comm_mpi(). It is
+ * looked up in `$NN_MPI_MODULE_PATH` (a file, or a folder holding
+ * libnn_mpi.so) alone when that is set, else next to libnn.so, then on the
+ * dynamic linker's search path. Without the module, or without an MPI
+ * runtime, nn_comm_mpi() answers ::NN_ERR_UNSUPPORTED with a message that
+ * says which is missing.
+ *
+ * **Collectives.** Every function here that takes a comm (except rank and
+ * size) is collective: every rank of the group calls it, in the same order,
+ * with matching arguments. CPU tensors go through MPI; tensors on a GPU go
+ * through NCCL when the module was built with it (one NCCL communicator per
+ * comm and device, made on the first GPU collective: rank 0's unique id is
+ * broadcast over MPI), else ::NN_ERR_UNSUPPORTED. A rank that dies takes
+ * the job down (MPI's default error handling): there is no recovery.
+ *
+ * **Training.** nn_model_fit() with nn_fit_options::comm (options version 2)
+ * trains data-parallel, as PyTorch's DistributedDataParallel with a
+ * DistributedSampler: see the training-loop group.
+ *
+ * **Threads.** MPI is initialised with MPI_THREAD_SERIALIZED when libnn
+ * initialises it: a comm must not be used by two threads at once, and calls
+ * on different comms must not overlap either.
+ * @{
+ */
+
+/* nn_comm, a group of processes (opaque), is declared with nn_fit_options
+ * in the training-loop group; nn_comm_mpi() makes one. */
+
+/**
+ * @brief A process group over an MPI communicator (collective over it).
+ *
+ * Initialises MPI (MPI_Init_thread, MPI_THREAD_SERIALIZED) if the caller has
+ * not, and then finalises it at exit; a caller that initialised MPI itself
+ * keeps finalising it. The communicator is duplicated (MPI_Comm_dup), so
+ * libnn's messages never mix with the caller's, and its error handler is
+ * MPI_ERRORS_RETURN (errors come back as statuses where MPI can report them).
+ * @param mpi_comm the address of an `MPI_Comm` (e.g. `&comm` in C,
+ *                 `MPI._addressof(comm)` with mpi4py); NULL: MPI_COMM_WORLD.
+ *                 Borrowed for the call.
+ * @param out receives the comm (caller owns it: nn_comm_free()).
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for out NULL or MPI_COMM_NULL;
+ *         ::NN_ERR_UNSUPPORTED when libnn_mpi.so is missing ("this build has
+ *         no MPI module" / "the MPI module libnn_mpi.so is missing: ..."),
+ *         when the MPI runtime is ("no MPI runtime: ..."), when MPI was
+ *         already finalised, or when MPI cannot start; ::NN_ERR_INTERNAL for
+ *         an MPI failure (MPI's message).
+ * Thread-safe (but MPI collectives must not overlap: see above).
+ */
+NN_API nn_status nn_comm_mpi(const void *mpi_comm, nn_comm **out);
+
+/**
+ * @brief Frees a comm (MPI_Comm_free of its duplicate, and its NCCL
+ *        communicators); collective on the comm like MPI_Comm_free. NULL is
+ *        a no-op; after MPI_Finalize only the handle's memory is freed.
+ */
+NN_API void nn_comm_free(nn_comm *c);
+
+/** @brief This process's rank in the group, 0..size-1; -1 for NULL. Thread-safe. */
+NN_API int nn_comm_rank(const nn_comm *c);
+
+/** @brief Number of processes in the group; -1 for NULL. Thread-safe. */
+NN_API int nn_comm_size(const nn_comm *c);
+
+/**
+ * @brief Reduces t over the group, in place: afterwards every rank holds the
+ *        element-wise SUM, MEAN, MAX or MIN of all ranks' tensors.
+ *
+ * Any dtype (MEAN: floating dtypes only; integer sums wrap like C's unsigned
+ * arithmetic); any strides; CPU (MPI) or GPU (NCCL; no I16 there). MAX and
+ * MIN propagate NaN on the CPU, as nn_reduce() does. F16/BF16 are summed in
+ * float and rounded after each pairwise step; MEAN is SUM divided by the
+ * group size. Every rank's result is the same.
+ *
+ * The ranks first agree on (dtype, element count, device kind, op) with one
+ * small message, so a mismatch, or an argument error on any rank, fails on
+ * every rank instead of hanging or corrupting memory.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL, ARGMAX or an unknown
+ *         op, or when the ranks pass different ops; ::NN_ERR_DTYPE for MEAN
+ *         on integers, I16 on a GPU, or different dtypes; ::NN_ERR_SHAPE
+ *         for different element counts; ::NN_ERR_DEVICE for different kinds
+ *         of device; ::NN_ERR_UNSUPPORTED for a GPU tensor without NCCL.
+ *         On a rank whose arguments were fine, another rank's argument error
+ *         comes back with that rank's status and "rank R failed its argument
+ *         checks: <its message>".
+ */
+NN_API nn_status nn_comm_allreduce(const nn_comm *c, nn_tensor *t, nn_reduce_op op);
+
+/**
+ * @brief Copies root's t into every rank's t, in place (any dtype, strides,
+ *        CPU or GPU); the ranks first agree on (dtype, element count, device
+ *        kind, root) as nn_comm_allreduce() does.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL, a root outside
+ *         0..size-1 or different roots; ::NN_ERR_DTYPE; ::NN_ERR_SHAPE;
+ *         ::NN_ERR_DEVICE; ::NN_ERR_UNSUPPORTED, as nn_comm_allreduce().
+ */
+NN_API nn_status nn_comm_broadcast(const nn_comm *c, nn_tensor *t, int root);
+
+/**
+ * @brief Copies root's parameters (every weight and bias) into every rank's
+ *        model, as one message: afterwards all ranks hold the same model.
+ *
+ * The ranks first agree that their models have the same architecture
+ * (layer count, each parameter's shape), dtype and kind of device; a
+ * mismatch fails on every rank with a message naming it. Gradients and
+ * optimizer state are not sent.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL or a bad root;
+ *         ::NN_ERR_SHAPE for different architectures; ::NN_ERR_DTYPE;
+ *         ::NN_ERR_DEVICE; ::NN_ERR_UNSUPPORTED (GPU without NCCL).
+ */
+NN_API nn_status nn_model_broadcast(const nn_comm *c, nn_model *m, int root);
 
 /** @} */
 

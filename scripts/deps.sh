@@ -24,6 +24,9 @@ set -euo pipefail
 #   clang, libclang-rt-14-dev  the bounded libFuzzer run of the model loader
 #                       (tests/fuzz; libFuzzer and clang's sanitizer runtimes are
 #                       in libclang-rt-14-dev, which clang only recommends)
+#   libopenmpi-dev, openmpi-bin  the MPI module libnn_mpi.so (process groups,
+#                       data-parallel fit) and mpirun for its tests and examples
+#   python3-mpi4py      the Python binding's test of an mpi4py communicator
 packages=(
   cmake
   ninja-build
@@ -37,6 +40,9 @@ packages=(
   binutils
   clang
   libclang-rt-14-dev
+  libopenmpi-dev
+  openmpi-bin
+  python3-mpi4py
 )
 if [[ -n "${NN_DEPS_EXTRA:-}" ]]; then
   read -r -a extra <<<"${NN_DEPS_EXTRA}"

@@ -12,6 +12,8 @@
 #include <type_traits>
 
 #include "api/api.hpp"
+#include "api/comm.hpp"
+#include "nn/fit_comm.hpp"
 #include "nn/fit.hpp"
 
 using namespace nn;
@@ -173,7 +175,10 @@ NN_API nn_status nn_model_fit(nn_model *m, nn_optimizer *opt, const nn_tensor *x
       }
     }
     Optimizer &optimizer = optimizer_for(opt, m, fn);
-    result = fit(model, optimizer, tx, ty, o, fn);
+    if (o.comm)  // data-parallel over the group (fit_comm.hpp)
+      result = fit_with_comm(model, optimizer, tx, ty, o, *static_cast<const nn_comm *>(o.comm)->comm, fn);
+    else
+      result = fit(model, optimizer, tx, ty, o, fn);
     if (last) {
       const nn_epoch_report c = to_c(result.last);
       std::memcpy(last, &c, report_size);  // never more than the caller's version has

@@ -25,7 +25,7 @@ NN_API nn_status nn_model_add(nn_model *m, nn_layer *layer) {
     non_null(layer, fn, "layer");
     if (!layer->owned || layer->layer->owned_by_model())
       fail(Errc::InvalidArgument, "%s: layer already belongs to a model", fn);
-    m->layers.reserve(m->layers.size() + 1);
+    nn::reserve_one_more(m->layers);
     m->model->add(std::move(layer->owned), fn);  // moved only on success
     m->layers.emplace_back(layer);               // capacity reserved: cannot throw
   });

@@ -39,6 +39,11 @@ class Backend : public TensorKernels {
 
   // ---- plans
 
+  // Whether training steps should read their batches from buffers that stay
+  // in place across steps (a backend that records a step once and replays
+  // it: CUDA). nn_model_fit then stages every batch; elsewhere it stages
+  // only to shuffle.
+  virtual bool wants_fixed_batches() const { return false; }
   // The per-model state of this device (NULL: none), made when a model
   // moves here and put into each of its plans. Throws on failure.
   virtual std::shared_ptr<PlanState> plan_state() { return nullptr; }

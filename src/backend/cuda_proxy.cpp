@@ -173,6 +173,7 @@ class CudaProxyBackend final : public Backend {
   // the call: concurrent forwards of one model serialise on it, two models
   // run concurrently); the units go through libnn_cuda.so's layer kernels
   // (cuBLASLt with fused epilogues, our activation and loss kernels).
+  bool wants_fixed_batches() const override { return true; }  // recorded steps replay on fixed inputs
   std::shared_ptr<PlanState> plan_state() override {
     void *s = nullptr;
     call([&](nn_cuda_error *e) { return t_->stream_create(index_, &s, e); });

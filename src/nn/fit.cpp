@@ -11,6 +11,7 @@
 
 #include "core/error.hpp"
 #include "core/ops.hpp"
+#include "nn/fit_comm.hpp"  // [comm]
 
 namespace nn {
 namespace {
@@ -87,6 +88,39 @@ Data check_data(const Model &m, const Tensor &x, const Tensor &y, LossKind loss,
     if (msg.find("val_") == std::string::npos) msg = "validation set (val_x, val_y): " + msg;
     throw Error(e.code(), prefix + msg);
   }
+}
+
+// nn_model_fit refuses NaN and inf in its data: Errc::NotFinite naming the
+// first one, `x[17, 3] is NaN`. t is `given` as check_data prepared it
+// (contiguous, on the model's device; floating data in the model's dtype).
+// One Backend::all_finite pass in the common case; only when it fails are
+// the data copied to the host (from a GPU, or a plain copy) to find where.
+void check_finite(const Tensor &t, const Tensor &given, const char *what, const char *name) {
+  const DType dt = t.dtype();
+  if ((dt != DType::F32 && dt != DType::F64) || t.numel() == 0 || backend_of(t).all_finite(t.view())) return;
+  std::vector<unsigned char> copy(t.nbytes());
+  backend_of(t).copy_to_host(copy.data(), t.data(), t.nbytes());
+  const void *data = copy.data();
+  const int64_t n = t.numel();
+  int64_t i = 0;
+  double v = 0;
+  for (; i < n; ++i) {
+    v = dt == DType::F32 ? static_cast<double>(static_cast<const float *>(data)[i])
+                         : static_cast<const double *>(data)[i];
+    if (!std::isfinite(v)) break;
+  }
+  if (i == n) fail(Errc::Internal, "%s: all_finite found NaN or inf in %s, but no element is", what, name);
+  std::string at;  // "17, 3": the multi-index of flat index i
+  for (int d = t.ndim() - 1, rest = 0; d >= 0; --d, rest = 1) {
+    const std::string k = std::to_string(i % t.dim(d));
+    at = rest ? k + ", " + at : k;
+    i /= t.dim(d);
+  }
+  const char *kind = std::isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf";
+  if (given.dtype() != dt)
+    fail(Errc::NotFinite, "%s: %s[%s] is %s once converted to %s (the model's dtype); training data must be finite",
+         what, name, at.c_str(), kind, dtype_name(dt));
+  fail(Errc::NotFinite, "%s: %s[%s] is %s; training data must be finite", what, name, at.c_str(), kind);
 }
 
 // How a chunk's loss weighs in the mean over the whole set.
@@ -205,6 +239,13 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
   const Data train = check_data(m, x, y, o.loss, what, false);
   Data val;
   if (has_val) val = check_data(m, *o.val_x, *o.val_y, o.loss, what, true);
+  check_finite(train.x, x, what, "x");
+  check_finite(train.y, y, what, "y");
+  if (has_val) {
+    check_finite(val.x, *o.val_x, what, "val_x");
+    check_finite(val.y, *o.val_y, what, "val_y");
+  }
+  if (o.dist) o.dist->begin(m, opt, o, train.x.dim(0), has_val);  // [comm] agree, rank 0's weights everywhere
 
   // ---- set-up: batch buffers, permutation, rollback point (allocated once)
   const int64_t n = train.x.dim(0);
@@ -214,10 +255,10 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
   Backend &be = backend_of(train.x);
   std::vector<int64_t> perm;
   Tensor bx, by, perm_dev;  // perm_dev: the epoch's permutation on the model's device
-  // Batches go through the fixed buffers bx/by when shuffling (gathered) or
-  // when there are several (copied): a step's inputs then never move, so a
-  // backend may record the step once and replay it (CUDA Graphs).
-  const bool stage = o.shuffle || nb > 1;
+  // Batches go through the fixed buffers bx/by when shuffling (gathered), and
+  // when there are several on a backend that replays recorded steps
+  // (copied): a step's inputs then never move.
+  const bool stage = o.shuffle || (nb > 1 && be.wants_fixed_batches());
   if (o.shuffle) {
     perm.resize(static_cast<size_t>(n));
     perm_dev = Tensor::empty(DType::I64, Shape{n}, dev);
@@ -255,7 +296,10 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
       const auto t0 = clock::now();
       const double lr_used = opt.lr();
       if (o.shuffle) {
-        epoch_permutation(o.seed, epoch, perm.data(), n);
+        // The optimizer's epoch count, not the loop's: fit(1) + fit(1) ==
+        // fit(2), and a resumed checkpoint continues the sequence.
+        epoch_permutation(o.dist ? o.seed + static_cast<uint64_t>(o.dist->rank()) : o.seed,
+                          static_cast<int>(opt.epoch()), perm.data(), n);  // [comm] seed + rank
         be.copy_from_host(perm_dev.data(), perm.data(), static_cast<size_t>(n) * sizeof(int64_t));
       }
       be.fill(accum.view(), 0.0);
@@ -277,11 +321,14 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
           xb = rows(train.x, r0, k);
           yb = rows(train.y, r0, k);
         }
-        const bool report = o.on_batch && o.batch_every > 0 && (b + 1) % o.batch_every == 0;
+        // [comm] With a process group every rank stops at these batches (to
+        // agree on the callback's answer), with or without its own on_batch.
+        const bool report = (o.on_batch || o.dist) && o.batch_every > 0 && (b + 1) % o.batch_every == 0;
         double sum_before = 0;
         if (report) be.copy_to_host(&sum_before, accum.data(), sizeof sum_before);
         m.overwrite_grads_next();                         // zero_grad + backward, without the zeroing pass
         m.train_batch_accum(xb, yb, o.loss, accum, what);  // forward, loss into accum, backward
+        if (o.dist) o.dist->average_gradients(m);  // [comm] one allreduce of all gradients
         opt.step_unchecked();  // parameters checked before the loop; never recorded (lr, step change)
         if (report) {
           double sum_after = 0;
@@ -291,11 +338,15 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
           br.batch = b;
           br.batches = nb;
           br.loss = sum_after - sum_before;
+          if (o.dist) br.loss = o.dist->mean(br.loss);  // [comm] the batch loss over all ranks
           br.seconds = std::chrono::duration<double>(clock::now() - t0).count();
-          const int stop = o.on_batch(br);
+          int stop = o.on_batch ? o.on_batch(br) : 0;
+          if (o.dist) stop = o.dist->any(stop != 0) ? 1 : 0;  // [comm] one rank stops: all do
           if (stop != 0) {
             // The model keeps what it learned, unless that is not finite.
-            if (!std::isfinite(sum_after) || !parameters_finite(m, param_views)) {
+            bool finite = std::isfinite(sum_after) && parameters_finite(m, param_views);
+            if (o.dist) finite = o.dist->all(finite);  // [comm] the same decision everywhere
+            if (!finite) {
               rollback();
               fail(Errc::NotFinite, "%s: the weights or the training loss are not finite at epoch %d batch %lld "
                    "(0-based), where on_batch stopped training; %s", what, epoch, static_cast<long long>(b),
@@ -314,13 +365,16 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
       // of the epoch did.
       double loss_sum = 0;
       be.copy_to_host(&loss_sum, accum.data(), sizeof loss_sum);
+      if (o.dist) loss_sum = o.dist->mean(loss_sum);  // [comm] over all ranks: every rank decides the same
       if (!std::isfinite(loss_sum)) {
         rollback();
         fail(Errc::NotFinite, "%s: the training loss is %s at epoch %d (0-based; %lld batch%s); %s", what,
              format_loss(loss_sum).c_str(), epoch, static_cast<long long>(nb), nb == 1 ? "" : "es",
              put_back().c_str());
       }
-      if (!parameters_finite(m, param_views)) {
+      bool finite = parameters_finite(m, param_views);
+      if (o.dist) finite = o.dist->all(finite);  // [comm]
+      if (!finite) {
         rollback();
         fail(Errc::NotFinite, "%s: the weights became non-finite during epoch %d (0-based); %s", what, epoch,
              put_back().c_str());
@@ -337,12 +391,15 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
       r.val_loss = kNaN;
       r.val_accuracy = kNaN;
       if (has_val) r.val_loss = evaluate_prepared(m, val, o.loss, &r.val_accuracy, what);
+      if (has_val && o.dist)  // [comm] over the union of the ranks' validation sets
+        o.dist->combine_validation(o.loss, val.x.dim(0), m.out_features(), r.val_loss, r.val_accuracy);
       r.lr = lr_used;
       r.seconds = std::chrono::duration<double>(clock::now() - t0).count();
       result.last = r;
 
-      if (o.on_epoch) {
-        const int stop = o.on_epoch(r);
+      if (o.on_epoch || o.dist) {  // [comm] every rank takes part, with or without a callback
+        int stop = o.on_epoch ? o.on_epoch(r) : 0;
+        if (o.dist) stop = o.dist->any(stop != 0) ? 1 : 0;  // [comm] one rank cancels: all do
         if (stop != 0) {
           result.outcome = FitOutcome::Cancelled;
           return result;

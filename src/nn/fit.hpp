@@ -16,6 +16,8 @@
 
 namespace nn {
 
+class FitComm;  // [comm] fit_comm.hpp
+
 struct EpochReport {
   int epoch = 0;  // 0-based
   int epochs = 0;
@@ -52,6 +54,9 @@ struct FitOptions {
   std::function<int(const BatchReport &)> on_batch;
   int64_t batch_every = 0;
   const void *comm = nullptr;  // nn_comm (data-parallel training); not used here
+  // [comm] Data-parallel over a process group: set by fit_with_comm
+  // (fit_comm.hpp); NULL: this process alone.
+  FitComm *dist = nullptr;
 };
 
 enum class FitOutcome { Completed, EarlyStopped, Cancelled };

@@ -41,9 +41,9 @@ Layer &Model::add(std::unique_ptr<Layer> &&layer, const char *what) {
            static_cast<long long>(layer->in_features()), static_cast<long long>(prev));
   }
   Layer::Params p = layer->converted(device(), dtype());  // may throw: nothing changed yet
-  layers_.reserve(layers_.size() + 1);
-  plan_.units.reserve(plan_.units.size() + 1);
-  unit_act_layer_.reserve(plan_.units.size() + 1);
+  reserve_one_more(layers_);  // then nothing below throws
+  reserve_one_more(plan_.units);
+  reserve_one_more(unit_act_layer_);
   layer->install(std::move(p));
   layer->set_owned_by_model();
   layers_.push_back(std::move(layer));
@@ -260,17 +260,21 @@ const PlanWorkspace &Model::workspace(int64_t rows, int64_t in) {
   return ws_;
 }
 
-void Model::step(const Tensor &x, const Tensor &target, LossKind loss, double *value, const Tensor *accum,
-                 const char *what) {
+void Model::step(const Tensor &x, const Tensor &target, bool target_ready, LossKind loss, double *value,
+                 const Tensor *accum, const char *what) {
   const int64_t rows = x.dim(0), in = x.dim(1);
-  const int64_t out = plan_.units.empty() ? in : plan_.unit_out(plan_.units.size() - 1, in);
   // Shape/dtype/device of the target before anything runs (class-id range:
-  // the loss kernel, still before any gradient changes).
-  Tensor t = prepare_loss_target(loss, Shape{rows, out}, dtype(), device(), target, what);
+  // the loss kernel, still before any gradient changes), unless the caller
+  // prepared it.
+  Tensor t;
+  if (!target_ready) {
+    const int64_t out = plan_.units.empty() ? in : plan_.unit_out(plan_.units.size() - 1, in);
+    t = prepare_loss_target(loss, Shape{rows, out}, dtype(), device(), target, what);
+  }
   const PlanWorkspace &ws = workspace(rows, in);
   TrainStep s;
   s.x = as_matrix(x, rows, in);
-  s.target = t.view();
+  s.target = target_ready ? target.view() : t.view();
   s.loss = loss;
   s.overwrite_grads = overwrite_grads_;
   s.value = value;
@@ -289,7 +293,7 @@ double Model::train_batch(const Tensor &x, const Tensor &target, LossKind loss, 
     fail(Errc::Shape, "%s: x has shape %s; training needs [n, in_features]", what, x.shape().str().c_str());
   if (xi.dim(0) < 1) fail(Errc::Shape, "%s: x has shape %s: no rows", what, x.shape().str().c_str());
   double v = 0;
-  step(xi, target, loss, &v, nullptr, what);
+  step(xi, target, false, loss, &v, nullptr, what);
   return v;
 }
 
@@ -300,7 +304,7 @@ void Model::train_batch_accum(const Tensor &x, const Tensor &target, LossKind lo
          dtype_name(x.dtype()));
   if (accum.dtype() != DType::F64 || accum.numel() != 1 || accum.device() != device())
     fail(Errc::Internal, "%s: the loss accumulator must be one float64 element on %s", what, device().str().c_str());
-  step(x, target, loss, nullptr, &accum, what);
+  step(x, target, true, loss, nullptr, &accum, what);
 }
 
 // ---------------------------------------------------------------- summary

@@ -4,6 +4,7 @@
 // themselves.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,6 +14,14 @@
 #include "core/tensor.hpp"
 
 namespace nn {
+
+// Room for one more element, growing geometrically (reserve(size() + 1)
+// would reallocate on every call: quadratic over many adds). After it, one
+// push_back cannot throw.
+template <class V>
+void reserve_one_more(V &v) {
+  if (v.size() == v.capacity()) v.reserve(v.size() < 8 ? 8 : 2 * v.size());
+}
 
 enum class LayerKind { Linear = 0, Activation = 1 };  // values of nn_layer_kind
 enum class Init { TorchDefault = 0, HeUniform, HeNormal, XavierUniform, XavierNormal, Zeros };  // nn_init
@@ -120,22 +129,29 @@ class Model {
   // Every check (target shape/dtype/device, class ids) happens before any
   // gradient changes.
   double train_batch(const Tensor &x, const Tensor &target, LossKind loss, const char *what);
-  // The same for nn_model_fit: x already prepared (the model's dtype,
-  // contiguous, 2-D) and the loss added into accum (0-dim F64 on the model's
-  // device) without a host synchronisation.
+  // The same for nn_model_fit: x and target already prepared (x in the
+  // model's dtype, contiguous, 2-D; the target checked against the model's
+  // output and converted for the loss, contiguous; class ids are still
+  // range-checked by the kernel) and the loss added into accum (0-dim F64 on
+  // the model's device) without a host synchronisation.
   void train_batch_accum(const Tensor &x, const Tensor &target, LossKind loss, const Tensor &accum,
                          const char *what);
   std::string summary() const;
+  // User metadata (nn_model_set_metadata): string keys and values, saved in
+  // the safetensors __metadata__ and loaded back (nn/model_io).
+  std::map<std::string, std::string> &metadata() { return metadata_; }
+  const std::map<std::string, std::string> &metadata() const { return metadata_; }
 
  private:
+  std::map<std::string, std::string> metadata_;
   // Grows the plan by the unit of layer i (just added).
   void append_unit(int i);
   // Compiles the plan from scratch (after the parameters moved).
   void recompile();
   // The workspace for batches of `rows` rows of width `in`.
   const PlanWorkspace &workspace(int64_t rows, int64_t in);
-  void step(const Tensor &x, const Tensor &target, LossKind loss, double *value, const Tensor *accum,
-            const char *what);
+  void step(const Tensor &x, const Tensor &target, bool target_ready, LossKind loss, double *value,
+            const Tensor *accum, const char *what);
   // Converts every layer's parameters and gradients to (dev, dt), all or
   // nothing, and drops the workspace.
   void convert(Device dev, DType dt);

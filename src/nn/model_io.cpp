@@ -1,5 +1,6 @@
 #include "nn/model_io.hpp"
 
+#include <map>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -12,22 +13,9 @@ namespace nn {
 namespace {
 
 const char *const kArchKey = "nn.architecture";
+const char *const kOptimizerPrefix = "optimizer.";
 const char *const kActNames[] = {"identity", "relu", "sigmoid", "tanh", "step", "softmax", "leaky_relu"};
 constexpr int kNumActs = 7;
-
-const char *st_dtype(DType dt) {
-  switch (dt) {
-    case DType::F32: return "F32";
-    case DType::F64: return "F64";
-    case DType::F16: return "F16";
-    case DType::BF16: return "BF16";
-    case DType::U8: return "U8";
-    case DType::I16: return "I16";
-    case DType::I32: return "I32";
-    case DType::I64: return "I64";
-  }
-  return "?";
-}
 
 // Floating parameter dtypes a model file may hold.
 bool param_dtype(const std::string &s, DType *dt) {
@@ -107,9 +95,68 @@ const safetensors::Entry *find_entry(const EntryIndex &idx, const std::string &n
 
 std::string shape_str(const std::vector<int64_t> &s) { return Shape::of(static_cast<int>(s.size()), s.data()).str(); }
 
+bool is_optimizer_tensor(const std::string &name) { return name.compare(0, 10, kOptimizerPrefix) == 0; }
+
 }  // namespace
 
-std::vector<uint8_t> save_model(const Model &m) {
+const char *const kOptimizerKey = "nn.optimizer";
+
+const char *st_dtype(DType dt) {
+  switch (dt) {
+    case DType::F32: return "F32";
+    case DType::F64: return "F64";
+    case DType::F16: return "F16";
+    case DType::BF16: return "BF16";
+    case DType::U8: return "U8";
+    case DType::I16: return "I16";
+    case DType::I32: return "I32";
+    case DType::I64: return "I64";
+  }
+  return "?";
+}
+
+bool st_to_dtype(const std::string &s, DType *dt) {
+  for (DType d : {DType::F32, DType::F64, DType::F16, DType::BF16, DType::U8, DType::I16, DType::I32, DType::I64}) {
+    if (s == st_dtype(d)) {
+      *dt = d;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string param_name(int layer, bool bias) { return std::to_string(layer) + (bias ? ".bias" : ".weight"); }
+
+bool is_reserved_key(const std::string &key) { return key.compare(0, 3, "nn.") == 0; }
+
+void check_metadata_entry(const std::string &key, const std::string &value, Errc code, const char *what) {
+  if (key.empty()) fail(code, "%s: a metadata key is empty", what);
+  std::string shown = json::valid_utf8(key.data(), key.size()) ? key.substr(0, 64) : std::string("(not UTF-8)");
+  if (key.size() > kMetaMaxKeyBytes)
+    fail(code, "%s: metadata key \"%s...\" is %zu bytes; at most %zu", what, shown.c_str(), key.size(),
+         kMetaMaxKeyBytes);
+  if (!json::valid_utf8(key.data(), key.size()) || key.find('\0') != std::string::npos)
+    fail(code, "%s: a metadata key is not valid UTF-8 without NUL bytes", what);
+  if (is_reserved_key(key))
+    fail(code, "%s: metadata key \"%s\" is reserved (keys starting with \"nn.\" are the library's)", what,
+         key.c_str());
+  if (value.size() > kMetaMaxValueBytes)
+    fail(code, "%s: the value of metadata key \"%s\" is %zu bytes; at most %zu", what, key.c_str(), value.size(),
+         kMetaMaxValueBytes);
+  if (!json::valid_utf8(value.data(), value.size()) || value.find('\0') != std::string::npos)
+    fail(code, "%s: the value of metadata key \"%s\" is not valid UTF-8 without NUL bytes", what, key.c_str());
+}
+
+safetensors::File parse_file(const uint8_t *buf, size_t len, const char *what) {
+  try {
+    return safetensors::parse(buf, len);
+  } catch (const Error &e) {
+    fail(e.code(), "%s: %s", what, e.what());
+  }
+}
+
+std::vector<uint8_t> save_model(const Model &m, const std::vector<safetensors::Out> &extra,
+                                const std::vector<std::pair<std::string, std::string>> &extra_meta) {
   std::string arch = "[";
   std::vector<std::vector<uint8_t>> host;  // parameters copied to the host
   std::vector<safetensors::Out> outs;
@@ -135,7 +182,11 @@ std::vector<uint8_t> save_model(const Model &m) {
     }
   }
   arch += "]";
-  return safetensors::serialize(outs, {{kArchKey, arch}});
+  std::vector<std::pair<std::string, std::string>> meta{{kArchKey, arch}};
+  for (const auto &kv : m.metadata()) meta.push_back(kv);
+  for (const auto &kv : extra_meta) meta.push_back(kv);
+  for (const auto &t : extra) outs.push_back(t);
+  return safetensors::serialize(outs, meta);
 }
 
 void check_model_prefix(const uint8_t *prefix, uint64_t total, const char *what) {
@@ -147,12 +198,27 @@ void check_model_prefix(const uint8_t *prefix, uint64_t total, const char *what)
 }
 
 std::unique_ptr<Model> load_model(const uint8_t *buf, size_t len, Device dev, const char *what) {
-  safetensors::File f;
-  try {
-    f = safetensors::parse(buf, len);
-  } catch (const Error &e) {
-    fail(e.code(), "%s: %s", what, e.what());
+  safetensors::File f = parse_file(buf, len, what);
+  return load_model(f, dev, what);
+}
+
+std::unique_ptr<Model> load_model(const safetensors::File &f, Device dev, const char *what) {
+  // User metadata: checked like nn_model_set_metadata's arguments; other
+  // "nn." keys (a checkpoint's optimizer settings, a later version's) are
+  // not the user's and are left alone here.
+  std::map<std::string, std::string> user_meta;
+  for (const auto &kv : f.metadata) {
+    if (is_reserved_key(kv.first)) continue;
+    check_metadata_entry(kv.first, kv.second, Errc::Format, what);
+    user_meta[kv.first] = kv.second;
   }
+  if (user_meta.size() > kMetaMaxEntries)
+    fail(Errc::Format, "%s: __metadata__ has %zu user entries; at most %zu", what, user_meta.size(), kMetaMaxEntries);
+  // A checkpoint's optimizer tensors (checked by nn/checkpoint) are not the model's.
+  const bool checkpoint = f.meta(kOptimizerKey) != nullptr;
+  size_t optimizer_tensors = 0;
+  if (checkpoint)
+    for (const auto &e : f.tensors) optimizer_tensors += is_optimizer_tensor(e.name) ? 1 : 0;
   const std::string *arch = f.meta(kArchKey);
   if (!arch) fail(Errc::Format, "%s: __metadata__ has no \"%s\" entry describing the layers", what, kArchKey);
   std::vector<LayerSpec> specs = parse_architecture(*arch, what);
@@ -189,14 +255,19 @@ std::unique_ptr<Model> load_model(const uint8_t *buf, size_t len, Device dev, co
       wanted.insert(name);
     }
   }
-  if (f.tensors.size() != expected) {
-    for (const auto &e : f.tensors)
-      if (!wanted.count(e.name))
-        fail(Errc::Format, "%s: tensor \"%s\" does not belong to any layer of nn.architecture", what, e.name.c_str());
+  if (f.tensors.size() != expected + optimizer_tensors) {
+    for (const auto &e : f.tensors) {
+      if (checkpoint && is_optimizer_tensor(e.name)) continue;
+      if (!wanted.count(e.name))  // one hash lookup per tensor (linear time)
+        fail(Errc::Format, "%s: tensor \"%s\" does not belong to any layer of nn.architecture%s", what,
+             e.name.c_str(),
+             is_optimizer_tensor(e.name) ? " (optimizer state, but __metadata__ has no \"nn.optimizer\")" : "");
+    }
   }
 
   auto model = std::make_unique<Model>();
   if (model_dt != DType::F32) model->to_dtype(model_dt);
+  model->metadata() = std::move(user_meta);
   for (size_t i = 0; i < specs.size(); ++i) {
     const LayerSpec &s = specs[i];
     if (s.kind == LayerKind::Activation) {

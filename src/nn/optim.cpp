@@ -195,7 +195,47 @@ void Optimizer::set_step_lr(int step_size, double gamma, const char *what) {
   epochs_since_schedule_ = 0;
 }
 
+Optimizer::Settings Optimizer::settings() const {
+  Settings s;
+  s.kind = kind_;
+  s.lr = lr_;
+  s.momentum = momentum_;
+  s.weight_decay = weight_decay_;
+  s.nesterov = nesterov_;
+  s.beta1 = beta1_;
+  s.beta2 = beta2_;
+  s.eps = eps_;
+  s.decoupled = decoupled_;
+  s.step_size = step_size_;
+  s.gamma = gamma_;
+  s.epochs_since_schedule = epochs_since_schedule_;
+  s.steps = steps_;
+  s.epoch = epoch_;
+  return s;
+}
+
+void Optimizer::restore_counters(const Settings &s, const char *what) {
+  check_nonneg(s.lr, what, "lr");
+  if (s.steps < 0) fail(Errc::InvalidArgument, "%s: step count is %lld; it must be >= 0", what, (long long)s.steps);
+  if (s.epoch < 0) fail(Errc::InvalidArgument, "%s: epoch is %lld; it must be >= 0", what, (long long)s.epoch);
+  if (s.step_size != 0) {
+    if (s.step_size < 1) fail(Errc::InvalidArgument, "%s: step_size is %d; it must be >= 1", what, s.step_size);
+    if (!std::isfinite(s.gamma) || s.gamma <= 0)
+      fail(Errc::InvalidArgument, "%s: gamma is %g; it must be finite and > 0", what, s.gamma);
+    if (s.epochs_since_schedule < 0)
+      fail(Errc::InvalidArgument, "%s: StepLR last_epoch is %lld; it must be >= 0", what,
+           (long long)s.epochs_since_schedule);
+  }
+  lr_ = s.lr;
+  steps_ = s.steps;
+  epoch_ = s.epoch;
+  step_size_ = s.step_size;
+  gamma_ = s.step_size != 0 ? s.gamma : 1;
+  epochs_since_schedule_ = s.step_size != 0 ? s.epochs_since_schedule : 0;
+}
+
 void Optimizer::epoch_end() {
+  ++epoch_;
   if (step_size_ <= 0) return;
   // torch StepLR.get_lr(): the group's current lr times gamma on every
   // step_size-th epoch (lr0 * gamma^floor(k / step_size) when lr is not set

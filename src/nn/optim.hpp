@@ -38,8 +38,12 @@ class Optimizer {
   void set_lr(double lr, const char *what);
   // StepLR(step_size, gamma) from the current lr; replaces an earlier one.
   void set_step_lr(int step_size, double gamma, const char *what);
-  // scheduler.step(): every step_size-th call multiplies lr by gamma.
+  // scheduler.step(): every step_size-th call multiplies lr by gamma; counts
+  // the epoch (epoch()).
   void epoch_end();
+  // Number of epoch_end() calls so far (nn_optimizer_epoch): nn_model_fit
+  // draws an epoch's shuffle order from (seed, epoch()).
+  int64_t epoch() const { return epoch_; }
 
   // Throws (Errc::Device / Errc::InvalidArgument) unless the model's
   // parameters still match the state buffers (count, shape, dtype, device).
@@ -54,6 +58,30 @@ class Optimizer {
   };
   void save_state(State &into) const;
   void restore_state(const State &from);
+
+  // Everything a checkpoint holds besides the state buffers (nn/checkpoint).
+  struct Settings {
+    Kind kind = Kind::Sgd;
+    double lr = 0, momentum = 0, weight_decay = 0;
+    bool nesterov = false;
+    double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+    bool decoupled = false;
+    int step_size = 0;  // 0: no StepLR
+    double gamma = 1;
+    int64_t epochs_since_schedule = 0;  // epoch_end() calls since set_step_lr
+    int64_t steps = 0;
+    int64_t epoch = 0;
+  };
+  Settings settings() const;
+  // The state buffers, one entry per parameter in Model::parameters() order
+  // (momentum_buffer / exp_avg in m, exp_avg_sq in v); undefined entries
+  // where the optimizer keeps none.
+  const std::vector<Tensor> &state_m() const { return m_; }
+  const std::vector<Tensor> &state_v() const { return v_; }
+  // Puts back the counters and the schedule of a checkpoint (the
+  // hyper-parameters are those the optimizer was created with). Checks the
+  // values (Errc::InvalidArgument naming them) before changing anything.
+  void restore_counters(const Settings &s, const char *what);
 
  private:
   Optimizer(Kind kind, Model &model) : kind_(kind), model_(&model) {}
@@ -77,6 +105,7 @@ class Optimizer {
   int step_size_ = 0;  // 0: no schedule
   double gamma_ = 1;
   int64_t epochs_since_schedule_ = 0;
+  int64_t epoch_ = 0;  // epoch_end() calls
 };
 
 // Calls f(param, grad) for every trainable parameter of the model, in

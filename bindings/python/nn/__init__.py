@@ -33,6 +33,8 @@ from .data import (
     Metric, load_npy, save_npy, load_csv, slice, index_select, concat, metric, confusion_matrix,
 )
 from .progress import History
+from .comm import Comm
+from .checkpoint import save_checkpoint, load_checkpoint
 
 #: The binding's version (pyproject.toml); the loaded library's is library_version.
 __version__ = _capi.BINDING_VERSION

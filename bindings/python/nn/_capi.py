@@ -399,7 +399,28 @@ _DECLS = {
     "nn_tensor_concat": (_st, [_i, ctypes.POINTER(ctypes.c_void_p), _i, _ph]),
     "nn_metric_compute": (_st, [_en, _h, _h, _pd]),
     "nn_confusion_matrix": (_st, [_h, _h, ctypes.c_int64, _ph]),
+    # process groups (nn/comm.py)
+    "nn_comm_mpi": (_st, [_vp, _ph]),
+    "nn_comm_free": (None, [_h]),
+    "nn_comm_rank": (_i, [_h]),
+    "nn_comm_size": (_i, [_h]),
+    "nn_comm_allreduce": (_st, [_h, _h, _en]),
+    "nn_comm_broadcast": (_st, [_h, _h, _i]),
+    "nn_model_broadcast": (_st, [_h, _h, _i]),
 }
+
+# checkpoints, state dicts, metadata, C source (issue 13; used by checkpoint.py)
+_DECLS.update({
+    "nn_optimizer_epoch": (ctypes.c_int64, [_h]),
+    "nn_checkpoint_save": (_st, [_h, _h, _cs]),
+    "nn_checkpoint_load": (_st, [_cs, nn_device, _ph, _ph]),
+    "nn_model_load_weights": (_st, [_h, _cs]),
+    "nn_model_set_metadata": (_st, [_h, _cs, _cs]),
+    "nn_model_get_metadata": (_st, [_h, _cs, _vp, _sz, _psz]),
+    "nn_model_metadata_count": (_i, [_h]),
+    "nn_model_metadata_key": (_st, [_h, _i, _vp, _sz, _psz]),
+    "nn_model_export_c": (_st, [_h, _cs, _cs]),
+})
 
 missing_functions = []
 

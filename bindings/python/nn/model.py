@@ -386,7 +386,7 @@ class Model(_capi.Handle):
         return v.value
 
     def fit(self, x, y, optimizer=None, epochs=10, batch_size=32, loss="mse", shuffle=True,
-            seed=0, validation=None, patience=0, on_epoch=None, progress=False):
+            seed=0, validation=None, patience=0, on_epoch=None, comm=None, progress=False):
         """Trains with nn_model_fit and returns its History (the list of
         EpochReports, with ``plot(path)``; see nn.progress).
 
@@ -408,6 +408,8 @@ class Model(_capi.Handle):
         Targets follow C's dtype rules (see ``_target``): integer class ids
         (or whole-number floats) for "cross_entropy", float targets for the
         other losses; anything else fails with libnn's NN_ERR_DTYPE message.
+        ``comm`` (an ``nn.Comm``): data-parallel training, each rank with its
+        own shard and ``batch_size`` rows per rank (see nn/comm.py).
         """
         lo = _loss_arg(loss)
         if optimizer is None:
@@ -431,6 +433,8 @@ class Model(_capi.Handle):
             vy = self._target(vy_in, lo)
             opts.val_x = vx._ptr
             opts.val_y = vy._ptr
+        if comm is not None:
+            opts.comm = comm._ptr
         history = History()
         state = {"error": None}
         bar = ProgressBar(epochs, tx.shape[0] if tx.shape else 1, progress) if progress else None

@@ -58,9 +58,13 @@
 pub mod sys;
 mod data;
 pub use data::{confusion_matrix, metric, Metric};
+mod checkpoint;
+mod comm;
 mod predict;
 mod version;
 
+pub use checkpoint::{load_checkpoint, save_checkpoint};
+pub use comm::Comm;
 pub use version::check_version;
 
 use std::any::Any;
@@ -1109,6 +1113,9 @@ pub struct FitOptions<'a> {
     pub validation: Option<(&'a Tensor, &'a Tensor)>,
     /// Early stopping on val_loss after this many epochs without improvement; 0 = off.
     pub patience: i32,
+    /// Data-parallel training over a process group ([`Comm`]); `batch_size`
+    /// is then per rank. `None`: this process alone.
+    pub comm: Option<&'a Comm>,
 }
 
 impl Default for FitOptions<'_> {
@@ -1128,6 +1135,7 @@ impl Default for FitOptions<'_> {
             loss: Loss::from_raw(o.loss).unwrap_or(Loss::Mse),
             validation: None,
             patience: o.patience,
+            comm: None,
         }
     }
 }
@@ -1399,6 +1407,9 @@ impl Model {
         if let Some((vx, vy)) = options.validation {
             o.val_x = vx.as_ptr();
             o.val_y = vy.as_ptr();
+        }
+        if let Some(c) = options.comm {
+            o.comm = c.as_ptr();
         }
         let mut state = on_epoch.map(|f| CallbackState { f, panic: None });
         if let Some(s) = state.as_mut() {

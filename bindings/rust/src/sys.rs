@@ -485,6 +485,44 @@ extern "C" {
         classes: i64,
         out: *mut *mut nn_tensor,
     ) -> nn_status;
+    // Process groups (crate::comm)
+    pub fn nn_comm_mpi(mpi_comm: *const c_void, out: *mut *mut nn_comm) -> nn_status;
+    pub fn nn_comm_free(c: *mut nn_comm);
+    pub fn nn_comm_rank(c: *const nn_comm) -> c_int;
+    pub fn nn_comm_size(c: *const nn_comm) -> c_int;
+    pub fn nn_comm_allreduce(c: *const nn_comm, t: *mut nn_tensor, op: nn_reduce_op) -> nn_status;
+    pub fn nn_comm_broadcast(c: *const nn_comm, t: *mut nn_tensor, root: c_int) -> nn_status;
+    pub fn nn_model_broadcast(c: *const nn_comm, m: *mut nn_model, root: c_int) -> nn_status;
+}
+
+// Checkpoints, state dicts, metadata, C source (issue 13; safe wrappers in checkpoint.rs)
+extern "C" {
+    pub fn nn_optimizer_epoch(opt: *const nn_optimizer) -> i64;
+    pub fn nn_checkpoint_save(m: *const nn_model, opt: *const nn_optimizer, path: *const c_char) -> nn_status;
+    pub fn nn_checkpoint_load(
+        path: *const c_char,
+        dev: nn_device,
+        model: *mut *mut nn_model,
+        opt: *mut *mut nn_optimizer,
+    ) -> nn_status;
+    pub fn nn_model_load_weights(m: *mut nn_model, path: *const c_char) -> nn_status;
+    pub fn nn_model_set_metadata(m: *mut nn_model, key: *const c_char, value: *const c_char) -> nn_status;
+    pub fn nn_model_get_metadata(
+        m: *const nn_model,
+        key: *const c_char,
+        buf: *mut c_char,
+        cap: usize,
+        needed: *mut usize,
+    ) -> nn_status;
+    pub fn nn_model_metadata_count(m: *const nn_model) -> c_int;
+    pub fn nn_model_metadata_key(
+        m: *const nn_model,
+        index: c_int,
+        buf: *mut c_char,
+        cap: usize,
+        needed: *mut usize,
+    ) -> nn_status;
+    pub fn nn_model_export_c(m: *const nn_model, path: *const c_char, prefix: *const c_char) -> nn_status;
 }
 
 // ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "backend/cpu/cpu_internal.hpp"
+#include "backend/cpu/cpu_simd.hpp"
 #include "core/error.hpp"
 
 namespace nn {
@@ -382,7 +383,7 @@ void unary_t(const View &out, const View &x) {
       if constexpr (OP == UnaryOp::Exp) r = std::exp(v);
       if constexpr (OP == UnaryOp::Log) r = std::log(v);
       if constexpr (OP == UnaryOp::Sqrt) r = std::sqrt(v);
-      if constexpr (OP == UnaryOp::Relu) r = v > C(0) ? v : (v != v ? v : C(0));
+      if constexpr (OP == UnaryOp::Relu) r = v < C(0) ? C(0) : v;  // torch.relu: NaN (and -0) pass, as the layers
       if constexpr (OP == UnaryOp::Sigmoid) r = C(1) / (C(1) + std::exp(-v));
       if constexpr (OP == UnaryOp::Tanh) r = std::tanh(v);
       if constexpr (OP == UnaryOp::Step) r = v > C(0) ? C(1) : C(0);
@@ -756,14 +757,6 @@ __attribute__((target("avx2,fma"))) void mm_item_f64_avx2(const MmArgs &g, int64
   mm_item_impl<double, 4, 8>(g, i0, mi, j0, nj, apack);
 }
 
-bool cpu_has_avx2() {
-  static const bool has = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }();
-  return has;
-}
-
 template <class T>
 void matmul_t(const View &out, const View &a, const View &b) {
   using A = MAcc<T>;
@@ -778,7 +771,7 @@ void matmul_t(const View &out, const View &a, const View &b) {
   Item item = &mm_item_generic<T>;
   int NR = 4, MR = 4;
   if constexpr (std::is_same_v<T, double>) {
-    if (cpu_has_avx2()) {
+    if (cpu_has_avx2_fma()) {
       item = &mm_item_f64_avx2;
       NR = 8;
     }

@@ -18,6 +18,7 @@
 #include <new>
 
 #include "backend/cpu/cpu_internal.hpp"
+#include "backend/cpu/cpu_simd.hpp"
 
 // GCC 12 warns about _mm512_undefined_ps() inside its own AVX-512 shuffle
 // intrinsics (a false positive). Clang has no such warning (and, with
@@ -129,15 +130,13 @@ struct Isa {
 
 const Isa &isa() {
   static const Isa k = [] {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return Isa{ukr_avx512, 12, 32};
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa{ukr_avx2, 6, 16};
+    if (cpu_has_avx512()) return Isa{ukr_avx512, 12, 32};
+    if (cpu_has_avx2_fma()) return Isa{ukr_avx2, 6, 16};
     return Isa{ukr_generic, 6, 16};
   }();
   return k;
 }
 
-#define NN_AVX512 __attribute__((target("avx512f,fma")))
 
 // In-register transpose of a 16x16 block: r[i] holds row i on entry and
 // column i on exit.
@@ -342,25 +341,6 @@ NN_TARGET_CLONES("avx2", "default") void small_axpy_generic(
 
 NN_AVX512 inline __mmask16 tail_mask(int64_t left) {
   return left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1u);
-}
-
-// Sums of 16 vectors at once: out[j] = sum of a[j]'s 16 lanes (45 shuffles
-// and adds instead of 16 horizontal sums).
-NN_AVX512 inline __m512 reduce16(const __m512 a[16]) {
-  __m512 s[8], v[4];
-  for (int j = 0; j < 8; ++j)
-    s[j] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * j], a[2 * j + 1]), _mm512_unpackhi_ps(a[2 * j], a[2 * j + 1]));
-  // s[j] lane l: [a2j(0+2), a2j+1(0+2), a2j(1+3), a2j+1(1+3)] of that lane
-  for (int g = 0; g < 4; ++g)
-    v[g] = _mm512_add_ps(_mm512_shuffle_ps(s[2 * g], s[2 * g + 1], _MM_SHUFFLE(1, 0, 1, 0)),
-                         _mm512_shuffle_ps(s[2 * g], s[2 * g + 1], _MM_SHUFFLE(3, 2, 3, 2)));
-  // v[g] lane l: lane-l sums of a[4g..4g+3]
-  const __m512 u01 = _mm512_add_ps(_mm512_shuffle_f32x4(v[0], v[1], _MM_SHUFFLE(1, 0, 1, 0)),
-                                   _mm512_shuffle_f32x4(v[0], v[1], _MM_SHUFFLE(3, 2, 3, 2)));
-  const __m512 u23 = _mm512_add_ps(_mm512_shuffle_f32x4(v[2], v[3], _MM_SHUFFLE(1, 0, 1, 0)),
-                                   _mm512_shuffle_f32x4(v[2], v[3], _MM_SHUFFLE(3, 2, 3, 2)));
-  return _mm512_add_ps(_mm512_shuffle_f32x4(u01, u23, _MM_SHUFFLE(2, 0, 2, 0)),
-                       _mm512_shuffle_f32x4(u01, u23, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
 // small_dot with AVX-512: sixteen outputs at a time share the loads of A's

@@ -15,6 +15,16 @@
 // leaky relu: y > 0 ? 1 : 0.01, sigmoid: y(1-y), tanh: 1-y^2, softmax:
 // y (dy - sum(dy y))), exactly equivalent to the x-based forms; x is unused
 // and may have a NULL data pointer.
+//
+// NaN and inf as PyTorch, on every route (act_forward_loop, the GEMM
+// epilogue act_tile, matvec_avx512, the one-row backward): every activation
+// keeps NaN forward. ReLU is torch.relu = clamp_min(x, 0), i.e.
+// `x < 0 ? 0 : x` (NaN and -0 pass; _mm512_max_ps(0, x) is the same
+// operation: MAXPS returns its second operand when either is NaN); STEP
+// gives NaN for NaN. Backward: ReLU as threshold_backward(dy, y, 0) =
+// `y <= 0 ? 0 : dy` (the gradient passes where y is NaN); leaky ReLU as
+// leaky_relu_backward, `y > 0 ? dy : 0.01 dy`; sigmoid, tanh and softmax
+// propagate NaN by their arithmetic.
 #include <immintrin.h>
 #include <omp.h>
 
@@ -28,6 +38,7 @@
 
 #include "backend/cpu/cpu_internal.hpp"
 #include "backend/cpu/cpu_sgemm.hpp"
+#include "backend/cpu/cpu_simd.hpp"
 #include "backend/cpu/cpu_train.hpp"
 #include "core/error.hpp"
 
@@ -90,6 +101,18 @@ T sigmoid(T x) {
   return T(1) / (T(1) + std::exp(-x));
 }
 
+// torch.relu (clamp_min(x, 0)): NaN and -0 pass through.
+template <class T>
+inline T relu(T x) {
+  return x < T(0) ? T(0) : x;
+}
+
+// 1 where x > 0, 0 where x <= 0, NaN for NaN.
+template <class T>
+inline T step(T x) {
+  return x > T(0) ? T(1) : (x != x ? x : T(0));
+}
+
 // Vectorisable float tanh and sigmoid (Cephes expf/tanhf polynomials, a few
 // ulp), cloned for AVX-512 and AVX2: the libm calls cost more than the whole
 // small linear layer. NaN propagates; y may alias x.
@@ -143,7 +166,6 @@ void sigmoid_generic(float *y, const float *x, int64_t n) {
   }
 }
 
-#define NN_AVX512 __attribute__((target("avx512f,fma")))
 NN_AVX512 inline __m512 exp512(__m512 x) {
   x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
   const __m512 fn = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
@@ -196,20 +218,6 @@ NN_AVX512 void tanh_avx512(float *y, const float *x, int64_t n) {
 // time share its loads and one tree reduction gives their sums; bias and
 // activation are applied in registers. Same arithmetic, in the same order,
 // as small_dot followed by the tile epilogue (bit-identical results).
-NN_AVX512 inline __m512 sum16(const __m512 a[16]) {
-  __m512 s[8], v[4];
-  for (int j = 0; j < 8; ++j)
-    s[j] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * j], a[2 * j + 1]), _mm512_unpackhi_ps(a[2 * j], a[2 * j + 1]));
-  for (int g = 0; g < 4; ++g)
-    v[g] = _mm512_add_ps(_mm512_shuffle_ps(s[2 * g], s[2 * g + 1], _MM_SHUFFLE(1, 0, 1, 0)),
-                         _mm512_shuffle_ps(s[2 * g], s[2 * g + 1], _MM_SHUFFLE(3, 2, 3, 2)));
-  const __m512 u01 = _mm512_add_ps(_mm512_shuffle_f32x4(v[0], v[1], _MM_SHUFFLE(1, 0, 1, 0)),
-                                   _mm512_shuffle_f32x4(v[0], v[1], _MM_SHUFFLE(3, 2, 3, 2)));
-  const __m512 u23 = _mm512_add_ps(_mm512_shuffle_f32x4(v[2], v[3], _MM_SHUFFLE(1, 0, 1, 0)),
-                                   _mm512_shuffle_f32x4(v[2], v[3], _MM_SHUFFLE(3, 2, 3, 2)));
-  return _mm512_add_ps(_mm512_shuffle_f32x4(u01, u23, _MM_SHUFFLE(2, 0, 2, 0)),
-                       _mm512_shuffle_f32x4(u01, u23, _MM_SHUFFLE(3, 1, 3, 1)));
-}
 
 constexpr int64_t kMatvecMaxK = 64;
 
@@ -230,12 +238,12 @@ NN_AVX512 inline __attribute__((always_inline)) void matvec_group(Act act, float
     }
   }
   const __mmask16 om = nn_ >= 16 ? __mmask16(0xffff) : __mmask16((1u << nn_) - 1u);
-  __m512 r = sum16(s);
+  __m512 r = reduce16(s);
   if (b) r = _mm512_add_ps(_mm512_maskz_loadu_ps(om, b), r);
   if (act == Act::Tanh)
     r = tanh512(r);
   else if (act == Act::Relu)
-    r = _mm512_max_ps(r, _mm512_setzero_ps());
+    r = _mm512_max_ps(_mm512_setzero_ps(), r);  // relu(r): NaN (the second operand) passes
   _mm512_mask_storeu_ps(y, om, r);
 }
 
@@ -270,23 +278,16 @@ NN_AVX512 void sigmoid_avx512(float *y, const float *x, int64_t n) {
   }
 }
 
-bool have_avx512() {
-  static const bool k = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") != 0;
-  }();
-  return k;
-}
 
 void tanh_f32(float *y, const float *x, int64_t n) {
-  if (have_avx512())
+  if (cpu_has_avx512())
     tanh_avx512(y, x, n);
   else
     tanh_generic(y, x, n);
 }
 
 void sigmoid_f32(float *y, const float *x, int64_t n) {
-  if (have_avx512())
+  if (cpu_has_avx512())
     sigmoid_avx512(y, x, n);
   else
     sigmoid_generic(y, x, n);
@@ -309,7 +310,7 @@ void act_forward_loop(Act act, T *y, const T *x, int64_t rows, int64_t cols) {
       if (y != x) std::memmove(y, x, static_cast<size_t>(n) * sizeof(T));
       return;
     case Act::Relu:
-      pfor(par, n, [&](int64_t i) { y[i] = x[i] > T(0) ? x[i] : T(0); });
+      pfor(par, n, [&](int64_t i) { y[i] = relu(x[i]); });
       return;
     case Act::LeakyRelu:
       pfor(par, n, [&](int64_t i) { y[i] = x[i] > T(0) ? x[i] : x[i] * T(kLeakySlope); });
@@ -327,7 +328,7 @@ void act_forward_loop(Act act, T *y, const T *x, int64_t rows, int64_t cols) {
         pfor(par, n, [&](int64_t i) { y[i] = std::tanh(x[i]); });
       return;
     case Act::Step:
-      pfor(par, n, [&](int64_t i) { y[i] = x[i] > T(0) ? T(1) : T(0); });
+      pfor(par, n, [&](int64_t i) { y[i] = step(x[i]); });
       return;
     case Act::Softmax:
       pfor(par, rows, [&](int64_t r) {
@@ -367,7 +368,7 @@ void act_tile(void *ctx, float *c, int64_t ldc, int64_t rows, int64_t cols, int6
     float *r = c + i * ldc;
     switch (act) {
       case Act::Relu:
-        for (int64_t j = 0; j < cols; ++j) r[j] = r[j] > 0.f ? r[j] : 0.f;
+        for (int64_t j = 0; j < cols; ++j) r[j] = relu(r[j]);
         break;
       case Act::LeakyRelu:
         for (int64_t j = 0; j < cols; ++j) r[j] = r[j] > 0.f ? r[j] : r[j] * static_cast<float>(kLeakySlope);
@@ -397,7 +398,7 @@ __attribute__((always_inline)) inline void act_backward_body(Act act, T *dx, con
   switch (act) {
     case Act::Relu:
 #pragma omp simd
-      for (int64_t i = i0; i < i1; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
+      for (int64_t i = i0; i < i1; ++i) dx[i] = y[i] <= T(0) ? T(0) : dy[i];
       return;
     case Act::LeakyRelu:
 #pragma omp simd
@@ -626,9 +627,30 @@ double loss_loop(LossKind kind, const View &pv, const View &tv, const View &gv, 
   fail(Errc::Internal, "cpu loss: unknown loss kind %d", static_cast<int>(kind));
 }
 
+// Whether x[0..n) holds a NaN or an infinity (all exponent bits set): an
+// integer test with an OR reduction, so the loop vectorises (nn_model_fit
+// runs it over the whole data set).
+template <class T>
+inline bool any_nonfinite(const T *x, int64_t n) {
+  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  constexpr U kExp = sizeof(T) == 4 ? U(0x7f800000u) : U(0x7ff0000000000000ull);
+  U bad = 0;
+#pragma omp simd reduction(| : bad)
+  for (int64_t i = 0; i < n; ++i) {
+    U b;
+    std::memcpy(&b, x + i, sizeof b);
+    bad |= (b & kExp) == kExp ? U(1) : U(0);
+  }
+  return bad != 0;
+}
+
 template <class T>
 bool all_finite_loop(const T *x, int64_t n) {
-  double bad = psum(n >= kParallelGrain, n, [&](int64_t i, double &acc) { acc += std::isfinite(x[i]) ? 0.0 : 1.0; });
+  constexpr int64_t kBlock = int64_t{1} << 14;
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+  double bad = psum(n >= 4 * kParallelGrain, blocks, [&](int64_t b, double &acc) {
+    acc += any_nonfinite(x + b * kBlock, std::min(kBlock, n - b * kBlock)) ? 1.0 : 0.0;
+  });
   return bad == 0;
 }
 
@@ -637,7 +659,7 @@ bool all_finite_loop(const T *x, int64_t n) {
 void linear_forward_f32(Act act, float *yp, const float *x, const float *w, const float *bp, int64_t M, int64_t N,
                         int64_t K) {
   if (M == 1 && K > 0 && K <= kMatvecMaxK && (act == Act::Tanh || act == Act::Relu || act == Act::Identity) &&
-      have_avx512()) {
+      cpu_has_avx512()) {
     matvec_avx512(act, yp, x, w, bp, N, K);
     return;
   }
@@ -672,7 +694,7 @@ void linear_backward_f32(Act act, float *g, const float *y, const float *x, cons
       float go = g[o];
       const float yo = y[o];
       switch (act) {
-        case Act::Relu: go = yo > 0.f ? go : 0.f; break;
+        case Act::Relu: go = yo <= 0.f ? 0.f : go; break;
         case Act::LeakyRelu: go = yo > 0.f ? go : go * static_cast<float>(kLeakySlope); break;
         case Act::Sigmoid: go = go * yo * (1.f - yo); break;
         case Act::Tanh: go = go * (1.f - yo * yo); break;

@@ -915,15 +915,13 @@ int e_linear_forward(int device, int act, const V *y, const V *x, const V *w, co
       // (ld K), op N -> x^T [K x M]; so D = w x^T = (x w^T)^T. The bias
       // epilogue adds bias[N] down each column of D (one entry per row of
       // D = per output feature), i.e. y[i][j] += bias[j].
-      // Identity and ReLU fuse completely (bias + activation epilogue); the
-      // others fuse the bias and run the activation after. The bias epilogue
-      // needs a 16-byte aligned bias (misaligned biases are added by our
-      // kernel instead).
-      const bool relu = act == static_cast<int>(Act::Relu);
+      // The bias fuses (bias epilogue); every activation runs after, in our
+      // kernel. cuBLASLt's RELU epilogues are not used: NVIDIA documents them
+      // as max(x, 0) without saying what NaN gives, and ReLU must keep NaN
+      // (torch.relu). The bias epilogue needs a 16-byte aligned bias
+      // (misaligned biases are added by our kernel instead).
       const bool fuse_bias = b != nullptr && alignment_of(b) >= 16;
-      cublasLtEpilogue_t epi = fuse_bias ? (relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS)
-                                         : (relu && !b ? CUBLASLT_EPILOGUE_RELU : CUBLASLT_EPILOGUE_DEFAULT);
-      const bool fused_act = relu && (fuse_bias || !b);
+      cublasLtEpilogue_t epi = fuse_bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
       uint32_t al = std::min({alignment_of(x->data), alignment_of(w->data), alignment_of(y->data)});
       LtPlan &p = lt_plan(d, LtKey{M, N, K, static_cast<int>(epi), al});
       if (p.ok) {
@@ -936,8 +934,8 @@ int e_linear_forward(int device, int act, const V *y, const V *x, const V *w, co
         if (st == CUBLAS_STATUS_SUCCESS) {
           check_launch("linear_forward (cuBLASLt)");
           const void *rest_bias = fuse_bias ? nullptr : b;
-          if (rest_bias || (!fused_act && act != static_cast<int>(Act::Identity)))
-            k_bias_act(l.stream(), y->dtype, fused_act ? 0 : act, y->data, rest_bias, M, N);
+          if (rest_bias || act != static_cast<int>(Act::Identity))
+            k_bias_act(l.stream(), y->dtype, act, y->data, rest_bias, M, N);
           return;
         }
         // Nothing was launched: fall back to cuBLAS + our kernel for this

@@ -121,7 +121,7 @@ __device__ inline T unary_one(int op, T t) {
       case 2: r = m_exp(v); break;
       case 3: r = m_log(v); break;
       case 4: r = m_sqrt(v); break;
-      case 5: r = v > C(0) ? v : (v != v ? v : C(0)); break;
+      case 5: r = v < C(0) ? C(0) : v; break;  // torch.relu: NaN (and -0) pass, as the layers
       case 6: r = C(1) / (C(1) + m_exp(-v)); break;
       case 7: r = m_tanh(v); break;
       case 8: r = v > C(0) ? C(1) : C(0); break;

@@ -2,7 +2,9 @@
 // backward (from the output y), bias + activation after a GEMM, softmax,
 // sum over rows, row gather, losses (value reduced on the device), fused
 // SGD / Adam updates, the finiteness check. Arithmetic mirrors
-// src/backend/cpu/cpu_train.cpp and cpu_optim.cpp, in the same order.
+// src/backend/cpu/cpu_train.cpp and cpu_optim.cpp, in the same order, NaN
+// rules included (every activation keeps NaN forward; ReLU backward is
+// torch's threshold_backward, `y <= 0 ? 0 : dy`).
 #include <algorithm>
 #include <cmath>
 
@@ -20,10 +22,10 @@ constexpr double kLeakySlope = 0.01;
 template <class T>
 __device__ inline T act_one(int act, T x) {
   switch (act) {
-    case 1: return x > T(0) ? x : T(0);                          // Relu (NaN -> 0, like the CPU loop)
+    case 1: return x < T(0) ? T(0) : x;                          // Relu: torch.relu, NaN (and -0) pass
     case 2: return T(1) / (T(1) + m_exp(-x));                    // Sigmoid
     case 3: return m_tanh(x);                                    // Tanh
-    case 4: return x > T(0) ? T(1) : T(0);                       // Step
+    case 4: return x > T(0) ? T(1) : (x != x ? x : T(0));        // Step: NaN stays NaN
     case 6: return x > T(0) ? x : x * T(kLeakySlope);            // LeakyRelu
     default: return x;                                           // Identity (Softmax: rows)
   }
@@ -98,7 +100,7 @@ __global__ void act_backward_kernel(int act, T *dx, const T *dy, const T *y, int
   GRID_STRIDE(i, n) {
     const T g = dy[i];
     switch (act) {
-      case 1: dx[i] = y[i] > T(0) ? g : T(0); break;
+      case 1: dx[i] = y[i] <= T(0) ? T(0) : g; break;  // threshold_backward: passes where y is NaN
       case 6: dx[i] = y[i] > T(0) ? g : g * T(kLeakySlope); break;
       case 2: dx[i] = g * y[i] * (T(1) - y[i]); break;
       case 3: dx[i] = g * (T(1) - y[i] * y[i]); break;

@@ -1016,11 +1016,12 @@ The cancel rule (the same in the Python, Rust and Julia bindings): returning
 `true` stops training after that epoch and `fit!` returns normally, the
 report it returns having `cancelled == true` (C's NN_ERR_CANCELLED is not an
 error here); an exception thrown in it stops training and is rethrown here.
-Returns the last epoch's report.
+`comm` (a [`Comm`]): data-parallel training, each rank with its own shard,
+`batch_size` rows per rank. Returns the last epoch's report.
 """
 function fit!(m::Model, opt::Optimizer, x, y; epochs::Integer = 10, batch_size::Integer = 32,
               shuffle::Bool = true, seed::Integer = 0, loss = :mse, validation = nothing,
-              patience::Integer = 0, on_epoch = nothing)
+              patience::Integer = 0, on_epoch = nothing, comm = nothing)
     opt.model === m || throw(ArgumentError("fit!: the optimizer was created for another model"))
     xt = _input(m, x)
     yt = _target(m, y, loss)
@@ -1031,11 +1032,11 @@ function fit!(m::Model, opt::Optimizer, x, y; epochs::Integer = 10, batch_size::
     cb = on_epoch === nothing ? C_NULL :
          @cfunction(_epoch_trampoline, Cint, (Ptr{_CEpochReport}, Ptr{Cvoid}))
     last = Ref{_CEpochReport}()
-    st = GC.@preserve state vx vy begin
+    st = GC.@preserve state vx vy comm begin
         o = Ref(_FitOptions(d.version, epochs, batch_size, shuffle, seed, _code(LOSSES, loss, "loss"),
                             vx === nothing ? C_NULL : vx.ptr, vy === nothing ? C_NULL : vy.ptr,
                             patience, cb, on_epoch === nothing ? C_NULL : pointer_from_objref(state),
-                            d.comm, d.on_batch, d.batch_every))
+                            _comm_ptr(comm, d.comm), d.on_batch, d.batch_every))
         ccall(_f(:nn_model_fit), Cint,
               (Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{_FitOptions}, Ptr{_CEpochReport}),
               m, opt, xt, yt, o, last)
@@ -1103,5 +1104,8 @@ end
 include("data.jl")
 # Embedding inference (nn_model_predict) and introspection: predict.jl
 include("predict.jl")
+# Checkpoints, state dicts, metadata, export to C: checkpoint.jl
+include("checkpoint.jl")
+include("comm.jl")      # process groups (nn_comm)
 
 end # module

@@ -262,5 +262,6 @@ end
 end
 
 include("data.jl")
+include("comm.jl")
 
 end

@@ -1,0 +1,35 @@
+// What this CPU can do (probed once, cached) and the AVX-512 helpers that more
+// than one kernel file shares. Functions marked NN_AVX512 may only run when
+// cpu_has_avx512() is true.
+#pragma once
+#include <immintrin.h>
+
+#define NN_AVX512 __attribute__((target("avx512f,fma")))
+
+namespace nn {
+namespace cpu {
+
+bool cpu_has_avx512();    // AVX-512F
+bool cpu_has_avx2_fma();  // AVX2 and FMA
+
+// Sums of 16 vectors at once: out[j] = sum of a[j]'s 16 lanes (45 shuffles
+// and adds instead of 16 horizontal sums), always in the same order.
+NN_AVX512 inline __m512 reduce16(const __m512 a[16]) {
+  __m512 s[8], v[4];
+  for (int j = 0; j < 8; ++j)
+    s[j] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * j], a[2 * j + 1]), _mm512_unpackhi_ps(a[2 * j], a[2 * j + 1]));
+  // s[j] lane l: [a2j(0+2), a2j+1(0+2), a2j(1+3), a2j+1(1+3)] of that lane
+  for (int g = 0; g < 4; ++g)
+    v[g] = _mm512_add_ps(_mm512_shuffle_ps(s[2 * g], s[2 * g + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                         _mm512_shuffle_ps(s[2 * g], s[2 * g + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+  // v[g] lane l: lane-l sums of a[4g..4g+3]
+  const __m512 u01 = _mm512_add_ps(_mm512_shuffle_f32x4(v[0], v[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                                   _mm512_shuffle_f32x4(v[0], v[1], _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m512 u23 = _mm512_add_ps(_mm512_shuffle_f32x4(v[2], v[3], _MM_SHUFFLE(1, 0, 1, 0)),
+                                   _mm512_shuffle_f32x4(v[2], v[3], _MM_SHUFFLE(3, 2, 3, 2)));
+  return _mm512_add_ps(_mm512_shuffle_f32x4(u01, u23, _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_f32x4(u01, u23, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+}  // namespace cpu
+}  // namespace nn
