@@ -131,6 +131,13 @@ expect 0 "nn train --labels" -- "$NN" train features.csv --labels labels.csv --e
 expect 0 "nn eval of the --labels model" -- "$NN" eval labels.safetensors "$DIGITS" --min-accuracy 0.9
 expect 2 "nn convert to ONNX (hook)" -- "$NN" convert digits.safetensors model.onnx
 has err.txt "writing ONNX (.onnx) is not supported" "ONNX hook message"
+expect 0 "nn convert to C source" -- "$NN" convert digits.safetensors digits-model.c
+has digits-model.c "digits_model_predict" "C source names its function after the file"
+if command -v cc >/dev/null 2>&1; then
+  cc -std=c99 -Wall -Wextra -pedantic -Werror -c digits-model.c -o digits-model.o && ok || bad "the C source does not compile"
+fi
+expect 2 "nn convert C source -> model" -- "$NN" convert digits-model.c x.safetensors
+has err.txt "reading C source (.c) is not supported" "C source is write-only"
 expect 2 "nn convert model -> data" -- "$NN" convert digits.safetensors x.csv
 
 # --- data errors name file, line and column (exit 1) ---------------------------------

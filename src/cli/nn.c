@@ -1116,15 +1116,29 @@ done:
 
 /* Model formats `nn convert` reads and writes, by file extension. A new
  * format is one row here: a loader and/or a saver written against nn.h.
- * ONNX and C source are hooks for nn_model_import_onnx /
- * nn_model_export_onnx / nn_model_export_c, which this libnn does not have
- * yet: fill in their functions when it does. */
+ * ONNX is a hook for nn_model_import_onnx / nn_model_export_onnx, which this
+ * libnn does not have yet: fill in its functions when it does. */
 typedef struct model_format {
   const char *ext;
   const char *name;
   nn_status (*load)(const char *path, nn_model **out);
   nn_status (*save)(const nn_model *m, const char *path);
 } model_format;
+
+/* C source (nn_model_export_c): the prefix of its names is the file's base
+ * name made a C identifier ("digits-v2.c" -> digits_v2_predict). */
+static nn_status save_c_source(const nn_model *m, const char *path) {
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  char prefix[65];
+  size_t n = 0;
+  if (base[0] >= '0' && base[0] <= '9') prefix[n++] = 'm';
+  for (const char *c = base; *c && *c != '.' && n < 64; ++c)
+    prefix[n++] = ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')) ? *c : '_';
+  if (n == 0) prefix[n++] = 'm';
+  prefix[n] = '\0';
+  return nn_model_export_c(m, path, prefix);
+}
 
 static nn_status load_safetensors(const char *path, nn_model **out) {
   nn_device cpu = {NN_CPU, 0};
@@ -1135,7 +1149,7 @@ static const model_format k_model_formats[] = {
     {".safetensors", "safetensors", load_safetensors, nn_model_save},
     {".st", "safetensors", load_safetensors, nn_model_save},
     {".onnx", "ONNX", NULL, NULL}, /* hook: nn_model_import_onnx / nn_model_export_onnx */
-    {".c", "C source", NULL, NULL}, /* hook: nn_model_export_c (write only) */
+    {".c", "C source", NULL, save_c_source}, /* write only */
 };
 
 static const model_format *model_format_of(const char *path) {
@@ -1234,7 +1248,8 @@ static verb g_verbs[] = {
      NULL, inspect_opts, N_OPTS(inspect_opts), 1, 1, run_inspect},
     {"convert", "[options] IN OUT",
      "Converts between the file formats libnn reads and writes.\nBy extension: models .safetensors/.st (optionally to another --dtype); data .npy <-> CSV.\n"
-     "ONNX (.onnx) and C source (.c) are reported as not supported until libnn has them.",
+     "A model to C source (.c, nn_model_export_c: <name>_predict(), no libnn needed).\n"
+     "ONNX (.onnx) is reported as not supported until libnn has it.",
      NULL, convert_opts, N_OPTS(convert_opts), 2, 2, run_convert},
 };
 
