@@ -21,19 +21,6 @@ bool View::contiguous() const {
   return true;
 }
 
-View matrix_view(void *data, DType dt, int64_t rows, int64_t cols) {
-  View v;
-  v.data = data;
-  v.dtype = dt;
-  v.shape.ndim = 2;
-  v.shape.d[0] = rows;
-  v.shape.d[1] = cols;
-  v.strides.ndim = 2;
-  v.strides.d[0] = cols;
-  v.strides.d[1] = 1;
-  return v;
-}
-
 namespace {
 std::atomic<KernelsLookup> g_lookup{nullptr};
 }  // namespace

@@ -35,8 +35,20 @@ struct View {
   bool contiguous() const;  // row-major with no gaps (size-1 dims ignored)
 };
 
-// A contiguous row-major [rows, cols] view of `data`.
-View matrix_view(void *data, DType dt, int64_t rows, int64_t cols);
+// A contiguous row-major [rows, cols] view of `data` (inline: a training
+// step builds a few).
+inline View matrix_view(void *data, DType dt, int64_t rows, int64_t cols) {
+  View v;
+  v.data = data;
+  v.dtype = dt;
+  v.shape.ndim = 2;
+  v.shape.d[0] = rows;
+  v.shape.d[1] = cols;
+  v.strides.ndim = 2;
+  v.strides.d[0] = cols;
+  v.strides.d[1] = 1;
+  return v;
+}
 
 // Values of nn_unary_op first; LEAKY_RELU (slope 0.01) is internal.
 enum class UnaryOp { Neg = 0, Abs, Exp, Log, Sqrt, Relu, Sigmoid, Tanh, Step, LeakyRelu };

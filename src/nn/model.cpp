@@ -176,6 +176,12 @@ void Model::restore(const std::vector<Tensor> &saved) {
 // ---------------------------------------------------------------- inference
 
 Tensor Model::prepare_input(const Tensor &x, const char *what) const {
+  check_input(x, what);
+  if (x.dtype() != dtype()) return nn::to_dtype(x, dtype());
+  return x.contiguous();
+}
+
+void Model::check_input(const Tensor &x, const char *what) const {
   if (!is_floating(x.dtype()))
     fail(Errc::DType, "%s: x has dtype %s; the model needs floating input (its parameters are %s)", what,
          dtype_name(x.dtype()), dtype_name(dtype()));
@@ -189,12 +195,14 @@ Tensor Model::prepare_input(const Tensor &x, const char *what) const {
   if (in > 0 && x.dim(x.ndim() - 1) != in)
     fail(Errc::Shape, "%s: x has shape %s but the model expects [..., %lld] (in_features %lld)", what,
          x.shape().str().c_str(), static_cast<long long>(in), static_cast<long long>(in));
-  if (x.dtype() != dtype()) return nn::to_dtype(x, dtype());
-  return x.contiguous();
 }
 
 Tensor Model::forward(const Tensor &x, const char *what) const {
-  Tensor xin = prepare_input(x, what);
+  // x as it is when it already fits (no handle copy), else converted.
+  Tensor converted;
+  check_input(x, what);
+  if (x.dtype() != dtype() || !x.is_contiguous()) converted = prepare_input(x, what);
+  const Tensor &xin = converted.defined() ? converted : x;
   const int64_t in = xin.dim(xin.ndim() - 1);
   const int64_t rows = in > 0 ? xin.numel() / in : 0;
   const int64_t out = plan_.units.empty() ? in : plan_.unit_out(plan_.units.size() - 1, in);

@@ -124,6 +124,8 @@ class Model {
   // Checks x: ndim >= 1, last dim == in_features, dtype floating, device;
   // returns x contiguous in the model's dtype.
   Tensor prepare_input(const Tensor &x, const char *what) const;
+  // prepare_input's checks alone.
+  void check_input(const Tensor &x, const char *what) const;
   // One training step (forward, loss, backward into the gradients) on x
   // [n, in_features] (n >= 1) and a target for the loss; returns the loss.
   // Every check (target shape/dtype/device, class ids) happens before any

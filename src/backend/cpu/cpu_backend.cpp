@@ -14,7 +14,6 @@
 
 #include "backend/backend.hpp"
 #include "backend/cpu/cpu_internal.hpp"
-#include "backend/cpu/cpu_simd.hpp"
 #include "backend/cpu/cpu_train.hpp"
 #include "core/error.hpp"
 
@@ -120,22 +119,6 @@ int start_team(int n) {
 int requested_threads() {
   int n = g_threads.load(std::memory_order_relaxed);
   return n > 0 ? n : all_cores();
-}
-
-bool cpu_has_avx512() {
-  static const bool k = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") != 0;
-  }();
-  return k;
-}
-
-bool cpu_has_avx2_fma() {
-  static const bool k = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }();
-  return k;
 }
 
 int num_threads() {

@@ -9,8 +9,22 @@
 namespace nn {
 namespace cpu {
 
-bool cpu_has_avx512();    // AVX-512F
-bool cpu_has_avx2_fma();  // AVX2 and FMA
+// Inline (one static per process, a guard check per call): the kernels ask
+// on every call.
+inline bool cpu_has_avx512() {  // AVX-512F
+  static const bool k = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") != 0;
+  }();
+  return k;
+}
+inline bool cpu_has_avx2_fma() {  // AVX2 and FMA
+  static const bool k = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
+  return k;
+}
 
 // Sums of 16 vectors at once: out[j] = sum of a[j]'s 16 lanes (45 shuffles
 // and adds instead of 16 horizontal sums), always in the same order.
