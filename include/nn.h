@@ -1941,6 +1941,175 @@ NN_API nn_status nn_model_import_onnx(const char *path, nn_device dev, nn_model 
 
 /** @} */
 
+/* ========================================================================= */
+/**
+ * @defgroup data Data files, row selection, metrics
+ * @brief Read and write `.npy` and CSV files, take slices and rows of a
+ *        tensor, join tensors, and score predictions.
+ *
+ * **.npy** (NumPy's format, versions 1.0, 2.0 and 3.0). nn_tensor_load_npy()
+ * reads dtypes `f2 f4 f8 u1 i2 i4 i8` (F16, F32, F64, U8, I16, I32, I64) in
+ * either byte order (`<`, `>`, `|` for one byte, `=`), C or Fortran order,
+ * 0 to 8 dimensions; the tensor is always C order. The parser trusts
+ * nothing: magic and version; a header length inside the file (at most
+ * 1 MiB); a header of printable ASCII ending with its only newline and
+ * holding exactly the keys `descr`, `fortran_order` and `shape` (a Python
+ * dict literal: either quote, any key order, optional trailing comma); shape
+ * entries non-negative and overflow-free; the data exactly `numel x dtype
+ * size` bytes (a short or over-long file is refused). The header is checked
+ * before the data is read. Any failure answers ::NN_ERR_FORMAT with a
+ * message naming the path and what is wrong, never a crash or an allocation
+ * larger than the file. Other dtypes (bool, int8,
+ * uint16/32/64, complex, structured, object) answer ::NN_ERR_FORMAT naming
+ * the descr. nn_tensor_save_npy() writes version 1.0, C order,
+ * little-endian, the data 64-byte aligned, as `numpy.save` does; NumPy's
+ * `numpy.load` reads it. NumPy has no bfloat16: a BF16 tensor is written as
+ * float32 (`<f4`, exact), and loads back as F32.
+ *
+ * **CSV.** nn_tensor_load_csv() reads a numeric table: one row per line
+ * (`\n` or `\r\n`), fields separated by `delimiter`, spaces and tabs around
+ * a field ignored, blank lines skipped, a UTF-8 byte order mark skipped, no
+ * quoting. Numbers are decimal (`1`, `-2.5`, `+3e-4`, `inf`, `nan`) read in
+ * the "C" locale whatever the process locale; for an integer dtype a field
+ * must be an integer (`3` or `3.0`) within the dtype's range. Every row has
+ * the first data row's column count. Errors are ::NN_ERR_FORMAT with the
+ * path, the 1-based line number (counting skipped lines) and the 1-based
+ * column (field) number: `nn_tensor_load_csv: data.csv: line 7, column 3:
+ * "x1" is not a number`.
+ *
+ * **Metrics.** `pred` and `target` are `[n]` or `[n, k]`, n >= 1 rows, on
+ * the same device, any real dtype; values are computed in float64.
+ * - ::NN_METRIC_ACCURACY: nn_model_evaluate()'s rule (group fit): for
+ *   `[n, c]` scores with c > 1, argmax equals the class id (integer target
+ *   `[n]`) or the argmax of a `[n, c]` one-hot/probability target; for one
+ *   column (`[n]` or `[n, 1]`), pred >= 0.5 equals target >= 0.5.
+ * - ::NN_METRIC_MAE, ::NN_METRIC_RMSE, ::NN_METRIC_R2: pred and target of the
+ *   same column count k; computed per column, then averaged uniformly over
+ *   the columns, as scikit-learn's `mean_absolute_error`,
+ *   `root_mean_squared_error` (the mean of the per-column RMSEs) and
+ *   `r2_score` (`multioutput="uniform_average"`, `force_finite=True`: a
+ *   constant target column scores 1.0 when predicted exactly, else 0.0) do.
+ *   R2 with fewer than 2 rows is NaN (scikit-learn: undefined).
+ *
+ * **Thread-safety.** All functions here may run concurrently on different
+ * tensors and files, and on the same tensors when none of the calls writes
+ * to them.
+ * @{
+ */
+
+/**
+ * @brief Loads a `.npy` file into a new tensor on `dev` (rules above).
+ * @param path UTF-8 file path.
+ * @param out  receives the tensor (caller owns it).
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL or a bad device;
+ *         ::NN_ERR_IO when the file cannot be opened or read (or is not a
+ *         regular file); ::NN_ERR_FORMAT for anything the checks reject;
+ *         ::NN_ERR_DEVICE; ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_tensor_load_npy(const char *path, nn_device dev, nn_tensor **out);
+
+/**
+ * @brief Saves a tensor (any device, dtype, strides) as a `.npy` file,
+ *        atomically: a temporary file next to `path` is renamed over it, so
+ *        on failure the old file is intact.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL; ::NN_ERR_IO when the
+ *         file cannot be written; ::NN_ERR_DEVICE; ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_tensor_save_npy(const nn_tensor *t, const char *path);   /* atomic */
+
+/**
+ * @brief Loads a numeric CSV table as a `[rows, cols]` tensor of `dt` on
+ *        `dev` (rules above).
+ * @param delimiter  the field separator, e.g. `','`, `';'`, `'\t'`, `' '`;
+ *                   not a newline, NUL, quote, digit, letter, `.`, `+` or `-`.
+ * @param skip_rows  >= 0 lines skipped first (a header).
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL, a bad dtype, device,
+ *         delimiter or skip_rows; ::NN_ERR_IO; ::NN_ERR_FORMAT (the message
+ *         names path, line and column; also for a table with no data rows);
+ *         ::NN_ERR_DEVICE; ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_tensor_load_csv(const char *path, char delimiter, int skip_rows, nn_dtype dt, nn_device dev,
+                                    nn_tensor **out);
+
+/**
+ * @brief `t[start:end]` along `dim`: a view sharing t's storage (writes
+ *        through either are seen by both).
+ *
+ * Python's slice rules: a negative start or end counts from the end of the
+ * dimension, both are clamped to [0, size], and end <= start gives an empty
+ * view. `dim` may be negative (counts from the last dimension).
+ * @param out receives the view (caller owns the handle; t may be freed
+ *            first).
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL or dim out of range;
+ *         ::NN_ERR_SHAPE for a 0-dim t.
+ */
+NN_API nn_status nn_tensor_slice(const nn_tensor *t, int dim, int64_t start, int64_t end, nn_tensor **out); /* view */
+
+/**
+ * @brief The entries of t at the positions `index` along `dim` (as
+ *        torch.index_select), in a new contiguous tensor of t's dtype:
+ *        `out.shape[dim] = numel(index)`. Rows may repeat (a shuffle, a
+ *        bootstrap sample, a train/test split).
+ * @param index 1-D, dtype U8, I16, I32 or I64, on t's device; each entry in
+ *              [-size, size) (negative counts from the end).
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL, dim out of range or
+ *         an index out of range (the message names its position and value);
+ *         ::NN_ERR_SHAPE for a 0-dim t or an index that is not 1-D;
+ *         ::NN_ERR_DTYPE for a floating index; ::NN_ERR_DEVICE;
+ *         ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_tensor_index_select(const nn_tensor *t, int dim, const nn_tensor *index, nn_tensor **out);
+
+/**
+ * @brief Joins n tensors along `dim` (torch.cat) into a new tensor.
+ *
+ * All have the same rank (>= 1) and the same sizes outside `dim`, and live
+ * on one device; the result's dtype is their promoted dtype (as
+ * nn_binary()'s, e.g. I64 with F32 gives F32).
+ * @param ts n tensor handles (borrowed).
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for n < 1, NULL (naming
+ *         `ts[i]`), dim out of range; ::NN_ERR_SHAPE for a rank or size
+ *         mismatch (both shapes printed) or 0-dim tensors; ::NN_ERR_DEVICE;
+ *         ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_tensor_concat(int n, const nn_tensor *const *ts, int dim, nn_tensor **out);
+
+/** @brief The metrics of nn_metric_compute() (definitions above). */
+typedef enum nn_metric {
+  NN_METRIC_ACCURACY = 0, /**< fraction of rows predicted right */
+  NN_METRIC_MAE,          /**< mean absolute error */
+  NN_METRIC_RMSE,         /**< root mean squared error */
+  NN_METRIC_R2            /**< coefficient of determination (sklearn r2_score) */
+} nn_metric;
+
+/**
+ * @brief Scores predictions against targets (definitions above).
+ * @param value receives the metric.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL or a bad metric;
+ *         ::NN_ERR_SHAPE for a rank above 2, no rows, or shapes that do not
+ *         fit (both printed); ::NN_ERR_DTYPE for floating class ids;
+ *         ::NN_ERR_DEVICE for tensors on two devices.
+ */
+NN_API nn_status nn_metric_compute(nn_metric metric, const nn_tensor *pred, const nn_tensor *target, double *value);
+
+/**
+ * @brief Confusion matrix: I64 `[classes, classes]` on pred's device, entry
+ *        (i, j) the number of rows of true class i predicted as class j
+ *        (scikit-learn's `confusion_matrix(y_true, y_pred)` layout).
+ * @param pred    scores `[n, c]` with c > 1 (argmax), probabilities `[n, 1]`
+ *                (>= 0.5 is class 1), or integer class ids `[n]`.
+ * @param target  the same forms (class ids `[n]`, one-hot rows `[n, c]`).
+ * @param classes 1..65536; every class id must be below it.
+ * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL, classes out of range,
+ *         or a class id outside 0..classes-1 (the message names the row);
+ *         ::NN_ERR_SHAPE; ::NN_ERR_DTYPE for floating ids `[n]`;
+ *         ::NN_ERR_DEVICE; ::NN_ERR_OUT_OF_MEMORY.
+ */
+NN_API nn_status nn_confusion_matrix(const nn_tensor *pred, const nn_tensor *target, int64_t classes,
+                                     nn_tensor **out);
+
+/** @} */
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -13,18 +13,22 @@
 # allocation above -malloc_limit_mb (256 MiB; the inputs are <= 1 MiB),
 # and 77 (skip) when clang cannot build a fuzzer.
 # Environment: NN_FUZZ_CXX (the clang++ to use), NN_FUZZ_JOBS (parallel
-# compiles), NN_FUZZ_TARGET (fuzz_load_buffer, the default, or
-# fuzz_import_onnx: nn_model_import_onnx with the seeds of corpus_onnx/ and
-# the dictionary onnx.dict).
+# compiles), NN_FUZZ_TARGET (with or without the fuzz_ prefix):
+# fuzz_load_buffer (the default: nn_model_load_buffer, seeds corpus/,
+# safetensors.dict), fuzz_import_onnx (nn_model_import_onnx, corpus_onnx/,
+# onnx.dict) or fuzz_npy (the .npy parser of nn_tensor_load_npy,
+# corpus_npy/, npy.dict); what a run finds goes to BUILD_DIR/corpus[_name]/.
 # To keep what a long run found: add -merge=1 ... see tests/fuzz/README.md.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 SECS="${1:-60}"
 TARGET="${NN_FUZZ_TARGET:-fuzz_load_buffer}"
+[[ "$TARGET" == fuzz_* ]] || TARGET="fuzz_$TARGET"
 case "$TARGET" in
   fuzz_load_buffer) SEEDS="$ROOT/tests/fuzz/corpus"; DICT="$ROOT/tests/fuzz/safetensors.dict"; WHAT=nn_model_load_buffer ;;
   fuzz_import_onnx) SEEDS="$ROOT/tests/fuzz/corpus_onnx"; DICT="$ROOT/tests/fuzz/onnx.dict"; WHAT=nn_model_import_onnx ;;
-  *) echo "run.sh: unknown NN_FUZZ_TARGET '$TARGET'" >&2; exit 2 ;;
+  fuzz_npy) SEEDS="$ROOT/tests/fuzz/corpus_npy"; DICT="$ROOT/tests/fuzz/npy.dict"; WHAT=nn_tensor_load_npy ;;
+  *) echo "run.sh: unknown NN_FUZZ_TARGET '$TARGET' (fuzz_load_buffer, fuzz_import_onnx or fuzz_npy)" >&2; exit 2 ;;
 esac
 BUILD="${2:-$ROOT/build-fuzz}"
 shift $(( $# > 2 ? 2 : $# ))
@@ -81,7 +85,7 @@ SOURCES=$(cd "$ROOT" && ls src/api/*.cpp src/nn/*.cpp src/core/*.cpp src/io/*.cp
     echo "build $o: cc $ROOT/$s"
     objs="$objs $o"
   done
-  for t in fuzz_load_buffer fuzz_import_onnx; do
+  for t in fuzz_load_buffer fuzz_import_onnx fuzz_npy; do
     echo "build obj/$t.o: cc $ROOT/tests/fuzz/$t.cc"
     echo "build $t: link$objs obj/$t.o"
   done

@@ -29,6 +29,10 @@ from .interop import from_dlpack
 from .model import (
     Layer, Linear, Activation, Model, Optimizer, SGD, Adam, AdamW, EpochReport, StopTraining, loss,
 )
+from .data import (
+    Metric, load_npy, save_npy, load_csv, slice, index_select, concat, metric, confusion_matrix,
+)
+from .progress import History
 from .comm import Comm
 from .checkpoint import save_checkpoint, load_checkpoint
 from . import onnx as _onnx  # Model.export_onnx, Model.import_onnx

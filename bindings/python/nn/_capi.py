@@ -252,6 +252,14 @@ class nn_epoch_report(ctypes.Structure):
 nn_epoch_callback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(nn_epoch_report), ctypes.c_void_p)
 
 
+class Metric(enum.IntEnum):
+    """nn_metric: what nn_metric_compute scores."""
+    ACCURACY = 0
+    MAE = 1
+    RMSE = 2
+    R2 = 3
+
+
 class nn_batch_report(ctypes.Structure):
     _fields_ = [("epoch", ctypes.c_int), ("batch", ctypes.c_int64), ("batches", ctypes.c_int64),
                 ("loss", ctypes.c_double), ("seconds", ctypes.c_double)]
@@ -382,6 +390,15 @@ _DECLS = {
     "nn_model_load": (_st, [_cs, nn_device, _ph]),
     "nn_model_save_buffer": (_st, [_h, _vp, _sz, _psz]),
     "nn_model_load_buffer": (_st, [_vp, _sz, nn_device, _ph]),
+    # data files, row selection, metrics
+    "nn_tensor_load_npy": (_st, [_cs, nn_device, _ph]),
+    "nn_tensor_save_npy": (_st, [_h, _cs]),
+    "nn_tensor_load_csv": (_st, [_cs, ctypes.c_char, _i, _en, nn_device, _ph]),
+    "nn_tensor_slice": (_st, [_h, _i, ctypes.c_int64, ctypes.c_int64, _ph]),
+    "nn_tensor_index_select": (_st, [_h, _i, _h, _ph]),
+    "nn_tensor_concat": (_st, [_i, ctypes.POINTER(ctypes.c_void_p), _i, _ph]),
+    "nn_metric_compute": (_st, [_en, _h, _h, _pd]),
+    "nn_confusion_matrix": (_st, [_h, _h, ctypes.c_int64, _ph]),
     # process groups (nn/comm.py)
     "nn_comm_mpi": (_st, [_vp, _ph]),
     "nn_comm_free": (None, [_h]),

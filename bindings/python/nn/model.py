@@ -7,6 +7,7 @@ import weakref
 from . import _capi, _predict
 from ._capi import C, DType, Activation as _Act, Init, Loss, Param, LayerKind, check
 from .tensor import Tensor, as_dtype, np, _new
+from .progress import History, ProgressBar
 
 __all__ = ["Layer", "Linear", "Activation", "Model", "Optimizer", "SGD", "Adam", "AdamW",
            "EpochReport", "StopTraining", "loss"]
@@ -385,8 +386,12 @@ class Model(_capi.Handle):
         return v.value
 
     def fit(self, x, y, optimizer=None, epochs=10, batch_size=32, loss="mse", shuffle=True,
-            seed=0, validation=None, patience=0, on_epoch=None, comm=None):
-        """Trains with nn_model_fit and returns the list of EpochReports.
+            seed=0, validation=None, patience=0, on_epoch=None, comm=None, progress=False):
+        """Trains with nn_model_fit and returns its History (the list of
+        EpochReports, with ``plot(path)``; see nn.progress).
+
+        ``progress=True`` draws a progress bar on stderr (tqdm when installed,
+        else a plain line; ``"plain"`` forces the plain line).
 
         ``optimizer`` defaults to ``Adam(self, lr=1e-3)``. ``batch_size``: 1
         online, 0 or None full batch. ``validation=(x_val, y_val)``.
@@ -430,13 +435,16 @@ class Model(_capi.Handle):
             opts.val_y = vy._ptr
         if comm is not None:
             opts.comm = comm._ptr
-        history = []
+        history = History()
         state = {"error": None}
+        bar = ProgressBar(epochs, tx.shape[0] if tx.shape else 1, progress) if progress else None
 
         def callback(report_p, _user):
             try:
                 r = EpochReport(report_p.contents)
                 history.append(r)
+                if bar is not None:
+                    bar.epoch(r)
                 if on_epoch is not None and on_epoch(r):
                     return 1
                 return 0
@@ -448,9 +456,27 @@ class Model(_capi.Handle):
 
         cb = _capi.nn_epoch_callback(callback)   # kept alive for the call
         opts.on_epoch = cb
+        bcb = None
+        if bar is not None and opts.version >= 2:
+            def batch_callback(report_p, _user):
+                try:
+                    bar.batch(report_p.contents)
+                except BaseException as e:  # noqa: B902 - re-raised from fit
+                    state["error"] = e
+                    return 1
+                return 0
+            bcb = _capi.nn_batch_callback(batch_callback)
+            opts.on_batch = bcb
+            rows = tx.shape[0] if tx.shape else 1
+            nb = 1 if not opts.batch_size else -(-rows // int(opts.batch_size))
+            opts.batch_every = max(1, nb // 100)
         last = _capi.nn_epoch_report()
-        status = C.nn_model_fit(self._ptr, optimizer._ptr, tx._ptr, ty._ptr, ctypes.byref(opts),
-                                ctypes.byref(last))
+        try:
+            status = C.nn_model_fit(self._ptr, optimizer._ptr, tx._ptr, ty._ptr, ctypes.byref(opts),
+                                    ctypes.byref(last))
+        finally:
+            if bar is not None:
+                bar.close()
         if state["error"] is not None:
             err, state["error"] = state["error"], None
             raise err

@@ -56,6 +56,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod sys;
+mod data;
+pub use data::{confusion_matrix, metric, Metric};
 mod checkpoint;
 mod comm;
 mod onnx;

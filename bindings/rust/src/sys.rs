@@ -459,6 +459,32 @@ extern "C" {
     pub fn nn_model_save_buffer(m: *const nn_model, buf: *mut c_void, cap: usize, needed: *mut usize) -> nn_status;
     pub fn nn_model_load_buffer(buf: *const c_void, len: usize, dev: nn_device, out: *mut *mut nn_model) -> nn_status;
 
+    // Data files, row selection, metrics
+    pub fn nn_tensor_load_npy(path: *const c_char, dev: nn_device, out: *mut *mut nn_tensor) -> nn_status;
+    pub fn nn_tensor_save_npy(t: *const nn_tensor, path: *const c_char) -> nn_status;
+    pub fn nn_tensor_load_csv(
+        path: *const c_char,
+        delimiter: c_char,
+        skip_rows: c_int,
+        dt: nn_dtype,
+        dev: nn_device,
+        out: *mut *mut nn_tensor,
+    ) -> nn_status;
+    pub fn nn_tensor_slice(t: *const nn_tensor, dim: c_int, start: i64, end: i64, out: *mut *mut nn_tensor) -> nn_status;
+    pub fn nn_tensor_index_select(
+        t: *const nn_tensor,
+        dim: c_int,
+        index: *const nn_tensor,
+        out: *mut *mut nn_tensor,
+    ) -> nn_status;
+    pub fn nn_tensor_concat(n: c_int, ts: *const *const nn_tensor, dim: c_int, out: *mut *mut nn_tensor) -> nn_status;
+    pub fn nn_metric_compute(metric: nn_metric, pred: *const nn_tensor, target: *const nn_tensor, value: *mut f64) -> nn_status;
+    pub fn nn_confusion_matrix(
+        pred: *const nn_tensor,
+        target: *const nn_tensor,
+        classes: i64,
+        out: *mut *mut nn_tensor,
+    ) -> nn_status;
     // Process groups (crate::comm)
     pub fn nn_comm_mpi(mpi_comm: *const c_void, out: *mut *mut nn_comm) -> nn_status;
     pub fn nn_comm_free(c: *mut nn_comm);
@@ -504,3 +530,13 @@ extern "C" {
     pub fn nn_model_export_onnx(m: *const nn_model, path: *const c_char) -> nn_status;
     pub fn nn_model_import_onnx(path: *const c_char, dev: nn_device, out: *mut *mut nn_model) -> nn_status;
 }
+
+// ---------------------------------------------------------------------------
+// Data files, row selection, metrics
+
+/// `enum nn_metric`.
+pub type nn_metric = c_int;
+pub const NN_METRIC_ACCURACY: nn_metric = 0;
+pub const NN_METRIC_MAE: nn_metric = 1;
+pub const NN_METRIC_RMSE: nn_metric = 2;
+pub const NN_METRIC_R2: nn_metric = 3;

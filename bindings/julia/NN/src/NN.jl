@@ -1102,6 +1102,7 @@ function load_buffer(bytes::AbstractVector{UInt8}; device::Device = CPU)
     end
 end
 
+include("data.jl")
 # Embedding inference (nn_model_predict) and introspection: predict.jl
 include("predict.jl")
 # Checkpoints, state dicts, metadata, export to C: checkpoint.jl

@@ -261,6 +261,7 @@ end
     @test [activation(activation(a)) for a in NN.ACTIVATIONS] == collect(NN.ACTIVATIONS)
 end
 
+include("data.jl")
 include("comm.jl")
 @testset "ONNX" begin
     m = mlp([5, 7, 3]; hidden = :leaky_relu, output = :softmax)
