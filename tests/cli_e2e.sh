@@ -6,7 +6,7 @@
 # Trains on the UCI digits from CSV (with a validation split and early
 # stopping), predicts (CSV and .npy), evaluates (accuracy threshold and the
 # exit code when it is missed), inspects, converts (safetensors f64, .npy <->
-# CSV, and the ONNX hook's refusal), and checks `--help` of every verb, the
+# CSV, ONNX both ways), and checks `--help` of every verb, the
 # exit codes it documents, and errors that name file, line and column.
 set -uo pipefail
 NN="$1"; DIGITS="$2"; W="$3"
@@ -129,8 +129,13 @@ awk -F, -v OFS=, '{ $NF = ""; sub(/,$/, ""); print }' "$DIGITS" >features.csv
 awk -F, '{ print $NF }' "$DIGITS" >labels.csv
 expect 0 "nn train --labels" -- "$NN" train features.csv --labels labels.csv --epochs 20 --lr 0.005 -o labels.safetensors
 expect 0 "nn eval of the --labels model" -- "$NN" eval labels.safetensors "$DIGITS" --min-accuracy 0.9
-expect 2 "nn convert to ONNX (hook)" -- "$NN" convert digits.safetensors model.onnx
-has err.txt "writing ONNX (.onnx) is not supported" "ONNX hook message"
+expect 0 "nn convert to ONNX" -- "$NN" convert digits.safetensors model.onnx
+expect 0 "nn convert ONNX back to safetensors" -- "$NN" convert model.onnx from_onnx.safetensors
+expect 0 "nn eval of the model that went through ONNX" -- "$NN" eval from_onnx.safetensors "$DIGITS" --min-accuracy 0.93
+expect 2 "nn convert ONNX that is not ONNX" -- "$NN" convert labels.csv bad.onnx
+printf 'not a model' >junk.onnx
+expect 1 "nn convert a broken ONNX file" -- "$NN" convert junk.onnx x.safetensors
+has err.txt "junk.onnx" "the broken ONNX file is named"
 expect 0 "nn convert to C source" -- "$NN" convert digits.safetensors digits-model.c
 has digits-model.c "digits_model_predict" "C source names its function after the file"
 if command -v cc >/dev/null 2>&1; then

@@ -1115,9 +1115,7 @@ done:
 }
 
 /* Model formats `nn convert` reads and writes, by file extension. A new
- * format is one row here: a loader and/or a saver written against nn.h.
- * ONNX is a hook for nn_model_import_onnx / nn_model_export_onnx, which this
- * libnn does not have yet: fill in its functions when it does. */
+ * format is one row here: a loader and/or a saver written against nn.h. */
 typedef struct model_format {
   const char *ext;
   const char *name;
@@ -1145,10 +1143,15 @@ static nn_status load_safetensors(const char *path, nn_model **out) {
   return nn_model_load(path, cpu, out);
 }
 
+static nn_status load_onnx(const char *path, nn_model **out) {
+  nn_device cpu = {NN_CPU, 0};
+  return nn_model_import_onnx(path, cpu, out);
+}
+
 static const model_format k_model_formats[] = {
     {".safetensors", "safetensors", load_safetensors, nn_model_save},
     {".st", "safetensors", load_safetensors, nn_model_save},
-    {".onnx", "ONNX", NULL, NULL}, /* hook: nn_model_import_onnx / nn_model_export_onnx */
+    {".onnx", "ONNX", load_onnx, nn_model_export_onnx},
     {".c", "C source", NULL, save_c_source}, /* write only */
 };
 
@@ -1248,8 +1251,8 @@ static verb g_verbs[] = {
      NULL, inspect_opts, N_OPTS(inspect_opts), 1, 1, run_inspect},
     {"convert", "[options] IN OUT",
      "Converts between the file formats libnn reads and writes.\nBy extension: models .safetensors/.st (optionally to another --dtype); data .npy <-> CSV.\n"
-     "A model to C source (.c, nn_model_export_c: <name>_predict(), no libnn needed).\n"
-     "ONNX (.onnx) is reported as not supported until libnn has it.",
+     "Models to and from ONNX (.onnx: nn_model_export_onnx / nn_model_import_onnx).\n"
+     "A model to C source (.c, nn_model_export_c: <name>_predict(), no libnn needed).",
      NULL, convert_opts, N_OPTS(convert_opts), 2, 2, run_convert},
 };
 
