@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/abi_error.hpp"
 #include "backend/cuda_abi.h"
 #include "nn_cuda_build_id.h"
 #include "core/error.hpp"
@@ -519,16 +520,7 @@ class CudaProxyBackend final : public Backend {
     int code = f(&e);
     if (code == 0) return;
     e.message[sizeof(e.message) - 1] = '\0';
-    Errc c = static_cast<Errc>(code);
-    switch (c) {
-      case Errc::InvalidArgument: case Errc::Shape: case Errc::DType: case Errc::Device:
-      case Errc::OutOfMemory: case Errc::IO: case Errc::Format: case Errc::Unsupported:
-      case Errc::NotFinite: case Errc::Cancelled: case Errc::Internal:
-        break;
-      default:
-        c = Errc::Internal;
-    }
-    throw Error(c, e.message[0] ? e.message : "cuda: unknown error");
+    throw Error(errc_of_code(code), e.message[0] ? e.message : "cuda: unknown error");
   }
 
   const nn_cuda_iface *t_;

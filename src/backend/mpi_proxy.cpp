@@ -12,6 +12,7 @@
 #include <mutex>
 #include <vector>
 
+#include "backend/abi_error.hpp"
 #include "backend/comm.hpp"
 #include "backend/mpi_abi.h"
 #include "core/error.hpp"
@@ -117,16 +118,7 @@ void call(const char *what, F &&f) {
   int code = f(&e);
   if (code == 0) return;
   e.message[sizeof(e.message) - 1] = '\0';
-  Errc c = static_cast<Errc>(code);
-  switch (c) {
-    case Errc::InvalidArgument: case Errc::Shape: case Errc::DType: case Errc::Device:
-    case Errc::OutOfMemory: case Errc::IO: case Errc::Format: case Errc::Unsupported:
-    case Errc::NotFinite: case Errc::Cancelled: case Errc::Internal:
-      break;
-    default:
-      c = Errc::Internal;
-  }
-  fail(c, "%s: %s", what, e.message[0] ? e.message : "MPI module: unknown error");
+  fail(errc_of_code(code), "%s: %s", what, e.message[0] ? e.message : "MPI module: unknown error");
 }
 
 const char *op_name(ReduceOp op) {

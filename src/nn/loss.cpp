@@ -46,6 +46,9 @@ View flat(const Tensor &t, const Shape &shape) {
 // Rows of a prediction and 2-D [n, c] view of it for the accuracy.
 int64_t rows_of(const Shape &s) { return s.ndim == 0 ? 1 : s[0]; }
 
+
+}  // namespace
+
 std::vector<double> host_f64(const Tensor &t) {
   std::vector<double> v(static_cast<size_t>(t.numel()));
   if (!v.empty()) to_host(t.dtype() == DType::F64 ? t : to_dtype(t, DType::F64), v.data());
@@ -57,8 +60,6 @@ std::vector<int64_t> host_i64(const Tensor &t) {
   if (!v.empty()) to_host(t.dtype() == DType::I64 ? t : to_dtype(t, DType::I64), v.data());
   return v;
 }
-
-}  // namespace
 
 bool is_classification(LossKind loss) {
   return loss == LossKind::BCE || loss == LossKind::BCEWithLogits || loss == LossKind::CrossEntropy;

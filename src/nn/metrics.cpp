@@ -12,18 +12,6 @@ namespace nn {
 
 namespace {
 
-std::vector<double> host_f64(const Tensor &t) {
-  std::vector<double> v(static_cast<size_t>(t.numel()));
-  if (!v.empty()) to_host(t.dtype() == DType::F64 ? t : to_dtype(t, DType::F64), v.data());
-  return v;
-}
-
-std::vector<int64_t> host_i64(const Tensor &t) {
-  std::vector<int64_t> v(static_cast<size_t>(t.numel()));
-  if (!v.empty()) to_host(t.dtype() == DType::I64 ? t : to_dtype(t, DType::I64), v.data());
-  return v;
-}
-
 // Rows and columns of a [n] or [n, k] tensor.
 void rows_cols(const Tensor &t, const char *what, const char *name, int64_t *n, int64_t *k) {
   if (t.ndim() == 1) {

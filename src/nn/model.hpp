@@ -189,5 +189,8 @@ double compute_loss(LossKind loss, const Tensor &pred, const Tensor &target, Ten
 bool is_classification(LossKind loss);
 // Fraction of rows predicted right (definition in nn.h, group fit).
 double accuracy(LossKind loss, const Tensor &pred, const Tensor &target);
+// A tensor's elements on the host, converted to float64 / int64 (any device).
+std::vector<double> host_f64(const Tensor &t);
+std::vector<int64_t> host_i64(const Tensor &t);
 
 }  // namespace nn
