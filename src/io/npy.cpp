@@ -72,7 +72,7 @@ struct Parser {
 };
 
 struct Descr {
-  DType dt;
+  DType dt = DType::F32;  // every other path of the chain below fails
   bool swap;  // big-endian data
 };
 
@@ -81,7 +81,7 @@ Descr parse_descr(const std::string &s, const char *what) {
   if (s.size() != 3) bad();
   char order = s[0], kind = s[1], size = s[2];
   if (order != '<' && order != '>' && order != '|' && order != '=') bad();
-  DType dt;
+  DType dt = DType::F32;  // every other path of the chain below fails
   if (kind == 'f' && size == '2') dt = DType::F16;
   else if (kind == 'f' && size == '4') dt = DType::F32;
   else if (kind == 'f' && size == '8') dt = DType::F64;
