@@ -140,15 +140,9 @@ Tensor slice_like(const Tensor &flat, int64_t offset, const Tensor &t) {
   return flat.as_strided(t.shape(), st, flat.offset() + offset);
 }
 
-// dst <- src (same shape and dtype): a memcpy for contiguous host tensors.
-void copy_fast(const Tensor &dst, const Tensor &src, const char *what) {
-  if (dst.device().type == DeviceType::CPU && src.device().type == DeviceType::CPU && dst.dtype() == src.dtype() &&
-      dst.is_contiguous() && src.is_contiguous()) {
-    std::memcpy(dst.data(), src.data(), src.nbytes());
-    return;
-  }
-  copy_into(dst, src, what);
-}
+// dst <- src (same shape, dtype and device): the device's copy kernel, which
+// moves contiguous same-dtype memory with one memmove on the CPU.
+void copy_same(const Tensor &dst, const Tensor &src) { dst.kernels().copy(dst.view(), src.view()); }
 
 // Packs the parameters (grads == false) or gradients of m into flat, or
 // unpacks (back == true).
@@ -159,9 +153,9 @@ void pack(Model &m, const Tensor &flat, bool grads, bool back, const char *what)
     if (t.numel() == 0) return;
     Tensor s = slice_like(flat, off, t);
     if (back)
-      copy_fast(t, s, what);
+      copy_same(t, s);
     else
-      copy_fast(s, t, what);
+      copy_same(s, t);
     off += t.numel();
   });
 }
