@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "backend/abi_error.hpp"
+#include "backend/module.hpp"
 #include "backend/cuda_abi.h"
 #include "nn_cuda_build_id.h"
 #include "core/error.hpp"
@@ -33,39 +34,6 @@ struct Loaded {
   std::string reason;  // why count is 0
   std::vector<std::unique_ptr<Backend>> backends;
 };
-
-std::string dir_of_this_library() {
-  Dl_info info;
-  if (dladdr(reinterpret_cast<void *>(&cuda_device_count), &info) == 0 || info.dli_fname == nullptr) return "";
-  std::string path = info.dli_fname;
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? std::string() : path.substr(0, slash + 1);
-}
-
-// dlopen()s libnn_cuda.so; returns the handle or NULL with `tried` listing
-// each attempt and its dlerror().
-void *open_backend(std::string &tried) {
-  std::vector<std::string> candidates;
-  if (const char *env = std::getenv("NN_CUDA_BACKEND_PATH")) {
-    std::string e = env;
-    if (!e.empty()) {
-      if (e.back() == '/') e += kLibName;
-      candidates.push_back(e);
-    }
-  }
-  std::string dir = dir_of_this_library();
-  if (!dir.empty()) candidates.push_back(dir + kLibName);
-  candidates.push_back(kLibName);  // default search path
-  for (const std::string &c : candidates) {
-    dlerror();
-    void *h = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (h) return h;
-    const char *e = dlerror();
-    if (!tried.empty()) tried += "; ";
-    tried += e ? e : c + ": unknown dlopen error";
-  }
-  return nullptr;
-}
 
 class CudaProxyBackend;
 
@@ -535,8 +503,10 @@ CudaPlanState::~CudaPlanState() {
 Loaded &loaded() {
   static Loaded *l = [] {
     auto *r = new Loaded;  // never freed: Storage may outlive static destructors
+    std::vector<std::string> errors;
+    void *h = open_module(kLibName, "NN_CUDA_BACKEND_PATH", false, errors);
     std::string tried;
-    void *h = open_backend(tried);
+    for (const std::string &e : errors) tried += (tried.empty() ? "" : "; ") + e;
     if (!h) {
 #ifdef NN_HAVE_CUDA_BACKEND
       r->reason = std::string(kLibName) + " not found: " + tried;

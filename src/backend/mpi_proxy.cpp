@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backend/abi_error.hpp"
+#include "backend/module.hpp"
 #include "backend/comm.hpp"
 #include "backend/mpi_abi.h"
 #include "core/error.hpp"
@@ -22,14 +23,6 @@ namespace nn {
 namespace {
 
 constexpr const char *kLibName = "libnn_mpi.so";
-
-std::string dir_of_this_library() {
-  Dl_info info;
-  if (dladdr(reinterpret_cast<void *>(&comm_mpi), &info) == 0 || info.dli_fname == nullptr) return "";
-  std::string path = info.dli_fname;
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? std::string() : path.substr(0, slash + 1);
-}
 
 struct Loaded {
   const nn_mpi_iface *table = nullptr;
@@ -45,28 +38,12 @@ bool mentions_mpi_runtime(const std::string &e) {
 
 Loaded load() {
   Loaded r;
-  std::vector<std::string> candidates;
-  const char *env = std::getenv("NN_MPI_MODULE_PATH");
-  if (env && env[0]) {
-    std::string e = env;
-    if (e.back() == '/') e += kLibName;
-    candidates.push_back(e);
-  } else {
-    std::string dir = dir_of_this_library();
-    if (!dir.empty()) candidates.push_back(dir + kLibName);
-    candidates.push_back(kLibName);
-  }
+  std::vector<std::string> errors;
+  void *h = open_module(kLibName, "NN_MPI_MODULE_PATH", true, errors);
   std::string tried, runtime_missing;
-  void *h = nullptr;
-  for (const std::string &c : candidates) {
-    dlerror();
-    h = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (h) break;
-    const char *e = dlerror();
-    std::string msg = e ? e : c + ": unknown dlopen error";
+  for (const std::string &msg : errors) {
     if (mentions_mpi_runtime(msg) && runtime_missing.empty()) runtime_missing = msg;
-    if (!tried.empty()) tried += "; ";
-    tried += msg;
+    tried += (tried.empty() ? "" : "; ") + msg;
   }
   if (!h) {
     if (!runtime_missing.empty())
