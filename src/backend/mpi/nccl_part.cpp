@@ -184,6 +184,24 @@ bool nccl_type(int dtype, ncclDataType_t *t) {
   return false;
 }
 
+// One collective on `device`: the device's earlier work first, then `call`
+// on the comm's NCCL stream, waited for (correct, not overlapped).
+template <class F>
+int run_collective(CommState *c, int device, const char *what, nn_mpi_error *err, F &&call) {
+  const NcclApi *api = nullptr;
+  PerDevice *pd = nullptr;
+  int rc = per_device(c, device, &api, &pd, err);
+  if (rc) return rc;
+  DeviceGuard g(device);
+  cudaError_t ce = cudaDeviceSynchronize();
+  if (ce != cudaSuccess) return cuda_error(err, "cudaDeviceSynchronize", ce);
+  ncclResult_t nr = call(api, pd);
+  if (nr != ncclSuccess) return nccl_error(err, api, what, nr);
+  ce = cudaStreamSynchronize(pd->stream);
+  if (ce != cudaSuccess) return cuda_error(err, "cudaStreamSynchronize", ce);
+  return 0;
+}
+
 }  // namespace
 
 int device_allreduce(void *p, int device, void *data, int64_t count, int dtype, int op, nn_mpi_error *err) {
@@ -200,35 +218,17 @@ int device_allreduce(void *p, int device, void *data, int64_t count, int dtype, 
     case 3: o = ncclMin; break;
     default: return set_error(err, kInvalidArgument, "op %d is not SUM, MEAN, MAX or MIN", op);
   }
-  const NcclApi *api = nullptr;
-  PerDevice *pd = nullptr;
-  int rc = per_device(c, device, &api, &pd, err);
-  if (rc) return rc;
-  DeviceGuard g(device);
-  cudaError_t ce = cudaDeviceSynchronize();
-  if (ce != cudaSuccess) return cuda_error(err, "cudaDeviceSynchronize", ce);
-  ncclResult_t nr = api->AllReduce(data, data, static_cast<size_t>(count), t, o, pd->comm, pd->stream);
-  if (nr != ncclSuccess) return nccl_error(err, api, "ncclAllReduce", nr);
-  ce = cudaStreamSynchronize(pd->stream);
-  if (ce != cudaSuccess) return cuda_error(err, "cudaStreamSynchronize", ce);
-  return 0;
+  return run_collective(c, device, "ncclAllReduce", err, [&](const NcclApi *api, PerDevice *pd) {
+    return api->AllReduce(data, data, static_cast<size_t>(count), t, o, pd->comm, pd->stream);
+  });
 }
 
 int device_broadcast(void *p, int device, void *data, int64_t bytes, int root, nn_mpi_error *err) {
   auto *c = static_cast<CommState *>(p);
   if (root < 0 || root >= c->size) return set_error(err, kInvalidArgument, "root %d is not a rank", root);
-  const NcclApi *api = nullptr;
-  PerDevice *pd = nullptr;
-  int rc = per_device(c, device, &api, &pd, err);
-  if (rc) return rc;
-  DeviceGuard g(device);
-  cudaError_t ce = cudaDeviceSynchronize();
-  if (ce != cudaSuccess) return cuda_error(err, "cudaDeviceSynchronize", ce);
-  ncclResult_t nr = api->Broadcast(data, data, static_cast<size_t>(bytes), ncclUint8, root, pd->comm, pd->stream);
-  if (nr != ncclSuccess) return nccl_error(err, api, "ncclBroadcast", nr);
-  ce = cudaStreamSynchronize(pd->stream);
-  if (ce != cudaSuccess) return cuda_error(err, "cudaStreamSynchronize", ce);
-  return 0;
+  return run_collective(c, device, "ncclBroadcast", err, [&](const NcclApi *api, PerDevice *pd) {
+    return api->Broadcast(data, data, static_cast<size_t>(bytes), ncclUint8, root, pd->comm, pd->stream);
+  });
 }
 
 void nccl_free(CommState *c) {
