@@ -1320,8 +1320,8 @@ typedef int (*nn_batch_callback)(const nn_batch_report *report, void *user_data)
  * of the version the caller's struct names, so a program compiled against an
  * older header keeps working with a newer library: nn_fit_options_init()
  * fills exactly the struct of the header the program was built with (the
- * library exports one symbol version of it per struct version: `NN_0.1` for
- * version 1, `NN_0.2` for version 2), nn_model_fit() reads only the fields of
+ * library exports one symbol version of it per struct version: `nn_0.1` for
+ * version 1, `nn_0.2` for version 2), nn_model_fit() reads only the fields of
  * `opts->version` (1 or 2; any other value is ::NN_ERR_INVALID_ARGUMENT
  * naming it), and never writes an ::nn_epoch_report larger than that
  * version's.

@@ -31,7 +31,7 @@ foreach(line IN LISTS lines)
   if(sym MATCHES "^(_init|_fini|_edata|_end|__bss_start)$")
     continue()
   endif()
-  # version-node definitions (type A, e.g. NN_0) are not symbols of the ABI
+  # version-node definitions (type A, e.g. nn_0.1) are not symbols of the ABI
   if(line MATCHES "^[0-9a-fA-F]* *A ")
     continue()
   endif()

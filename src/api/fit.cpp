@@ -3,8 +3,8 @@
 // ABI growth: nn_fit_options has versions (nn.h, NN_FIT_OPTIONS_VERSION).
 // The library reads and writes only the fields of the version the caller's
 // struct names: nn_fit_options_init exists twice (symbol versions, see
-// src/api/exports.map): nn_fit_options_init@NN_0.1 fills a version-1 struct
-// (what a program linked against 0.1.0 has), @@NN_0.2 a version-2 one.
+// src/api/exports.map): nn_fit_options_init@nn_0.1 fills a version-1 struct
+// (what a program linked against 0.1.0 has), @@nn_0.2 a version-2 one.
 // nn_model_fit reads `version` first, then only that version's bytes, and
 // writes at most that version's nn_epoch_report.
 #include <cstddef>
@@ -91,7 +91,7 @@ void fill_defaults(nn_fit_options *o) {
 extern "C" {
 
 #ifdef NN_SYMBOL_VERSIONS  // libnn.so, linked with src/api/exports.map
-// nn_fit_options_init@NN_0.1: a version-1 struct, nothing after it.
+// nn_fit_options_init@nn_0.1: a version-1 struct, nothing after it.
 NN_API void libnn_fit_options_init_v1(nn_fit_options *o) {
   if (o == nullptr) return;
   nn_fit_options full;
@@ -100,14 +100,14 @@ NN_API void libnn_fit_options_init_v1(nn_fit_options *o) {
   std::memcpy(o, &full, sizeof(FitOptionsV1));
 }
 
-// nn_fit_options_init@@NN_0.2 (the default): the current struct.
+// nn_fit_options_init@@nn_0.2 (the default): the current struct.
 NN_API void libnn_fit_options_init_v2(nn_fit_options *o) {
   if (o == nullptr) return;
   fill_defaults(o);
 }
 
-__asm__(".symver libnn_fit_options_init_v1, nn_fit_options_init@NN_0.1");
-__asm__(".symver libnn_fit_options_init_v2, nn_fit_options_init@@NN_0.2");
+__asm__(".symver libnn_fit_options_init_v1, nn_fit_options_init@nn_0.1");
+__asm__(".symver libnn_fit_options_init_v2, nn_fit_options_init@@nn_0.2");
 #else  // linked statically (the fuzzer): the current version only
 NN_API void nn_fit_options_init(nn_fit_options *o) {
   if (o == nullptr) return;
