@@ -1474,6 +1474,9 @@ NN_API nn_status nn_model_evaluate(nn_model *m, const nn_tensor *x, const nn_ten
  *   replaced atomically; the link stays a link;
  * - a path that exists and is not a regular file (a FIFO, a device, a
  *   socket, a directory) is refused with ::NN_ERR_IO and left untouched;
+ * - saves of one file from several threads or processes at once each
+ *   succeed, and the file is one of the saved models whole (the last rename
+ *   wins);
  * - on failure the old file is intact, the temporary file is removed, and
  *   the message names the file the failing step was about (the temporary
  *   file, the target of a link) and the file being saved.

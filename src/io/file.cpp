@@ -251,12 +251,18 @@ void write_file_atomic(const std::string &path, const void *data, size_t len, co
         errno = err;
         fail_step("create the temporary file", "\"" + file + "\" (for " + named + ")");
       }
+      if (f.fd < 0) continue;
+      // Between its creation and this lock, a concurrent save of the same
+      // path may have taken the file for a stale one and removed it (it
+      // removes only what it could lock): then try another name.
+      ::flock(f.fd, LOCK_EX);
+      struct stat mine;
+      if (::fstat(f.fd, &mine) != 0 || mine.st_nlink == 0) f.reset();
     }
     if (f.fd < 0) {
       tmp.clear();
       fail_step("create a temporary file", "in \"" + dir + "\" (for " + named + ")");
     }
-    ::flock(f.fd, LOCK_EX);
     finish_content(tmp_named());
   }
   if (::rename(tmp.c_str(), target.c_str()) != 0) fail_step("rename the temporary file over", named);
