@@ -944,7 +944,8 @@ NN_API nn_dtype nn_model_dtype(const nn_model *m);
  *
  * Thread safety: like nn_model_forward(), it may run on one model from many
  * threads at once (each thread has its own scratch). After a thread's first
- * call for a given number of rows, a CPU model allocates nothing.
+ * call for a given number of rows, a CPU model allocates nothing (F32
+ * products of at least 2^24 multiply-adds excepted: see nn_model_backward()).
  * `y` must not overlap `x`.
  * @param rows number of rows (0: nothing is read or written).
  * @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT for NULL m, NULL x or y with
@@ -1050,7 +1051,10 @@ NN_API nn_status nn_model_zero_grad(nn_model *m);
  *        existing ones, as PyTorch's backward()).
  *
  * Uses a per-model workspace: after the first call with a shape, a step
- * allocates nothing.
+ * allocates nothing, except that on the CPU each F32 matrix product of at
+ * least 2^24 multiply-adds (e.g. a 512 x 2048 x 2048 layer product) runs
+ * through oneDNN's matmul primitive, which allocates a few bytes of
+ * bookkeeping per call (it is 10-30% faster on such shapes).
  * @param x          `[n, in_features]` on the model's device.
  * @param target     target for `loss` (see ::nn_loss).
  * @param loss_value receives the loss of this batch.

@@ -776,6 +776,59 @@ static void test_grad_accumulation(void **state) {
   nn_model_free(m);
 }
 
+/* Large products (at least 2^24 multiply-adds each: the CPU runs them through
+ * oneDNN's matmul, smaller ones through libnn's own GEMM) give the float64
+ * model's outputs, loss and gradients to float32 rounding: a 256-256-256
+ * MLP at batch 256 (forward, weight-gradient and input-gradient products of
+ * exactly 2^24), then a second backward accumulates (gradients doubled). */
+static void test_large_products_match_f64(void **state) {
+  (void)state;
+  const int64_t B = 256, sizes[3] = {256, 256, 256};
+  nn_model *m = NULL;
+  TU_OK(nn_model_mlp(3, sizes, NN_ACT_TANH, NN_ACT_IDENTITY, &m));
+  to_dev(m);
+  const int64_t xs[2] = {B, 256};
+  tu_rng r = tu_rng_make(21);
+  double *xv = malloc((size_t)(B * 256) * sizeof(double)), *yv = malloc((size_t)(B * 256) * sizeof(double));
+  tu_rng_fill(&r, NN_F32, xv, B * 256, -1, 1);
+  tu_rng_fill(&r, NN_F32, yv, B * 256, -1, 1);
+  double loss[2][2];
+  double *out[2], *grad[2], *grad2[2];
+  int64_t n_out = 0, n = 0;
+  for (int pass = 0; pass < 2; ++pass) { /* 0: F32, 1: the same weights in F64 */
+    const nn_dtype dt = pass == 0 ? NN_F32 : NN_F64;
+    if (pass == 1) TU_OK(nn_model_to_dtype(m, NN_F64));
+    TU_OK(nn_model_zero_grad(m));
+    nn_tensor *x = tu_make(dt, 2, xs, xv), *y = tu_make(dt, 2, xs, yv), *pred = NULL;
+    TU_OK(nn_model_forward(m, x, &pred));
+    out[pass] = tu_read(pred, &n_out);
+    TU_OK(nn_model_backward(m, x, y, NN_LOSS_MSE, &loss[pass][0]));
+    grad[pass] = grads_of(m, &n);
+    TU_OK(nn_model_backward(m, x, y, NN_LOSS_MSE, &loss[pass][1]));
+    grad2[pass] = grads_of(m, &n);
+    nn_tensor_free(pred);
+    nn_tensor_free(x);
+    nn_tensor_free(y);
+  }
+  assert_int_equal(n_out, B * 256);
+  /* Each output sums 256 float32 products of |x| <= 1, |w| <= 1/16 twice
+   * over: errors ~ 256 * 2^-24 * 16 per layer, far below 2e-4. */
+  tu_assert_close(out[0], out[1], n_out, 1e-4, 2e-4, "F32 outputs (large products) vs F64");
+  assert_true(fabs(loss[0][0] - loss[1][0]) <= 1e-5 * fabs(loss[1][0]));
+  assert_true(loss[0][0] == loss[0][1]);
+  tu_assert_close(grad[0], grad[1], n, 1e-3, 2e-6, "F32 gradients (large products) vs F64");
+  for (int64_t i = 0; i < n; ++i) grad[1][i] *= 2;
+  tu_assert_close(grad2[0], grad[1], n, 1e-3, 4e-6, "F32 accumulated gradients vs twice F64");
+  for (int pass = 0; pass < 2; ++pass) {
+    free(out[pass]);
+    free(grad[pass]);
+    free(grad2[pass]);
+  }
+  free(xv);
+  free(yv);
+  nn_model_free(m);
+}
+
 /* The perceptron rule: Linear + STEP, zero init, SGD lr 1, batch 1, HALF_MSE
  * gives w += (y - y^) x exactly (straight-through step). */
 static void test_perceptron_rule(void **state) {
@@ -927,6 +980,7 @@ int main(void) {
       cmocka_unit_test(test_default_init),
       cmocka_unit_test(test_summary),
       cmocka_unit_test(test_grad_accumulation),
+      cmocka_unit_test(test_large_products_match_f64),
       cmocka_unit_test(test_perceptron_rule),
       cmocka_unit_test(test_init_thread_count_invariant),
       cmocka_unit_test(test_concurrent_forward),

@@ -1,5 +1,6 @@
-// oneDNN paths of the CPU backend: eltwise, binary, reduction, matmul, with a
-// process-wide primitive cache. The only translation unit that includes dnnl.hpp.
+// oneDNN paths of the CPU backend: eltwise, binary, reduction, matmul, the
+// large F32 products of a plan's steps (dnnl_gemm_f32), with a process-wide
+// primitive cache. The only translation unit that includes dnnl.hpp.
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
@@ -409,6 +410,42 @@ bool dnnl_matmul(const View &out, const View &a, const View &b) {
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(e->md[0], av.data)},
                                          {DNNL_ARG_WEIGHTS, mem(e->md[1], bv.data)},
                                          {DNNL_ARG_DST, mem(e->md[2], out.data)}};
+    execute(*e, args);
+    return true;
+  });
+}
+
+bool dnnl_gemm_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
+                   int64_t ldb, bool accumulate, float *C, int64_t ldc) {
+  if (M < 1 || N < 1 || K < 1) return false;
+  return guard([&] {
+    Key key;
+    key.push(5);
+    key.push(num_threads());
+    for (int64_t v : {int64_t{ta}, int64_t{tb}, M, N, K, lda, ldb, ldc, int64_t{accumulate}}) key.push(v);
+    auto e = cache().get(key, [&](Entry &en) {
+      const auto f32 = memory::data_type::f32;
+      // op(A) [M,K] and op(B) [K,N] as strided views of the row-major buffers.
+      memory::desc src({M, K}, f32, ta ? dims{1, lda} : dims{lda, 1});
+      memory::desc wei({K, N}, f32, tb ? dims{1, ldb} : dims{ldb, 1});
+      memory::desc dst({M, N}, f32, dims{ldc, 1});
+      dnnl::primitive_attr attr = make_attr();
+      if (accumulate) {
+        dnnl::post_ops po;
+        po.append_sum(1.f);
+        attr.set_post_ops(po);
+      }
+      dnnl::matmul::desc d(src, wei, dst);
+      dnnl::matmul::primitive_desc pd(d, attr, engine(), true);
+      en.md[0] = src;
+      en.md[1] = wei;
+      en.md[2] = dst;
+      finish<decltype(pd), dnnl::matmul>(en, pd);
+    });
+    if (!e->ok) return false;
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(e->md[0], A)},
+                                         {DNNL_ARG_WEIGHTS, mem(e->md[1], B)},
+                                         {DNNL_ARG_DST, mem(e->md[2], C)}};
     execute(*e, args);
     return true;
   });

@@ -1,11 +1,12 @@
 // The CPU backend's layer kernels: Linear forward and backward on raw
-// pointers (F32 through the backend's own GEMM, cpu_sgemm.cpp: packed
-// AVX-512/AVX2 micro-kernels, the bias preloaded into y and the activation
-// applied to each finished tile; one row through matvec_avx512; F64 through
-// loops), the activation wrappers, and CpuTrainBackend::gather_rows_device.
-// What cpu_plan.cpp runs. Nothing here allocates in the steady state:
-// oneDNN's sgemm and primitives allocate on every call and cost more than
-// the arithmetic for small shapes. Loops run in parallel above a size (a
+// pointers (F32 through product(): large products through oneDNN's matmul
+// primitive, the others through the backend's own GEMM, cpu_sgemm.cpp:
+// packed AVX-512/AVX2 micro-kernels, the bias preloaded into y and the
+// activation applied to each finished tile; one row through matvec_avx512;
+// F64 through loops), the activation wrappers, and CpuTrainBackend::gather_rows_device.
+// What cpu_plan.cpp runs. Nothing here allocates in the steady state below
+// product()'s oneDNN size: oneDNN's sgemm and primitives allocate on every
+// call and cost more than the arithmetic for small shapes. Loops run in parallel above a size (a
 // serial loop below: an OpenMP region with if(false) still allocates a team
 // in libgomp). Vector math: cpu_vecmath.cpp; activations and losses:
 // cpu_act_loss.cpp.
@@ -84,6 +85,23 @@ void sum_rows_loop(T *db, const T *g, int64_t M, int64_t N, double beta) {
   });
 }
 
+// Every F32 product of a step: out = op(a) op(b) (+ out when accumulate).
+// Products of at least kOneDnnMacs multiply-adds run through oneDNN's matmul
+// primitive (cached per shape, cpu_dnnl.cpp): it was measured 10-30% faster
+// than our sgemm on such shapes, 1 and 2 threads (tests/bench/bench_cpu
+// prints both), and at that size its per-call bookkeeping (a few small
+// allocations) costs nothing measurable. Smaller products keep our sgemm,
+// which allocates nothing and applies epi to each finished tile. Returns
+// whether epi was applied; when it was not (oneDNN), the caller finishes.
+bool product(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float *a, int64_t lda, const float *b,
+             int64_t ldb, bool accumulate, float *out, int64_t ldc, const SgemmEpilogue &epi = {}) {
+  constexpr int64_t kOneDnnMacs = int64_t{1} << 24;
+  if (M * N * K >= kOneDnnMacs && dnnl_gemm_f32(ta, tb, M, N, K, a, lda, b, ldb, accumulate, out, ldc))
+    return false;
+  sgemm(ta, tb, M, N, K, 1.f, a, lda, b, ldb, accumulate ? 1.f : 0.f, out, ldc, epi);
+  return true;
+}
+
 }  // namespace
 
 void linear_forward_f32(Act act, float *yp, const float *x, const float *w, const float *bp, int64_t M, int64_t N,
@@ -103,8 +121,8 @@ void linear_forward_f32(Act act, float *yp, const float *x, const float *w, cons
     epi.fn = act_tile;
     epi.ctx = &tile_act;
   }
-  sgemm(false, true, M, N, K, 1.f, x, K, w, K, bp ? 1.f : 0.f, yp, N, epi);
-  if (!epi.fn && act != Act::Identity) act_forward_loop<float>(act, yp, yp, M, N);
+  const bool tiles_done = product(false, true, M, N, K, x, K, w, K, bp != nullptr, yp, N, epi) && epi.fn;
+  if (!tiles_done && act != Act::Identity) act_forward_loop<float>(act, yp, yp, M, N);
 }
 
 void activation_forward_f32(Act act, float *y, const float *x, int64_t rows, int64_t cols) {
@@ -156,10 +174,9 @@ void linear_backward_f32(Act act, float *g, const float *y, const float *x, cons
     return;
   }
   if (act != Act::Identity) act_backward_loop<float>(act, g, g, y, M, N);
-  const float beta = accumulate ? 1.f : 0.f;
-  sgemm(true, false, N, K, M, 1.f, g, N, x, K, beta, dw, K, SgemmEpilogue{});
+  product(true, false, N, K, M, g, N, x, K, accumulate, dw, K);
   if (db) sum_rows_loop<float>(db, g, M, N, accumulate ? 1.0 : 0.0);
-  if (dx) sgemm(false, false, M, K, N, 1.f, g, N, w, K, 0.f, dx, K, SgemmEpilogue{});
+  if (dx) product(false, false, M, K, N, g, N, w, K, false, dx, K);
 }
 
 void linear_forward_f64(Act act, double *y, const double *x, const double *w, const double *b, int64_t M, int64_t N,
