@@ -77,10 +77,12 @@ static void wait_for(Ctx &waiter, Ctx &c, const char *what) {
 // A recorded graph and the stream it belongs to: its kernels use that
 // stream's buffers (workspace, loss partials, flags), so it replays only
 // there, ordered with every other use of them.
+namespace {
 struct Graph {
   cudaGraphExec_t exec = nullptr;
   Ctx *ctx = nullptr;
 };
+}  // namespace
 
 // Ends this thread's capture on d (the caller holds d's mutex and made d
 // current): returns the status of cudaStreamEndCapture and the graph (NULL

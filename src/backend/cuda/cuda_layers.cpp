@@ -24,8 +24,8 @@ namespace cuda {
 //   ta == 1: a is row-major [K, M] = column-major a^T [M x K], ld M: OP_T gives a = op(a)^T.
 // ldb = cols_of(b) (N or K) and lda = cols_of(a) (K or M), as passed by gemm;
 // cuBLAS m = N, n = M, k = K, ldc = N.
-static void gemm_rm(Dev &d, int dt, bool ta, bool tb, double alpha, const void *a, int64_t lda, const void *b, int64_t ldb,
-             double beta, void *out, int64_t M, int64_t N, int64_t K) {
+static void gemm_rm(Dev &d, int dt, bool ta, bool tb, double alpha, const void *a, int64_t lda, const void *b,
+                    int64_t ldb, double beta, void *out, int64_t M, int64_t N, int64_t K) {
   const cublasOperation_t oa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, ob = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
   const int m = as_int(N, "gemm"), n = as_int(M, "gemm"), k = as_int(K, "gemm");
   const int la = as_int(std::max<int64_t>(lda, 1), "gemm"), lb = as_int(std::max<int64_t>(ldb, 1), "gemm");

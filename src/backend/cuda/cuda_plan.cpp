@@ -246,8 +246,8 @@ void train_step(int device, const nn_cuda_plan &p, const nn_cuda_workspace &ws, 
   if (!st || s.value || !can_record()) return train_eager(device, p, ws, s);
   std::lock_guard<std::mutex> lock(st->mu);
   if (st->off_generation == p.generation) return train_eager(device, p, ws, s);
-  const PlanState::Entry key{p.generation, s.x.shape[0], s.x.data,     s.target.data, s.accum.data,
-                             s.loss,       s.overwrite_grads != 0,     nullptr};
+  const PlanState::Entry key{p.generation, s.x.shape[0], s.x.data, s.target.data, s.accum.data, s.loss,
+                             s.overwrite_grads != 0, nullptr};
   PlanState::Entry *e = nullptr;
   for (auto it = st->entries.begin(); it != st->entries.end();) {
     if (it->generation != p.generation) {  // stale: its pointers may have moved
