@@ -1,8 +1,9 @@
-// Internals of libnn_cuda.so shared by cuda_entry.cpp (the C table, device
-// state, memory, cuBLAS/cuBLASLt) and the kernels (cuda_kernels.cu,
+// Internals of libnn_cuda.so shared by its host side (the .cpp files: the C
+// table, device state, memory, cuBLAS/cuBLASLt, plans; their own shared
+// state is in cuda_state.hpp) and the kernels (cuda_kernels.cu,
 // cuda_train.cu). Errors inside this library are nn::Error (hidden here,
-// compiled in from core/error.cpp); cuda_entry.cpp turns them into codes at
-// the table boundary.
+// compiled in from core/error.cpp); the table's entries turn them into codes
+// at the boundary (guard, cuda_state.hpp).
 #pragma once
 #include <cuda_runtime.h>
 
@@ -66,7 +67,7 @@ constexpr int kLossBlocks = 1024;
 // S * c on the device (add == false: *out = S * c). NaN and inf propagate.
 // CE with class ids writes the smallest bad row into *bad (device uint64,
 // preset to ~0). grad may be NULL; gc is the gradient factor (see
-// cuda_entry.cpp, same as the CPU's). With no rows nothing is launched.
+// cuda_layers.cpp, same as the CPU's). With no rows nothing is launched.
 void k_loss(cudaStream_t s, int dt, int kind, const V &pred, const V &target, void *grad, double gc,
             double *partials, double *out, double c, bool add, unsigned long long *bad);
 // One optimizer update (torch.optim semantics, as the CPU): m may be NULL
@@ -75,7 +76,7 @@ void k_loss(cudaStream_t s, int dt, int kind, const V &pred, const V &target, vo
 void k_sgd(cudaStream_t s, int dt, const nn_cuda_sgd &p, void *param, const void *grad, void *m, int64_t n);
 void k_adam(cudaStream_t s, int dt, const nn_cuda_adam &p, void *param, const void *grad, void *m, void *v,
             int64_t n);
-// The same for n tensors (cuda_abi.h sgd_update_many): one launch per chunk
+// The same for n tensors (cuda_abi.h plan_update): one launch per chunk
 // of <= NN_CUDA_MT_TENSORS non-empty tensors of one dtype, the same
 // per-element code as k_sgd / k_adam. The caller has validated every view
 // (F32/F64, contiguous, operands of the parameter's dtype and size); m is
