@@ -85,6 +85,7 @@ echo
 echo "+ OMP_NUM_THREADS=2 $bench --rss"
 OMP_NUM_THREADS=2 "$bench" --rss
 echo
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')," \
-  "$(grep -o -m1 -w 'avx512f' /proc/cpuinfo || echo 'no AVX-512')"
+cpu_field() { grep -m1 "^$1[[:space:]]*:" /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'; }
+echo "machine: $(nproc) cores, $(cpu_field 'model name') (family $(cpu_field 'cpu family')," \
+  "model $(cpu_field model)), $(grep -o -m1 -w 'avx512f' /proc/cpuinfo || echo 'no AVX-512')"
 echo "load average after: $(cat /proc/loadavg); bench.sh took $((SECONDS - start)) s"

@@ -583,6 +583,7 @@ static void print_tables(void) {
          "  training 2 x sum(in x out) forward + 2 x sum(in x out) weight gradients + 2 x sum(in x out) input\n"
          "  gradients of every Linear but the first (neither libnn nor PyTorch computes the first layer's); bias\n"
          "  adds and activations not counted.\n"
+         "- The two 10-40-40-5 inference rows share PyTorch's figure (its fastest route) and FANN's (fann_run).\n"
          "- FMA peak: %s FMAs on independent register accumulators, no memory traffic, on every thread at once.\n"
          "- sgemm: dnnl_sgemm on exactly the products of one step (the same FLOPs).\n"
          "- ONNX RT: its C API, the model exported by nn_model_export_onnx (same weights), inputs and outputs bound\n"
