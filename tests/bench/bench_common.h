@@ -70,10 +70,21 @@ static nn_model *mlp_on(int n, const int64_t *sizes, nn_activation hidden, nn_de
   return m;
 }
 
-static double flops_per_sample(int n, const int64_t *sizes) {
+/* FLOPs per sample of the work an MLP of `n` widths actually does (bias
+ * adds and activations not counted): inference is the forward products,
+ * 2 x sum(in x out); a training step adds the weight gradients, 2 x sum(in x
+ * out), and the input gradients of every Linear but the first, 2 x sum(in x
+ * out) over layers 2..: libnn (dx = NULL for the first layer) and PyTorch
+ * (the input needs no gradient) both skip the first layer's. */
+static double infer_flops_per_sample(int n, const int64_t *sizes) {
   double s = 0;
   for (int i = 0; i + 1 < n; ++i) s += (double)sizes[i] * (double)sizes[i + 1];
-  return s;
+  return 2.0 * s;
+}
+static double train_flops_per_sample(int n, const int64_t *sizes) {
+  const double fwd = infer_flops_per_sample(n, sizes);
+  const double first = n > 1 ? 2.0 * (double)sizes[0] * (double)sizes[1] : 0.0;
+  return fwd + fwd + (fwd - first);
 }
 
 /* Times nn_model_fit(x, y) `reps` times after one warm-up epoch set; returns

@@ -282,7 +282,7 @@ int main(int argc, char **argv) {
   };
   for (size_t i = 0; i < sizeof big / sizeof big[0]; ++i) {
     fprintf(stderr, "%s...\n", big[i].name);
-    double fl = (big[i].train ? 6.0 : 2.0) * flops_per_sample(4, big[i].sizes);
+    double fl = big[i].train ? train_flops_per_sample(4, big[i].sizes) : infer_flops_per_sample(4, big[i].sizes);
     r = row(big[i].key, big[i].name, "samples/s", 1, fl);
     int steps = g_quick ? (big[i].steps > 4 ? 4 : big[i].steps) : big[i].steps;
     r->nn = big[i].train ? nn_train(GPU, 4, big[i].sizes, big[i].batch, steps, reps)
@@ -293,7 +293,7 @@ int main(int argc, char **argv) {
    * every fit): what the graph replay buys; no PyTorch column. */
   fprintf(stderr, "784-512-512-10 train b32, graphs off...\n");
   r = row("train_512_b32_nographs", "784-512-512-10 train b32, no graphs", "samples/s", 1,
-          6.0 * flops_per_sample(4, s_512));
+          train_flops_per_sample(4, s_512));
   setenv("NN_CUDA_GRAPHS", "0", 1);
   r->nn = nn_train(GPU, 4, s_512, 32, g_quick ? 4 : 200, reps);
   unsetenv("NN_CUDA_GRAPHS");
