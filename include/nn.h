@@ -1457,8 +1457,12 @@ NN_API nn_status nn_model_evaluate(nn_model *m, const nn_tensor *x, const nn_ten
  * 64 levels of nesting; duplicate names are found by hashing (an object of
  * 200,000 keys is checked in milliseconds); tensors are matched to layers by
  * name in one pass. A 4 MB hostile header (200,000 keys, 60,000 layers or
- * deep nesting) is answered in well under a second. Memory: the file's bytes,
- * plus about 100 bytes per JSON value of the header, plus the model.
+ * deep nesting) is answered in well under a second. Memory: the header's
+ * bytes plus about 100 bytes per JSON value in it, plus the model:
+ * nn_model_load() and nn_checkpoint_load() read each tensor from the file
+ * straight into its parameter (converting in 256 KiB steps when the dtypes
+ * differ), and never hold the file's bytes; nn_model_load_weights() holds
+ * them (it checks the whole file before changing the model).
  *
  * **Saving.** nn_model_save() replaces the file crash-safely:
  * - the bytes go to a temporary file in the same folder, are flushed to disk
@@ -1513,6 +1517,12 @@ NN_API nn_status nn_model_save(const nn_model *m, const char *path);          /*
 
 /**
  * @brief Loads a model from a safetensors file onto a device.
+ *
+ * Reads the 8-byte prefix, then the header, checks them (see **Loader
+ * limits**), allocates the parameters on `dev` and reads each tensor once,
+ * straight into its parameter (a tensor of another dtype is converted on
+ * the way). Nothing else is computed: the first nn_model_predict() follows
+ * directly. Thread-safe.
  * @param out receives the model (caller owns it). Its parameters are F64
  *            when the file's first parameter is F64, else F32 (F16 and BF16
  *            values are converted).

@@ -38,8 +38,8 @@ NN_API nn_status nn_checkpoint_load(const char *path, nn_device dev, nn_model **
     non_null(model, fn, "model");
     non_null(opt, fn, "opt");
     Device d = device_arg(dev, fn);
-    std::vector<uint8_t> bytes = read_file(path, fn);
-    auto loaded = load_checkpoint(bytes.data(), bytes.size(), d, fn);
+    InputFile in(path, fn);
+    auto loaded = load_checkpoint(read_file_header(in, fn), d, fn);
     std::unique_ptr<nn_model> mh(wrap_model(std::move(loaded.first)));
     std::unique_ptr<nn_optimizer> oh(new nn_optimizer{std::move(loaded.second), mh.get()});
     *model = mh.release();

@@ -39,11 +39,10 @@ NN_API nn_status nn_model_load(const char *path, nn_device dev, nn_model **out) 
     non_null(path, fn, "path");
     non_null(out, fn, "out");
     Device d = device_arg(dev, fn);
-    // The header length is checked after 8 bytes, before the body is read.
-    std::vector<uint8_t> bytes = read_file(path, fn, kModelPrefixBytes, [fn](const uint8_t *p, uint64_t total) {
-      check_model_prefix(p, total, fn);
-    });
-    *out = wrap_model(load_model(bytes.data(), bytes.size(), d, fn));
+    // The header length is checked after 8 bytes, before the header is
+    // read; the tensors are read straight into the parameters.
+    InputFile in(path, fn);
+    *out = wrap_model(load_model(read_file_header(in, fn), d, fn));
   });
 }
 

@@ -24,7 +24,7 @@ void check_same_device(const Tensor &a, const Tensor &b, const char *what) {
 
 // ---------------------------------------------------------------- creation
 
-Tensor zeros(DType dt, const Shape &shape, Device dev) { return full(dt, shape, 0.0, dev); }
+Tensor zeros(DType dt, const Shape &shape, Device dev) { return Tensor::zeros(dt, shape, dev); }
 
 Tensor full(DType dt, const Shape &shape, double value, Device dev) {
   Tensor t = Tensor::empty(dt, shape, dev);

@@ -43,6 +43,10 @@ class Tensor {
   Tensor() = default;
   // Uninitialised contiguous tensor.
   static Tensor empty(DType dt, const Shape &shape, Device dev);
+  // Zero-filled contiguous tensor (all dtypes: zero is all-zero bytes). On
+  // the CPU the memory comes zeroed from the allocator (a large one is
+  // fresh pages, not touched until used); elsewhere it is filled.
+  static Tensor zeros(DType dt, const Shape &shape, Device dev);
 
   DType dtype() const { return dtype_; }
   const Shape &shape() const { return shape_; }
@@ -82,6 +86,7 @@ class Tensor {
   Tensor contiguous() const;
 
  private:
+  static Tensor make(DType dt, const Shape &shape, Device dev, bool zeroed);
   std::shared_ptr<Storage> storage_;
   int64_t offset_ = 0;  // elements
   DType dtype_ = DType::F32;

@@ -135,35 +135,54 @@ bool write_all(int fd, const void *data, size_t len) {
 
 }  // namespace
 
-std::vector<uint8_t> read_file(const std::string &path, const char *what, size_t prefix_bytes,
-                               const std::function<void(const uint8_t *, uint64_t)> &check_prefix) {
-  Fd f;
+InputFile::InputFile(const std::string &path, const char *what) : path_(path), what_(what) {
   // O_NONBLOCK: opening a FIFO must not wait for a writer (it is then
   // refused as not a regular file); it changes nothing for regular files.
-  f.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  Fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (f.fd < 0) fail(Errc::IO, "%s: cannot open \"%s\": %s", what, path.c_str(), std::strerror(errno));
   struct stat st;
   if (::fstat(f.fd, &st) != 0) fail(Errc::IO, "%s: cannot stat \"%s\": %s", what, path.c_str(), std::strerror(errno));
   if (!S_ISREG(st.st_mode)) fail(Errc::IO, "%s: \"%s\" is not a regular file", what, path.c_str());
-  auto read_into = [&](uint8_t *dst, size_t want) -> size_t {
-    size_t got = 0;
-    while (got < want) {
-      ssize_t r = ::read(f.fd, dst + got, want - got);
-      if (r < 0 && errno == EINTR) continue;
-      if (r < 0) fail(Errc::IO, "%s: cannot read \"%s\": %s", what, path.c_str(), std::strerror(errno));
-      if (r == 0) break;  // the file shrank meanwhile
-      got += static_cast<size_t>(r);
-    }
-    return got;
-  };
-  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  size_ = static_cast<uint64_t>(st.st_size);
+  fd_ = f.fd;
+  f.fd = -1;
+}
+
+InputFile::~InputFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+size_t InputFile::read_some(uint64_t offset, void *dst, size_t n) const {
+  size_t got = 0;
+  while (got < n) {
+    // At most 1 GiB per call (Linux moves at most 0x7ffff000 bytes per read).
+    const size_t want = n - got < (size_t{1} << 30) ? n - got : (size_t{1} << 30);
+    ssize_t r = ::pread(fd_, static_cast<uint8_t *>(dst) + got, want, static_cast<off_t>(offset + got));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) fail(Errc::IO, "%s: cannot read \"%s\": %s", what_, path_.c_str(), std::strerror(errno));
+    if (r == 0) break;  // the end of the file
+    got += static_cast<size_t>(r);
+  }
+  return got;
+}
+
+void InputFile::read_at(uint64_t offset, void *dst, size_t n) const {
+  if (read_some(offset, dst, n) != n)
+    fail(Errc::IO, "%s: cannot read \"%s\": it ends before byte %llu (it shrank while being read)", what_,
+         path_.c_str(), static_cast<unsigned long long>(offset + n));
+}
+
+std::vector<uint8_t> read_file(const std::string &path, const char *what, size_t prefix_bytes,
+                               const std::function<void(const uint8_t *, uint64_t)> &check_prefix) {
+  InputFile in(path, what);
+  const uint64_t size = in.size();
   size_t got = 0;
   std::vector<uint8_t> data;
   if (check_prefix) {
     // The prefix first: a hostile header length is refused before the body
     // is read or allocated.
     data.resize(static_cast<size_t>(size < prefix_bytes ? size : prefix_bytes));
-    got = read_into(data.data(), data.size());
+    got = in.read_some(0, data.data(), data.size());
     check_prefix(data.data(), got < data.size() ? got : size);
     if (got < data.size()) {
       data.resize(got);
@@ -171,7 +190,7 @@ std::vector<uint8_t> read_file(const std::string &path, const char *what, size_t
     }
   }
   data.resize(static_cast<size_t>(size));
-  got += read_into(data.data() + got, data.size() - got);
+  got += in.read_some(got, data.data() + got, data.size() - got);
   data.resize(got);
   return data;
 }

@@ -8,6 +8,31 @@
 
 namespace nn {
 
+// A regular file open for reading at offsets (for loaders that read a
+// header first and then each piece straight to where it goes). Opening
+// refuses anything but a regular file (a FIFO is refused without waiting
+// for a writer). Errors throw Errc::IO naming the file.
+class InputFile {
+ public:
+  InputFile(const std::string &path, const char *what);
+  ~InputFile();
+  InputFile(const InputFile &) = delete;
+  InputFile &operator=(const InputFile &) = delete;
+  uint64_t size() const { return size_; }  // when it was opened
+  // Reads n bytes at offset into dst; returns how many there were (fewer
+  // only at the end of the file).
+  size_t read_some(uint64_t offset, void *dst, size_t n) const;
+  // Reads exactly n bytes at offset into dst; a file that ends before
+  // (it shrank after being opened) is an error.
+  void read_at(uint64_t offset, void *dst, size_t n) const;
+
+ private:
+  int fd_ = -1;
+  uint64_t size_ = 0;
+  std::string path_;
+  const char *what_;
+};
+
 // Reads the whole file (regular files only). When `check_prefix` is set it
 // runs first with the file's first min(size, prefix_bytes) bytes and its
 // size, before the rest is read (or allocated): it may throw to refuse the

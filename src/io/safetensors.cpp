@@ -44,9 +44,19 @@ uint64_t check_prefix(const uint8_t *buf, uint64_t len) {
   return n;
 }
 
-File parse(const uint8_t *buf, size_t len) {
-  const uint64_t n = check_prefix(buf, len);
-  const char *text = reinterpret_cast<const char *>(buf + 8);
+void File::read(uint64_t begin, void *dst, size_t n) const {
+  if (n == 0) return;
+  if (data)
+    std::memcpy(dst, data + begin, n);
+  else
+    file->read_at(data_offset + begin, dst, n);
+}
+
+namespace {
+
+// The header's n bytes at `text` of a file of `total` bytes (n checked by
+// check_prefix), validated against a data section of total - 8 - n bytes.
+File parse_header(const char *text, uint64_t n, uint64_t total) {
   if (n == 0 || text[0] != '{') fail(Errc::Format, "%s: the header does not start with '{'", kWhat);
   size_t hlen = static_cast<size_t>(n);
   while (hlen > 0 && text[hlen - 1] == ' ') --hlen;  // trailing padding
@@ -54,8 +64,8 @@ File parse(const uint8_t *buf, size_t len) {
   if (root.type != json::Value::Object) fail(Errc::Format, "%s: the header is not a JSON object", kWhat);
 
   File f;
-  f.data = buf + 8 + n;
-  f.data_bytes = len - 8 - n;
+  f.data_offset = 8 + n;
+  f.data_bytes = total - 8 - n;
   for (const auto &m : root.members) {
     const std::string &name = m.first;
     const json::Value &v = m.second;
@@ -123,6 +133,26 @@ File parse(const uint8_t *buf, size_t len) {
   if (pos != f.data_bytes)
     fail(Errc::Format, "%s: the tensors end at byte %llu of a %llu-byte data section", kWhat,
          static_cast<unsigned long long>(pos), static_cast<unsigned long long>(f.data_bytes));
+  return f;
+}
+
+}  // namespace
+
+File parse(const uint8_t *buf, size_t len) {
+  const uint64_t n = check_prefix(buf, len);
+  File f = parse_header(reinterpret_cast<const char *>(buf + 8), n, len);
+  f.data = buf + f.data_offset;
+  return f;
+}
+
+File read_header(const InputFile &in) {
+  uint8_t prefix[8];
+  const size_t got = in.read_some(0, prefix, in.size() < 8 ? static_cast<size_t>(in.size()) : 8);
+  const uint64_t n = check_prefix(prefix, got < 8 ? got : in.size());
+  std::string header(static_cast<size_t>(n), '\0');
+  in.read_at(8, &header[0], header.size());
+  File f = parse_header(header.data(), n, in.size());
+  f.file = &in;
   return f;
 }
 

@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "io/file.hpp"
+
 namespace nn {
 namespace safetensors {
 
@@ -23,9 +25,17 @@ struct Entry {
 struct File {
   std::vector<Entry> tensors;  // sorted by begin
   std::vector<std::pair<std::string, std::string>> metadata;
-  const uint8_t *data = nullptr;  // the data section (borrowed from the buffer)
+  // The data section: in memory (borrowed from the buffer parse() read), or
+  // (data NULL) still in `file` from byte data_offset on (read_header()).
+  const uint8_t *data = nullptr;
+  const InputFile *file = nullptr;
+  uint64_t data_offset = 0;
   uint64_t data_bytes = 0;
   const std::string *meta(const std::string &key) const;
+  // Copies bytes [begin, begin + n) of the data section (inside it: parse
+  // checked the offsets) to dst: a memcpy, or one read from the file
+  // (Errc::IO when it shrank since).
+  void read(uint64_t begin, void *dst, size_t n) const;
 };
 
 // Bytes per element of a safetensors dtype string; 0 when unknown.
@@ -40,6 +50,10 @@ uint64_t check_prefix(const uint8_t *prefix, uint64_t total);
 
 // Parses and validates a whole file held in [buf, buf+len).
 File parse(const uint8_t *buf, size_t len);
+// The same for a file on disk, reading only its prefix (checked before
+// anything else is read) and header; the tensors stay in the file (File::
+// read). `in` must outlive the result. Memory: the header's.
+File read_header(const InputFile &in);
 
 // A tensor to write: name, dtype string, shape and its raw little-endian bytes.
 struct Out {

@@ -173,9 +173,8 @@ std::vector<uint8_t> save_checkpoint(const Model &m, const Optimizer &opt, const
   return save_model(m, outs, meta);
 }
 
-std::pair<std::unique_ptr<Model>, std::unique_ptr<Optimizer>> load_checkpoint(const uint8_t *buf, size_t len,
+std::pair<std::unique_ptr<Model>, std::unique_ptr<Optimizer>> load_checkpoint(const safetensors::File &f,
                                                                                Device dev, const char *what) {
-  safetensors::File f = parse_file(buf, len, what);
   if (!f.meta(kKind))
     fail(Errc::Format,
          "%s: __metadata__ has no \"%s\" entry: not a checkpoint (a model file loads with nn_model_load)", what,
@@ -267,9 +266,7 @@ std::pair<std::unique_ptr<Model>, std::unique_ptr<Optimizer>> load_checkpoint(co
       const safetensors::Entry *e = find_entry(f, "optimizer." + params[i].name + "." + names[k]);
       DType dt = DType::F32;
       st_to_dtype(e->dtype, &dt);  // the parameter's: checked by load_model
-      const Tensor &dst = (*bufs[k])[i];
-      Tensor src = from_host(dt, dst.shape(), f.data + e->begin, dst.device());
-      copy_into(dst, src, what);
+      fill_tensor((*bufs[k])[i], dt, f, e->begin);
     }
   }
   return {std::move(model), std::move(opt)};
@@ -327,14 +324,9 @@ void load_weights(Model &m, const uint8_t *buf, size_t len, const char *what) {
     fail(Errc::Format, "%s: the file's tensors do not match the model (strict, as load_state_dict): %s", what,
          msg.c_str());
   }
-  // Convert everything first (all or nothing), then copy into the parameters.
-  std::vector<Tensor> staged;
-  staged.reserve(plan.size());
-  for (const Planned &p : plan) {
-    Tensor src = from_host(p.dt, p.param->shape(), f.data + p.entry->begin, p.param->device());
-    staged.push_back(p.dt == p.param->dtype() ? src : to_dtype(src, p.param->dtype()));
-  }
-  for (size_t i = 0; i < plan.size(); ++i) copy_into(*plan[i].param, staged[i], what);
+  // Every check passed: each parameter is filled once, in place, from the
+  // bytes in memory (on the CPU nothing below can fail: all or nothing).
+  for (const Planned &p : plan) fill_tensor(*p.param, p.dt, f, p.entry->begin);
 }
 
 }  // namespace nn

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "io/safetensors.hpp"
 #include "nn/model.hpp"
 #include "nn/optim.hpp"
 
@@ -21,13 +22,16 @@ std::vector<uint8_t> save_checkpoint(const Model &m, const Optimizer &opt, const
 
 // Validates the whole file (the model as load_model does, then every
 // optimizer entry and tensor) before building anything; Errc::Format naming
-// what is wrong. The model lives on dev, its optimizer with it.
-std::pair<std::unique_ptr<Model>, std::unique_ptr<Optimizer>> load_checkpoint(const uint8_t *buf, size_t len,
+// what is wrong. The model lives on dev, its optimizer with it; parameters
+// and state are filled once from f (in memory or still on disk: see
+// nn/model_io's load_model).
+std::pair<std::unique_ptr<Model>, std::unique_ptr<Optimizer>> load_checkpoint(const safetensors::File &f,
                                                                                Device dev, const char *what);
 
 // load_state_dict(strict=True): every "<i>.weight" / "<i>.bias" of the model
 // present with its shape, nothing else (a checkpoint's optimizer tensors
-// aside); values converted to the model's dtype. All or nothing.
+// aside); values converted to the model's dtype. All or nothing: the file
+// is in memory (buf), checked whole, then copied into the parameters.
 void load_weights(Model &m, const uint8_t *buf, size_t len, const char *what);
 
 }  // namespace nn

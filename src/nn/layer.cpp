@@ -34,23 +34,27 @@ const char *act_name(Act a) {
 }  // namespace
 
 std::unique_ptr<Layer> Layer::linear(int64_t in, int64_t out, bool bias) {
+  auto l = linear_uninit(in, out, bias, DType::F32, Device{});
+  l->init(Init::TorchDefault, 0, 0);
+  return l;
+}
+
+std::unique_ptr<Layer> Layer::linear_uninit(int64_t in, int64_t out, bool bias, DType dt, Device dev) {
   if (in < 1 || out < 1)
     fail(Errc::InvalidArgument, "Linear(%lld, %lld): feature counts must be >= 1", static_cast<long long>(in),
          static_cast<long long>(out));
+  if (in > INT64_MAX / out) fail(Errc::InvalidArgument, "Linear(%lld, %lld) has too many parameters",
+                                 static_cast<long long>(in), static_cast<long long>(out));
   auto l = std::make_unique<Layer>();
   l->kind_ = LayerKind::Linear;
   l->in_ = in;
   l->out_ = out;
-  Device cpu{};
-  if (in > INT64_MAX / out) fail(Errc::InvalidArgument, "Linear(%lld, %lld) has too many parameters",
-                                 static_cast<long long>(in), static_cast<long long>(out));
-  l->weight_ = zeros(DType::F32, Shape{out, in}, cpu);
-  l->weight_grad_ = zeros(DType::F32, Shape{out, in}, cpu);
+  l->weight_ = Tensor::empty(dt, Shape{out, in}, dev);
+  l->weight_grad_ = zeros(dt, Shape{out, in}, dev);
   if (bias) {
-    l->bias_ = zeros(DType::F32, Shape{out}, cpu);
-    l->bias_grad_ = zeros(DType::F32, Shape{out}, cpu);
+    l->bias_ = Tensor::empty(dt, Shape{out}, dev);
+    l->bias_grad_ = zeros(dt, Shape{out}, dev);
   }
-  l->init(Init::TorchDefault, 0, 0);
   return l;
 }
 

@@ -30,6 +30,9 @@ class Layer {
  public:
   virtual ~Layer() = default;
   static std::unique_ptr<Layer> linear(int64_t in, int64_t out, bool bias);  // torch default init, seed 0
+  // Linear with parameters of dtype dt on dev allocated but not initialised
+  // (for loaders, which fill every element) and gradients zero.
+  static std::unique_ptr<Layer> linear_uninit(int64_t in, int64_t out, bool bias, DType dt, Device dev);
   static std::unique_ptr<Layer> activation(Act act);
 
   LayerKind kind() const { return kind_; }

@@ -1,5 +1,6 @@
 #include "nn/model_io.hpp"
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -189,11 +190,50 @@ std::vector<uint8_t> save_model(const Model &m, const std::vector<safetensors::O
   return safetensors::serialize(outs, meta);
 }
 
-void check_model_prefix(const uint8_t *prefix, uint64_t total, const char *what) {
+safetensors::File read_file_header(const InputFile &in, const char *what) {
   try {
-    safetensors::check_prefix(prefix, total);
+    return safetensors::read_header(in);
   } catch (const Error &e) {
+    if (e.code() != Errc::Format) throw;  // Errc::IO names the file already
     fail(e.code(), "%s: %s", what, e.what());
+  }
+}
+
+void fill_tensor(const Tensor &dst, DType src_dt, const safetensors::File &f, uint64_t begin) {
+  const int64_t n = dst.numel();
+  if (n == 0) return;
+  const DType dt = dst.dtype();
+  const bool host = dst.device() == Device{};
+  char *out = static_cast<char *>(dst.data());
+  if (host && dt == src_dt) {  // one memcpy or one read, straight into the tensor
+    f.read(begin, out, dst.nbytes());
+    return;
+  }
+  // Converted on the host by the CPU kernels: in one pass when the bytes
+  // are in memory (aligned for their dtype) and go to the CPU, else in
+  // steps of kStepBytes through a buffer (read from the file or copied to
+  // alignment; converted; copied to the device).
+  constexpr size_t kStepBytes = size_t{1} << 18;
+  const size_t ss = dtype_size(src_dt), ds = dtype_size(dt);
+  const bool staged = !f.data || reinterpret_cast<uintptr_t>(f.data + begin) % ss != 0;
+  const int64_t step = host && !staged ? n : std::max<int64_t>(1, static_cast<int64_t>(kStepBytes / std::max(ss, ds)));
+  std::vector<uint8_t> in_buf(staged ? static_cast<size_t>(step) * ss : 0);
+  std::vector<uint8_t> conv_buf(!host && dt != src_dt ? static_cast<size_t>(step) * ds : 0);
+  TensorKernels &cpu = kernels_for(Device{});
+  auto vec = [](const void *p, DType t, int64_t k) { return matrix_view(const_cast<void *>(p), t, 1, k); };
+  for (int64_t i = 0; i < n; i += step) {
+    const int64_t k = std::min(step, n - i);
+    const void *src = staged ? in_buf.data() : f.data + begin + static_cast<uint64_t>(i) * ss;
+    if (staged) f.read(begin + static_cast<uint64_t>(i) * ss, in_buf.data(), static_cast<size_t>(k) * ss);
+    if (host) {
+      cpu.copy(vec(out + i * static_cast<int64_t>(ds), dt, k), vec(src, src_dt, k));
+      continue;
+    }
+    if (dt != src_dt) {
+      cpu.copy(vec(conv_buf.data(), dt, k), vec(src, src_dt, k));
+      src = conv_buf.data();
+    }
+    dst.kernels().copy_from_host(out + i * static_cast<int64_t>(ds), src, static_cast<size_t>(k) * ds);
   }
 }
 
@@ -265,7 +305,10 @@ std::unique_ptr<Model> load_model(const safetensors::File &f, Device dev, const 
     }
   }
 
+  // Parameters allocated on dev in the model's dtype, uninitialised, then
+  // filled once from the file's bytes.
   auto model = std::make_unique<Model>();
+  if (dev != Device{}) model->to(dev);
   if (model_dt != DType::F32) model->to_dtype(model_dt);
   model->metadata() = std::move(user_meta);
   for (size_t i = 0; i < specs.size(); ++i) {
@@ -274,16 +317,14 @@ std::unique_ptr<Model> load_model(const safetensors::File &f, Device dev, const 
       model->add(Layer::activation(s.act), what);
       continue;
     }
-    Layer &l = model->add(Layer::linear(s.in, s.out, s.bias), what);
+    Layer &l = model->add(Layer::linear_uninit(s.in, s.out, s.bias, model_dt, dev), what);
     for (int p = 0; p < (s.bias ? 2 : 1); ++p) {
       const safetensors::Entry *e = find_entry(entries, std::to_string(i) + (p == 0 ? ".weight" : ".bias"));
       DType dt = DType::F32;
       param_dtype(e->dtype, &dt);  // checked above
-      Tensor src = from_host(dt, p == 0 ? Shape{s.out, s.in} : Shape{s.out}, f.data + e->begin, Device{});
-      copy_into(p == 0 ? l.weight() : l.bias(), src, what);
+      fill_tensor(p == 0 ? l.weight() : l.bias(), dt, f, e->begin);
     }
   }
-  if (dev != Device{}) model->to(dev);
   return model;
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "io/file.hpp"
 #include "io/safetensors.hpp"
 #include "nn/model.hpp"
 
@@ -40,17 +41,25 @@ extern const char *const kOptimizerKey;
 std::vector<uint8_t> save_model(const Model &m, const std::vector<safetensors::Out> &extra = {},
                                 const std::vector<std::pair<std::string, std::string>> &extra_meta = {});
 // Validates everything before allocating parameters; throws Errc::Format
-// naming what is wrong. The model is built on the CPU, then moved to dev.
+// naming what is wrong. The parameters are allocated on dev in the model's
+// dtype, uninitialised, and filled once from the file (fill_tensor).
 std::unique_ptr<Model> load_model(const uint8_t *buf, size_t len, Device dev, const char *what);
-// The same from a parsed file (errors already prefixed with `what`).
+// The same from a parsed file (errors already prefixed with `what`): in
+// memory or still on disk (read_file_header).
 std::unique_ptr<Model> load_model(const safetensors::File &f, Device dev, const char *what);
 // Parses a safetensors buffer; errors throw Errc::Format prefixed with `what`.
 safetensors::File parse_file(const uint8_t *buf, size_t len, const char *what);
+// Reads and parses a safetensors file's header: its 8-byte prefix first
+// (a header length over the limit or past the end is refused before
+// anything else is read), then the header; the tensors stay in `in`.
+// Errc::Format prefixed with `what`, Errc::IO as InputFile's.
+safetensors::File read_file_header(const InputFile &in, const char *what);
 
-// Bytes of a model file's prefix (the header length) and its check, run on a
-// `total`-byte file before the rest is read: throws Errc::Format as
-// load_model would.
-constexpr size_t kModelPrefixBytes = 8;
-void check_model_prefix(const uint8_t *prefix, uint64_t total, const char *what);
+// Fills dst (contiguous, on any device) with its elements stored as src_dt
+// at byte `begin` of f's data section (validated by the parse): the same
+// dtype into CPU memory is one memcpy or one read straight into dst; a
+// conversion runs on the host in one pass (from memory to the CPU) or in
+// bounded steps (from the file, or to another device).
+void fill_tensor(const Tensor &dst, DType src_dt, const safetensors::File &f, uint64_t begin);
 
 }  // namespace nn

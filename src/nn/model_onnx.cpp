@@ -526,6 +526,23 @@ struct Spec {
   Blob b;                  // bias values, out elements (or 1, broadcast)
 };
 
+// Copies a blob's values into a CPU parameter in one pass (dtype
+// converted), reading the blob with `strides` (elements) over the
+// parameter's shape: transposed, broadcast or as it is.
+void fill_param(const Tensor &dst, const Blob &b, const Shape &strides) {
+  Tensor aligned;  // the blob's bytes, copied when not aligned for their dtype
+  const void *p = b.p;
+  if (reinterpret_cast<uintptr_t>(p) % dtype_size(b.dt) != 0) {
+    aligned = from_host(b.dt, Shape{b.numel()}, b.p, Device{});
+    p = aligned.data();
+  }
+  View src = dst.view();
+  src.data = const_cast<void *>(p);
+  src.dtype = b.dt;
+  src.strides = strides;
+  dst.kernels().copy(dst.view(), src);
+}
+
 class Importer {
  public:
   Importer(const char *what) : what_(what) {}
@@ -928,16 +945,11 @@ std::unique_ptr<Model> Importer::run(const uint8_t *buf, size_t len, Device dev)
       model->add(Layer::activation(s.act), what_);
       continue;
     }
-    Layer &l = model->add(Layer::linear(s.in, s.out, s.bias), what_);
-    Tensor w = from_host(s.w.dt, s.w_transposed ? Shape{s.in, s.out} : Shape{s.out, s.in}, s.w.p, Device{});
-    if (s.w_transposed) w = transpose(w, 0, 1, what_);
-    copy_into(l.weight(), w, what_);
-    if (s.bias) {
-      const int64_t k = s.b.numel();
-      Tensor b = from_host(s.b.dt, Shape{k}, s.b.p, Device{});
-      if (k != s.out) b = binary(BinaryOp::Add, zeros(s.b.dt, Shape{s.out}, Device{}), b, what_);  // one value, broadcast
-      copy_into(l.bias(), b, what_);
-    }
+    // Parameters uninitialised in the model's dtype, then filled in one
+    // pass each (transposed or broadcast on the way).
+    Layer &l = model->add(Layer::linear_uninit(s.in, s.out, s.bias, model_dt, Device{}), what_);
+    fill_param(l.weight(), s.w, s.w_transposed ? Shape{1, s.out} : Shape{s.in, 1});
+    if (s.bias) fill_param(l.bias(), s.b, s.b.numel() != s.out ? Shape{0} : Shape{1});  // one value: broadcast
   }
   if (dev != Device{}) model->to(dev);
   return model;
