@@ -23,7 +23,7 @@ namespace nn {
 namespace cpu {
 namespace {
 
-std::atomic<int> g_threads{0};  // 0: not set yet (all cores)
+std::atomic<int> g_threads{0};  // 0: not set (the environment's default)
 
 // omp_get_num_procs() asks the kernel for the affinity mask (a system call):
 // read it once, not on every kernel call.
@@ -31,6 +31,36 @@ int all_cores() {
   static const int k = [] {
     int n = omp_get_num_procs();
     return n > 0 ? n : 1;
+  }();
+  return k;
+}
+
+// A thread count as OpenMP writes it in OMP_NUM_THREADS: a positive decimal
+// number, optionally surrounded by blanks, optionally the first of a
+// comma-separated list (the outermost level's count). 0 for anything else
+// (unset, empty, garbage, 0, negative, too large).
+int parse_thread_count(const char *s) {
+  if (s == nullptr) return 0;
+  while (*s == ' ' || *s == '\t') ++s;
+  if (*s < '0' || *s > '9') return 0;
+  long long v = 0;
+  for (; *s >= '0' && *s <= '9'; ++s) {
+    v = v * 10 + (*s - '0');
+    if (v > std::numeric_limits<int>::max()) return 0;
+  }
+  while (*s == ' ' || *s == '\t') ++s;
+  if (*s != '\0' && *s != ',') return 0;
+  return static_cast<int>(v);
+}
+
+// The default thread count (before any nn_set_num_threads): OMP_NUM_THREADS
+// if it holds a valid count, else NN_NUM_THREADS, else all cores; capped to
+// the cores. The environment is read once, at the first use.
+int default_threads() {
+  static const int k = [] {
+    int n = parse_thread_count(std::getenv("OMP_NUM_THREADS"));
+    if (n <= 0) n = parse_thread_count(std::getenv("NN_NUM_THREADS"));
+    return n <= 0 || n > all_cores() ? all_cores() : n;
   }();
   return k;
 }
@@ -120,7 +150,7 @@ int start_team(int n) {
 
 int requested_threads() {
   int n = g_threads.load(std::memory_order_relaxed);
-  return n > 0 ? n : all_cores();
+  return n > 0 ? n : default_threads();
 }
 
 int num_threads() {
@@ -406,6 +436,11 @@ int cpu_set_num_threads(int n) {
   if (n <= 0 || n > cpu::all_cores()) n = cpu::all_cores();
   cpu::g_threads.store(n, std::memory_order_relaxed);
   return n;
+}
+
+int cpu_get_num_threads() {
+  if (cpu::g_forked.load(std::memory_order_relaxed)) return 1;
+  return cpu::requested_threads();
 }
 
 }  // namespace nn
