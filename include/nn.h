@@ -1254,7 +1254,12 @@ NN_API int64_t nn_optimizer_epoch(const nn_optimizer *opt);   /* epochs ended so
  * epoch) and the model and optimizer are put back to their state at the end
  * of the last epoch whose loss was finite (the starting weights if none), so
  * a diverging run never leaves a poisoned model. The loss is read once per
- * epoch: on a GPU the batches run without a host synchronisation.
+ * epoch: on a GPU the batches run without a host synchronisation. The
+ * rollback point (a copy of the weights and of the optimizer's state) is
+ * taken when training starts and at the end of every epoch but the last; it
+ * is kept with the optimizer (on the model's device, freed by
+ * nn_optimizer_free()), so later fits with that optimizer allocate nothing
+ * for it.
  *
  * **Data-parallel** (options version 2, `comm` set; see the group "comm"),
  * as PyTorch's DistributedDataParallel with a DistributedSampler. Every rank
