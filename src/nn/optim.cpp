@@ -162,6 +162,7 @@ void pair_buffer(const Tensor &from, Tensor &into, std::vector<View> &to, std::v
 }  // namespace
 
 void Optimizer::save_point() {
+  point_steps_ = -1;  // not a point until every buffer is allocated and copied
   point_to_.clear();
   point_from_.clear();
   size_t i = 0;
@@ -179,7 +180,6 @@ void Optimizer::save_point() {
   point_p_.resize(i);
   point_m_.resize(i);
   point_v_.resize(i);
-  point_steps_ = -1;  // not a point until every copy is made
   if (!point_to_.empty())
     backend_for(model_->device()).copy_many(point_to_.data(), point_from_.data(), point_to_.size());
   point_steps_ = steps_;
@@ -210,7 +210,8 @@ void Optimizer::restore_point() {
     if (i < v_.size()) add(point_v_[i], v_[i]);
     ++i;
   });
-  if (!same || i != point_p_.size()) fail(Errc::Internal, "restore_point: the parameters changed since the point was saved");
+  if (!same || i != point_p_.size())
+    fail(Errc::Internal, "restore_point: the parameters changed since the point was saved");
   if (!point_to_.empty())
     backend_for(model_->device()).copy_many(point_to_.data(), point_from_.data(), point_to_.size());
   steps_ = point_steps_;
