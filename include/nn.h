@@ -213,9 +213,19 @@ NN_API int nn_device_count(nn_device_type type);
  * libnn operations. Results of seeded operations do not depend on the
  * thread count.
  *
- * **Cap.** The count is capped to the cores this process may run on (its
- * CPU affinity mask): `nn_set_num_threads(1000)` on an 8-core machine uses
- * 8 threads. More threads than cores would only cost time.
+ * **Default.** Until this is called, the count comes from the environment,
+ * read once (at libnn's first CPU work or nn_get_num_threads() call; later
+ * changes to the environment are not seen): `OMP_NUM_THREADS` if it holds a
+ * valid count (a positive decimal number; of a list such as `4,2` the first
+ * value), else `NN_NUM_THREADS` (a positive decimal number), else all
+ * cores. A value that is not a valid count (empty, garbage, 0, negative)
+ * is ignored, as if unset. This call overrides the default for the rest of
+ * the process (the environment is not consulted again).
+ *
+ * **Cap.** The count, set or from the environment, is capped to the cores
+ * this process may run on (its CPU affinity mask): `nn_set_num_threads(1000)`
+ * or `OMP_NUM_THREADS=1000` on an 8-core machine uses 8 threads. More
+ * threads than cores would only cost time.
  *
  * **Thread creation never ends the process.** Each calling thread's OpenMP
  * team is created at a safe point (its first parallel call after a change of
@@ -235,6 +245,19 @@ NN_API int nn_device_count(nn_device_type type);
  * @return ::NN_OK.
  */
 NN_API nn_status nn_set_num_threads(int n);
+
+/**
+ * @brief The number of CPU threads the process's CPU work uses now.
+ *
+ * The count of the last nn_set_num_threads() call, else the environment's
+ * default (`OMP_NUM_THREADS`, then `NN_NUM_THREADS`, then all cores; see
+ * nn_set_num_threads()), capped to the cores this process may run on; 1 in
+ * a child process forked (without exec) from this one (see "Fork" there).
+ * Where the system cannot create that many threads, fewer are used (see
+ * "Thread creation never ends the process" there). Thread-safe.
+ * @return the thread count, >= 1.
+ */
+NN_API int nn_get_num_threads(void);
 
 /**
  * @brief Element type of a tensor.
@@ -1235,7 +1258,12 @@ NN_API int64_t nn_optimizer_epoch(const nn_optimizer *opt);   /* epochs ended so
  * epoch) and the model and optimizer are put back to their state at the end
  * of the last epoch whose loss was finite (the starting weights if none), so
  * a diverging run never leaves a poisoned model. The loss is read once per
- * epoch: on a GPU the batches run without a host synchronisation.
+ * epoch: on a GPU the batches run without a host synchronisation. The
+ * rollback point (a copy of the weights and of the optimizer's state) is
+ * taken when training starts and at the end of every epoch but the last; it
+ * is kept with the optimizer (on the model's device, freed by
+ * nn_optimizer_free()), so later fits with that optimizer allocate nothing
+ * for it.
  *
  * **Data-parallel** (options version 2, `comm` set; see the group "comm"),
  * as PyTorch's DistributedDataParallel with a DistributedSampler. Every rank

@@ -507,6 +507,44 @@ static void test_not_finite_rollback_to_start(void **state) {
   nn_tensor_free(y);
 }
 
+/* Each fit rolls back to its own start, optimizer state (momentum, step
+ * count) included, also when an earlier fit of the same optimizer saved
+ * rollback points of its own. */
+static void test_not_finite_rollback_per_fit_with_optimizer_state(void **state) {
+  (void)state;
+  nn_tensor *x, *y;
+  make_data(11, 8, 4, 3, &x, &y);
+  nn_model *m = make_model(7), *ref = make_model(7);
+  nn_optimizer *opt = NULL, *ropt = NULL;
+  TU_OK(nn_optimizer_sgd(m, 0.01, 0.9, 0, false, &opt));
+  TU_OK(nn_optimizer_sgd(ref, 0.01, 0.9, 0, false, &ropt));
+  nn_fit_options o = opts(3, 2, false, 0, NN_LOSS_MSE);
+  TU_OK(nn_model_fit(m, opt, x, y, &o, NULL));
+  TU_OK(nn_model_fit(ref, ropt, x, y, &o, NULL));
+  int64_t n;
+  float *p1 = params_raw(m, &n);
+  /* diverges in its first epoch: back to the end of the earlier fit */
+  TU_OK(nn_optimizer_set_lr(opt, 1e30));
+  nn_fit_options o1 = opts(4, 1, false, 0, NN_LOSS_MSE);
+  TU_ERR(nn_model_fit(m, opt, x, y, &o1, NULL), NN_ERR_NOT_FINITE, "nn_model_fit", "starting weights");
+  float *p2 = params_raw(m, &n);
+  assert_memory_equal(p1, p2, (size_t)n * sizeof(float));
+  /* momentum buffers and step count were put back too: training on gives
+   * the reference's weights bit for bit */
+  TU_OK(nn_optimizer_set_lr(opt, 0.01));
+  TU_OK(nn_model_fit(m, opt, x, y, &o, NULL));
+  TU_OK(nn_model_fit(ref, ropt, x, y, &o, NULL));
+  if (!same_params(m, ref)) fail_msg("after the rollback, training differs from the run that never diverged");
+  free(p1);
+  free(p2);
+  nn_optimizer_free(opt);
+  nn_optimizer_free(ropt);
+  nn_model_free(m);
+  nn_model_free(ref);
+  nn_tensor_free(x);
+  nn_tensor_free(y);
+}
+
 /* ---- early stopping ------------------------------------------------------------------- */
 
 static int expected_stop(const rec *c, int patience, int epochs) {
@@ -751,6 +789,7 @@ int main(void) {
       cmocka_unit_test(test_cancel_keeps_weights),
       cmocka_unit_test(test_not_finite_rollback_to_last_finite_epoch),
       cmocka_unit_test(test_not_finite_rollback_to_start),
+      cmocka_unit_test(test_not_finite_rollback_per_fit_with_optimizer_state),
       cmocka_unit_test(test_early_stopping),
       cmocka_unit_test(test_evaluate_accuracy),
       cmocka_unit_test(test_evaluate_no_side_effects),

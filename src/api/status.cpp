@@ -94,6 +94,8 @@ NN_API nn_status nn_set_num_threads(int n) {
   return guard("nn_set_num_threads", [&] { cpu_set_num_threads(n); });
 }
 
+NN_API int nn_get_num_threads(void) { return cpu_get_num_threads(); }
+
 NN_API size_t nn_dtype_size(nn_dtype dt) {
   int v = enum_value(dt);
   return dtype_valid(v) ? nn::dtype_size(static_cast<DType>(v)) : 0;

@@ -8,4 +8,8 @@ bool Backend::all_finite_many(const View *xs, size_t n) {
   return true;
 }
 
+void Backend::copy_many(const View *dst, const View *src, size_t n) {
+  for (size_t i = 0; i < n; ++i) copy(dst[i], src[i]);
+}
+
 }  // namespace nn

@@ -36,6 +36,10 @@ class Backend : public TensorKernels {
   // True when every element of all n views is finite: one host
   // synchronisation on a GPU. The default calls all_finite on each.
   virtual bool all_finite_many(const View *xs, size_t n);
+  // dst[i] = src[i] for i < n (same dtype and element count): the copies of
+  // nn_model_fit's rollback point, in one call. The default calls copy on
+  // each; the CPU streams them past its caches.
+  virtual void copy_many(const View *dst, const View *src, size_t n);
 
   // ---- plans
 

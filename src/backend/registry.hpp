@@ -26,5 +26,9 @@ void install_device_registry() noexcept;
 Backend &cpu_backend();
 // Threads for CPU work; n <= 0 means all cores. Returns the number in effect.
 int cpu_set_num_threads(int n);
+// Threads for CPU work now (nn_get_num_threads): the count set, else the
+// environment's default (OMP_NUM_THREADS, NN_NUM_THREADS), capped to the
+// cores; 1 in a child forked from a process that used them.
+int cpu_get_num_threads();
 
 }  // namespace nn

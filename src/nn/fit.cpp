@@ -174,24 +174,6 @@ bool parameters_finite(Model &m, std::vector<View> &views) {
   return b == nullptr || b->all_finite_many(views.data(), views.size());
 }
 
-// Copies the model's weights into `saved` (allocated by Model::snapshot(),
-// same order as Model::parameters()); re-snapshots if the layout differs.
-void refresh_snapshot(Model &m, std::vector<Tensor> &saved, const char *what) {
-  size_t i = 0;
-  bool same = true;
-  for_each_parameter(m, [&](const Tensor &p, const Tensor &) {
-    if (!same) return;
-    if (i >= saved.size() || saved[i].shape() != p.shape() || saved[i].dtype() != p.dtype() ||
-        saved[i].device() != p.device()) {
-      same = false;
-      return;
-    }
-    copy_into(saved[i], p, what);
-    ++i;
-  });
-  if (!same || i != saved.size()) saved = m.snapshot();
-}
-
 std::string format_loss(double l) { return std::isnan(l) ? "nan" : (l > 0 ? "inf" : "-inf"); }
 
 }  // namespace
@@ -274,14 +256,16 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
   // into it without a host synchronisation; it is read once per epoch.
   Tensor accum = Tensor::empty(DType::F64, Shape{}, dev);
   std::vector<View> param_views;
-  std::vector<Tensor> saved = m.snapshot();
-  Optimizer::State saved_opt;
-  opt.save_state(saved_opt);
-  int last_good = -1;  // last epoch whose weights are in `saved`
+  // The rollback point (weights and optimizer state, Optimizer::save_point)
+  // is taken here and at the end of every finite epoch but the last, whose
+  // weights nothing can roll back. `dirty`: the weights may differ from it.
+  opt.save_point();
+  int last_good = -1;  // last epoch whose weights are in the point
+  bool dirty = false;
 
   auto rollback = [&]() {
-    m.restore(saved);
-    opt.restore_state(saved_opt);
+    opt.restore_point();
+    dirty = false;
   };
   auto put_back = [&]() -> std::string {
     return last_good >= 0 ? strprintf("the weights of the end of epoch %d were put back", last_good)
@@ -326,6 +310,7 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
         const bool report = (o.on_batch || o.dist) && o.batch_every > 0 && (b + 1) % o.batch_every == 0;
         double sum_before = 0;
         if (report) be.copy_to_host(&sum_before, accum.data(), sizeof sum_before);
+        dirty = true;
         m.overwrite_grads_next();                         // zero_grad + backward, without the zeroing pass
         m.train_batch_accum(xb, yb, o.loss, accum, what);  // forward, loss into accum, backward
         if (o.dist) o.dist->average_gradients(m);  // [comm] one allreduce of all gradients
@@ -380,8 +365,8 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
              put_back().c_str());
       }
       opt.epoch_end();
-      refresh_snapshot(m, saved, what);
-      opt.save_state(saved_opt);
+      dirty = false;  // these weights are good: a failure from here on keeps them
+      if (epoch + 1 < o.epochs) opt.save_point();
       last_good = epoch;
 
       EpochReport r;
@@ -417,7 +402,7 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
     }
   } catch (const Error &e) {
     m.discard_overwrite_grads();
-    if (e.code() != Errc::NotFinite) {
+    if (dirty) {
       // A failure in the middle of training (out of memory, a device error,
       // a target the kernels reject): leave the weights of the last epoch.
       try {
@@ -428,9 +413,11 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
     throw;
   } catch (...) {
     m.discard_overwrite_grads();
-    try {
-      rollback();
-    } catch (...) {
+    if (dirty) {
+      try {
+        rollback();
+      } catch (...) {
+      }
     }
     throw;
   }

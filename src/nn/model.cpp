@@ -147,32 +147,6 @@ void Model::discard_overwrite_grads() noexcept {
   overwrite_grads_ = false;
 }
 
-std::vector<Tensor> Model::snapshot() const {
-  std::vector<Tensor> s;
-  for (const auto &l : layers_) {
-    if (l->kind() != LayerKind::Linear) continue;
-    s.push_back(clone(l->weight_));
-    if (l->has_bias()) s.push_back(clone(l->bias_));
-  }
-  return s;
-}
-
-void Model::restore(const std::vector<Tensor> &saved) {
-  std::vector<Tensor> dst;
-  for (const auto &l : layers_) {
-    if (l->kind() != LayerKind::Linear) continue;
-    dst.push_back(l->weight_);
-    if (l->has_bias()) dst.push_back(l->bias_);
-  }
-  if (dst.size() != saved.size())
-    fail(Errc::Internal, "restore: %zu saved tensors for %zu parameters", saved.size(), dst.size());
-  for (size_t i = 0; i < dst.size(); ++i)
-    if (dst[i].shape() != saved[i].shape() || dst[i].device() != saved[i].device())
-      fail(Errc::Internal, "restore: saved tensor %zu has shape %s, the parameter %s", i,
-           saved[i].shape().str().c_str(), dst[i].shape().str().c_str());
-  for (size_t i = 0; i < dst.size(); ++i) copy_into(dst[i], saved[i], "restore");
-}
-
 // ---------------------------------------------------------------- inference
 
 Tensor Model::prepare_input(const Tensor &x, const char *what) const {

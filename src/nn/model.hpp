@@ -112,9 +112,6 @@ class Model {
   // Undoes overwrite_grads_next when no step ran (zeroes the gradients, as
   // zero_grad would have).
   void discard_overwrite_grads() noexcept;
-  // Copies of every parameter (for NaN rollback) and putting them back.
-  std::vector<Tensor> snapshot() const;
-  void restore(const std::vector<Tensor> &saved);
 
   // Inference, safe for concurrent calls (the plan is read-only, scratch is
   // per thread). x: [..., in_features], any floating dtype.

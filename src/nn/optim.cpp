@@ -145,38 +145,76 @@ void Optimizer::step_unchecked() {
 }
 
 namespace {
-void save_buffers(const std::vector<Tensor> &src, std::vector<Tensor> &dst) {
-  if (dst.size() != src.size()) {
-    dst.clear();
-    for (const Tensor &t : src) dst.push_back(t.defined() ? clone(t) : Tensor());
+// `into` sized and shaped like `from` (undefined where from is), keeping
+// what already fits; adds the pair to the views of one copy_many.
+void pair_buffer(const Tensor &from, Tensor &into, std::vector<View> &to, std::vector<View> &src) {
+  if (!from.defined()) {
+    into = Tensor();
     return;
   }
-  for (size_t i = 0; i < src.size(); ++i) {
-    if (!src[i].defined()) {
-      dst[i] = Tensor();
-    } else if (!dst[i].defined() || dst[i].shape() != src[i].shape() || dst[i].dtype() != src[i].dtype() ||
-               dst[i].device() != src[i].device()) {
-      dst[i] = clone(src[i]);
-    } else {
-      copy_into(dst[i], src[i], "optimizer state");
-    }
-  }
+  if (!into.defined() || into.shape() != from.shape() || into.dtype() != from.dtype() ||
+      into.device() != from.device())
+    into = Tensor::empty(from.dtype(), from.shape(), from.device());
+  if (from.numel() == 0) return;
+  to.push_back(into.view());
+  src.push_back(from.view());
 }
 }  // namespace
 
-void Optimizer::save_state(State &into) const {
-  save_buffers(m_, into.m);
-  save_buffers(v_, into.v);
-  into.steps = steps_;
+void Optimizer::save_point() {
+  point_steps_ = -1;  // not a point until every buffer is allocated and copied
+  point_to_.clear();
+  point_from_.clear();
+  size_t i = 0;
+  for_each_parameter(*model_, [&](const Tensor &p, const Tensor &) {
+    if (point_p_.size() <= i) {
+      point_p_.resize(i + 1);
+      point_m_.resize(i + 1);
+      point_v_.resize(i + 1);
+    }
+    pair_buffer(p, point_p_[i], point_to_, point_from_);
+    pair_buffer(i < m_.size() ? m_[i] : Tensor(), point_m_[i], point_to_, point_from_);
+    pair_buffer(i < v_.size() ? v_[i] : Tensor(), point_v_[i], point_to_, point_from_);
+    ++i;
+  });
+  point_p_.resize(i);
+  point_m_.resize(i);
+  point_v_.resize(i);
+  if (!point_to_.empty())
+    backend_for(model_->device()).copy_many(point_to_.data(), point_from_.data(), point_to_.size());
+  point_steps_ = steps_;
 }
 
-void Optimizer::restore_state(const State &from) {
-  if (from.m.size() != m_.size() || from.v.size() != v_.size()) return;  // not saved from this optimizer
-  for (size_t i = 0; i < m_.size(); ++i) {
-    if (m_[i].defined() && from.m[i].defined()) copy_into(m_[i], from.m[i], "optimizer state");
-    if (v_[i].defined() && from.v[i].defined()) copy_into(v_[i], from.v[i], "optimizer state");
-  }
-  steps_ = from.steps;
+void Optimizer::restore_point() {
+  if (point_steps_ < 0) return;
+  point_to_.clear();
+  point_from_.clear();
+  size_t i = 0;
+  bool same = true;
+  auto add = [&](const Tensor &saved, const Tensor &live) {
+    if (!saved.defined() || !live.defined() || saved.numel() == 0) return;
+    if (saved.shape() != live.shape() || saved.dtype() != live.dtype() || saved.device() != live.device()) {
+      same = false;
+      return;
+    }
+    point_to_.push_back(live.view());
+    point_from_.push_back(saved.view());
+  };
+  for_each_parameter(*model_, [&](const Tensor &p, const Tensor &) {
+    if (i >= point_p_.size()) {
+      same = false;
+      return;
+    }
+    add(point_p_[i], p);
+    if (i < m_.size()) add(point_m_[i], m_[i]);
+    if (i < v_.size()) add(point_v_[i], v_[i]);
+    ++i;
+  });
+  if (!same || i != point_p_.size())
+    fail(Errc::Internal, "restore_point: the parameters changed since the point was saved");
+  if (!point_to_.empty())
+    backend_for(model_->device()).copy_many(point_to_.data(), point_from_.data(), point_to_.size());
+  steps_ = point_steps_;
 }
 
 void Optimizer::zero_grad() { model_->zero_grad(); }

@@ -49,15 +49,15 @@ class Optimizer {
   // parameters still match the state buffers (count, shape, dtype, device).
   void check_params(const char *what) const;
 
-  // The training state (state buffers and step count), saved beside the
-  // model's weights so that a NaN rollback puts both back. save_state
-  // allocates `into` on its first use and only copies afterwards.
-  struct State {
-    std::vector<Tensor> m, v;
-    int64_t steps = 0;
-  };
-  void save_state(State &into) const;
-  void restore_state(const State &from);
+  // nn_model_fit's rollback point: copies of the model's parameters and of
+  // this optimizer's training state (state buffers and step count), so that a
+  // NaN rollback puts both back. save_point() allocates the copies on its
+  // first call (again only if the parameters changed shape, dtype or device)
+  // and afterwards only copies, in one Backend::copy_many; they stay with the
+  // optimizer, so a later fit allocates nothing (no fresh pages to fault in).
+  // restore_point() puts the last saved point back (nothing before a save).
+  void save_point();
+  void restore_point();
 
   // Everything a checkpoint holds besides the state buffers (nn/checkpoint).
   struct Settings {
@@ -101,6 +101,12 @@ class Optimizer {
   // generation views_generation_ (invalidate it whenever m_ or v_ change).
   std::vector<View> params_, grads_, m_views_, v_views_;
   uint64_t views_generation_ = ~uint64_t{0};
+  // The rollback point (save_point): per parameter, copies of it and of its
+  // m_ / v_ entries (undefined where those are); the step count; and the
+  // views of one copy_many call (reused).
+  std::vector<Tensor> point_p_, point_m_, point_v_;
+  int64_t point_steps_ = -1;  // -1: nothing saved
+  std::vector<View> point_to_, point_from_;
   // StepLR
   int step_size_ = 0;  // 0: no schedule
   double gamma_ = 1;

@@ -62,8 +62,15 @@ def cuda_is_available():
 
 
 def set_num_threads(n):
-    """Process-wide CPU thread count; n <= 0 means all cores."""
+    """Process-wide CPU thread count; n <= 0 means all cores. Overrides the
+    default from OMP_NUM_THREADS, then NN_NUM_THREADS."""
     _capi.check(_capi.C.nn_set_num_threads(int(n)))
+
+
+def get_num_threads():
+    """The CPU thread count in effect: the one set, else OMP_NUM_THREADS,
+    else NN_NUM_THREADS, else all cores; capped to the cores."""
+    return int(_capi.C.nn_get_num_threads())
 
 
 def dtype_size(dtype):

@@ -309,6 +309,7 @@ _DECLS = {
     # devices and dtypes
     "nn_device_count": (_i, [_en]),
     "nn_set_num_threads": (_st, [_i]),
+    "nn_get_num_threads": (_i, []),
     "nn_dtype_size": (_sz, [_en]),
     # tensors
     "nn_tensor_zeros": (_st, [_en, _i, _pi64, nn_device, _ph]),

@@ -246,10 +246,18 @@ pub fn version_string() -> &'static str {
 }
 
 /// Sets the number of CPU threads (`n <= 0`: all cores). Process-wide; do not
-/// call it while other threads run libnn operations.
+/// call it while other threads run libnn operations. Overrides the default
+/// from `OMP_NUM_THREADS`, then `NN_NUM_THREADS`.
 pub fn set_num_threads(n: i32) -> Result<()> {
     // SAFETY: plain value.
     check(unsafe { sys::nn_set_num_threads(n) })
+}
+
+/// The CPU thread count in effect (`nn_get_num_threads`): the one set, else
+/// `OMP_NUM_THREADS`, else `NN_NUM_THREADS`, else all cores; capped to the cores.
+pub fn get_num_threads() -> i32 {
+    // SAFETY: no arguments.
+    unsafe { sys::nn_get_num_threads() }
 }
 
 /// A device: the CPU or a CUDA GPU by index.

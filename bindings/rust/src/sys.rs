@@ -253,6 +253,7 @@ extern "C" {
     // Devices and dtypes
     pub fn nn_device_count(type_: nn_device_type) -> c_int;
     pub fn nn_set_num_threads(n: c_int) -> nn_status;
+    pub fn nn_get_num_threads() -> c_int;
     pub fn nn_dtype_size(dt: nn_dtype) -> usize;
 
     // Tensors

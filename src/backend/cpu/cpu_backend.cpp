@@ -1,10 +1,12 @@
 // The CPU backend: memory, thread count, and the dispatch between oneDNN
 // (cpu_dnnl.cpp) and plain loops (cpu_loops.cpp).
+#include <emmintrin.h>
 #include <omp.h>
 #include <pthread.h>
 
 #include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -21,7 +23,7 @@ namespace nn {
 namespace cpu {
 namespace {
 
-std::atomic<int> g_threads{0};  // 0: not set yet (all cores)
+std::atomic<int> g_threads{0};  // 0: not set (the environment's default)
 
 // omp_get_num_procs() asks the kernel for the affinity mask (a system call):
 // read it once, not on every kernel call.
@@ -29,6 +31,36 @@ int all_cores() {
   static const int k = [] {
     int n = omp_get_num_procs();
     return n > 0 ? n : 1;
+  }();
+  return k;
+}
+
+// A thread count as OpenMP writes it in OMP_NUM_THREADS: a positive decimal
+// number, optionally surrounded by blanks, optionally the first of a
+// comma-separated list (the outermost level's count). 0 for anything else
+// (unset, empty, garbage, 0, negative, too large).
+int parse_thread_count(const char *s) {
+  if (s == nullptr) return 0;
+  while (*s == ' ' || *s == '\t') ++s;
+  if (*s < '0' || *s > '9') return 0;
+  long long v = 0;
+  for (; *s >= '0' && *s <= '9'; ++s) {
+    v = v * 10 + (*s - '0');
+    if (v > std::numeric_limits<int>::max()) return 0;
+  }
+  while (*s == ' ' || *s == '\t') ++s;
+  if (*s != '\0' && *s != ',') return 0;
+  return static_cast<int>(v);
+}
+
+// The default thread count (before any nn_set_num_threads): OMP_NUM_THREADS
+// if it holds a valid count, else NN_NUM_THREADS, else all cores; capped to
+// the cores. The environment is read once, at the first use.
+int default_threads() {
+  static const int k = [] {
+    int n = parse_thread_count(std::getenv("OMP_NUM_THREADS"));
+    if (n <= 0) n = parse_thread_count(std::getenv("NN_NUM_THREADS"));
+    return n <= 0 || n > all_cores() ? all_cores() : n;
   }();
   return k;
 }
@@ -118,7 +150,7 @@ int start_team(int n) {
 
 int requested_threads() {
   int n = g_threads.load(std::memory_order_relaxed);
-  return n > 0 ? n : all_cores();
+  return n > 0 ? n : default_threads();
 }
 
 int num_threads() {
@@ -159,6 +191,58 @@ void *scratch(int slot, size_t bytes) {
 
 namespace {
 
+// Copies below this size stay ordinary (they are in cache, and so is their copy).
+constexpr size_t kStreamMinBytes = size_t{1} << 18;
+// Split over the threads from this size on.
+constexpr size_t kStreamParallelBytes = size_t{1} << 20;
+
+// memcpy with streaming (non-temporal) stores for [d, d + bytes) past the
+// first 16-byte boundary: the lines go to memory without being read first
+// and without evicting what the caller works on.
+void stream_copy_range(char *d, const char *s, size_t bytes) {
+  size_t head = (16 - (reinterpret_cast<uintptr_t>(d) & 15)) & 15;
+  if (head > bytes) head = bytes;
+  std::memcpy(d, s, head);
+  d += head;
+  s += head;
+  bytes -= head;
+  size_t i = 0;
+  for (; i + 64 <= bytes; i += 64) {
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i *>(s + i));
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i *>(s + i + 16));
+    const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i *>(s + i + 32));
+    const __m128i e = _mm_loadu_si128(reinterpret_cast<const __m128i *>(s + i + 48));
+    _mm_stream_si128(reinterpret_cast<__m128i *>(d + i), a);
+    _mm_stream_si128(reinterpret_cast<__m128i *>(d + i + 16), b);
+    _mm_stream_si128(reinterpret_cast<__m128i *>(d + i + 32), c);
+    _mm_stream_si128(reinterpret_cast<__m128i *>(d + i + 48), e);
+  }
+  std::memcpy(d + i, s + i, bytes - i);
+  _mm_sfence();  // the streamed lines are visible before the copy is said done
+}
+
+// A copy nothing reads soon (a rollback point): streamed, in parallel when large.
+void stream_copy(void *dst, const void *src, size_t bytes) {
+  char *d = static_cast<char *>(dst);
+  const char *s = static_cast<const char *>(src);
+  if (bytes < kStreamMinBytes) {
+    std::memcpy(d, s, bytes);
+    return;
+  }
+  const int nt = num_threads();
+  if (nt <= 1 || bytes < kStreamParallelBytes) {
+    stream_copy_range(d, s, bytes);
+    return;
+  }
+#pragma omp parallel num_threads(nt)
+  {
+    const size_t t = static_cast<size_t>(omp_get_thread_num()), k = static_cast<size_t>(omp_get_num_threads());
+    const size_t lines = bytes / 64;  // chunks start on 64-byte offsets
+    const size_t b0 = lines * t / k * 64, b1 = t + 1 == k ? bytes : lines * (t + 1) / k * 64;
+    stream_copy_range(d + b0, s + b0, b1 - b0);
+  }
+}
+
 View contiguous_like(const View &v, void *data, DType dt) {
   View r;
   r.data = data;
@@ -187,6 +271,19 @@ class CpuBackend final : public CpuTrainBackend {
   }
   void copy_from_host(void *dst, const void *host_src, size_t bytes) override {
     if (bytes > 0) std::memcpy(dst, host_src, bytes);
+  }
+
+  void copy_many(const View *dst, const View *src, size_t n) override {
+    guarded("copy", [&] {
+      for (size_t i = 0; i < n; ++i) {
+        const View &d = dst[i], &s = src[i];
+        if (d.dtype == s.dtype && d.numel() == s.numel() && d.contiguous() && s.contiguous()) {
+          if (d.data != s.data) stream_copy(d.data, s.data, static_cast<size_t>(d.numel()) * dtype_size(d.dtype));
+        } else {
+          copy(d, s);
+        }
+      }
+    });
   }
 
   void copy(const View &dst, const View &src) override {
@@ -339,6 +436,11 @@ int cpu_set_num_threads(int n) {
   if (n <= 0 || n > cpu::all_cores()) n = cpu::all_cores();
   cpu::g_threads.store(n, std::memory_order_relaxed);
   return n;
+}
+
+int cpu_get_num_threads() {
+  if (cpu::g_forked.load(std::memory_order_relaxed)) return 1;
+  return cpu::requested_threads();
 }
 
 }  // namespace nn

@@ -244,8 +244,13 @@ version() = Int(ccall(_f(:nn_version), Cint, ()))
 """Version of the running library as text, e.g. "0.1.0"."""
 version_string() = unsafe_string(ccall(_f(:nn_version_string), Cstring, ()))
 
-"""Sets the number of CPU threads libnn uses (`n <= 0`: all cores)."""
+"""Sets the number of CPU threads libnn uses (`n <= 0`: all cores); overrides the
+default from `OMP_NUM_THREADS`, then `NN_NUM_THREADS`."""
 set_num_threads(n::Integer) = _check(ccall(_f(:nn_set_num_threads), Cint, (Cint,), n))
+
+"""The CPU thread count in effect: the one set, else `OMP_NUM_THREADS`, else
+`NN_NUM_THREADS`, else all cores; capped to the cores."""
+get_num_threads() = Int(ccall(_f(:nn_get_num_threads), Cint, ()))
 
 """
     Device(type, index)
