@@ -700,41 +700,12 @@ static int threads_now(void) {
   return n;
 }
 
-/* A 256x256 f32 matmul (parallel) checked against float64. */
-static void check_matmul(void) {
-  enum { N = 256 };
-  double *av = malloc(sizeof(double) * N * N), *bv = malloc(sizeof(double) * N * N);
-  assert_non_null(av);
-  assert_non_null(bv);
-  for (int i = 0; i < N * N; ++i) {
-    av[i] = (double)((i * 7) % 13) - 6;
-    bv[i] = (double)((i * 5) % 11) - 5;
-  }
-  const int64_t s[] = {N, N};
-  nn_tensor *a = tu_make(NN_F32, 2, s, av), *b = tu_make(NN_F32, 2, s, bv), *c = NULL;
-  TU_OK(nn_matmul(a, b, &c));
-  int64_t n = 0;
-  double *cv = tu_read(c, &n);
-  assert_int_equal(n, N * N);
-  for (int i = 0; i < N; i += 37)
-    for (int j = 0; j < N; j += 29) {
-      double want = 0;
-      for (int k = 0; k < N; ++k) want += av[i * N + k] * bv[k * N + j];
-      if (cv[i * N + j] != want) fail_msg("c[%d][%d] = %g, expected %g", i, j, cv[i * N + j], want);
-    }
-  free(cv);
-  free(av);
-  free(bv);
-  nn_tensor_free(a);
-  nn_tensor_free(b);
-  nn_tensor_free(c);
-}
 
 static void test_thread_cap(void **state) {
   (void)state;
   const long cores = sysconf(_SC_NPROCESSORS_ONLN);
   TU_OK(nn_set_num_threads(1000));
-  check_matmul();
+  tu_check_parallel_matmul(256);
   const int t = threads_now();
   printf("# nn_set_num_threads(1000) on %ld cores: %d threads in the process\n", cores, t);
   /* the team is capped at the cores: this thread + cores - 1 workers, plus
@@ -769,7 +740,7 @@ static int run_child(const char *name, int limit) {
  * computes (single-threaded) instead of hanging in libgomp. */
 static void test_fork_after_parallel(void **state) {
   (void)state;
-  check_matmul(); /* the parent's OpenMP team exists now */
+  tu_check_parallel_matmul(256); /* the parent's OpenMP team exists now */
   problem p = make_problem(64);
   nn_fit_options o;
   nn_fit_options_init(&o);
@@ -780,7 +751,7 @@ static void test_fork_after_parallel(void **state) {
   assert_true(pid >= 0);
   if (pid == 0) {
     alarm(60);
-    check_matmul();
+    tu_check_parallel_matmul(256);
     if (nn_model_fit(p.m, p.opt, p.x, p.y, &o, NULL) != NN_OK) _exit(2);
     _exit(0);
   }
@@ -799,7 +770,7 @@ static void test_fork_after_parallel(void **state) {
   }
   assert_true(WIFEXITED(status));
   assert_int_equal(WEXITSTATUS(status), 0);
-  check_matmul(); /* and the parent still computes in parallel */
+  tu_check_parallel_matmul(256); /* and the parent still computes in parallel */
   free_problem(&p);
 }
 

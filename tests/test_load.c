@@ -55,20 +55,6 @@ static unsigned char *save_buf(const nn_model *m, size_t *n) {
   return b;
 }
 
-static nn_dtype model_dtype(nn_model *m) {
-  for (int i = 0; i < nn_model_num_layers(m); i++) {
-    nn_layer *l = NULL;
-    TU_OK(nn_model_layer(m, i, &l));
-    if (nn_layer_kind_of(l) != NN_LAYER_LINEAR) continue;
-    nn_tensor *w = NULL;
-    TU_OK(nn_layer_param(l, NN_PARAM_WEIGHT, &w));
-    nn_dtype dt = nn_tensor_dtype(w);
-    nn_tensor_free(w);
-    return dt;
-  }
-  return NN_F32;
-}
-
 static void assert_bits(const double *got, const double *want, int64_t n, const char *ctx) {
   for (int64_t i = 0; i < n; i++)
     if (memcmp(&got[i], &want[i], sizeof(double)) != 0)
@@ -86,7 +72,7 @@ static void assert_grads_zero(nn_model *m, const char *ctx) {
 /* The model's parameters (tu_model_values) equal want bit for bit, its
  * dtype is dt and its gradients are zero. */
 static void check_model(nn_model *m, nn_dtype dt, const double *want, int64_t n, const char *ctx) {
-  assert_int_equal(model_dtype(m), dt);
+  assert_int_equal(nn_model_dtype(m), dt);
   int64_t got_n = 0;
   double *got = tu_model_values(m, false, &got_n);
   assert_int_equal(got_n, n);

@@ -237,20 +237,6 @@ static double *forward_vals(nn_model *m, nn_dtype dt, int ndim, const int64_t *s
   return y;
 }
 
-static nn_dtype model_dtype(nn_model *m) {
-  for (int i = 0; i < nn_model_num_layers(m); ++i) {
-    nn_layer *l = NULL;
-    TU_OK(nn_model_layer(m, i, &l));
-    if (nn_layer_kind_of(l) != NN_LAYER_LINEAR) continue;
-    nn_tensor *w = NULL;
-    TU_OK(nn_layer_param(l, NN_PARAM_WEIGHT, &w));
-    nn_dtype dt = nn_tensor_dtype(w);
-    nn_tensor_free(w);
-    return dt;
-  }
-  return NN_F32;
-}
-
 /* Exports m, imports it back, and checks: same summary, same dtype, the
  * same parameters bit for bit and the same outputs. */
 static void round_trip(nn_model *m, int64_t in, const char *ctx) {
@@ -262,8 +248,8 @@ static void round_trip(nn_model *m, int64_t in, const char *ctx) {
   if (strcmp(s1, s2) != 0) fail_msg("%s: summaries differ:\n%s\n---\n%s", ctx, s1, s2);
   free(s1);
   free(s2);
-  nn_dtype dt = model_dtype(m);
-  assert_int_equal(model_dtype(r), dt);
+  nn_dtype dt = nn_model_dtype(m);
+  assert_int_equal(nn_model_dtype(r), dt);
   assert_int_equal(nn_model_device(r).type, tu_device().type);
   int64_t n1 = 0, n2 = 0;
   double *v1 = tu_model_values(m, false, &n1), *v2 = tu_model_values(r, false, &n2);
@@ -393,7 +379,7 @@ static void test_torch_fixtures(void **state) {
       assert_int_equal(nn_layer_kind_of(l), fx->layers[i] < 0 ? NN_LAYER_LINEAR : NN_LAYER_ACTIVATION);
     }
     nn_dtype dt = fx->f64 ? NN_F64 : NN_F32;
-    assert_int_equal(model_dtype(m), dt);
+    assert_int_equal(nn_model_dtype(m), dt);
     int64_t n = 0, ny = 1;
     for (int i = 0; i < fx->y_ndim; ++i) ny *= fx->y_shape[i];
     double *y = forward_vals(m, dt, fx->x_ndim, fx->x_shape, fx->x, &n);
@@ -531,7 +517,7 @@ static void test_built_accepted(void **state) {
   g_value(&g, 12, "y", 11, 2);
   b = g_model(&g);
   TU_OK(import_bytes(&b, &m));
-  assert_int_equal(model_dtype(m), NN_F64);
+  assert_int_equal(nn_model_dtype(m), NN_F64);
   {
     const double x[3] = {1, 2, 3};
     int64_t shape[2] = {1, 3}, k = 0;

@@ -96,20 +96,6 @@ static double *predict(nn_model *m, nn_dtype dt, int n, int n_in, const double *
   return v;
 }
 
-static nn_dtype model_dtype(nn_model *m) {
-  for (int i = 0; i < nn_model_num_layers(m); i++) {
-    nn_layer *l = NULL;
-    TU_OK(nn_model_layer(m, i, &l));
-    if (nn_layer_kind_of(l) != NN_LAYER_LINEAR) continue;
-    nn_tensor *w = NULL;
-    TU_OK(nn_layer_param(l, NN_PARAM_WEIGHT, &w));
-    nn_dtype dt = nn_tensor_dtype(w);
-    nn_tensor_free(w);
-    return dt;
-  }
-  return NN_F32;
-}
-
 /* A temporary folder, removed (with its plain files) by rm_tmpdir. */
 static char *make_tmpdir(void) {
   const char *base = getenv("TMPDIR");
@@ -246,7 +232,7 @@ static void write_libnn_fixture(const char *dir, const char *name, nn_model *m, 
   snprintf(path, sizeof path, "%s/%s.safetensors", dir, name);
   TU_OK(nn_model_save(m, path));
   int64_t cnt = 0;
-  double *y = predict(m, model_dtype(m), n, n_in, x, &cnt);
+  double *y = predict(m, nn_model_dtype(m), n, n_in, x, &cnt);
   snprintf(path, sizeof path, "%s/%s.json", dir, name);
   FILE *f = fopen(path, "w");
   assert_non_null(f);
@@ -285,7 +271,7 @@ static void test_torch_files_predict_like_torch(void **state) {
     nn_model *m = load_buf(f->bytes, f->nbytes);
     assert_int_equal(nn_model_num_layers(m), f->n_layers);
     nn_dtype dt = f->f64 ? NN_F64 : NN_F32;
-    assert_int_equal(model_dtype(m), dt);
+    assert_int_equal(nn_model_dtype(m), dt);
     int64_t cnt = 0;
     double *y = predict(m, dt, f->n, f->n_in, f->x, &cnt);
     assert_int_equal(cnt, (int64_t)f->n * f->n_out);
@@ -340,7 +326,7 @@ static void test_libnn_files_load_in_torch(void **state) {
     /* and loading them predicts what PyTorch predicted from them */
     m = load_buf(f->bytes, f->nbytes);
     nn_dtype dt = f->f64 ? NN_F64 : NN_F32;
-    assert_int_equal(model_dtype(m), dt);
+    assert_int_equal(nn_model_dtype(m), dt);
     int64_t cnt = 0;
     double *y = predict(m, dt, f->n, f->n_in, f->x, &cnt);
     assert_int_equal(cnt, (int64_t)f->n * f->n_out);
@@ -364,7 +350,7 @@ static void check_round_trip(nn_model *m, int n_in, const char *ctx, const char 
   nn_model *m2 = load_buf(b1, n1);
   assert_int_equal(nn_model_num_layers(m2), nn_model_num_layers(m));
   assert_int_equal(nn_model_num_params(m2), nn_model_num_params(m));
-  assert_int_equal(model_dtype(m2), model_dtype(m));
+  assert_int_equal(nn_model_dtype(m2), nn_model_dtype(m));
   unsigned char *b2 = save_buf(m2, &n2);
   if (n1 != n2 || memcmp(b1, b2, n1) != 0) fail_msg("%s: save -> load -> save is not byte-identical", ctx);
 
@@ -376,7 +362,7 @@ static void check_round_trip(nn_model *m, int n_in, const char *ctx, const char 
     assert_int_equal(nn_layer_kind_of(la), nn_layer_kind_of(lb));
   }
   if (n_in > 0) {
-    nn_dtype dt = model_dtype(m);
+    nn_dtype dt = nn_model_dtype(m);
     double x[7 * 16];
     known_inputs(x, 7 * n_in);
     int64_t c1 = 0, c2 = 0;
@@ -872,7 +858,7 @@ static void test_header_variations_load(void **state) {
   size_t n = 0;
   unsigned char *b = mk(ok[12], 20, 1, &n);
   nn_model *m = load_buf(b, n);
-  assert_int_equal(model_dtype(m), NN_F64);
+  assert_int_equal(nn_model_dtype(m), NN_F64);
   nn_model_free(m);
   free(b);
 }

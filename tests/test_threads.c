@@ -45,36 +45,6 @@ static int expected_threads(void) {
   return n < cores ? n : cores;
 }
 
-/* A parallel-sized matmul, checked (so the count in effect really runs). */
-static void run_matmul(void) {
-  enum { N = 384 };
-  double *av = malloc(sizeof(double) * N * N), *bv = malloc(sizeof(double) * N * N);
-  assert_non_null(av);
-  assert_non_null(bv);
-  for (int i = 0; i < N * N; ++i) {
-    av[i] = (double)((i * 7) % 13) - 6;
-    bv[i] = (double)((i * 5) % 11) - 5;
-  }
-  const int64_t s[] = {N, N};
-  nn_tensor *a = tu_make(NN_F32, 2, s, av), *b = tu_make(NN_F32, 2, s, bv), *c = NULL;
-  TU_OK(nn_matmul(a, b, &c));
-  int64_t n = 0;
-  double *cv = tu_read(c, &n);
-  assert_int_equal(n, N * N);
-  for (int i = 0; i < N; i += 41)
-    for (int j = 0; j < N; j += 31) {
-      double want = 0;
-      for (int k = 0; k < N; ++k) want += av[i * N + k] * bv[k * N + j];
-      if (cv[i * N + j] != want) fail_msg("c[%d][%d] = %g, expected %g", i, j, cv[i * N + j], want);
-    }
-  free(cv);
-  free(av);
-  free(bv);
-  nn_tensor_free(a);
-  nn_tensor_free(b);
-  nn_tensor_free(c);
-}
-
 /* Runs first (cmocka keeps the order): nothing has set a count yet. */
 static void test_default_from_environment(void **state) {
   (void)state;
@@ -83,7 +53,7 @@ static void test_default_from_environment(void **state) {
   printf("# OMP_NUM_THREADS=\"%s\" NN_NUM_THREADS=\"%s\", %d cores: nn_get_num_threads() = %d (expected %d)\n",
          omp ? omp : "(unset)", nn ? nn : "(unset)", affinity_cores(), nn_get_num_threads(), want);
   assert_int_equal(nn_get_num_threads(), want);
-  run_matmul();
+  tu_check_parallel_matmul(384);
   assert_int_equal(nn_get_num_threads(), want);
   /* the work used no more threads than that: this one plus want - 1
    * workers (libnn's probe threads have ended) */
@@ -96,10 +66,10 @@ static void test_set_overrides_environment(void **state) {
   const int cores = affinity_cores();
   TU_OK(nn_set_num_threads(1));
   assert_int_equal(nn_get_num_threads(), 1);
-  run_matmul();
+  tu_check_parallel_matmul(384);
   TU_OK(nn_set_num_threads(1000)); /* capped */
   assert_int_equal(nn_get_num_threads(), cores);
-  run_matmul();
+  tu_check_parallel_matmul(384);
   TU_OK(nn_set_num_threads(0)); /* all cores, not back to the environment's count */
   assert_int_equal(nn_get_num_threads(), cores);
   TU_OK(nn_set_num_threads(-2));
@@ -107,7 +77,7 @@ static void test_set_overrides_environment(void **state) {
   if (cores >= 2) {
     TU_OK(nn_set_num_threads(2));
     assert_int_equal(nn_get_num_threads(), 2);
-    run_matmul();
+    tu_check_parallel_matmul(384);
   }
 }
 

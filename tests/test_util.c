@@ -609,3 +609,31 @@ void tu_assert_err_at(nn_status st, nn_status expected, const char *func, const 
   }
   va_end(ap);
 }
+
+void tu_check_parallel_matmul(int n) {
+  double *av = malloc(sizeof(double) * (size_t)n * (size_t)n), *bv = malloc(sizeof(double) * (size_t)n * (size_t)n);
+  assert_non_null(av);
+  assert_non_null(bv);
+  for (int i = 0; i < n * n; ++i) {
+    av[i] = (double)((i * 7) % 13) - 6;
+    bv[i] = (double)((i * 5) % 11) - 5;
+  }
+  const int64_t s[] = {n, n};
+  nn_tensor *a = tu_make(NN_F32, 2, s, av), *b = tu_make(NN_F32, 2, s, bv), *c = NULL;
+  TU_OK(nn_matmul(a, b, &c));
+  int64_t count = 0;
+  double *cv = tu_read(c, &count);
+  assert_int_equal(count, (int64_t)n * n);
+  for (int i = 0; i < n; i += 37)
+    for (int j = 0; j < n; j += 29) {
+      double want = 0;
+      for (int k = 0; k < n; ++k) want += av[i * n + k] * bv[k * n + j];
+      if (cv[i * n + j] != want) fail_msg("c[%d][%d] = %g, expected %g", i, j, cv[i * n + j], want);
+    }
+  free(cv);
+  free(av);
+  free(bv);
+  nn_tensor_free(a);
+  nn_tensor_free(b);
+  nn_tensor_free(c);
+}

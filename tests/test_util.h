@@ -148,6 +148,11 @@ void tu_assert_ok_at(nn_status st, const char *expr, const char *file, int line)
 void tu_assert_err_at(nn_status st, nn_status expected, const char *func, const char *expr,
                       const char *file, int line, ...);
 
+/* An n x n F32 nn_matmul of small integers (exact in float32), large enough
+ * to run on the CPU's threads from n = 256, checked entry by entry on a grid
+ * against float64: proves the thread count in effect really computes. */
+void tu_check_parallel_matmul(int n);
+
 /* A non-NULL pointer value that is never a real handle. */
 #define TU_SENTINEL ((nn_tensor *)(uintptr_t)0x5e471e1)
 

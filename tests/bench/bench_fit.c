@@ -12,7 +12,7 @@
  *
  *   bench_fit [--threads N] [--reps R] [--only tiny|mid|adam]
  *
- * Self-contained (only nn.h): not part of scripts/bench.sh. */
+ * Uses nn.h and bench_common.h only; not part of scripts/bench.sh. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
 #include <stdio.h>
@@ -21,35 +21,9 @@
 #include <time.h>
 
 #include <nn.h>
-
-#define CHECK(call)                                                                    \
-  do {                                                                                 \
-    nn_status st_ = (call);                                                            \
-    if (st_ != NN_OK) {                                                                \
-      fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, nn_last_error()); \
-      exit(1);                                                                         \
-    }                                                                                  \
-  } while (0)
+#include "bench_common.h"
 
 enum { kBatch = 128, kSteps = 2, kMaxReps = 64 };
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double median(const double *v, int n) {
-  double s[kMaxReps];
-  memcpy(s, v, (size_t)n * sizeof *s);
-  qsort(s, (size_t)n, sizeof(double), cmp_double);
-  return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-}
 
 static void print_loadavg(const char *when) {
   char buf[128] = "?";
@@ -62,23 +36,9 @@ static void print_loadavg(const char *when) {
   if (buf[strlen(buf) - 1] != '\n') printf("\n");
 }
 
-/* Deterministic data in [-1, 1). */
-static uint64_t g_rng = 0x2545F4914F6CDD1Dull;
-static float frand(void) {
-  g_rng ^= g_rng << 13;
-  g_rng ^= g_rng >> 7;
-  g_rng ^= g_rng << 17;
-  return (float)((double)(g_rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-}
-
 static nn_tensor *rand_tensor(int64_t rows, int64_t cols) {
-  float *p = malloc((size_t)(rows * cols) * sizeof(float));
-  if (!p) exit(1);
-  for (int64_t i = 0; i < rows * cols; ++i) p[i] = frand();
-  int64_t shape[2] = {rows, cols};
-  nn_tensor *t = NULL;
-  nn_device cpu = {NN_CPU, 0};
-  CHECK(nn_tensor_from_data(NN_F32, 2, shape, p, cpu, &t));
+  float *p = rand_array(rows * cols);
+  nn_tensor *t = tensor2(p, rows, cols, CPU);
   free(p);
   return t;
 }
