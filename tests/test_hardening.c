@@ -689,24 +689,13 @@ static void test_save_sigkill_loop(void **state) {
 
 /* ---- threads ------------------------------------------------------------------------------- */
 
-static int threads_now(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  if (!f) return -1;
-  char line[256];
-  int n = -1;
-  while (fgets(line, sizeof line, f))
-    if (sscanf(line, "Threads: %d", &n) == 1) break;
-  fclose(f);
-  return n;
-}
-
 
 static void test_thread_cap(void **state) {
   (void)state;
   const long cores = sysconf(_SC_NPROCESSORS_ONLN);
   TU_OK(nn_set_num_threads(1000));
   tu_check_parallel_matmul(256);
-  const int t = threads_now();
+  const int t = tu_process_threads();
   printf("# nn_set_num_threads(1000) on %ld cores: %d threads in the process\n", cores, t);
   /* the team is capped at the cores: this thread + cores - 1 workers, plus
    * at most a few of the runtime's own */

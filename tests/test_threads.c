@@ -23,17 +23,6 @@ static int affinity_cores(void) {
   return CPU_COUNT(&set);
 }
 
-static int threads_in_process(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  if (!f) return -1;
-  char line[256];
-  int n = -1;
-  while (fgets(line, sizeof line, f))
-    if (sscanf(line, "Threads: %d", &n) == 1) break;
-  fclose(f);
-  return n;
-}
-
 static int expected_threads(void) {
   const char *e = getenv("NN_TEST_EXPECT_THREADS");
   if (e == NULL) fail_msg("NN_TEST_EXPECT_THREADS is not set (CMake sets it for each run of this test)");
@@ -57,7 +46,7 @@ static void test_default_from_environment(void **state) {
   assert_int_equal(nn_get_num_threads(), want);
   /* the work used no more threads than that: this one plus want - 1
    * workers (libnn's probe threads have ended) */
-  const int t = threads_in_process();
+  const int t = tu_process_threads();
   if (t > 0 && t > want) fail_msg("%d threads in the process for a count of %d", t, want);
 }
 

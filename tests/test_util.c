@@ -637,3 +637,14 @@ void tu_check_parallel_matmul(int n) {
   nn_tensor_free(b);
   nn_tensor_free(c);
 }
+
+int tu_process_threads(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  char line[256];
+  int n = -1;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "Threads: %d", &n) == 1) break;
+  fclose(f);
+  return n;
+}

@@ -153,6 +153,9 @@ void tu_assert_err_at(nn_status st, nn_status expected, const char *func, const 
  * against float64: proves the thread count in effect really computes. */
 void tu_check_parallel_matmul(int n);
 
+/* The process's thread count (/proc/self/status), -1 when unknown. */
+int tu_process_threads(void);
+
 /* A non-NULL pointer value that is never a real handle. */
 #define TU_SENTINEL ((nn_tensor *)(uintptr_t)0x5e471e1)
 
