@@ -7,13 +7,13 @@
 // y (dy - sum(dy y))), exactly equivalent to the x-based forms.
 //
 // NaN and inf as PyTorch, on every route (act_forward_loop, the GEMM
-// epilogue act_tile, matvec_avx512, the one-row backward in cpu_train.cpp):
-// every activation keeps NaN forward. ReLU is torch.relu = clamp_min(x, 0),
-// i.e. `x < 0 ? 0 : x` (NaN and -0 pass); STEP gives NaN for NaN. Backward:
-// ReLU as threshold_backward(dy, y, 0) = `y <= 0 ? 0 : dy` (the gradient
-// passes where y is NaN); leaky ReLU as leaky_relu_backward,
-// `y > 0 ? dy : 0.01 dy`; sigmoid, tanh and softmax propagate NaN by their
-// arithmetic.
+// epilogue act_tile, matvec_chain_avx512, the one-row backward in
+// cpu_train.cpp): every activation keeps NaN forward. ReLU is torch.relu =
+// clamp_min(x, 0), i.e. `x < 0 ? 0 : x` (NaN and -0 pass); STEP gives NaN
+// for NaN. Backward: ReLU as threshold_backward(dy, y, 0) = `y <= 0 ? 0 :
+// dy` (the gradient passes where y is NaN); leaky ReLU as
+// leaky_relu_backward, `y > 0 ? dy : 0.01 dy`; sigmoid, tanh and softmax
+// propagate NaN by their arithmetic.
 #include <algorithm>
 #include <cmath>
 #include <cstring>

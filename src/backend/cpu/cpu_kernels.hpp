@@ -3,6 +3,7 @@
 // what cpu_vecmath.cpp (vector math) and cpu_act_loss.cpp (activations and
 // losses) give cpu_train.cpp (the layer kernels and their glue).
 #pragma once
+#include <cmath>
 #include <cstdint>
 
 #include "backend/cpu/cpu_internal.hpp"
@@ -68,15 +69,22 @@ inline T step(T x) {
   return x > T(0) ? T(1) : (x != x ? x : T(0));
 }
 
-// ---- cpu_vecmath.cpp: vector math (float tanh/sigmoid, one-row matvec)
+// ---- cpu_vecmath.cpp: vector math (float tanh/sigmoid, one-row matvec chains)
 
 // y = tanh(x) / sigmoid(x) over n floats (y may alias x); NaN propagates.
 void tanh_f32(float *y, const float *x, int64_t n);
 void sigmoid_f32(float *y, const float *x, int64_t n);
-// One row through a Linear layer with the activation fused (Identity, ReLU
-// or Tanh), for K <= kMatvecMaxK: y[N] = act(w[N,K] x[K] + b); b may be NULL.
+// One row through a chain of Linear units with their activations fused:
+// a unit can be in a chain when matvec_unit says so, and units[i + 1].in ==
+// units[i].out <= kMatvecMaxK. Unit i's output [out] goes to ys[i], or,
+// where ys[i] is NULL, only on to unit i + 1 (ys[n - 1] is never NULL). F32
+// parameters; x [units[0].in].
 constexpr int64_t kMatvecMaxK = 64;
-NN_AVX512 void matvec_avx512(Act act, float *y, const float *x, const float *w, const float *b, int64_t N, int64_t K);
+inline bool matvec_unit(const PlanUnit &u) {
+  return u.linear && u.in > 0 && u.in <= kMatvecMaxK &&
+         (u.act == Act::Tanh || u.act == Act::Relu || u.act == Act::Identity);
+}
+NN_AVX512 void matvec_chain_avx512(const PlanUnit *units, int n, const float *x, float *const *ys);
 
 // ---- cpu_act_loss.cpp: activations (losses are CpuTrainBackend::loss there)
 

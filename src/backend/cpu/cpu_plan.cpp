@@ -3,8 +3,9 @@
 // no virtual call per kernel. One route for every model dtype (F32 through
 // the backend's own GEMM, F64 through loops), every loss and every size.
 #include <cstring>
+#include <type_traits>
 
-#include "backend/cpu/cpu_internal.hpp"
+#include "backend/cpu/cpu_kernels.hpp"
 #include "backend/cpu/cpu_train.hpp"
 #include "core/error.hpp"
 
@@ -29,13 +30,40 @@ struct Kernels<double> {
   static constexpr auto linear_backward = linear_backward_f64;
 };
 
+// Longest chain matvec_chain_avx512 runs in one call (a longer run of small
+// units goes in pieces).
+constexpr int kMaxChain = 8;
+
+// Units [k, end) of p that one matvec_chain_avx512 call runs for one F32
+// row: end == k when unit k is not a chain's.
+size_t chain_end(const Plan &p, size_t k) {
+  size_t j = k;
+  while (j < p.units.size() && j - k < kMaxChain && matvec_unit(p.units[j])) ++j;
+  return j;
+}
+
 // Runs the units on x [rows, in]; unit k writes out(k, width), which must
-// hold rows x width elements. Returns the output width.
-template <class T, class Out>
+// hold rows x width elements, where the next unit or the caller needs it:
+// with keep_all every unit's output (training), else one F32 row through a
+// chain of small units (matvec_chain_avx512) keeps the chain's intermediate
+// results in registers. Returns the output width.
+template <class T, bool keep_all, class Out>
 int64_t run_forward(const Plan &p, const T *x, int64_t rows, int64_t in, Out &&out) {
   const T *cur = x;
   int64_t feat = in;
-  for (size_t k = 0; k < p.units.size(); ++k) {
+  for (size_t k = 0; k < p.units.size();) {
+    if constexpr (std::is_same<T, float>::value) {
+      const size_t end = rows == 1 && cpu_has_avx512() ? chain_end(p, k) : k;
+      if (end > k) {
+        float *ys[kMaxChain];
+        for (size_t i = k; i < end; ++i) ys[i - k] = keep_all || i + 1 == end ? out(i, p.units[i].out) : nullptr;
+        matvec_chain_avx512(&p.units[k], static_cast<int>(end - k), cur, ys);
+        cur = ys[end - 1 - k];
+        feat = p.units[end - 1].out;
+        k = end;
+        continue;
+      }
+    }
     const PlanUnit &u = p.units[k];
     const int64_t of = u.linear ? u.out : feat;
     T *o = out(k, of);
@@ -48,6 +76,7 @@ int64_t run_forward(const Plan &p, const T *x, int64_t rows, int64_t in, Out &&o
     }
     cur = o;
     feat = of;
+    ++k;
   }
   return feat;
 }
@@ -62,11 +91,24 @@ void forward(const Plan &p, const T *x, T *y, int64_t rows, int64_t in) {
     if (rows * in > 0 && y != x) std::memcpy(y, x, static_cast<size_t>(rows * in) * sizeof(T));
     return;
   }
-  run_forward<T>(p, x, rows, in, [&](size_t k, int64_t width) -> T * {
+  run_forward<T, false>(p, x, rows, in, [&](size_t k, int64_t width) -> T * {
     if (k + 1 == U) return y;
     return static_cast<T *>(scratch(k % 2 ? kScratchPlan1 : kScratchPlan0,
                                     static_cast<size_t>(rows) * static_cast<size_t>(width) * sizeof(T)));
   });
+}
+
+// True when one matvec_chain_avx512 call runs a whole inference of one F32
+// row of p: nothing parallel, no scratch, nothing that throws.
+bool one_chain(const Plan &p, int64_t rows) {
+  return rows == 1 && p.dtype == DType::F32 && !p.units.empty() && cpu_has_avx512() &&
+         chain_end(p, 0) == p.units.size();
+}
+
+void run_one_chain(const Plan &p, const void *x, void *y) {
+  float *ys[kMaxChain] = {};
+  ys[p.units.size() - 1] = static_cast<float *>(y);
+  matvec_chain_avx512(p.units.data(), static_cast<int>(p.units.size()), static_cast<const float *>(x), ys);
 }
 
 template <class T>
@@ -77,7 +119,7 @@ void train_step(CpuTrainBackend &be, const Plan &p, const PlanWorkspace &ws, con
     fail(Errc::Internal, "cpu plan_train_step: the workspace (%lld rows of width %lld) does not fit x %s",
          static_cast<long long>(ws.rows), static_cast<long long>(ws.in), s.x.shape.str().c_str());
   const T *xp = static_cast<const T *>(s.x.data);
-  const int64_t out = U == 0 ? in : run_forward<T>(p, xp, rows, in, [&](size_t k, int64_t) {
+  const int64_t out = U == 0 ? in : run_forward<T, true>(p, xp, rows, in, [&](size_t k, int64_t) {
     return static_cast<T *>(ws.acts[k]);
   });
   const bool trains = p.first_param_unit >= 0;
@@ -120,6 +162,7 @@ void need_plan_dtype(const Plan &p, const char *what) {
 }  // namespace
 
 void CpuTrainBackend::plan_forward(const Plan &p, const View &x, const View &y) {
+  if (one_chain(p, x.shape[0])) return run_one_chain(p, x.data, y.data);
   guarded("plan_forward", [&] {
     need_plan_dtype(p, "plan_forward");
     const int64_t rows = x.shape[0], in = x.shape[1];
@@ -131,6 +174,7 @@ void CpuTrainBackend::plan_forward(const Plan &p, const View &x, const View &y) 
 }
 
 void CpuTrainBackend::plan_forward_host(const Plan &p, int64_t rows, const void *x, void *y) {
+  if (one_chain(p, rows)) return run_one_chain(p, x, y);
   guarded("plan_forward", [&] {
     need_plan_dtype(p, "plan_forward");
     if (p.dtype == DType::F32)

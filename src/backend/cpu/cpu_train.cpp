@@ -2,13 +2,14 @@
 // pointers (F32 through product(): large products through oneDNN's matmul
 // primitive, the others through the backend's own GEMM, cpu_sgemm.cpp:
 // packed AVX-512/AVX2 micro-kernels, the bias preloaded into y and the
-// activation applied to each finished tile; one row through matvec_avx512;
-// F64 through loops), the activation wrappers, and CpuTrainBackend::gather_rows_device.
-// What cpu_plan.cpp runs. Nothing here allocates in the steady state below
-// product()'s oneDNN size: oneDNN's sgemm and primitives allocate on every
-// call and cost more than the arithmetic for small shapes. Loops run in parallel above a size (a
-// serial loop below: an OpenMP region with if(false) still allocates a team
-// in libgomp). Vector math: cpu_vecmath.cpp; activations and losses:
+// activation applied to each finished tile; F64 through loops), the
+// activation wrappers, and CpuTrainBackend::gather_rows_device. What
+// cpu_plan.cpp runs (one F32 row through small units: matvec_chain_avx512
+// instead). Nothing here allocates in the steady state below product()'s
+// oneDNN size: oneDNN's sgemm and primitives allocate on every call and cost
+// more than the arithmetic for small shapes. Loops run in parallel above a
+// size (a serial loop below: an OpenMP region with if(false) still allocates
+// a team in libgomp). Vector math: cpu_vecmath.cpp; activations and losses:
 // cpu_act_loss.cpp.
 #include <algorithm>
 #include <cmath>
@@ -106,11 +107,6 @@ bool product(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float *a, 
 
 void linear_forward_f32(Act act, float *yp, const float *x, const float *w, const float *bp, int64_t M, int64_t N,
                         int64_t K) {
-  if (M == 1 && K > 0 && K <= kMatvecMaxK && (act == Act::Tanh || act == Act::Relu || act == Act::Identity) &&
-      cpu_has_avx512()) {
-    matvec_avx512(act, yp, x, w, bp, N, K);
-    return;
-  }
   // y = bias (each row), then y += x w^T with the activation applied to
   // each finished tile while it is in cache.
   if (bp)

@@ -1,6 +1,7 @@
 // Vector math of the CPU backend: float tanh and sigmoid (polynomial,
 // vectorised, AVX-512 where the CPU has it) and the one-row AVX-512
-// matrix-vector product with fused bias and activation (matvec_avx512).
+// matrix-vector products of a chain of small Linear units with fused bias
+// and activation (matvec_chain_avx512).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -71,10 +72,10 @@ void sigmoid_generic(float *y, const float *x, int64_t n) {
   }
 }
 
-NN_AVX512 inline __m512 exp512(__m512 x) {
-  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
-  const __m512 fn = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+// e^x for x in [-87.3, 88.3] (not clamped here), given t = x log2(e) (so a
+// caller can fold an exact factor into that product).
+NN_AVX512 inline __attribute__((always_inline)) __m512 exp512_core(__m512 x, __m512 t) {
+  const __m512 fn = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_fnmadd_ps(fn, _mm512_set1_ps(0.693359375f), x);
   r = _mm512_fnmadd_ps(fn, _mm512_set1_ps(-2.12194440e-4f), r);
   __m512 p = _mm512_set1_ps(1.9875691500e-4f);
@@ -86,6 +87,11 @@ NN_AVX512 inline __m512 exp512(__m512 x) {
   p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.f)));
   const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(fn), _mm512_set1_epi32(127)), 23);
   return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+
+NN_AVX512 inline __m512 exp512(__m512 x) {
+  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
+  return exp512_core(x, _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)));
 }
 
 NN_AVX512 inline __attribute__((always_inline)) __m512 tanh512(__m512 v) {
@@ -100,7 +106,11 @@ NN_AVX512 inline __attribute__((always_inline)) __m512 tanh512(__m512 v) {
     sm = _mm512_fmadd_ps(sm, z, _mm512_set1_ps(1.33314422036e-1f));
     sm = _mm512_fmadd_ps(sm, z, _mm512_set1_ps(-3.33332819422e-1f));
     sm = _mm512_fmadd_ps(_mm512_mul_ps(sm, z), v, v);
-    const __m512 e = exp512(_mm512_mul_ps(_mm512_set1_ps(2.f), _mm512_min_ps(a, _mm512_set1_ps(9.f))));
+    // exp(2 min(a, 9)): the argument is in [0, 18], inside exp512's clamp,
+    // and (2 m) log2(e) == m (2 log2(e)) exactly (a factor of 2): the same
+    // bits as exp512 with a shorter dependency chain.
+    const __m512 m = _mm512_min_ps(a, _mm512_set1_ps(9.f));
+    const __m512 e = exp512_core(_mm512_add_ps(m, m), _mm512_mul_ps(m, _mm512_set1_ps(2.f * 1.44269504088896341f)));
     __m512 big = _mm512_sub_ps(_mm512_set1_ps(1.f), _mm512_div_ps(_mm512_set1_ps(2.f), _mm512_add_ps(e, _mm512_set1_ps(1.f))));
     big = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(9.f), _CMP_GE_OQ), big, _mm512_set1_ps(1.f));
     big = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(big), _mm512_andnot_si512(abs_mask, vi)));
@@ -118,55 +128,107 @@ NN_AVX512 void tanh_avx512(float *y, const float *x, int64_t n) {
   }
 }
 
-// One row (M == 1, K <= 64) of linear_forward with AVX-512: y = act(W x + b)
-// with W [N, K] rows contiguous. x stays in registers; sixteen outputs at a
-// time share its loads and one tree reduction gives their sums; bias and
-// activation are applied in registers. Same arithmetic, in the same order,
-// as small_dot followed by the tile epilogue (bit-identical results).
+// One row through a chain of Linear units (K <= 64 each) with AVX-512:
+// y = act(W x + b) per unit, W [N, K] rows contiguous. x stays in registers;
+// sixteen outputs at a time share its loads and one tree reduction gives
+// their sums (reduce16), plus the bias. A unit's output stays in registers
+// as the next unit's x (stored only where asked: no store-to-load round
+// trip between units), and its activation runs on all its groups together
+// (independent chains the CPU overlaps). Same arithmetic, in the same order,
+// whatever the chain (bit-identical results, as small_dot in cpu_sgemm.cpp).
 
-
-// R live rows at most per group: R = 8 lets the compiler drop the loads,
-// FMAs and half the reduction of a group of 8 outputs or fewer.
-template <int R>
-NN_AVX512 inline __attribute__((always_inline)) void matvec_group(Act act, float *y, const __m512 *xv,
-                                                                   const __mmask16 *km, int nc, const float *b0,
-                                                                   const float *b, int64_t nn_, int64_t K) {
-  __m512 s[16];
-  for (int q = 0; q < 16; ++q) s[q] = _mm512_setzero_ps();
-  for (int c = 0; c < nc; ++c) {
-#pragma GCC unroll 16
-    for (int q = 0; q < R; ++q) {
-      const bool live = q < nn_;
-      const float *row = b0 + (live ? q : 0) * K + 16 * c;
-      s[q] = _mm512_fmadd_ps(xv[c], _mm512_maskz_loadu_ps(live ? km[c] : __mmask16(0), row), s[q]);
-    }
-  }
-  const __mmask16 om = nn_ >= 16 ? __mmask16(0xffff) : __mmask16((1u << nn_) - 1u);
-  __m512 r = reduce16(s);
-  if (b) r = _mm512_add_ps(_mm512_maskz_loadu_ps(om, b), r);
-  if (act == Act::Tanh)
-    r = tanh512(r);
-  else if (act == Act::Relu)
-    r = _mm512_max_ps(_mm512_setzero_ps(), r);  // relu(r): NaN (the second operand) passes
-  _mm512_mask_storeu_ps(y, om, r);
+NN_AVX512 inline __mmask16 lanes_below(int64_t n) {
+  return n <= 0 ? __mmask16(0) : n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1u);
 }
 
-NN_AVX512 void matvec_avx512(Act act, float *y, const float *x, const float *w, const float *b, int64_t N,
-                             int64_t K) {
-  const int nc = static_cast<int>((K + 15) / 16);
-  __m512 xv[4];
-  __mmask16 km[4];
-  for (int c = 0; c < 4; ++c) {
-    const int64_t left = K - 16 * c;
-    km[c] = left <= 0 ? __mmask16(0) : left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1u);
-    xv[c] = _mm512_maskz_loadu_ps(km[c], x + 16 * c);
+// Pre-activations of nn_ <= R outputs (R = 16, or 8: the compiler then drops
+// half the reduction): rows w0[q * K ...] against x in NC chunks of 16, the
+// last one masked by kt; plus b when not NULL. full (nn_ == R): rows
+// addressed from bases three rows apart (no pointer per row to keep), else
+// rows from nn_ on repeat the last live row. Lanes from nn_ on are not
+// defined.
+template <int NC, int R, bool full>
+NN_AVX512 inline __attribute__((always_inline)) __m512 matvec_group(const __m512 *xv, __mmask16 kt, const float *w0,
+                                                                     const float *b, int64_t nn_, int64_t K) {
+  __m512 s[16];
+  for (int q = 0; q < 16; ++q) s[q] = _mm512_setzero_ps();
+  const int64_t stride = K * static_cast<int64_t>(sizeof(float));
+  const char *base[(R + 2) / 3];
+  const char *rows[R];
+  if (full) {
+    for (int j = 0; j < (R + 2) / 3; ++j) base[j] = reinterpret_cast<const char *>(w0) + 3 * j * stride;
+  } else {
+#pragma GCC unroll 16
+    for (int q = 0; q < R; ++q) rows[q] = reinterpret_cast<const char *>(w0 + (q < nn_ ? q : nn_ - 1) * K);
   }
-  for (int64_t n = 0; n < N; n += 16) {
-    const int64_t nn_ = std::min<int64_t>(16, N - n);
-    if (nn_ <= 8)
-      matvec_group<8>(act, y + n, xv, km, nc, w + n * K, b ? b + n : nullptr, nn_, K);
-    else
-      matvec_group<16>(act, y + n, xv, km, nc, w + n * K, b ? b + n : nullptr, nn_, K);
+#pragma GCC unroll 4
+  for (int c = 0; c < NC; ++c) {
+#pragma GCC unroll 16
+    for (int q = 0; q < R; ++q) {
+      const float *row = reinterpret_cast<const float *>(full ? base[q / 3] + (q % 3) * stride : rows[q]) + 16 * c;
+      const __m512 wv = c + 1 < NC ? _mm512_loadu_ps(row) : _mm512_maskz_loadu_ps(kt, row);
+      s[q] = _mm512_fmadd_ps(xv[c], wv, s[q]);
+    }
+  }
+  __m512 r = reduce16(s);
+  if (b) r = _mm512_add_ps(_mm512_maskz_loadu_ps(lanes_below(nn_), b), r);
+  return r;
+}
+
+template <int NC>
+NN_AVX512 inline __attribute__((always_inline)) __m512 matvec_pre(const __m512 *xv, __mmask16 kt, const float *w,
+                                                                   const float *b, int64_t o, int64_t nn_, int64_t K) {
+  const float *wo = w + o * K, *bo = b ? b + o : nullptr;
+  if (nn_ == 16) return matvec_group<NC, 16, true>(xv, kt, wo, bo, nn_, K);
+  if (nn_ == 8) return matvec_group<NC, 8, true>(xv, kt, wo, bo, nn_, K);
+  if (nn_ < 8) return matvec_group<NC, 8, false>(xv, kt, wo, bo, nn_, K);
+  return matvec_group<NC, 16, false>(xv, kt, wo, bo, nn_, K);
+}
+
+NN_AVX512 inline __attribute__((always_inline)) __m512 matvec_act(Act act, __m512 r) {
+  if (act == Act::Tanh) return tanh512(r);
+  if (act == Act::Relu) return _mm512_max_ps(_mm512_setzero_ps(), r);  // relu(r): NaN (the second operand) passes
+  return r;
+}
+
+// Unit u (K in (16 (NC - 1), 16 NC]) on xv; its output to y when y is not
+// NULL and, when it has at most 64 features, into xv (lanes from N on zero).
+template <int NC>
+NN_AVX512 inline __attribute__((always_inline)) void matvec_unit_avx512(const PlanUnit &u, __m512 *xv, float *y) {
+  const int64_t N = u.out, K = u.in;
+  const __mmask16 kt = lanes_below(K - 16 * (NC - 1));
+  const float *w = static_cast<const float *>(u.w), *b = static_cast<const float *>(u.b);
+  if (N > kMatvecMaxK) {  // a chain's last unit: group by group
+    for (int64_t o = 0; o < N; o += 16) {
+      const int64_t nn_ = std::min<int64_t>(16, N - o);
+      _mm512_mask_storeu_ps(y + o, lanes_below(nn_), matvec_act(u.act, matvec_pre<NC>(xv, kt, w, b, o, nn_, K)));
+    }
+    return;
+  }
+  const int ng = static_cast<int>((N + 15) / 16);
+  __m512 r[4];
+  for (int g = 0; g < ng; ++g) r[g] = matvec_pre<NC>(xv, kt, w, b, 16 * g, std::min<int64_t>(16, N - 16 * g), K);
+  for (int g = 0; g < ng; ++g) r[g] = matvec_act(u.act, r[g]);
+  for (int g = 0; g < 4; ++g) {
+    const __mmask16 om = lanes_below(N - 16 * g);
+    if (y && g < ng) _mm512_mask_storeu_ps(y + 16 * g, om, r[g]);
+    xv[g] = g < ng ? _mm512_maskz_mov_ps(om, r[g]) : _mm512_setzero_ps();
+  }
+}
+
+NN_AVX512 void matvec_chain_avx512(const PlanUnit *units, int n, const float *x, float *const *ys) {
+  __m512 xv[4];  // the current unit's input, lanes from K on zero
+  for (int c = 0; c < 4; ++c)
+    xv[c] = 16 * c < units[0].in ? _mm512_maskz_loadu_ps(lanes_below(units[0].in - 16 * c), x + 16 * c)
+                                 : _mm512_setzero_ps();
+  for (int i = 0; i < n; ++i) {
+    const PlanUnit &u = units[i];
+    switch ((u.in + 15) / 16) {
+      case 1: matvec_unit_avx512<1>(u, xv, ys[i]); break;
+      case 2: matvec_unit_avx512<2>(u, xv, ys[i]); break;
+      case 3: matvec_unit_avx512<3>(u, xv, ys[i]); break;
+      default: matvec_unit_avx512<4>(u, xv, ys[i]); break;
+    }
   }
 }
 
