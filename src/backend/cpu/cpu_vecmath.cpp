@@ -2,19 +2,20 @@
 // vectorised, AVX-512 where the CPU has it) and the one-row AVX-512
 // matrix-vector products of a chain of small Linear units with fused bias
 // and activation (matvec_chain_avx512).
+// GCC 12 warns about _mm512_undefined_ps() inside its own AVX-512
+// intrinsics (a false positive, "maybe" or not depending on inlining, also
+// in the helpers of cpu_simd.hpp: hence before the includes).
+// Clang has no such warning (and, with -Werror, refuses an unknown one).
+#if !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
 
 #include "backend/cpu/cpu_kernels.hpp"
-
-// GCC 12 warns about _mm512_undefined_ps() inside its own AVX-512
-// intrinsics (a false positive). Clang has no such warning (and, with
-// -Werror, refuses an unknown one).
-#if !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 
 namespace nn {
 namespace cpu {
@@ -72,8 +73,10 @@ void sigmoid_generic(float *y, const float *x, int64_t n) {
   }
 }
 
-// e^x for x in [-87.3, 88.3] (not clamped here), given t = x log2(e) (so a
-// caller can fold an exact factor into that product).
+// e^x for x in [-87.3, 88.3] (not clamped here) given t = x log2(e) (so a
+// caller can compute that product its own way); with plus_one, e^x + 1 by
+// one fma (p 2^n is exact, so fma(p, 2^n, 1) rounds as e^x then + 1 does).
+template <bool plus_one>
 NN_AVX512 inline __attribute__((always_inline)) __m512 exp512_core(__m512 x, __m512 t) {
   const __m512 fn = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_fnmadd_ps(fn, _mm512_set1_ps(0.693359375f), x);
@@ -86,39 +89,42 @@ NN_AVX512 inline __attribute__((always_inline)) __m512 exp512_core(__m512 x, __m
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
   p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.f)));
   const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(fn), _mm512_set1_epi32(127)), 23);
+  if (plus_one) return _mm512_fmadd_ps(p, _mm512_castsi512_ps(e), _mm512_set1_ps(1.f));
   return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
 }
 
 NN_AVX512 inline __m512 exp512(__m512 x) {
   x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
-  return exp512_core(x, _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)));
+  return exp512_core<false>(x, _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)));
 }
 
 NN_AVX512 inline __attribute__((always_inline)) __m512 tanh512(__m512 v) {
   const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff);
-  {
-    const __m512i vi = _mm512_castps_si512(v);
-    const __m512 a = _mm512_castsi512_ps(_mm512_and_si512(vi, abs_mask));
-    const __m512 z = _mm512_mul_ps(v, v);
-    __m512 sm = _mm512_set1_ps(-5.70498872745e-3f);
-    sm = _mm512_fmadd_ps(sm, z, _mm512_set1_ps(2.06390887954e-2f));
-    sm = _mm512_fmadd_ps(sm, z, _mm512_set1_ps(-5.37397155531e-2f));
-    sm = _mm512_fmadd_ps(sm, z, _mm512_set1_ps(1.33314422036e-1f));
-    sm = _mm512_fmadd_ps(sm, z, _mm512_set1_ps(-3.33332819422e-1f));
-    sm = _mm512_fmadd_ps(_mm512_mul_ps(sm, z), v, v);
-    // exp(2 min(a, 9)): the argument is in [0, 18], inside exp512's clamp,
-    // and (2 m) log2(e) == m (2 log2(e)) exactly (a factor of 2): the same
-    // bits as exp512 with a shorter dependency chain.
-    const __m512 m = _mm512_min_ps(a, _mm512_set1_ps(9.f));
-    const __m512 e = exp512_core(_mm512_add_ps(m, m), _mm512_mul_ps(m, _mm512_set1_ps(2.f * 1.44269504088896341f)));
-    __m512 big = _mm512_sub_ps(_mm512_set1_ps(1.f), _mm512_div_ps(_mm512_set1_ps(2.f), _mm512_add_ps(e, _mm512_set1_ps(1.f))));
-    big = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(9.f), _CMP_GE_OQ), big, _mm512_set1_ps(1.f));
-    big = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(big), _mm512_andnot_si512(abs_mask, vi)));
-    __m512 r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(0.625f), _CMP_LT_OQ), big, sm);
-    // NaN, and the sign of zero, pass through.
-    const __mmask16 keep = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_EQ_OQ);
-    return _mm512_mask_blend_ps(keep, r, v);
-  }
+  const __m512i vi = _mm512_castps_si512(v);
+  const __m512 a = _mm512_castsi512_ps(_mm512_and_si512(vi, abs_mask));
+  const __m512 z = _mm512_mul_ps(v, v);
+  __m512 sm = _mm512_set1_ps(-5.70498872745e-3f);
+  sm = _mm512_fmadd_ps(sm, z, _mm512_set1_ps(2.06390887954e-2f));
+  sm = _mm512_fmadd_ps(sm, z, _mm512_set1_ps(-5.37397155531e-2f));
+  sm = _mm512_fmadd_ps(sm, z, _mm512_set1_ps(1.33314422036e-1f));
+  sm = _mm512_fmadd_ps(sm, z, _mm512_set1_ps(-3.33332819422e-1f));
+  sm = _mm512_fmadd_ps(_mm512_mul_ps(sm, z), v, v);
+  // 1 - 2 / (exp(2 m) + 1), m = min(a, 9), where a < 9, else 1. exp's
+  // argument 2 m is in [0, 18], inside exp512's clamp; its 2 m log2(e) is
+  // min(a 2 log2(e), 9 2 log2(e)) exactly (doubling is exact, rounding
+  // monotonic; a NaN a gives the second operand, as min(a, 9) does).
+  const __m512 m = _mm512_min_ps(a, _mm512_set1_ps(9.f));
+  constexpr float k2log2e = 2.f * 1.44269504088896341f;
+  const __m512 t = _mm512_min_ps(_mm512_mul_ps(a, _mm512_set1_ps(k2log2e)), _mm512_set1_ps(9.f * k2log2e));
+  const __m512 e1 = exp512_core<true>(_mm512_add_ps(m, m), t);
+  const __m512 one = _mm512_set1_ps(1.f);
+  __m512 big = _mm512_mask_sub_ps(one, _mm512_cmp_ps_mask(a, _mm512_set1_ps(9.f), _CMP_LT_OQ), one,
+                                  _mm512_div_ps(_mm512_set1_ps(2.f), e1));
+  big = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_castps_si512(big), vi, abs_mask, 0xF4));  // big | (v & ~abs)
+  const __m512 r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(0.625f), _CMP_LT_OQ), big, sm);
+  // NaN (quiet or signalling) and +-0 pass through as they are: fixupimm's
+  // response 1 (the source) for those classes, 0 (keep r) for the rest.
+  return _mm512_fixupimm_ps(r, v, _mm512_set1_epi32(0x111), 0);
 }
 
 NN_AVX512 void tanh_avx512(float *y, const float *x, int64_t n) {
@@ -134,8 +140,9 @@ NN_AVX512 void tanh_avx512(float *y, const float *x, int64_t n) {
 // their sums (reduce16), plus the bias. A unit's output stays in registers
 // as the next unit's x (stored only where asked: no store-to-load round
 // trip between units), and its activation runs on all its groups together
-// (independent chains the CPU overlaps). Same arithmetic, in the same order,
-// whatever the chain (bit-identical results, as small_dot in cpu_sgemm.cpp).
+// (independent dependency chains the CPU overlaps). Same arithmetic, in the
+// same order, whatever the chain (bit-identical results, as small_dot in
+// cpu_sgemm.cpp followed by the tile epilogue).
 
 NN_AVX512 inline __mmask16 lanes_below(int64_t n) {
   return n <= 0 ? __mmask16(0) : n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1u);
@@ -143,7 +150,7 @@ NN_AVX512 inline __mmask16 lanes_below(int64_t n) {
 
 // Pre-activations of nn_ <= R outputs (R = 16, or 8: the compiler then drops
 // half the reduction): rows w0[q * K ...] against x in NC chunks of 16, the
-// last one masked by kt; plus b when not NULL. full (nn_ == R): rows
+// last one masked by kt; plus b when not NULL. full (nn_ == R == 16): rows
 // addressed from bases three rows apart (no pointer per row to keep), else
 // rows from nn_ on repeat the last live row. Lanes from nn_ on are not
 // defined.
@@ -175,45 +182,64 @@ NN_AVX512 inline __attribute__((always_inline)) __m512 matvec_group(const __m512
   return r;
 }
 
-template <int NC>
-NN_AVX512 inline __attribute__((always_inline)) __m512 matvec_pre(const __m512 *xv, __mmask16 kt, const float *w,
-                                                                   const float *b, int64_t o, int64_t nn_, int64_t K) {
+// N in (16 (NG - 1), 16 NG] outputs of a unit with K in (16 (NC - 1), 16 NC]
+// inputs, x in xv: act(W x + b) to y when y is not NULL and into xo (lanes
+// from N on zero; xo may be xv). Templates on both counts keep every group's
+// result in registers until the activation.
+template <int NC, int NG>
+NN_AVX512 inline __attribute__((always_inline)) void matvec_block(Act act, const __m512 *xv, __mmask16 kt,
+                                                                   const float *w, const float *b, int64_t N,
+                                                                   int64_t K, float *y, __m512 *xo) {
+  __m512 r[NG];
+  for (int g = 0; g + 1 < NG; ++g)
+    r[g] = matvec_group<NC, 16, true>(xv, kt, w + 16 * g * K, b ? b + 16 * g : nullptr, 16, K);
+  const int64_t o = 16 * (NG - 1), nn_ = N - o;
   const float *wo = w + o * K, *bo = b ? b + o : nullptr;
-  if (nn_ == 16) return matvec_group<NC, 16, true>(xv, kt, wo, bo, nn_, K);
-  if (nn_ == 8) return matvec_group<NC, 8, true>(xv, kt, wo, bo, nn_, K);
-  if (nn_ < 8) return matvec_group<NC, 8, false>(xv, kt, wo, bo, nn_, K);
-  return matvec_group<NC, 16, false>(xv, kt, wo, bo, nn_, K);
+  if (nn_ == 16)
+    r[NG - 1] = matvec_group<NC, 16, true>(xv, kt, wo, bo, nn_, K);
+  else if (nn_ > 8)
+    r[NG - 1] = matvec_group<NC, 16, false>(xv, kt, wo, bo, nn_, K);
+  else
+    r[NG - 1] = matvec_group<NC, 8, false>(xv, kt, wo, bo, nn_, K);
+  if (act == Act::Tanh) {
+    for (int g = 0; g < NG; ++g) r[g] = tanh512(r[g]);
+  } else if (act == Act::Relu) {
+    for (int g = 0; g < NG; ++g) r[g] = _mm512_max_ps(_mm512_setzero_ps(), r[g]);  // NaN (the 2nd operand) passes
+  }
+  for (int g = 0; g < 4; ++g) {
+    if (g < NG) {
+      const __mmask16 om = lanes_below(N - 16 * g);
+      if (y) _mm512_mask_storeu_ps(y + 16 * g, om, r[g]);
+      xo[g] = _mm512_maskz_mov_ps(om, r[g]);
+    } else {
+      xo[g] = _mm512_setzero_ps();
+    }
+  }
 }
 
-NN_AVX512 inline __attribute__((always_inline)) __m512 matvec_act(Act act, __m512 r) {
-  if (act == Act::Tanh) return tanh512(r);
-  if (act == Act::Relu) return _mm512_max_ps(_mm512_setzero_ps(), r);  // relu(r): NaN (the second operand) passes
-  return r;
+// (One copy per NC, called from two places: out of line.)
+template <int NC>
+NN_AVX512 __attribute__((noinline)) void matvec_outputs(Act act, const __m512 *xv, __mmask16 kt, const float *w,
+                                                        const float *b, int64_t N, int64_t K, float *y, __m512 *xo) {
+  switch ((N + 15) / 16) {
+    case 1: return matvec_block<NC, 1>(act, xv, kt, w, b, N, K, y, xo);
+    case 2: return matvec_block<NC, 2>(act, xv, kt, w, b, N, K, y, xo);
+    case 3: return matvec_block<NC, 3>(act, xv, kt, w, b, N, K, y, xo);
+    default: return matvec_block<NC, 4>(act, xv, kt, w, b, N, K, y, xo);
+  }
 }
 
-// Unit u (K in (16 (NC - 1), 16 NC]) on xv; its output to y when y is not
-// NULL and, when it has at most 64 features, into xv (lanes from N on zero).
+// Unit u on xv; its output to y (when not NULL) and, when it has at most 64
+// features (it has when a unit follows), into xv.
 template <int NC>
 NN_AVX512 inline __attribute__((always_inline)) void matvec_unit_avx512(const PlanUnit &u, __m512 *xv, float *y) {
   const int64_t N = u.out, K = u.in;
   const __mmask16 kt = lanes_below(K - 16 * (NC - 1));
   const float *w = static_cast<const float *>(u.w), *b = static_cast<const float *>(u.b);
-  if (N > kMatvecMaxK) {  // a chain's last unit: group by group
-    for (int64_t o = 0; o < N; o += 16) {
-      const int64_t nn_ = std::min<int64_t>(16, N - o);
-      _mm512_mask_storeu_ps(y + o, lanes_below(nn_), matvec_act(u.act, matvec_pre<NC>(xv, kt, w, b, o, nn_, K)));
-    }
-    return;
-  }
-  const int ng = static_cast<int>((N + 15) / 16);
-  __m512 r[4];
-  for (int g = 0; g < ng; ++g) r[g] = matvec_pre<NC>(xv, kt, w, b, 16 * g, std::min<int64_t>(16, N - 16 * g), K);
-  for (int g = 0; g < ng; ++g) r[g] = matvec_act(u.act, r[g]);
-  for (int g = 0; g < 4; ++g) {
-    const __mmask16 om = lanes_below(N - 16 * g);
-    if (y && g < ng) _mm512_mask_storeu_ps(y + 16 * g, om, r[g]);
-    xv[g] = g < ng ? _mm512_maskz_mov_ps(om, r[g]) : _mm512_setzero_ps();
-  }
+  if (N <= 64) return matvec_outputs<NC>(u.act, xv, kt, w, b, N, K, y, xv);
+  __m512 unused[4];
+  for (int64_t o = 0; o < N; o += 64)  // a chain's last unit, 64 outputs at a time
+    matvec_outputs<NC>(u.act, xv, kt, w + o * K, b ? b + o : nullptr, std::min<int64_t>(64, N - o), K, y + o, unused);
 }
 
 NN_AVX512 void matvec_chain_avx512(const PlanUnit *units, int n, const float *x, float *const *ys) {
