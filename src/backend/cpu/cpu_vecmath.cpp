@@ -98,6 +98,16 @@ NN_AVX512 inline __m512 exp512(__m512 x) {
   return exp512_core<false>(x, _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)));
 }
 
+// 2 / d lane by lane; with low_only, lanes 8..15 are left undefined and
+// the division is a 256-bit one (a 512-bit vdivps costs about two of them).
+template <bool low_only>
+NN_AVX512 inline __attribute__((always_inline)) __m512 two_over(__m512 d) {
+  if (!low_only) return _mm512_div_ps(_mm512_set1_ps(2.f), d);
+  return _mm512_castps256_ps512(_mm256_div_ps(_mm256_set1_ps(2.f), _mm512_castps512_ps256(d)));
+}
+
+// tanh of 16 lanes (of the low 8 only with low_only: the others undefined).
+template <bool low_only = false>
 NN_AVX512 inline __attribute__((always_inline)) __m512 tanh512(__m512 v) {
   const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff);
   const __m512i vi = _mm512_castps_si512(v);
@@ -115,7 +125,7 @@ NN_AVX512 inline __attribute__((always_inline)) __m512 tanh512(__m512 v) {
   const __m512 e1 = exp512_core<true>(_mm512_add_ps(a, a), _mm512_mul_ps(a, _mm512_set1_ps(2.f * 1.44269504088896341f)));
   const __m512 one = _mm512_set1_ps(1.f);
   __m512 big = _mm512_mask_sub_ps(one, _mm512_cmp_ps_mask(a, _mm512_set1_ps(9.f), _CMP_LT_OQ), one,
-                                  _mm512_div_ps(_mm512_set1_ps(2.f), e1));
+                                  two_over<low_only>(e1));
   big = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_castps_si512(big), vi, abs_mask, 0xF4));  // big | (v & ~abs)
   const __m512 r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(0.625f), _CMP_LT_OQ), big, sm);
   // NaN, and the sign of zero, pass through.
@@ -226,7 +236,8 @@ NN_AVX512 inline __attribute__((always_inline)) void matvec_block(Act act, const
   else
     r[NG - 1] = matvec_group<NC, 8, false>(xv, kt, wo, bo, nn_, K);
   if (act == Act::Tanh) {
-    for (int g = 0; g < NG; ++g) r[g] = tanh512(r[g]);
+    for (int g = 0; g + 1 < NG; ++g) r[g] = tanh512(r[g]);
+    r[NG - 1] = nn_ > 8 ? tanh512(r[NG - 1]) : tanh512<true>(r[NG - 1]);
   } else if (act == Act::Relu) {
     for (int g = 0; g < NG; ++g) r[g] = _mm512_max_ps(_mm512_setzero_ps(), r[g]);  // NaN (the 2nd operand) passes
   }
