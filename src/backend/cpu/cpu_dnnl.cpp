@@ -418,6 +418,20 @@ bool dnnl_matmul(const View &out, const View &a, const View &b) {
 bool dnnl_gemm_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
                    int64_t ldb, bool accumulate, float *C, int64_t ldc) {
   if (M < 1 || N < 1 || K < 1) return false;
+  // Which oneDNN engine, measured per kind of product on this machine kind
+  // (Xeon, AVX-512, 1 thread, GFLOP/s, matmul primitive / dnnl_sgemm): the
+  // forward products X W^T (tb) 153 / 157, 152 / 132, 149 / 146, 149 / 148
+  // (784-2048-2048 b512, 4096 b256, 512 b128); the weight gradients G^T X
+  // (ta) 148 / 166, 161 / 161, 131 / 158, 166 / 172; the input gradients
+  // G W 146 / 154, 141 / 147. So the primitive for X W^T, dnnl_sgemm (which
+  // takes beta itself) for the others.
+  if (ta || !tb) {
+    const dnnl_status_t st = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, 1.f, A, lda, B, ldb,
+                                        accumulate ? 1.f : 0.f, C, ldc);
+    if (st == dnnl_success) return true;
+    if (st == dnnl_out_of_memory) fail(Errc::OutOfMemory, "oneDNN sgemm: out of memory");
+    fail(Errc::Internal, "oneDNN sgemm failed (status %d)", static_cast<int>(st));
+  }
   return guard([&] {
     Key key;
     key.push(5);

@@ -89,9 +89,10 @@ bool dnnl_binary(BinaryOp op, const View &out, const View &a, const View &b);
 // or BF16; M, N, K > 0.
 bool dnnl_matmul(const View &out, const View &a, const View &b);
 // F32 C[M,N] = op(A) op(B) (+ C when accumulate), row-major operands with
-// leading dimensions lda, ldb, ldc (op: transposed when ta / tb), through a
-// matmul primitive cached per shape. Executing it allocates a little inside
-// oneDNN (its argument maps). M, N, K > 0.
+// leading dimensions lda, ldb, ldc (op: transposed when ta / tb), through
+// oneDNN: X W^T-shaped products (tb only) through a matmul primitive cached
+// per shape, the others through dnnl_sgemm (each measured the faster there).
+// Both allocate a little inside oneDNN per call. M, N, K > 0.
 bool dnnl_gemm_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
                    int64_t ldb, bool accumulate, float *C, int64_t ldc);
 
