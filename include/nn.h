@@ -1076,8 +1076,9 @@ NN_API nn_status nn_model_zero_grad(nn_model *m);
  * Uses a per-model workspace: after the first call with a shape, a step
  * allocates nothing, except that on the CPU each F32 matrix product of at
  * least 2^24 multiply-adds (e.g. a 512 x 2048 x 2048 layer product) runs
- * through oneDNN's matmul primitive, which allocates a few bytes of
- * bookkeeping per call (it is 10-30% faster on such shapes).
+ * through oneDNN (its matmul primitive or dnnl_sgemm, whichever was measured
+ * faster for that kind of product), which allocates a few bytes of
+ * bookkeeping per call (it is 10-30% faster than libnn's own GEMM there).
  * @param x          `[n, in_features]` on the model's device.
  * @param target     target for `loss` (see ::nn_loss).
  * @param loss_value receives the loss of this batch.
