@@ -1,6 +1,6 @@
 // The CPU backend's layer kernels: Linear forward and backward on raw
-// pointers (F32 through product(): large products through oneDNN's matmul
-// primitive, the others through the backend's own GEMM, cpu_sgemm.cpp:
+// pointers (F32 through product(): large products through oneDNN, the
+// others through the backend's own GEMM, cpu_sgemm.cpp:
 // packed AVX-512/AVX2 micro-kernels, the bias preloaded into y and the
 // activation applied to each finished tile; F64 through loops), the
 // activation wrappers, and CpuTrainBackend::gather_rows_device. What
@@ -87,11 +87,11 @@ void sum_rows_loop(T *db, const T *g, int64_t M, int64_t N, double beta) {
 }
 
 // Every F32 product of a step: out = op(a) op(b) (+ out when accumulate).
-// Products of at least kOneDnnMacs multiply-adds run through oneDNN's matmul
-// primitive (cached per shape, cpu_dnnl.cpp): it was measured 10-30% faster
-// than our sgemm on such shapes, 1 and 2 threads (tests/bench/bench_cpu
-// prints both), and at that size its per-call bookkeeping (a few small
-// allocations) costs nothing measurable. Smaller products keep our sgemm,
+// Products of at least kOneDnnMacs multiply-adds run through oneDNN
+// (dnnl_gemm_f32, cpu_dnnl.cpp: a matmul primitive cached per shape or
+// dnnl_sgemm, per kind of product): measured 10-30% faster than our sgemm on
+// such shapes, 1 and 2 threads, and at that size its per-call bookkeeping (a
+// few small allocations) costs nothing measurable. Smaller products keep our sgemm,
 // which allocates nothing and applies epi to each finished tile. Returns
 // whether epi was applied; when it was not (oneDNN), the caller finishes.
 bool product(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float *a, int64_t lda, const float *b,
