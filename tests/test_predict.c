@@ -6,6 +6,7 @@
  *   layer kind, on a model without Linear layers and on NULL;
  * - every error path with its status and message.
  * (Zero allocations per call after warm-up: tests/test_alloc.c.) */
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +181,87 @@ static void test_predict_values(void **state) {
   nn_model_free(m);
 }
 
+/* One row through units of every kind of chaining: Linear(100,16)+tanh
+ * (too wide to chain), Linear(16,32)+ReLU and Linear(32,64) (a chain of two
+ * in registers), Linear(64,10)+sigmoid (not chained): the chain's output
+ * must not land in the scratch buffer its input is in (it did, and when the
+ * buffer grew the input was read after it was freed). Each prediction runs on
+ * a new thread, whose scratch buffers start empty, against float64. */
+typedef struct {
+  const nn_model *m;
+  const float *x;
+  float y[10];
+  nn_status st;
+} one_row_job;
+
+static void *one_row(void *arg) {
+  one_row_job *j = arg;
+  j->st = nn_model_predict(j->m, 1, j->x, j->y);
+  return NULL;
+}
+
+static void test_predict_mixed_chain_values(void **state) {
+  (void)state;
+  const int64_t ins[] = {100, 16, 32, 64}, outs[] = {16, 32, 64, 10};
+  const nn_activation acts[] = {NN_ACT_TANH, NN_ACT_RELU, NN_ACT_IDENTITY, NN_ACT_SIGMOID};
+  nn_model *m = NULL;
+  OK(nn_model_create(&m));
+  for (int l = 0; l < 4; ++l) {
+    nn_layer *lin = NULL, *act = NULL;
+    OK(nn_layer_linear(ins[l], outs[l], true, &lin));
+    OK(nn_model_add(m, lin));
+    if (acts[l] != NN_ACT_IDENTITY) {
+      OK(nn_layer_activation(acts[l], &act));
+      OK(nn_model_add(m, act));
+    }
+  }
+  OK(nn_model_init(m, NN_INIT_XAVIER_UNIFORM, 11));
+  double *w[4], *b[4];
+  for (int l = 0, li = 0; l < nn_model_num_layers(m); ++l) {
+    nn_layer *layer = NULL;
+    OK(nn_model_layer(m, l, &layer));
+    if (nn_layer_kind_of(layer) != NN_LAYER_LINEAR) continue;
+    nn_tensor *tw = NULL, *tb = NULL;
+    int64_t n = 0;
+    OK(nn_layer_param(layer, NN_PARAM_WEIGHT, &tw));
+    OK(nn_layer_param(layer, NN_PARAM_BIAS, &tb));
+    w[li] = tu_read(tw, &n);
+    b[li] = tu_read(tb, &n);
+    nn_tensor_free(tw);
+    nn_tensor_free(tb);
+    ++li;
+  }
+  OK(nn_model_to(m, tu_device()));
+  for (uint64_t seed = 1; seed <= 3; ++seed) {
+    float *x = make_rows(1, 100, seed);
+    double a[100], z[100];
+    for (int i = 0; i < 100; ++i) a[i] = x[i];
+    for (int l = 0; l < 4; ++l) {
+      for (int64_t o = 0; o < outs[l]; ++o) {
+        double s = b[l][o];
+        for (int64_t i = 0; i < ins[l]; ++i) s += w[l][o * ins[l] + i] * a[i];
+        z[o] = acts[l] == NN_ACT_TANH ? tanh(s) : acts[l] == NN_ACT_RELU ? (s > 0 ? s : 0)
+             : acts[l] == NN_ACT_SIGMOID ? 1 / (1 + exp(-s)) : s;
+      }
+      memcpy(a, z, sizeof(double) * (size_t)outs[l]);
+    }
+    one_row_job job = {m, x, {0}, NN_ERR_INTERNAL};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, one_row, &job), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    OK(job.st);
+    double got[10];
+    for (int o = 0; o < 10; ++o) got[o] = job.y[o];
+    tu_assert_close(got, a, 10, 1e-5, 1e-6, "one row through a chain between unchained units");
+    free(x);
+  }
+  for (int l = 0; l < 4; ++l) {
+    free(w[l]);
+    free(b[l]);
+  }
+  nn_model_free(m);
+}
+
 static void test_predict_errors(void **state) {
   (void)state;
   float x[10] = {0}, y[5];
@@ -259,7 +341,7 @@ int main(void) {
       cmocka_unit_test(test_predict_values),         cmocka_unit_test(test_predict_equals_forward_f32),
       cmocka_unit_test(test_predict_equals_forward_f64), cmocka_unit_test(test_predict_threads_f32),
       cmocka_unit_test(test_predict_threads_f64),    cmocka_unit_test(test_predict_errors),
-      cmocka_unit_test(test_introspection),
+      cmocka_unit_test(test_introspection),          cmocka_unit_test(test_predict_mixed_chain_values),
   };
   return tu_run_group(tests);
 }

@@ -83,7 +83,9 @@ int64_t run_forward(const Plan &p, const T *x, int64_t rows, int64_t in, Out &&o
 
 // Inference: intermediate results alternate between two per-thread
 // grow-only scratch buffers (so concurrent calls share nothing), the last
-// unit writes y.
+// unit writes y. They alternate per request, not per unit index: a chain of
+// units asks once, for its last unit's output, which must not go to the
+// buffer holding its input (growing that buffer would free the input).
 template <class T>
 void forward(const Plan &p, const T *x, T *y, int64_t rows, int64_t in) {
   const size_t U = p.units.size();
@@ -91,9 +93,11 @@ void forward(const Plan &p, const T *x, T *y, int64_t rows, int64_t in) {
     if (rows * in > 0 && y != x) std::memcpy(y, x, static_cast<size_t>(rows * in) * sizeof(T));
     return;
   }
+  bool second = false;
   run_forward<T, false>(p, x, rows, in, [&](size_t k, int64_t width) -> T * {
     if (k + 1 == U) return y;
-    return static_cast<T *>(scratch(k % 2 ? kScratchPlan1 : kScratchPlan0,
+    second = !second;
+    return static_cast<T *>(scratch(second ? kScratchPlan0 : kScratchPlan1,
                                     static_cast<size_t>(rows) * static_cast<size_t>(width) * sizeof(T)));
   });
 }
