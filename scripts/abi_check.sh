@@ -43,7 +43,7 @@ trap 'rm -rf "$TMP"' EXIT
 if [[ "$LIB" == *.abi ]]; then
   NEW="$LIB"
 else
-  if ! readelf -S "$LIB" | grep -q '\.debug_info'; then
+  if ! readelf -S "$LIB" | grep -c '\.debug_info' >/dev/null; then
     echo "abi_check.sh: $LIB has no debug information (build it RelWithDebInfo)" >&2
     exit 2
   fi
