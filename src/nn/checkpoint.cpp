@@ -260,13 +260,14 @@ std::pair<std::unique_ptr<Model>, std::unique_ptr<Optimizer>> load_checkpoint(co
              kind.c_str(), s.kind == Optimizer::Kind::Sgd && s.momentum == 0 ? " (momentum 0 keeps no state)" : "");
     }
   }
+  FillStage stage;
   for (size_t i = 0; i < params.size(); ++i) {
     const std::vector<const char *> names = state_names(s.kind, (*bufs[0])[i].defined());
     for (size_t k = 0; k < names.size(); ++k) {
       const safetensors::Entry *e = find_entry(f, "optimizer." + params[i].name + "." + names[k]);
       DType dt = DType::F32;
       st_to_dtype(e->dtype, &dt);  // the parameter's: checked by load_model
-      fill_tensor((*bufs[k])[i], dt, f, e->begin);
+      fill_tensor((*bufs[k])[i], dt, f, e->begin, stage);
     }
   }
   return {std::move(model), std::move(opt)};
@@ -325,8 +326,11 @@ void load_weights(Model &m, const uint8_t *buf, size_t len, const char *what) {
          msg.c_str());
   }
   // Every check passed: each parameter is filled once, in place, from the
-  // bytes in memory (on the CPU nothing below can fail: all or nothing).
-  for (const Planned &p : plan) fill_tensor(*p.param, p.dt, f, p.entry->begin);
+  // bytes in memory, through staging buffers allocated before the first (on
+  // the CPU nothing below can fail: all or nothing).
+  FillStage stage;
+  stage.reserve();
+  for (const Planned &p : plan) fill_tensor(*p.param, p.dt, f, p.entry->begin, stage);
 }
 
 }  // namespace nn

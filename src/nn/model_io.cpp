@@ -199,7 +199,16 @@ safetensors::File read_file_header(const InputFile &in, const char *what) {
   }
 }
 
-void fill_tensor(const Tensor &dst, DType src_dt, const safetensors::File &f, uint64_t begin) {
+namespace {
+constexpr size_t kStepBytes = size_t{1} << 18;  // fill_tensor's conversion step
+}  // namespace
+
+void FillStage::reserve() {
+  in.resize(kStepBytes);
+  conv.resize(kStepBytes);
+}
+
+void fill_tensor(const Tensor &dst, DType src_dt, const safetensors::File &f, uint64_t begin, FillStage &stage) {
   const int64_t n = dst.numel();
   if (n == 0) return;
   const DType dt = dst.dtype();
@@ -213,12 +222,15 @@ void fill_tensor(const Tensor &dst, DType src_dt, const safetensors::File &f, ui
   // are in memory (aligned for their dtype) and go to the CPU, else in
   // steps of kStepBytes through a buffer (read from the file or copied to
   // alignment; converted; copied to the device).
-  constexpr size_t kStepBytes = size_t{1} << 18;
   const size_t ss = dtype_size(src_dt), ds = dtype_size(dt);
   const bool staged = !f.data || reinterpret_cast<uintptr_t>(f.data + begin) % ss != 0;
   const int64_t step = host && !staged ? n : std::max<int64_t>(1, static_cast<int64_t>(kStepBytes / std::max(ss, ds)));
-  std::vector<uint8_t> in_buf(staged ? static_cast<size_t>(step) * ss : 0);
-  std::vector<uint8_t> conv_buf(!host && dt != src_dt ? static_cast<size_t>(step) * ds : 0);
+  // step * ss and step * ds are at most kStepBytes when staged or not on the
+  // host: buffers sized by FillStage::reserve() never grow.
+  std::vector<uint8_t> &in_buf = stage.in, &conv_buf = stage.conv;
+  if (staged && in_buf.size() < static_cast<size_t>(step) * ss) in_buf.resize(static_cast<size_t>(step) * ss);
+  if (!host && dt != src_dt && conv_buf.size() < static_cast<size_t>(step) * ds)
+    conv_buf.resize(static_cast<size_t>(step) * ds);
   TensorKernels &cpu = kernels_for(Device{});
   auto vec = [](const void *p, DType t, int64_t k) { return matrix_view(const_cast<void *>(p), t, 1, k); };
   for (int64_t i = 0; i < n; i += step) {
@@ -311,6 +323,7 @@ std::unique_ptr<Model> load_model(const safetensors::File &f, Device dev, const 
   if (dev != Device{}) model->to(dev);
   if (model_dt != DType::F32) model->to_dtype(model_dt);
   model->metadata() = std::move(user_meta);
+  FillStage stage;
   for (size_t i = 0; i < specs.size(); ++i) {
     const LayerSpec &s = specs[i];
     if (s.kind == LayerKind::Activation) {
@@ -322,7 +335,7 @@ std::unique_ptr<Model> load_model(const safetensors::File &f, Device dev, const 
       const safetensors::Entry *e = find_entry(entries, std::to_string(i) + (p == 0 ? ".weight" : ".bias"));
       DType dt = DType::F32;
       param_dtype(e->dtype, &dt);  // checked above
-      fill_tensor(p == 0 ? l.weight() : l.bias(), dt, f, e->begin);
+      fill_tensor(p == 0 ? l.weight() : l.bias(), dt, f, e->begin, stage);
     }
   }
   return model;

@@ -60,6 +60,14 @@ safetensors::File read_file_header(const InputFile &in, const char *what);
 // dtype into CPU memory is one memcpy or one read straight into dst; a
 // conversion runs on the host in one pass (from memory to the CPU) or in
 // bounded steps (from the file, or to another device).
-void fill_tensor(const Tensor &dst, DType src_dt, const safetensors::File &f, uint64_t begin);
+// stage: the staging buffers of the stepped route, reused across calls;
+// stage.reserve() sizes them up front, so that a caller filling several
+// tensors in place (load_weights: all or nothing) has nothing left to
+// allocate once it starts.
+struct FillStage {
+  std::vector<uint8_t> in, conv;
+  void reserve();
+};
+void fill_tensor(const Tensor &dst, DType src_dt, const safetensors::File &f, uint64_t begin, FillStage &stage);
 
 }  // namespace nn
