@@ -129,10 +129,11 @@ static inline double nn_tiny_online(nn_device dev, int epochs, int reps) {
   return us;
 }
 
-/* Tiny single-sample inference through the public API: make the 1x10 input
- * on dev from host data, nn_model_forward, read the output back, free both;
- * microseconds per call. */
-static inline double nn_tiny_infer(nn_device dev, int calls, int reps) {
+/* Tiny single-sample inference through the public API, microseconds per
+ * call: with predict, nn_model_predict on host rows (no handle); else make
+ * the 1x10 input on dev from host data, nn_model_forward, read the output
+ * back, free both. Each call's input depends on the previous output. */
+static inline double nn_tiny_one_row(nn_device dev, int predict, int calls, int reps) {
   const int64_t sizes[4] = {10, 40, 40, 5};
   nn_model *m = mlp_on(4, sizes, NN_ACT_TANH, dev);
   float *xd = rand_array(10);
@@ -141,32 +142,15 @@ static inline double nn_tiny_infer(nn_device dev, int calls, int reps) {
   for (int r = -1; r < reps; ++r) { /* r = -1: warm-up */
     double t0 = now_s();
     for (int i = 0; i < calls; ++i) {
-      nn_tensor *x = tensor2(xd, 1, 10, dev), *y = NULL;
-      CHECK(nn_model_forward(m, x, &y));
-      CHECK(nn_tensor_read(y, out, sizeof out));
-      nn_tensor_free(y);
-      nn_tensor_free(x);
-      xd[i % 10] += out[0] * 1e-9f;
-    }
-    if (r >= 0) t[r] = (now_s() - t0) * 1e6 / calls;
-  }
-  nn_model_free(m);
-  free(xd);
-  return median(t, reps);
-}
-
-/* The same one-row inference through nn_model_predict (host rows in and out,
- * no handle): microseconds per call. */
-static inline double nn_tiny_predict(nn_device dev, int calls, int reps) {
-  const int64_t sizes[4] = {10, 40, 40, 5};
-  nn_model *m = mlp_on(4, sizes, NN_ACT_TANH, dev);
-  float *xd = rand_array(10);
-  float out[5];
-  double t[32];
-  for (int r = -1; r < reps; ++r) { /* r = -1: warm-up */
-    double t0 = now_s();
-    for (int i = 0; i < calls; ++i) {
-      CHECK(nn_model_predict(m, 1, xd, out));
+      if (predict) {
+        CHECK(nn_model_predict(m, 1, xd, out));
+      } else {
+        nn_tensor *x = tensor2(xd, 1, 10, dev), *y = NULL;
+        CHECK(nn_model_forward(m, x, &y));
+        CHECK(nn_tensor_read(y, out, sizeof out));
+        nn_tensor_free(y);
+        nn_tensor_free(x);
+      }
       xd[i % 10] += out[0] * 1e-9f;
     }
     if (r >= 0) t[r] = (now_s() - t0) * 1e6 / calls;

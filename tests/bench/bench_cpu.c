@@ -748,8 +748,8 @@ int main(int argc, char **argv) {
     if (want(only, "tiny")) {
       fprintf(stderr, "%d thread(s): tiny...\n", th);
       r_online->nn[j] = nn_tiny_online(CPU, g_quick ? 2 : 20, reps);
-      r_tinf->nn[j] = nn_tiny_infer(CPU, g_quick ? 200 : 20000, reps);
-      r_tpred->nn[j] = nn_tiny_predict(CPU, g_quick ? 2000 : 200000, reps);
+      r_tinf->nn[j] = nn_tiny_one_row(CPU, 0, g_quick ? 200 : 20000, reps);
+      r_tpred->nn[j] = nn_tiny_one_row(CPU, 1, g_quick ? 2000 : 200000, reps);
       if (g_ort) r_tpred->ort[j] = ort_predict(s_tiny.onnx_path, s_tiny.m, 10, 5, 1, th, g_quick ? 2000 : 100000, reps);
     }
     if (want(only, "mid")) {

@@ -265,7 +265,7 @@ int main(int argc, char **argv) {
   r->nn = nn_tiny_online(GPU, g_quick ? 2 : 10, reps);
   fprintf(stderr, "tiny inference...\n");
   r = row("tiny_infer", "10-40-40-5 infer 1 sample (API)", "us/call", 0, 0);
-  r->nn = nn_tiny_infer(GPU, g_quick ? 200 : 5000, reps);
+  r->nn = nn_tiny_one_row(GPU, 0, g_quick ? 200 : 5000, reps);
 
   struct {
     const char *key, *name;
