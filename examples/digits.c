@@ -28,67 +28,7 @@
     }                                                                        \
   } while (0)
 
-#ifndef NN_EXAMPLES_DATA
-#define NN_EXAMPLES_DATA "examples/data"
-#endif
-
-#define N_IMAGES 1797
-#define N_TEST 360
-#define N_TRAIN (N_IMAGES - N_TEST)
-#define N_PIXELS 64
-#define N_CLASSES 10
-
-static int pixels[N_IMAGES][N_PIXELS]; /* the CSV: 64 pixels, then the label */
-static int labels[N_IMAGES];
-
-/* Reads the CSV: one image per line, 64 integers 0..16 then the label 0..9. */
-static void load_csv(const char *path) {
-  FILE *f = fopen(path, "r");
-  int i, j;
-  if (f == NULL) {
-    perror(path);
-    exit(1);
-  }
-  for (i = 0; i < N_IMAGES; i++) {
-    for (j = 0; j <= N_PIXELS; j++) {
-      int *v = j < N_PIXELS ? &pixels[i][j] : &labels[i];
-      if (fscanf(f, j ? " ,%d" : "%d", v) != 1 || *v < 0 || *v > (j < N_PIXELS ? 16 : 9)) {
-        fprintf(stderr, "%s: line %d, field %d: expected a number in range\n", path, i + 1, j + 1);
-        exit(1);
-      }
-    }
-  }
-  fclose(f);
-}
-
-/* A small seeded generator (splitmix64) for a reproducible shuffle. */
-static uint64_t next_random(uint64_t *state) {
-  uint64_t z = (*state += 0x9E3779B97F4A7C15u);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
-  return z ^ (z >> 31);
-}
-
-/* Builds the tensors of images order[0..n-1]: x [n, 64] F32 in [0, 1], y [n] I64. */
-static void make_set(const int *order, int n, nn_tensor **x, nn_tensor **y) {
-  const nn_device cpu = {NN_CPU, 0};
-  const int64_t xshape[] = {n, N_PIXELS}, yshape[] = {n};
-  float *xv = malloc((size_t)n * N_PIXELS * sizeof *xv);
-  int64_t *yv = malloc((size_t)n * sizeof *yv);
-  int i, j;
-  if (xv == NULL || yv == NULL) {
-    fprintf(stderr, "out of memory\n");
-    exit(1);
-  }
-  for (i = 0; i < n; i++) {
-    for (j = 0; j < N_PIXELS; j++) xv[i * N_PIXELS + j] = pixels[order[i]][j] / 16.0f;
-    yv[i] = labels[order[i]];
-  }
-  CHECK(nn_tensor_from_data(NN_F32, 2, xshape, xv, cpu, x));
-  CHECK(nn_tensor_from_data(NN_I64, 1, yshape, yv, cpu, y));
-  free(yv);
-  free(xv);
-}
+#include "digits_data.h"
 
 static int on_epoch(const nn_epoch_report *r, void *user_data) {
   (void)user_data;
@@ -104,7 +44,6 @@ int main(int argc, char **argv) {
   static int order[N_IMAGES];
   static int64_t predicted[N_TEST], expected[N_TEST];
   int confusion[N_CLASSES][N_CLASSES] = {{0}};
-  uint64_t rng = 2024;
   nn_tensor *x_train, *y_train, *x_test, *y_test, *logits, *classes;
   nn_model *model;
   nn_optimizer *opt;
@@ -114,18 +53,13 @@ int main(int argc, char **argv) {
   size_t len;
   char *summary;
 
-  load_csv(path);
+  digits_load(path);
   printf("%d images of %dx%d pixels from %s\n", N_IMAGES, 8, 8, path);
 
   /* A seeded Fisher-Yates shuffle, then train = first 1437, test = last 360. */
-  for (i = 0; i < N_IMAGES; i++) order[i] = i;
-  for (i = N_IMAGES - 1; i > 0; i--) {
-    int k = (int)(next_random(&rng) % (uint64_t)(i + 1)), tmp = order[i];
-    order[i] = order[k];
-    order[k] = tmp;
-  }
-  make_set(order, N_TRAIN, &x_train, &y_train);
-  make_set(order + N_TRAIN, N_TEST, &x_test, &y_test);
+  digits_shuffle(order, 2024);
+  digits_set(order, N_TRAIN, 1, &x_train, &y_train);
+  digits_set(order + N_TRAIN, N_TEST, 1, &x_test, &y_test);
   printf("training set %d, test set %d\n\n", N_TRAIN, N_TEST);
 
   /* Linear(64, 64), ReLU, Linear(64, 10): logits for the softmax loss. */

@@ -34,65 +34,7 @@
     }                                                                        \
   } while (0)
 
-#ifndef NN_EXAMPLES_DATA
-#define NN_EXAMPLES_DATA "examples/data"
-#endif
-
-#define N_IMAGES 1797
-#define N_TEST 360
-#define N_TRAIN (N_IMAGES - N_TEST)
-#define N_PIXELS 64
-#define N_CLASSES 10
-
-static int pixels[N_IMAGES][N_PIXELS];
-static int labels[N_IMAGES];
-
-static void load_csv(const char *path) {
-  FILE *f = fopen(path, "r");
-  int i, j;
-  if (f == NULL) {
-    perror(path);
-    exit(1);
-  }
-  for (i = 0; i < N_IMAGES; i++) {
-    for (j = 0; j <= N_PIXELS; j++) {
-      int *v = j < N_PIXELS ? &pixels[i][j] : &labels[i];
-      if (fscanf(f, j ? " ,%d" : "%d", v) != 1 || *v < 0 || *v > (j < N_PIXELS ? 16 : 9)) {
-        fprintf(stderr, "%s: line %d, field %d: expected a number in range\n", path, i + 1, j + 1);
-        exit(1);
-      }
-    }
-  }
-  fclose(f);
-}
-
-static uint64_t next_random(uint64_t *state) {
-  uint64_t z = (*state += 0x9E3779B97F4A7C15u);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
-  return z ^ (z >> 31);
-}
-
-/* x [n, 64] F32 in [0, 1] and y [n] I64 of images order[0], order[stride], ... (n of them). */
-static void make_set(const int *order, int n, int stride, nn_tensor **x, nn_tensor **y) {
-  const nn_device cpu = {NN_CPU, 0};
-  const int64_t xshape[] = {n, N_PIXELS}, yshape[] = {n};
-  float *xv = malloc((size_t)n * N_PIXELS * sizeof *xv);
-  int64_t *yv = malloc((size_t)n * sizeof *yv);
-  int i, j;
-  if (xv == NULL || yv == NULL) {
-    fprintf(stderr, "out of memory\n");
-    exit(1);
-  }
-  for (i = 0; i < n; i++) {
-    for (j = 0; j < N_PIXELS; j++) xv[i * N_PIXELS + j] = pixels[order[i * stride]][j] / 16.0f;
-    yv[i] = labels[order[i * stride]];
-  }
-  CHECK(nn_tensor_from_data(NN_F32, 2, xshape, xv, cpu, x));
-  CHECK(nn_tensor_from_data(NN_I64, 1, yshape, yv, cpu, y));
-  free(yv);
-  free(xv);
-}
+#include "digits_data.h"
 
 static int on_epoch(const nn_epoch_report *r, void *user_data) {
   (void)user_data;
@@ -106,7 +48,6 @@ int main(int argc, char **argv) {
   const char *path = argc > 1 ? argv[1] : NN_EXAMPLES_DATA "/digits.csv";
   const int64_t sizes[] = {64, 64, 10};
   static int order[N_IMAGES];
-  uint64_t rng = 2024;
   nn_comm *comm;
   nn_tensor *x_train, *y_train, *x_val, *y_val, *x_test, *y_test;
   nn_model *model;
@@ -114,26 +55,21 @@ int main(int argc, char **argv) {
   nn_fit_options fit;
   nn_epoch_report last;
   double loss, accuracy;
-  int i, rank, size, n_train, n_val;
+  int rank, size, n_train, n_val;
 
   /* Initialises MPI (nobody else did) and finalises it at exit. */
   CHECK(nn_comm_mpi(NULL, &comm));
   rank = nn_comm_rank(comm);
   size = nn_comm_size(comm);
 
-  load_csv(path);
-  for (i = 0; i < N_IMAGES; i++) order[i] = i;
-  for (i = N_IMAGES - 1; i > 0; i--) {
-    int k = (int)(next_random(&rng) % (uint64_t)(i + 1)), tmp = order[i];
-    order[i] = order[k];
-    order[k] = tmp;
-  }
+  digits_load(path);
+  digits_shuffle(order, 2024);
   /* This rank's share: every size-th image from its rank on. */
   n_train = N_TRAIN / size;
   n_val = (N_TEST - rank + size - 1) / size;
-  make_set(order + rank, n_train, size, &x_train, &y_train);
-  make_set(order + N_TRAIN + rank, n_val, size, &x_val, &y_val);
-  make_set(order + N_TRAIN, N_TEST, 1, &x_test, &y_test);
+  digits_set(order + rank, n_train, size, &x_train, &y_train);
+  digits_set(order + N_TRAIN + rank, n_val, size, &x_val, &y_val);
+  digits_set(order + N_TRAIN, N_TEST, 1, &x_test, &y_test);
   printf("rank %d of %d: %d training images, %d validation images\n", rank, size, n_train, n_val);
   fflush(stdout);
 
