@@ -25,24 +25,32 @@
 static int pixels[N_IMAGES][N_PIXELS]; /* the CSV: 64 pixels, then the label */
 static int labels[N_IMAGES];
 
-/* Reads the CSV into pixels and labels; exits with a message on a bad file. */
+/* Reads the CSV (nn_tensor_load_csv) into pixels and labels; exits with a
+ * message on a bad file. */
 static void digits_load(const char *path) {
-  FILE *f = fopen(path, "r");
+  const nn_device cpu = {NN_CPU, 0};
+  static int32_t table[N_IMAGES][N_PIXELS + 1];
+  nn_tensor *t = NULL;
   int i, j;
-  if (f == NULL) {
-    perror(path);
+  if (nn_tensor_load_csv(path, ',', 0, NN_I32, cpu, &t) != NN_OK ||
+      nn_tensor_numel(t) != (int64_t)N_IMAGES * (N_PIXELS + 1) ||
+      nn_tensor_read(t, table, sizeof table) != NN_OK) {
+    fprintf(stderr, "%s: %s\n", path, t ? "expected 1797 lines of 65 numbers" : nn_last_error());
     exit(1);
   }
-  for (i = 0; i < N_IMAGES; i++) {
+  nn_tensor_free(t);
+  for (i = 0; i < N_IMAGES; i++)
     for (j = 0; j <= N_PIXELS; j++) {
-      int *v = j < N_PIXELS ? &pixels[i][j] : &labels[i];
-      if (fscanf(f, j ? " ,%d" : "%d", v) != 1 || *v < 0 || *v > (j < N_PIXELS ? 16 : 9)) {
+      int v = table[i][j];
+      if (v < 0 || v > (j < N_PIXELS ? 16 : 9)) {
         fprintf(stderr, "%s: line %d, field %d: expected a number in range\n", path, i + 1, j + 1);
         exit(1);
       }
+      if (j < N_PIXELS)
+        pixels[i][j] = v;
+      else
+        labels[i] = v;
     }
-  }
-  fclose(f);
 }
 
 /* order = 0..N_IMAGES-1 in a reproducible order: a Fisher-Yates shuffle
