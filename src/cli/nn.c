@@ -591,6 +591,13 @@ static int on_batch(const nn_batch_report *r, void *user) {
 }
 #endif
 
+/* Options several verbs share: the device, and how a CSV file is read. */
+#define DEVICE_OPT {"--device", "DEV", "cpu, cuda or cuda:N (default cpu)", NULL}
+#define CSV_OPTS                                                                         \
+  {"--delimiter", "C", "CSV field separator: one character, tab or space (default ,)", NULL}, \
+      {"--skip-rows", "N", "CSV lines to skip first (default 0)", NULL},                   \
+      {"--header", NULL, "the CSV has one header line (--skip-rows 1)", NULL}
+
 /* ---- nn train ------------------------------------------------------------------ */
 
 static opt train_opts[] = {
@@ -616,10 +623,8 @@ static opt train_opts[] = {
     {"--val-split", "F", "fraction of rows held out for validation, 0..0.9 (default 0)", NULL},
     {"--patience", "N", "early stopping: stop after N epochs without a better val_loss (needs --val-split)", NULL},
     {"--dtype", "DT", "parameter dtype: f32 or f64 (default f32)", NULL},
-    {"--device", "DEV", "cpu, cuda or cuda:N (default cpu)", NULL},
-    {"--delimiter", "C", "CSV field separator: one character, tab or space (default ,)", NULL},
-    {"--skip-rows", "N", "CSV lines to skip first (default 0)", NULL},
-    {"--header", NULL, "the CSV has one header line (--skip-rows 1)", NULL},
+    DEVICE_OPT,
+    CSV_OPTS,
     {"--progress", "MODE", "auto (live line on a terminal, plain lines when piped), live, plain, none", NULL},
     {"--quiet", NULL, "no progress and no summary (--progress none)", NULL},
 };
@@ -936,10 +941,8 @@ static opt predict_opts[] = {
     {"--output", "FILE", "write predictions here: .npy or CSV (default -: CSV on stdout); also -o", NULL},
     {"--targets", "N", "the last N columns of DATA are targets and are ignored (default 0)", NULL},
     {"--ids", NULL, "write the class id (argmax of each row) instead of the scores", NULL},
-    {"--device", "DEV", "cpu, cuda or cuda:N (default cpu)", NULL},
-    {"--delimiter", "C", "CSV field separator (default ,)", NULL},
-    {"--skip-rows", "N", "CSV lines to skip first (default 0)", NULL},
-    {"--header", NULL, "the CSV has one header line", NULL},
+    DEVICE_OPT,
+    CSV_OPTS,
 };
 
 static int run_predict(verb *v, int npos, char **pos) {
@@ -972,10 +975,8 @@ static opt eval_opts[] = {
     {"--confusion", NULL, "classify: print the confusion matrix (rows: true class)", NULL},
     {"--min-accuracy", "X", "exit 4 when the accuracy is below X", NULL},
     {"--max-rmse", "X", "exit 4 when the RMSE is above X", NULL},
-    {"--device", "DEV", "cpu, cuda or cuda:N (default cpu)", NULL},
-    {"--delimiter", "C", "CSV field separator (default ,)", NULL},
-    {"--skip-rows", "N", "CSV lines to skip first (default 0)", NULL},
-    {"--header", NULL, "the CSV has one header line", NULL},
+    DEVICE_OPT,
+    CSV_OPTS,
 };
 
 static int run_eval(verb *v, int npos, char **pos) {
@@ -1061,9 +1062,7 @@ done:
 static int is_model_path(const char *p) { return ends_with(p, ".safetensors") || ends_with(p, ".st"); }
 
 static opt inspect_opts[] = {
-    {"--delimiter", "C", "CSV field separator (default ,)", NULL},
-    {"--skip-rows", "N", "CSV lines to skip first (default 0)", NULL},
-    {"--header", NULL, "the CSV has one header line", NULL},
+    CSV_OPTS,
 };
 
 static int run_inspect(verb *v, int npos, char **pos) {
@@ -1163,9 +1162,7 @@ static const model_format *model_format_of(const char *path) {
 
 static opt convert_opts[] = {
     {"--dtype", "DT", "models: f32, f64, f16, bf16 parameters; data: any of f32 f64 f16 bf16 u8 i16 i32 i64", NULL},
-    {"--delimiter", "C", "CSV field separator of the input (default ,)", NULL},
-    {"--skip-rows", "N", "CSV lines to skip first (default 0)", NULL},
-    {"--header", NULL, "the CSV input has one header line", NULL},
+    CSV_OPTS,
 };
 
 static int run_convert(verb *v, int npos, char **pos) {
