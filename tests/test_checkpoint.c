@@ -1047,10 +1047,9 @@ static int setup(void **state) {
 }
 
 static int teardown(void **state) {
-  char cmd[300];
   (void)state;
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-  return system(cmd) == 0 ? 0 : -1;
+  tu_rm_tree(tmp_dir);
+  return 0;
 }
 
 int main(int argc, char **argv) {

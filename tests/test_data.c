@@ -27,9 +27,8 @@ static int setup_dir(void **state) {
 
 static int teardown_dir(void **state) {
   (void)state;
-  char cmd[4200];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-  return system(cmd) == 0 ? 0 : -1;
+  tu_rm_tree(g_dir);
+  return 0;
 }
 
 static const char *path_of(const char *name) {

@@ -380,35 +380,10 @@ static void test_loader_hostile_headers(void **state) {
   free(b.p);
 }
 
-static char *make_tmpdir(void) {
-  const char *base = getenv("TMPDIR");
-  char tmpl[4096];
-  snprintf(tmpl, sizeof tmpl, "%s/nn_harden_XXXXXX", base && *base ? base : "/tmp");
-  char *d = mkdtemp(tmpl);
-  assert_non_null(d);
-  return strdup(d);
-}
-
-static void rm_tree(const char *dir) {
-  DIR *d = opendir(dir);
-  if (!d) return;
-  struct dirent *e;
-  char p[8192];
-  while ((e = readdir(d)) != NULL) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-    struct stat st;
-    if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) rm_tree(p);
-    else unlink(p);
-  }
-  closedir(d);
-  rmdir(dir);
-}
-
 /* A 1 GiB sparse file whose header length is 2^63: refused after 8 bytes. */
 static void test_loader_prefix_first(void **state) {
   (void)state;
-  char *dir = make_tmpdir();
+  char *dir = tu_make_tmpdir("nn_harden_");
   char path[4096];
   snprintf(path, sizeof path, "%s/huge.safetensors", dir);
   int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
@@ -417,7 +392,7 @@ static void test_loader_prefix_first(void **state) {
   assert_int_equal(write(fd, prefix, 8), 8);
   if (ftruncate(fd, (off_t)1 << 30) != 0) {
     close(fd);
-    rm_tree(dir);
+    tu_rm_tree(dir);
     free(dir);
     skip();
   }
@@ -436,7 +411,7 @@ static void test_loader_prefix_first(void **state) {
   assert_int_equal(write(fd, p2, 12), 12);
   close(fd);
   TU_ERR(nn_model_load(path, tu_cpu(), &m), NN_ERR_FORMAT, "nn_model_load", "header length 100 runs past the end");
-  rm_tree(dir);
+  tu_rm_tree(dir);
   free(dir);
 }
 
@@ -484,7 +459,7 @@ static int count_tmp(const char *dir) {
 
 static void test_save_permissions(void **state) {
   (void)state;
-  char *dir = make_tmpdir();
+  char *dir = tu_make_tmpdir("nn_harden_");
   char path[4096];
   nn_model *m = model_of(3, 2, 1);
   struct stat st;
@@ -510,13 +485,13 @@ static void test_save_permissions(void **state) {
   umask(old);
   assert_int_equal(count_tmp(dir), 0);
   nn_model_free(m);
-  rm_tree(dir);
+  tu_rm_tree(dir);
   free(dir);
 }
 
 static void test_save_special_files(void **state) {
   (void)state;
-  char *dir = make_tmpdir();
+  char *dir = tu_make_tmpdir("nn_harden_");
   char path[4096], link[4096], target[4096];
   nn_model *m = model_of(3, 2, 1), *m2 = model_of(3, 2, 2);
   size_t n = 0, n2 = 0;
@@ -606,7 +581,7 @@ static void test_save_special_files(void **state) {
   free(b2);
   nn_model_free(m);
   nn_model_free(m2);
-  rm_tree(dir);
+  tu_rm_tree(dir);
   free(dir);
 }
 
@@ -614,7 +589,7 @@ static void test_save_special_files(void **state) {
  * same file; one that a live save holds (locked) is kept. */
 static void test_save_removes_stale_temporaries(void **state) {
   (void)state;
-  char *dir = make_tmpdir();
+  char *dir = tu_make_tmpdir("nn_harden_");
   char path[4096], stale[4096], live[4096], other[4096];
   nn_model *m = model_of(3, 2, 1);
   snprintf(path, sizeof path, "%s/m.safetensors", dir);
@@ -635,7 +610,7 @@ static void test_save_removes_stale_temporaries(void **state) {
   TU_OK(nn_model_save(m, path));
   assert_int_equal(access(live, F_OK), -1);
   nn_model_free(m);
-  rm_tree(dir);
+  tu_rm_tree(dir);
   free(dir);
 }
 
@@ -644,7 +619,7 @@ static void test_save_removes_stale_temporaries(void **state) {
  * file exists; the next save leaves none. */
 static void test_save_sigkill_loop(void **state) {
   (void)state;
-  char *dir = make_tmpdir();
+  char *dir = tu_make_tmpdir("nn_harden_");
   char path[4096];
   snprintf(path, sizeof path, "%s/k.safetensors", dir);
   nn_model *a = model_of(512, 1024, 1), *b = model_of(512, 1024, 2); /* 2 MiB each */
@@ -683,7 +658,7 @@ static void test_save_sigkill_loop(void **state) {
   free(bb);
   nn_model_free(a);
   nn_model_free(b);
-  rm_tree(dir);
+  tu_rm_tree(dir);
   free(dir);
 }
 

@@ -475,14 +475,8 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   (void)state;
-  const char *names[] = {"three.safetensors", "rt.safetensors", "large.safetensors", "ck1.safetensors",
-                         "ck2.safetensors", "weights.safetensors", "good.safetensors", "bad.safetensors"};
-  char path[512];
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-    path_in(path, sizeof path, names[i]);
-    remove(path);
-  }
-  return remove(g_dir);
+  tu_rm_tree(g_dir);
+  return 0;
 }
 
 int main(void) {

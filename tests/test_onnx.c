@@ -10,7 +10,6 @@
  *
  * Device-generic: models are imported onto tu_device() and exported from it.
  */
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,17 +37,7 @@ static int setup_dir(void **state) {
 
 static int teardown_dir(void **state) {
   (void)state;
-  DIR *d = opendir(g_dir);
-  if (!d) return 0;
-  struct dirent *e;
-  char p[8192];
-  while ((e = readdir(d)) != NULL) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    snprintf(p, sizeof p, "%s/%s", g_dir, e->d_name);
-    unlink(p);
-  }
-  closedir(d);
-  rmdir(g_dir);
+  tu_rm_tree(g_dir);
   return 0;
 }
 

@@ -96,35 +96,6 @@ static double *predict(nn_model *m, nn_dtype dt, int n, int n_in, const double *
   return v;
 }
 
-/* A temporary folder, removed (with its plain files) by rm_tmpdir. */
-static char *make_tmpdir(void) {
-  const char *base = getenv("TMPDIR");
-  char tmpl[4096];
-  snprintf(tmpl, sizeof tmpl, "%s/nn_persist_XXXXXX", base && *base ? base : "/tmp");
-  char *d = mkdtemp(tmpl);
-  assert_non_null(d);
-  char *out = malloc(strlen(d) + 1);
-  assert_non_null(out);
-  strcpy(out, d);
-  return out;
-}
-
-static void rm_tree(const char *dir) {
-  DIR *d = opendir(dir);
-  if (!d) return;
-  struct dirent *e;
-  char p[4096];
-  while ((e = readdir(d)) != NULL) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-    struct stat st;
-    if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) rm_tree(p);
-    else unlink(p);
-  }
-  closedir(d);
-  rmdir(dir);
-}
-
 /* Folder entries (without . and ..), sorted names joined by '|'. */
 static void list_dir(const char *dir, char *out, size_t cap) {
   char names[64][256];
@@ -265,7 +236,7 @@ static void test_write_fixtures(void **state) {
 
 static void test_torch_files_predict_like_torch(void **state) {
   (void)state;
-  char *dir = make_tmpdir();
+  char *dir = tu_make_tmpdir("nn_persist_");
   for (int i = 0; i < PF_N_TORCH_MODELS; i++) {
     const pf_model *f = &pf_torch_models[i];
     nn_model *m = load_buf(f->bytes, f->nbytes);
@@ -293,7 +264,7 @@ static void test_torch_files_predict_like_torch(void **state) {
     nn_model_free(m);
     nn_model_free(mf);
   }
-  rm_tree(dir);
+  tu_rm_tree(dir);
   free(dir);
 }
 
@@ -395,7 +366,7 @@ static void check_round_trip(nn_model *m, int n_in, const char *ctx, const char 
 
 static void test_round_trips(void **state) {
   (void)state;
-  char *dir = make_tmpdir();
+  char *dir = tu_make_tmpdir("nn_persist_");
   nn_model *m = known_model();
   check_round_trip(m, 3, "known model", dir);
   nn_model_free(m);
@@ -445,7 +416,7 @@ static void test_round_trips(void **state) {
   nn_tensor_free(tx);
   nn_tensor_free(ty);
   nn_model_free(m);
-  rm_tree(dir);
+  tu_rm_tree(dir);
   free(dir);
 }
 
@@ -544,7 +515,7 @@ static void test_load_arguments_and_devices(void **state) {
 
 static void test_load_file_errors(void **state) {
   (void)state;
-  char *dir = make_tmpdir();
+  char *dir = tu_make_tmpdir("nn_persist_");
   char path[4096];
   nn_model *m = NULL;
   snprintf(path, sizeof path, "%s/missing.safetensors", dir);
@@ -562,7 +533,7 @@ static void test_load_file_errors(void **state) {
   write_whole(path, pf_torch_models[0].bytes, pf_torch_models[0].nbytes - 1);
   TU_ERR(nn_model_load(path, tu_device(), &m), NN_ERR_FORMAT, "nn_model_load", NULL);
   assert_null(m);
-  rm_tree(dir);
+  tu_rm_tree(dir);
   free(dir);
 }
 
@@ -577,7 +548,7 @@ static void assert_file_is(const char *path, const unsigned char *b, size_t n) {
 
 static void test_atomic_save(void **state) {
   (void)state;
-  char *dir = make_tmpdir();
+  char *dir = tu_make_tmpdir("nn_persist_");
   char path[4096], bad[4096], listing[4096];
   snprintf(path, sizeof path, "%s/model.safetensors", dir);
 
@@ -623,7 +594,7 @@ static void test_atomic_save(void **state) {
   free(bb);
   nn_model_free(small);
   nn_model_free(big);
-  rm_tree(dir);
+  tu_rm_tree(dir);
   free(dir);
 }
 
@@ -632,7 +603,7 @@ static void test_atomic_save(void **state) {
  * and the temporary file is removed. */
 static void test_atomic_save_write_failure(void **state) {
   (void)state;
-  char *dir = make_tmpdir();
+  char *dir = tu_make_tmpdir("nn_persist_");
   char path[4096], listing[4096];
   snprintf(path, sizeof path, "%s/model.safetensors", dir);
   nn_model *small = empty_model();
@@ -664,7 +635,7 @@ static void test_atomic_save_write_failure(void **state) {
   free(bb);
   nn_model_free(small);
   nn_model_free(big);
-  rm_tree(dir);
+  tu_rm_tree(dir);
   free(dir);
 }
 
@@ -929,9 +900,9 @@ static void test_large_headers(void **state) {
     TU_OK(nn_model_add(m, l));
   }
   TU_OK(nn_model_to(m, tu_device()));
-  char *dir = make_tmpdir();
+  char *dir = tu_make_tmpdir("nn_persist_");
   check_round_trip(m, 2, "3000 layers", dir);
-  rm_tree(dir);
+  tu_rm_tree(dir);
   free(dir);
   nn_model_free(m);
 }

@@ -1,5 +1,9 @@
 #include "test_util.h"
 
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -647,4 +651,34 @@ int tu_process_threads(void) {
     if (sscanf(line, "Threads: %d", &n) == 1) break;
   fclose(f);
   return n;
+}
+
+char *tu_make_tmpdir(const char *prefix) {
+  const char *base = getenv("TMPDIR");
+  char tmpl[4096];
+  snprintf(tmpl, sizeof tmpl, "%s/%sXXXXXX", base && *base ? base : "/tmp", prefix);
+  char *d = mkdtemp(tmpl);
+  assert_non_null(d);
+  char *out = malloc(strlen(d) + 1);
+  assert_non_null(out);
+  strcpy(out, d);
+  return out;
+}
+
+void tu_rm_tree(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return;
+  struct dirent *e;
+  char p[8192];
+  while ((e = readdir(d)) != NULL) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+    struct stat st;
+    if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+      tu_rm_tree(p);
+    else
+      unlink(p);
+  }
+  closedir(d);
+  rmdir(dir);
 }

@@ -153,6 +153,11 @@ void tu_assert_err_at(nn_status st, nn_status expected, const char *func, const 
  * against float64: proves the thread count in effect really computes. */
 void tu_check_parallel_matmul(int n);
 
+/* A new folder "<$TMPDIR or /tmp>/<prefix>XXXXXX" (malloc'd path; asserts). */
+char *tu_make_tmpdir(const char *prefix);
+/* Removes dir and everything below it (symbolic links are not followed). */
+void tu_rm_tree(const char *dir);
+
 /* The process's thread count (/proc/self/status), -1 when unknown. */
 int tu_process_threads(void);
 
