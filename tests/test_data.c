@@ -191,6 +191,9 @@ static void test_npy_hostile_headers(void **state) {
       {"huge dim", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }", 4, "overflows"},
       {"overflow product", 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296), }", 8,
        "more data than the file holds"},
+      {"empty but oversized", 1,
+       "{'descr': '>i2', 'fortran_order': False, 'shape': (0, 15322, 0, 0, 150115330, 2251, 6606, 2), }", 0,
+       "too many elements"}, /* fuzz_npy found it: a zero dim, the rest overflowing */
       {"short data", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", 8, "needs more data than the file holds (8 bytes)"},
       {"long data", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", 8, "holds 8"},
       {"bool dtype", 1, "{'descr': '|b1', 'fortran_order': False, 'shape': (1,), }", 1, "'|b1' is not supported"},

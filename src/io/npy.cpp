@@ -181,7 +181,8 @@ NpyHeader parse_npy_header(const uint8_t *data, size_t avail, uint64_t total, co
   const size_t esize = dtype_size(d.dt);
   const uint64_t body_bytes = total - pre - hlen;
   // Element count against the bytes present, overflow-free: a zero dim
-  // makes it 0; otherwise each partial product stays <= body_bytes / esize.
+  // makes it 0 (the shape must still be one a tensor can have: Tensor::make's
+  // size rule); otherwise each partial product stays <= body_bytes / esize.
   bool empty = false;
   for (int i = 0; i < shape.ndim; ++i) empty |= shape.d[i] == 0;
   uint64_t numel = 1;
@@ -194,6 +195,9 @@ NpyHeader parse_npy_header(const uint8_t *data, size_t avail, uint64_t total, co
              shape.str().c_str(), static_cast<unsigned long long>(body_bytes));
       numel *= di;
     }
+  else if (!shape_fits(shape, esize))
+    fail(Errc::Format, "%s: .npy shape %s has too many elements (the product of its non-zero dimensions times %zu bytes overflows int64)",
+         what, shape.str().c_str(), esize);
   else
     numel = 0;
   if (numel * esize != body_bytes)
