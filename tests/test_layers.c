@@ -218,6 +218,95 @@ static void test_activation_values(void **state) {
   }
 }
 
+/* float tanh within 1 ulp of the correctly rounded value (CUDA's tanhf: 2)
+ * on ~72k inputs spread over every binade from 2^-30 to 2^5, both signs,
+ * and exact at the special points (+-0 keep their sign, +-1 from 9.02 on,
+ * +-inf, NaN), through both CPU routes: an activation layer over a [1, n]
+ * tensor and a one-row nn_model_predict, where Linear(1, 64) with bias 0,
+ * input 1 and weights x feeds each x to the fused tanh of the matvec chain. */
+static uint32_t f32_bits(float v) {
+  uint32_t b;
+  memcpy(&b, &v, sizeof b);
+  return b;
+}
+
+static int64_t ulps_apart(float a, float b) {
+  const int64_t ia = (int32_t)f32_bits(a), ib = (int32_t)f32_bits(b);
+  /* signed-magnitude to a monotonic integer line */
+  const int64_t la = ia < 0 ? INT32_MIN - ia : ia, lb = ib < 0 ? INT32_MIN - ib : ib;
+  return la > lb ? la - lb : lb - la;
+}
+
+static void test_tanh_accuracy(void **state) {
+  (void)state;
+  enum { kSpecial = 10 };
+  const float special[kSpecial] = {0.f, -0.f, 9.02f, -9.02f, 12.f, 1e30f, -1e30f, INFINITY, -INFINITY, NAN};
+  const int64_t n = kSpecial + 2 * 35 * 1024;
+  float *x = malloc(sizeof(float) * (size_t)n), *y = malloc(sizeof(float) * (size_t)n);
+  double *xd = malloc(sizeof(double) * (size_t)n);
+  assert_true(x && y && xd);
+  int64_t k = 0;
+  for (int i = 0; i < kSpecial; i++) x[k++] = special[i];
+  for (int e = -30; e < 5; e++)
+    for (int j = 0; j < 1024; j++) {
+      const float v = ldexpf(1.f + (float)j / 1024.f + (float)(j % 7) * 0x1p-20f, e);
+      x[k++] = v;
+      x[k++] = -v;
+    }
+  assert_int_equal(k, n);
+  for (int64_t i = 0; i < n; i++) xd[i] = x[i];
+  const int64_t max_ulps = tu_on_cpu() ? 1 : 2;
+
+  for (int route = 0; route < 2; route++) {
+    if (route == 0) { /* activation layer over [1, n] */
+      nn_layer *l = NULL;
+      TU_OK(nn_layer_activation(NN_ACT_TANH, &l));
+      nn_model *holder = on_device(l);
+      const int64_t s[2] = {1, n};
+      nn_tensor *xt = tu_make(NN_F32, 2, s, xd), *yt = NULL;
+      TU_OK(nn_layer_forward(l, xt, &yt));
+      TU_OK(nn_tensor_read(yt, y, sizeof(float) * (size_t)n));
+      nn_tensor_free(yt);
+      nn_tensor_free(xt);
+      release_layer(l, holder);
+    } else { /* one-row predict through Linear(1, 64) + tanh */
+      const int64_t sizes[2] = {1, 64};
+      nn_model *m = NULL;
+      TU_OK(nn_model_mlp(2, sizes, NN_ACT_IDENTITY, NN_ACT_TANH, &m));
+      to_dev(m);
+      nn_tensor *w = NULL, *b = NULL;
+      TU_OK(nn_layer_param(get_layer(m, 0), NN_PARAM_WEIGHT, &w));
+      TU_OK(nn_layer_param(get_layer(m, 0), NN_PARAM_BIAS, &b));
+      float zeros[64] = {0}, chunk[64], out[64];
+      TU_OK(nn_tensor_write(b, zeros, sizeof zeros));
+      const float one = 1.f;
+      for (int64_t i = 0; i < n; i += 64) {
+        const int64_t c = n - i < 64 ? n - i : 64;
+        for (int64_t j = 0; j < 64; j++) chunk[j] = j < c ? x[i + j] : 0.f;
+        TU_OK(nn_tensor_write(w, chunk, sizeof chunk));
+        TU_OK(nn_model_predict(m, 1, &one, out));
+        memcpy(y + i, out, sizeof(float) * (size_t)c);
+      }
+      nn_tensor_free(w);
+      nn_tensor_free(b);
+      nn_model_free(m);
+    }
+    for (int64_t i = 0; i < n; i++) {
+      const float want = (float)tanh((double)x[i]);
+      const int ok = isnan(x[i]) ? isnan(y[i]) != 0
+                     /* the sign of zero (1 w + 0 is +0 for w = -0) */
+                     : x[i] == 0.f ? f32_bits(y[i]) == f32_bits(route == 0 ? x[i] : 0.f)
+                     : fabsf(x[i]) >= 9.02f ? y[i] == (x[i] > 0 ? 1.f : -1.f)       /* saturated exactly */
+                     : ulps_apart(y[i], want) <= max_ulps;
+      if (!ok) fail_msg("route %d: tanh(%.9g) = %.9g, want %.9g (within %lld ulp)", route, (double)x[i],
+                        (double)y[i], (double)want, (long long)max_ulps);
+    }
+  }
+  free(x);
+  free(y);
+  free(xd);
+}
+
 static void test_softmax_last_dim_3d_and_large(void **state) {
   (void)state;
   const int64_t s[3] = {2, 1, 3};
@@ -969,6 +1058,7 @@ int main(void) {
       cmocka_unit_test(test_linear_forward),
       cmocka_unit_test(test_linear_no_bias_has_no_bias_param),
       cmocka_unit_test(test_activation_values),
+      cmocka_unit_test(test_tanh_accuracy),
       cmocka_unit_test(test_softmax_last_dim_3d_and_large),
       cmocka_unit_test(test_softmax_wide_rows_and_non_finite),
       cmocka_unit_test(test_mlp_structure),

@@ -23,11 +23,15 @@ namespace {
 //    the system's THP settings decide).
 //  - `zeroed`: zero-filled memory (calloc; a mapping is zero already) with
 //    no pass over it: large blocks are fresh pages zeroed when first touched.
+//  - kReadSlack readable bytes after the data: a kernel may load a whole
+//    64-byte vector that starts inside it and use only the lanes inside (the
+//    one-row matvec chain, cpu_vecmath.cpp, reads Linear weights so).
 template <class T>
 struct TailAlloc {
   using value_type = T;
   static constexpr size_t kSmall = 896;  // bytes: block + 64 stays in glibc's tcache range
   static constexpr size_t kMapBytes = size_t{32} << 20;  // glibc's largest mmap threshold
+  static constexpr size_t kReadSlack = 64;
   size_t extra;
   void **tail;
   bool zeroed;
@@ -35,12 +39,12 @@ struct TailAlloc {
   template <class U>
   TailAlloc(const TailAlloc<U> &o) : extra(o.extra), tail(o.tail), zeroed(o.zeroed) {}
   static size_t up64(size_t n) { return (n + 63) & ~size_t{63}; }
-  size_t total(size_t n) const { return up64(n * sizeof(T)) + up64(extra > 0 ? extra : 1); }
+  size_t total(size_t n) const { return up64(n * sizeof(T)) + up64(extra > 0 ? extra : 1) + kReadSlack; }
   bool mapped(size_t n) const { return total(n) >= kMapBytes; }
   bool by_hand(size_t n) const { return !mapped(n) && (zeroed || total(n) <= kSmall); }
   T *allocate(size_t n) {
     const size_t head = up64(n * sizeof(T));
-    if (extra > std::numeric_limits<size_t>::max() - head - 128)
+    if (extra > std::numeric_limits<size_t>::max() - head - 128 - kReadSlack)
       fail(Errc::OutOfMemory, "cpu: cannot allocate %zu bytes", extra);
     const size_t bytes = total(n);
     void *p;

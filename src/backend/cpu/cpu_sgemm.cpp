@@ -343,6 +343,24 @@ NN_AVX512 inline __mmask16 tail_mask(int64_t left) {
   return left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1u);
 }
 
+// One 16-column chunk k of small_dot_avx512's sixteen rows: always 16 rows,
+// fully unrolled, so the accumulators stay in registers (a variable trip
+// count spilled them to the stack); rows past N load nothing and stay 0
+// (mask 0, pointer kept on row 0). dot_step: the one-row matvec chain's
+// arithmetic.
+template <bool first>
+NN_AVX512 inline __attribute__((always_inline)) void small_dot_chunk(__m512 *s, const float *a, const float *b0,
+                                                                      int64_t ldb, int64_t nn_, int64_t k, int64_t K) {
+  const __mmask16 m = tail_mask(K - k);
+  const __m512 av = _mm512_maskz_loadu_ps(m, a + k);
+#pragma GCC unroll 16
+  for (int q = 0; q < 16; ++q) {
+    const bool live = q < nn_;
+    const __mmask16 mq = live ? m : __mmask16(0);
+    s[q] = dot_step(first, s[q], av, _mm512_maskz_loadu_ps(mq, b0 + (live ? q : 0) * ldb + k), mq);
+  }
+}
+
 // small_dot with AVX-512: sixteen outputs at a time share the loads of A's
 // row, and one tree reduction gives their sums.
 NN_AVX512 void small_dot_avx512(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
@@ -356,19 +374,8 @@ NN_AVX512 void small_dot_avx512(int64_t M, int64_t N, int64_t K, float alpha, co
       const float *b0 = B + n * ldb;
       __m512 s[16];
       for (int q = 0; q < 16; ++q) s[q] = _mm512_setzero_ps();
-      for (int64_t k = 0; k < K; k += 16) {
-        const __mmask16 m = tail_mask(K - k);
-        const __m512 av = _mm512_maskz_loadu_ps(m, a + k);
-        // Always 16 rows, fully unrolled, so the accumulators stay in
-        // registers (a variable trip count spilled them to the stack);
-        // rows past N load nothing (mask 0, pointer kept on row 0).
-#pragma GCC unroll 16
-        for (int q = 0; q < 16; ++q) {
-          const bool live = q < nn_;
-          const float *row = b0 + (live ? q : 0) * ldb + k;
-          s[q] = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(live ? m : __mmask16(0), row), s[q]);
-        }
-      }
+      if (K > 0) small_dot_chunk<true>(s, a, b0, ldb, nn_, 0, K);
+      for (int64_t k = 16; k < K; k += 16) small_dot_chunk<false>(s, a, b0, ldb, nn_, k, K);
       const __mmask16 om = tail_mask(nn_);
       __m512 r = _mm512_mul_ps(va, reduce16(s));
       if (beta != 0.f) r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(om, c + n), r);

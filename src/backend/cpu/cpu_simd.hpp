@@ -26,6 +26,17 @@ inline bool cpu_has_avx2_fma() {  // AVX2 and FMA
   return k;
 }
 
+// One step of a row's dot product over 16-float chunks, shared by small_dot
+// and the one-row matvec chain (they must round alike): s = x w on a row's
+// first chunk, s + x w on later ones, in the lanes of m only (elsewhere 0 on
+// the first chunk, s unchanged after). No add of a zero accumulator: a
+// product's -0 is kept. The masked lanes of w are not used, so a caller may
+// load them from anywhere readable.
+NN_AVX512 inline __attribute__((always_inline)) __m512 dot_step(bool first, __m512 s, __m512 x, __m512 w,
+                                                                 __mmask16 m) {
+  return first ? _mm512_maskz_mul_ps(m, x, w) : _mm512_mask3_fmadd_ps(x, w, s, m);
+}
+
 // Sums of 16 vectors at once: out[j] = sum of a[j]'s 16 lanes (45 shuffles
 // and adds instead of 16 horizontal sums), always in the same order.
 NN_AVX512 inline __m512 reduce16(const __m512 a[16]) {
