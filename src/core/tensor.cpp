@@ -29,9 +29,10 @@ namespace {
 template <class T>
 struct TailAlloc {
   using value_type = T;
-  static constexpr size_t kSmall = 896;  // bytes: block + 64 stays in glibc's tcache range
   static constexpr size_t kMapBytes = size_t{32} << 20;  // glibc's largest mmap threshold
   static constexpr size_t kReadSlack = 64;
+  // bytes: block + 64 stays in glibc's tcache range (malloc of at most 1024)
+  static constexpr size_t kSmall = 896 + kReadSlack;
   size_t extra;
   void **tail;
   bool zeroed;
