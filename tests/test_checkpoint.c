@@ -40,29 +40,6 @@ static const char *tmp_path(const char *name) {
   return p;
 }
 
-static unsigned char *read_all(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  unsigned char *data;
-  long n;
-  assert_non_null(f);
-  fseek(f, 0, SEEK_END);
-  n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  data = malloc((size_t)n + 1);
-  assert_non_null(data);
-  assert_int_equal(fread(data, 1, (size_t)n, f), (size_t)n);
-  fclose(f);
-  *len = (size_t)n;
-  return data;
-}
-
-static void write_all(const char *path, const void *data, size_t len) {
-  FILE *f = fopen(path, "wb");
-  assert_non_null(f);
-  assert_int_equal(fwrite(data, 1, len, f), len);
-  fclose(f);
-}
-
 static bool contains(const unsigned char *data, size_t len, const char *s) {
   size_t n = strlen(s), i;
   for (i = 0; i + n <= len; i++)
@@ -72,7 +49,7 @@ static bool contains(const unsigned char *data, size_t len, const char *s) {
 
 static void assert_files_equal(const char *a, const char *b) {
   size_t la, lb;
-  unsigned char *da = read_all(a, &la), *db = read_all(b, &lb);
+  unsigned char *da = tu_read_file(a, &la), *db = tu_read_file(b, &lb);
   if (la != lb || memcmp(da, db, la) != 0) {
     size_t i = 0;
     while (i < la && i < lb && da[i] == db[i]) i++;
@@ -370,7 +347,7 @@ static void test_checkpoint_contents(void **state) {
   free(v2);
   nn_model_free(plain);
 
-  bytes = read_all(tmp_path("c.ckpt"), &len);
+  bytes = tu_read_file(tmp_path("c.ckpt"), &len);
   for (i = 7; i >= 0; i--) hlen = (hlen << 8) | bytes[i];
   header = malloc((size_t)hlen + 1);
   memcpy(header, bytes + 8, (size_t)hlen);
@@ -406,14 +383,14 @@ static void test_checkpoint_contents(void **state) {
   nn_optimizer_free(opt);
   TU_OK(nn_optimizer_sgd(m, 0.1, 0, 0, false, &opt));
   TU_OK(nn_checkpoint_save(m, opt, tmp_path("c.ckpt")));
-  bytes = read_all(tmp_path("c.ckpt"), &len);
+  bytes = tu_read_file(tmp_path("c.ckpt"), &len);
   assert_false(contains(bytes, len, "\"optimizer."));
   assert_true(contains(bytes, len, "\"nn.optimizer.momentum\":\"0\""));
   free(bytes);
   nn_optimizer_free(opt);
   TU_OK(nn_optimizer_sgd(m, 0.1, 0.5, 0, true, &opt));
   TU_OK(nn_checkpoint_save(m, opt, tmp_path("c.ckpt")));
-  bytes = read_all(tmp_path("c.ckpt"), &len);
+  bytes = tu_read_file(tmp_path("c.ckpt"), &len);
   assert_true(contains(bytes, len, "\"optimizer.2.bias.momentum_buffer\""));
   assert_true(contains(bytes, len, "\"nn.optimizer.nesterov\":\"true\""));
   free(bytes);
@@ -537,7 +514,7 @@ static void build_checkpoint(const hostile *h, const char *path) {
     float v = 0.5f;
     memcpy(file + 8 + hl + i, &v, 4);
   }
-  write_all(path, file, total);
+  tu_write_file(path, file, total);
   free(file);
 }
 
@@ -624,7 +601,7 @@ static void test_damaged_checkpoints(void **state) {
   make_model(c, &m, &opt);
   train(c, m, opt, 2);
   TU_OK(nn_checkpoint_save(m, opt, tmp_path("good.ckpt")));
-  good = read_all(tmp_path("good.ckpt"), &len);
+  good = tu_read_file(tmp_path("good.ckpt"), &len);
   for (i = 7; i >= 0; i--) hlen = (hlen << 8) | good[i];
   bad = malloc(len);
   {
@@ -648,7 +625,7 @@ static void test_damaged_checkpoints(void **state) {
         bad[at] = i % 3 == 0 ? (unsigned char)tu_rng_int(&r, 0, 255) : (unsigned char)pool[tu_rng_int(&r, 0, (int64_t)sizeof pool - 2)];
       }
     }
-    write_all(tmp_path("bad.ckpt"), bad, n);
+    tu_write_file(tmp_path("bad.ckpt"), bad, n);
     st = nn_checkpoint_load(tmp_path("bad.ckpt"), tu_cpu(), &lm, &lo);
     if (st == NN_OK) {
       ok++;
@@ -742,9 +719,7 @@ static void test_metadata(void **state) {
   TU_OK(nn_model_get_metadata(back, "gone", buf, sizeof buf, &needed));
   assert_int_equal(needed, 0);
   nn_model_free(back);
-  TU_OK(nn_model_save_buffer(m, NULL, 0, &len));
-  bytes = malloc(len);
-  TU_OK(nn_model_save_buffer(m, bytes, len, &len));
+  bytes = tu_save_model(m, &len);
   TU_OK(nn_model_load_buffer(bytes, len, tu_cpu(), &back));
   TU_OK(nn_model_get_metadata(back, "scale", buf, sizeof buf, NULL));
   assert_string_equal(buf, "0.25");
@@ -990,7 +965,7 @@ static void test_load_weights_mismatch(void **state) {
     TU_ERR(nn_model_load_weights(NULL, "x"), NN_ERR_INVALID_ARGUMENT, "nn_model_load_weights", "m is NULL");
     TU_ERR(nn_model_load_weights(m, NULL), NN_ERR_INVALID_ARGUMENT, "nn_model_load_weights", "path is NULL");
     TU_ERR(nn_model_load_weights(m, tmp_path("nope.st")), NN_ERR_IO, "nn_model_load_weights", "nope.st");
-    write_all(tmp_path("short.st"), "abc", 3);
+    tu_write_file(tmp_path("short.st"), "abc", 3);
     TU_ERR(nn_model_load_weights(m, tmp_path("short.st")), NN_ERR_FORMAT, "nn_model_load_weights", "shorter than");
     nn_model_free(m);
   }
@@ -1007,7 +982,7 @@ static void test_load_weights_mismatch(void **state) {
     memcpy(file + 8, h, hl);
     file[8 + hl] = 1;
     memcpy(file + 9 + hl, &three, 8);
-    write_all(tmp_path("bool.st"), file, 8 + hl + 9);
+    tu_write_file(tmp_path("bool.st"), file, 8 + hl + 9);
     TU_ERR(nn_model_load_weights(m, tmp_path("bool.st")), NN_ERR_FORMAT, "nn_model_load_weights",
            "\"0.weight\" has dtype BOOL");
     nn_model_free(m);
@@ -1028,7 +1003,7 @@ static void test_load_weights_mismatch(void **state) {
     memcpy(file + 8, h, hl);
     memcpy(file + 8 + hl, &two, 4);
     memcpy(file + 12 + hl, &three, 8);
-    write_all(tmp_path("int.st"), file, 8 + hl + 12);
+    tu_write_file(tmp_path("int.st"), file, 8 + hl + 12);
     TU_OK(nn_model_load_weights(m, tmp_path("int.st")));
     v = tu_model_values(m, false, &n);
     assert_int_equal(n, 2);

@@ -39,14 +39,7 @@ static const char *path_of(const char *name) {
   return buf[at];
 }
 
-static void write_bytes(const char *path, const void *data, size_t n) {
-  FILE *f = fopen(path, "wb");
-  assert_non_null(f);
-  assert_int_equal(fwrite(data, 1, n, f), n);
-  fclose(f);
-}
-
-static void write_text(const char *path, const char *text) { write_bytes(path, text, strlen(text)); }
+static void write_text(const char *path, const char *text) { tu_write_file(path, text, strlen(text)); }
 
 /* A .npy file: magic, version, header (padded with spaces to a multiple of
  * 64 and '\n'), then n data bytes. */
@@ -148,7 +141,7 @@ static void test_npy_versions_orders_endianness(void **state) {
   const double exp[6] = {1, 2, 3, 4, 5, 6};
   for (int major = 1; major <= 3; ++major) {
     size_t n = make_npy(buf, major, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", colmajor, 24);
-    write_bytes(path_of("f.npy"), buf, n);
+    tu_write_file(path_of("f.npy"), buf, n);
     nn_tensor *t = NULL;
     TU_OK(nn_tensor_load_npy(path_of("f.npy"), tu_device(), &t));
     tu_assert_tensor(t, NN_F32, 2, sh, exp, 0, 0);
@@ -157,7 +150,7 @@ static void test_npy_versions_orders_endianness(void **state) {
   /* Big-endian int32 and float64; double quotes, keys in another order, no trailing comma. */
   unsigned char be[12] = {0, 0, 0, 1, 0xff, 0xff, 0xff, 0xfe, 0, 1, 0, 0};
   size_t n = make_npy(buf, 1, "{\"shape\": (3,), \"fortran_order\": False, \"descr\": \">i4\"}", be, 12);
-  write_bytes(path_of("b.npy"), buf, n);
+  tu_write_file(path_of("b.npy"), buf, n);
   nn_tensor *t = NULL;
   TU_OK(nn_tensor_load_npy(path_of("b.npy"), tu_device(), &t));
   const int64_t s3[1] = {3};
@@ -166,7 +159,7 @@ static void test_npy_versions_orders_endianness(void **state) {
   nn_tensor_free(t);
   unsigned char bed[8] = {0x40, 0x09, 0x21, 0xfb, 0x54, 0x44, 0x2d, 0x18}; /* pi */
   n = make_npy(buf, 2, "{'descr': '>f8', 'fortran_order': False, 'shape': (), }", bed, 8);
-  write_bytes(path_of("p.npy"), buf, n);
+  tu_write_file(path_of("p.npy"), buf, n);
   TU_OK(nn_tensor_load_npy(path_of("p.npy"), tu_device(), &t));
   const double pi = 3.141592653589793;
   tu_assert_tensor(t, NN_F64, 0, NULL, &pi, 0, 0);
@@ -214,7 +207,7 @@ static void test_npy_hostile_headers(void **state) {
   unsigned char zeros[64] = {0};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
     size_t n = make_npy(buf, cases[i].major, cases[i].header, zeros, cases[i].data_bytes);
-    write_bytes(path_of("h.npy"), buf, n);
+    tu_write_file(path_of("h.npy"), buf, n);
     nn_tensor *t = TU_SENTINEL;
     nn_status st = nn_tensor_load_npy(path_of("h.npy"), tu_device(), &t);
     if (st != NN_ERR_FORMAT || !strstr(nn_last_error(), cases[i].expect)) {
@@ -225,21 +218,21 @@ static void test_npy_hostile_headers(void **state) {
   }
   /* raw byte cases */
   nn_tensor *t = NULL;
-  write_bytes(path_of("r.npy"), "\x93NUMPX\x01\x00\x00\x00", 10);
+  tu_write_file(path_of("r.npy"), "\x93NUMPX\x01\x00\x00\x00", 10);
   TU_ERR(nn_tensor_load_npy(path_of("r.npy"), tu_device(), &t), NN_ERR_FORMAT, "nn_tensor_load_npy", "magic");
-  write_bytes(path_of("r.npy"), "\x93NUMPY\x01", 7);
+  tu_write_file(path_of("r.npy"), "\x93NUMPY\x01", 7);
   TU_ERR(nn_tensor_load_npy(path_of("r.npy"), tu_device(), &t), NN_ERR_FORMAT, "nn_tensor_load_npy", "r.npy");
   /* header length past the end; v2 header length of 4 GiB - 1 */
-  write_bytes(path_of("r.npy"), "\x93NUMPY\x01\x00\xff\x00{}\n", 13);
+  tu_write_file(path_of("r.npy"), "\x93NUMPY\x01\x00\xff\x00{}\n", 13);
   TU_ERR(nn_tensor_load_npy(path_of("r.npy"), tu_device(), &t), NN_ERR_FORMAT, "nn_tensor_load_npy",
          "runs past the end");
-  write_bytes(path_of("r.npy"), "\x93NUMPY\x02\x00\xff\xff\xff\xff{}\n", 15);
+  tu_write_file(path_of("r.npy"), "\x93NUMPY\x02\x00\xff\xff\xff\xff{}\n", 15);
   TU_ERR(nn_tensor_load_npy(path_of("r.npy"), tu_device(), &t), NN_ERR_FORMAT, "nn_tensor_load_npy",
          "too large");
   /* a 1 GiB sparse file whose header asks for 12 bytes: refused from its header */
   {
     size_t n = make_npy(buf, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", zeros, 0);
-    write_bytes(path_of("big.npy"), buf, n);
+    tu_write_file(path_of("big.npy"), buf, n);
     assert_int_equal(truncate(path_of("big.npy"), (off_t)1 << 30), 0);
     TU_ERR(nn_tensor_load_npy(path_of("big.npy"), tu_device(), &t), NN_ERR_FORMAT, "nn_tensor_load_npy",
            "big.npy", "needs 12 data bytes but the file holds 1073741696");
@@ -247,10 +240,10 @@ static void test_npy_hostile_headers(void **state) {
   }
   /* header without the final newline, and with a NUL inside */
   memcpy(buf, "\x93NUMPY\x01\x00\x08\x00{}      ", 18);
-  write_bytes(path_of("r.npy"), buf, 18);
+  tu_write_file(path_of("r.npy"), buf, 18);
   TU_ERR(nn_tensor_load_npy(path_of("r.npy"), tu_device(), &t), NN_ERR_FORMAT, "nn_tensor_load_npy", "newline");
   memcpy(buf, "\x93NUMPY\x01\x00\x08\x00{}  \0  \n", 18);
-  write_bytes(path_of("r.npy"), buf, 18);
+  tu_write_file(path_of("r.npy"), buf, 18);
   TU_ERR(nn_tensor_load_npy(path_of("r.npy"), tu_device(), &t), NN_ERR_FORMAT, "nn_tensor_load_npy",
          "unexpected byte 0x00");
 }

@@ -28,21 +28,6 @@ static const char *tmp_path(const char *name) {
   return p;
 }
 
-static char *read_text(const char *path) {
-  FILE *f = fopen(path, "rb");
-  long n;
-  char *s;
-  assert_non_null(f);
-  fseek(f, 0, SEEK_END);
-  n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  s = malloc((size_t)n + 1);
-  assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
-  s[n] = '\0';
-  fclose(f);
-  return s;
-}
-
 /* The driver: reads rows of input (T) from argv[1], writes predict_rows'
  * output to argv[2]; exits 3 unless predict() row by row gives the same bits. */
 static void write_driver(const char *prefix, const char *upper, bool f64) {
@@ -205,6 +190,7 @@ static void test_file_text(void **state) {
   nn_tensor *w;
   const float wv[] = {0.1f, -2.5f, 1e-30f, 3.0f, -0.0f, 1.0f / 3.0f};
   char *s, *p;
+  size_t len;
   int includes = 0;
   (void)state;
   TU_OK(nn_model_mlp(2, sizes, NN_ACT_RELU, NN_ACT_IDENTITY, &m));
@@ -213,7 +199,7 @@ static void test_file_text(void **state) {
   TU_OK(nn_tensor_write(w, wv, sizeof wv));
   nn_tensor_free(w);
   TU_OK(nn_model_export_c(m, tmp_path("t.c"), "Net_1"));
-  s = read_text(tmp_path("t.c"));
+  s = (char *)tu_read_file(tmp_path("t.c"), &len);
   assert_non_null(strstr(s, "#define NET_1_IN_FEATURES 3\n"));
   assert_non_null(strstr(s, "#define NET_1_OUT_FEATURES 2\n"));
   assert_non_null(strstr(s, "void Net_1_predict(const float *x, float *y)"));

@@ -425,14 +425,6 @@ static nn_model *model_of(int64_t in, int64_t out, uint64_t seed) {
   return m;
 }
 
-static unsigned char *bytes_of(const nn_model *m, size_t *n) {
-  TU_OK(nn_model_save_buffer(m, NULL, 0, n));
-  unsigned char *b = malloc(*n);
-  assert_non_null(b);
-  TU_OK(nn_model_save_buffer(m, b, *n, n));
-  return b;
-}
-
 /* 1 when the file holds exactly these bytes. */
 static int file_equals(const char *path, const unsigned char *b, size_t n) {
   FILE *f = fopen(path, "rb");
@@ -495,7 +487,7 @@ static void test_save_special_files(void **state) {
   char path[4096], link[4096], target[4096];
   nn_model *m = model_of(3, 2, 1), *m2 = model_of(3, 2, 2);
   size_t n = 0, n2 = 0;
-  unsigned char *b = bytes_of(m, &n), *b2 = bytes_of(m2, &n2);
+  unsigned char *b = tu_save_model(m, &n), *b2 = tu_save_model(m2, &n2);
   struct stat st;
 
   /* a FIFO is refused and stays a FIFO (no writer is waited for) */
@@ -624,7 +616,7 @@ static void test_save_sigkill_loop(void **state) {
   snprintf(path, sizeof path, "%s/k.safetensors", dir);
   nn_model *a = model_of(512, 1024, 1), *b = model_of(512, 1024, 2); /* 2 MiB each */
   size_t na = 0, nb = 0;
-  unsigned char *ba = bytes_of(a, &na), *bb = bytes_of(b, &nb);
+  unsigned char *ba = tu_save_model(a, &na), *bb = tu_save_model(b, &nb);
   TU_OK(nn_model_save(a, path));
   tu_rng r = tu_rng_make(42);
   int max_tmp = 0, kills = 0;

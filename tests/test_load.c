@@ -25,36 +25,6 @@ static char g_dir[sizeof TMPL];
 
 static void path_in(char *out, size_t cap, const char *name) { snprintf(out, cap, "%s/%s", g_dir, name); }
 
-static void write_whole(const char *path, const void *b, size_t n) {
-  FILE *f = fopen(path, "wb");
-  assert_non_null(f);
-  assert_int_equal(fwrite(b, 1, n, f), n);
-  assert_int_equal(fclose(f), 0);
-}
-
-static unsigned char *read_whole(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  assert_non_null(f);
-  assert_int_equal(fseek(f, 0, SEEK_END), 0);
-  long len = ftell(f);
-  assert_true(len >= 0);
-  rewind(f);
-  unsigned char *b = malloc((size_t)len + 1);
-  assert_non_null(b);
-  assert_int_equal(fread(b, 1, (size_t)len, f), (size_t)len);
-  fclose(f);
-  *n = (size_t)len;
-  return b;
-}
-
-static unsigned char *save_buf(const nn_model *m, size_t *n) {
-  TU_OK(nn_model_save_buffer(m, NULL, 0, n));
-  unsigned char *b = malloc(*n);
-  assert_non_null(b);
-  TU_OK(nn_model_save_buffer(m, b, *n, NULL));
-  return b;
-}
-
 static void assert_bits(const double *got, const double *want, int64_t n, const char *ctx) {
   for (int64_t i = 0; i < n; i++)
     if (memcmp(&got[i], &want[i], sizeof(double)) != 0)
@@ -87,7 +57,7 @@ static void check_three_ways(const unsigned char *bytes, size_t n, nn_dtype dt, 
                              const char *ctx) {
   char path[512], what[160];
   path_in(path, sizeof path, "three.safetensors");
-  write_whole(path, bytes, n);
+  tu_write_file(path, bytes, n);
   nn_model *m = NULL;
   TU_OK(nn_model_load(path, tu_device(), &m));
   snprintf(what, sizeof what, "%s (file)", ctx);
@@ -130,7 +100,7 @@ static void test_round_trip_f32_f64(void **state) {
     int64_t count = 0;
     double *want = tu_model_values(m, false, &count);
     size_t n = 0;
-    unsigned char *bytes = save_buf(m, &n);
+    unsigned char *bytes = tu_save_model(m, &n);
     char ctx[64];
     snprintf(ctx, sizeof ctx, "%s round trip", tu_dtype_name(dts[k]));
     check_three_ways(bytes, n, dts[k], want, count, ctx);
@@ -276,10 +246,10 @@ static void test_large_layer(void **state) {
   TU_OK(nn_model_save(m, path));
   nn_model_free(m);
   size_t n1 = 0, n2 = 0;
-  unsigned char *file = read_whole(path, &n1);
+  unsigned char *file = tu_read_file(path, &n1);
   m = NULL;
   TU_OK(nn_model_load(path, tu_device(), &m));
-  unsigned char *again = save_buf(m, &n2);
+  unsigned char *again = tu_save_model(m, &n2);
   assert_int_equal(n1, n2);
   assert_true(memcmp(file, again, n1) == 0);
   free(again);
@@ -355,7 +325,7 @@ static void test_checkpoint_and_weights(void **state) {
   TU_OK(nn_checkpoint_load(p1, tu_device(), &m2, &opt2));
   TU_OK(nn_checkpoint_save(m2, opt2, p2));  /* parameters and optimizer state read back exactly */
   size_t n1 = 0, n2 = 0;
-  unsigned char *b1 = read_whole(p1, &n1), *b2 = read_whole(p2, &n2);
+  unsigned char *b1 = tu_read_file(p1, &n1), *b2 = tu_read_file(p2, &n2);
   assert_int_equal(n1, n2);
   assert_true(memcmp(b1, b2, n1) == 0);
   free(b1);
@@ -399,7 +369,7 @@ static void test_bad_files(void **state) {
   path_in(bad, sizeof bad, "bad.safetensors");
   TU_OK(nn_checkpoint_save(good, opt, path));
   size_t n = 0;
-  unsigned char *b = read_whole(path, &n);
+  unsigned char *b = tu_read_file(path, &n);
   uint64_t hl = 0;
   for (int i = 7; i >= 0; i--) hl = (hl << 8) | b[i];
   assert_true(8 + hl < n);
@@ -410,7 +380,7 @@ static void test_bad_files(void **state) {
   nn_optimizer *osent = (nn_optimizer *)&hl, *o2 = osent;
   const size_t cuts[] = {0, 1, 7, 8, 9, 8 + hl / 2, 8 + hl - 1, 8 + hl, 8 + hl + 1, 8 + hl + 100, n / 2 + 3, n - 4, n - 1};
   for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
-    write_whole(bad, b, cuts[c]);
+    tu_write_file(bad, b, cuts[c]);
     nn_status st = nn_model_load(bad, tu_device(), &m);
     if (st != NN_ERR_FORMAT) fail_msg("model truncated to %zu bytes: status %d (%s)", cuts[c], st, nn_last_error());
     assert_ptr_equal(m, sentinel);
@@ -434,7 +404,7 @@ static void test_bad_files(void **state) {
     c[flips[f].at] = flips[f].byte;
     if (f == 1) /* the header length one past the end of the file */
       for (int i = 0; i < 8; i++) c[i] = (unsigned char)((uint64_t)(n - 7) >> (8 * i));
-    write_whole(bad, c, n);
+    tu_write_file(bad, c, n);
     nn_status st = nn_model_load(bad, tu_device(), &m);
     if (st != NN_ERR_FORMAT) fail_msg("corruption %zu: status %d (%s)", f, st, nn_last_error());
     assert_ptr_equal(m, sentinel);

@@ -37,46 +37,6 @@ static nn_model *load_buf_at(const void *buf, size_t n, const char *file, int li
 }
 #define load_buf(b, n) load_buf_at((b), (n), __FILE__, __LINE__)
 
-static unsigned char *save_buf(const nn_model *m, size_t *n) {
-  size_t need = 0;
-  TU_OK(nn_model_save_buffer(m, NULL, 0, &need));
-  assert_true(need >= 16);
-  unsigned char *b = malloc(need);
-  assert_non_null(b);
-  size_t need2 = 0;
-  TU_OK(nn_model_save_buffer(m, b, need, &need2));
-  assert_int_equal(need, need2);
-  *n = need;
-  return b;
-}
-
-static unsigned char *read_whole(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  size_t cap = 1 << 16, len = 0;
-  unsigned char *b = malloc(cap);
-  assert_non_null(b);
-  size_t r;
-  while ((r = fread(b + len, 1, cap - len, f)) > 0) {
-    len += r;
-    if (len == cap) {
-      cap *= 2;
-      b = realloc(b, cap);
-      assert_non_null(b);
-    }
-  }
-  fclose(f);
-  *n = len;
-  return b;
-}
-
-static void write_whole(const char *path, const void *b, size_t n) {
-  FILE *f = fopen(path, "wb");
-  assert_non_null(f);
-  assert_int_equal(fwrite(b, 1, n, f), n);
-  assert_int_equal(fclose(f), 0);
-}
-
 /* model(x) as doubles (malloc'd); x [n, n_in] in the given dtype. */
 static double *predict(nn_model *m, nn_dtype dt, int n, int n_in, const double *x, int64_t *count) {
   int64_t shape[2] = {n, n_in};
@@ -252,7 +212,7 @@ static void test_torch_files_predict_like_torch(void **state) {
     /* the file variant gives bit-identical predictions */
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.safetensors", dir, f->name);
-    write_whole(path, f->bytes, f->nbytes);
+    tu_write_file(path, f->bytes, f->nbytes);
     nn_model *mf = NULL;
     TU_OK(nn_model_load(path, tu_device(), &mf));
     int64_t cnt2 = 0;
@@ -288,7 +248,7 @@ static void test_libnn_files_load_in_torch(void **state) {
     }
     /* libnn still writes exactly the bytes PyTorch was shown to load */
     size_t n = 0;
-    unsigned char *b = save_buf(m, &n);
+    unsigned char *b = tu_save_model(m, &n);
     assert_int_equal(n, f->nbytes);
     assert_memory_equal(b, f->bytes, n);
     free(b);
@@ -311,7 +271,7 @@ static void test_libnn_files_load_in_torch(void **state) {
 
 static void check_round_trip(nn_model *m, int n_in, const char *ctx, const char *dir) {
   size_t n1 = 0, n2 = 0, n3 = 0;
-  unsigned char *b1 = save_buf(m, &n1);
+  unsigned char *b1 = tu_save_model(m, &n1);
   /* layout: little-endian header length, header padded to 8 bytes, '{' first */
   uint64_t hl = 0;
   for (int i = 7; i >= 0; i--) hl = (hl << 8) | b1[i];
@@ -322,7 +282,7 @@ static void check_round_trip(nn_model *m, int n_in, const char *ctx, const char 
   assert_int_equal(nn_model_num_layers(m2), nn_model_num_layers(m));
   assert_int_equal(nn_model_num_params(m2), nn_model_num_params(m));
   assert_int_equal(nn_model_dtype(m2), nn_model_dtype(m));
-  unsigned char *b2 = save_buf(m2, &n2);
+  unsigned char *b2 = tu_save_model(m2, &n2);
   if (n1 != n2 || memcmp(b1, b2, n1) != 0) fail_msg("%s: save -> load -> save is not byte-identical", ctx);
 
   /* parameters and predictions bit-identical */
@@ -349,13 +309,13 @@ static void check_round_trip(nn_model *m, int n_in, const char *ctx, const char 
   char path[4096];
   snprintf(path, sizeof path, "%s/rt.safetensors", dir);
   TU_OK(nn_model_save(m, path));
-  unsigned char *fb = read_whole(path, &n3);
+  unsigned char *fb = tu_read_file(path, &n3);
   assert_non_null(fb);
   if (n3 != n1 || memcmp(fb, b1, n1) != 0) fail_msg("%s: the file differs from the buffer", ctx);
   nn_model *m3 = NULL;
   TU_OK(nn_model_load(path, tu_device(), &m3));
   free(b2);
-  b2 = save_buf(m3, &n2);
+  b2 = tu_save_model(m3, &n2);
   if (n1 != n2 || memcmp(b1, b2, n1) != 0) fail_msg("%s: file load -> save is not byte-identical", ctx);
   free(fb);
   free(b1);
@@ -496,7 +456,7 @@ static void test_load_arguments_and_devices(void **state) {
     nn_device d = nn_model_device(g);
     assert_int_equal(d.type, NN_CUDA);
     size_t n1 = 0, n2 = 0;
-    unsigned char *b1 = save_buf(c, &n1), *b2 = save_buf(g, &n2);
+    unsigned char *b1 = tu_save_model(c, &n1), *b2 = tu_save_model(g, &n2);
     assert_int_equal(n1, n2);
     assert_memory_equal(b1, b2, n1);
     nn_dtype dt = f->f64 ? NN_F64 : NN_F32;
@@ -527,10 +487,10 @@ static void test_load_file_errors(void **state) {
   TU_ERR(nn_model_load(path, tu_device(), &m), NN_ERR_IO, "nn_model_load", "not a regular file");
   TU_ERR(nn_model_load("/dev/null", tu_device(), &m), NN_ERR_IO, "nn_model_load", "not a regular file");
   snprintf(path, sizeof path, "%s/empty.safetensors", dir);
-  write_whole(path, "", 0);
+  tu_write_file(path, "", 0);
   TU_ERR(nn_model_load(path, tu_device(), &m), NN_ERR_FORMAT, "nn_model_load", "8-byte");
   snprintf(path, sizeof path, "%s/bad.safetensors", dir);
-  write_whole(path, pf_torch_models[0].bytes, pf_torch_models[0].nbytes - 1);
+  tu_write_file(path, pf_torch_models[0].bytes, pf_torch_models[0].nbytes - 1);
   TU_ERR(nn_model_load(path, tu_device(), &m), NN_ERR_FORMAT, "nn_model_load", NULL);
   assert_null(m);
   tu_rm_tree(dir);
@@ -539,7 +499,7 @@ static void test_load_file_errors(void **state) {
 
 static void assert_file_is(const char *path, const unsigned char *b, size_t n) {
   size_t got = 0;
-  unsigned char *fb = read_whole(path, &got);
+  unsigned char *fb = tu_read_file(path, &got);
   assert_non_null(fb);
   assert_int_equal(got, n);
   assert_memory_equal(fb, b, n);
@@ -555,7 +515,7 @@ static void test_atomic_save(void **state) {
   nn_model *small = empty_model();
   nn_model *big = known_model();
   size_t ns = 0, nb = 0;
-  unsigned char *bs = save_buf(small, &ns), *bb = save_buf(big, &nb);
+  unsigned char *bs = tu_save_model(small, &ns), *bb = tu_save_model(big, &nb);
   assert_true(nb > ns + 64);
 
   TU_OK(nn_model_save(small, path));
@@ -609,7 +569,7 @@ static void test_atomic_save_write_failure(void **state) {
   nn_model *small = empty_model();
   nn_model *big = known_model();
   size_t ns = 0, nb = 0;
-  unsigned char *bs = save_buf(small, &ns), *bb = save_buf(big, &nb);
+  unsigned char *bs = tu_save_model(small, &ns), *bb = tu_save_model(big, &nb);
   TU_OK(nn_model_save(small, path));
 
   struct rlimit old, lim;
@@ -954,9 +914,9 @@ static void test_random_corruption(void **state) {
     if (st == NN_OK) {
       ok++;
       size_t n1 = 0, n2 = 0;
-      unsigned char *b1 = save_buf(m, &n1);
+      unsigned char *b1 = tu_save_model(m, &n1);
       nn_model *m2 = load_buf(b1, n1);
-      unsigned char *b2 = save_buf(m2, &n2);
+      unsigned char *b2 = tu_save_model(m2, &n2);
       assert_int_equal(n1, n2);
       assert_memory_equal(b1, b2, n1);
       free(b1);

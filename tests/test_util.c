@@ -682,3 +682,38 @@ void tu_rm_tree(const char *dir) {
   closedir(d);
   rmdir(dir);
 }
+
+unsigned char *tu_read_file(const char *path, size_t *n) {
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  assert_int_equal(fseek(f, 0, SEEK_END), 0);
+  const long len = ftell(f);
+  assert_true(len >= 0);
+  rewind(f);
+  unsigned char *b = malloc((size_t)len + 1);
+  assert_non_null(b);
+  assert_int_equal(fread(b, 1, (size_t)len, f), (size_t)len);
+  fclose(f);
+  b[len] = '\0';
+  *n = (size_t)len;
+  return b;
+}
+
+void tu_write_file(const char *path, const void *data, size_t n) {
+  FILE *f = fopen(path, "wb");
+  assert_non_null(f);
+  assert_int_equal(fwrite(data, 1, n, f), n);
+  assert_int_equal(fclose(f), 0);
+}
+
+unsigned char *tu_save_model(const nn_model *m, size_t *n) {
+  size_t need = 0, again = 0;
+  TU_OK(nn_model_save_buffer(m, NULL, 0, &need));
+  assert_true(need >= 16);  /* 8-byte header length and a header */
+  unsigned char *b = malloc(need);
+  assert_non_null(b);
+  TU_OK(nn_model_save_buffer(m, b, need, &again));
+  assert_int_equal(need, again);
+  *n = need;
+  return b;
+}

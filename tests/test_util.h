@@ -158,6 +158,15 @@ char *tu_make_tmpdir(const char *prefix);
 /* Removes dir and everything below it (symbolic links are not followed). */
 void tu_rm_tree(const char *dir);
 
+/* The whole file at path, malloc'd, with a NUL after its *n bytes (so a text
+ * file reads as a string); asserts it can be read. */
+unsigned char *tu_read_file(const char *path, size_t *n);
+/* Writes n bytes to path (created or truncated); asserts it succeeds. */
+void tu_write_file(const char *path, const void *data, size_t n);
+/* nn_model_save_buffer's bytes of m, malloc'd: sized by a first call (at
+ * least 16 bytes), the second must report the same size. */
+unsigned char *tu_save_model(const nn_model *m, size_t *n);
+
 /* The process's thread count (/proc/self/status), -1 when unknown. */
 int tu_process_threads(void);
 
