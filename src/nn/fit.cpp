@@ -400,20 +400,11 @@ FitResult fit(Model &m, Optimizer &opt, const Tensor &x, const Tensor &y, const 
         }
       }
     }
-  } catch (const Error &e) {
+  } catch (...) {
     m.discard_overwrite_grads();
     if (dirty) {
       // A failure in the middle of training (out of memory, a device error,
       // a target the kernels reject): leave the weights of the last epoch.
-      try {
-        rollback();
-      } catch (...) {
-      }
-    }
-    throw;
-  } catch (...) {
-    m.discard_overwrite_grads();
-    if (dirty) {
       try {
         rollback();
       } catch (...) {
