@@ -436,12 +436,13 @@ bool dnnl_gemm_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const floa
     Key key;
     key.push(5);
     key.push(num_threads());
-    for (int64_t v : {int64_t{ta}, int64_t{tb}, M, N, K, lda, ldb, ldc, int64_t{accumulate}}) key.push(v);
+    for (int64_t v : {M, N, K, lda, ldb, ldc, int64_t{accumulate}}) key.push(v);
     auto e = cache().get(key, [&](Entry &en) {
       const auto f32 = memory::data_type::f32;
-      // op(A) [M,K] and op(B) [K,N] as strided views of the row-major buffers.
-      memory::desc src({M, K}, f32, ta ? dims{1, lda} : dims{lda, 1});
-      memory::desc wei({K, N}, f32, tb ? dims{1, ldb} : dims{ldb, 1});
+      // X [M,K] row-major and W^T [K,N] as a strided view of W [N,K] (only
+      // X W^T gets here: the others returned above).
+      memory::desc src({M, K}, f32, dims{lda, 1});
+      memory::desc wei({K, N}, f32, dims{1, ldb});
       memory::desc dst({M, N}, f32, dims{ldc, 1});
       dnnl::primitive_attr attr = make_attr();
       if (accumulate) {
