@@ -173,10 +173,10 @@ NN_AVX512 inline void transpose16(__m512 r[16]) {
 // past `rows` up to `width` (<= 16) are written as zeros.
 NN_AVX512 void transpose_pack_avx512(const float *src, int64_t sld, int64_t rows, int64_t kc, float *dst,
                                      int64_t dld, int64_t width) {
-  const __mmask16 wm = __mmask16((1u << width) - 1u);
+  const __mmask16 wm = lanes_below(width);
   for (int64_t k0 = 0; k0 < kc; k0 += 16) {
     const int64_t kn = std::min<int64_t>(16, kc - k0);
-    const __mmask16 km = __mmask16((1u << kn) - 1u);
+    const __mmask16 km = lanes_below(kn);
     __m512 r[16];
     for (int64_t i = 0; i < 16; ++i)
       r[i] = i < rows ? _mm512_maskz_loadu_ps(km, src + i * sld + k0) : _mm512_setzero_ps();
@@ -339,10 +339,6 @@ NN_TARGET_CLONES("avx2", "default") void small_axpy_generic(
   }
 }
 
-NN_AVX512 inline __mmask16 tail_mask(int64_t left) {
-  return left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1u);
-}
-
 // One 16-column chunk k of small_dot_avx512's sixteen rows: always 16 rows,
 // fully unrolled, so the accumulators stay in registers (a variable trip
 // count spilled them to the stack); rows past N load nothing and stay 0
@@ -351,7 +347,7 @@ NN_AVX512 inline __mmask16 tail_mask(int64_t left) {
 template <bool first>
 NN_AVX512 inline __attribute__((always_inline)) void small_dot_chunk(__m512 *s, const float *a, const float *b0,
                                                                       int64_t ldb, int64_t nn_, int64_t k, int64_t K) {
-  const __mmask16 m = tail_mask(K - k);
+  const __mmask16 m = lanes_below(K - k);
   const __m512 av = _mm512_maskz_loadu_ps(m, a + k);
 #pragma GCC unroll 16
   for (int q = 0; q < 16; ++q) {
@@ -374,9 +370,9 @@ NN_AVX512 void small_dot_avx512(int64_t M, int64_t N, int64_t K, float alpha, co
       const float *b0 = B + n * ldb;
       __m512 s[16];
       for (int q = 0; q < 16; ++q) s[q] = _mm512_setzero_ps();
-      if (K > 0) small_dot_chunk<true>(s, a, b0, ldb, nn_, 0, K);
+      small_dot_chunk<true>(s, a, b0, ldb, nn_, 0, K);  // K >= 1: sgemm handles K <= 0 itself
       for (int64_t k = 16; k < K; k += 16) small_dot_chunk<false>(s, a, b0, ldb, nn_, k, K);
-      const __mmask16 om = tail_mask(nn_);
+      const __mmask16 om = lanes_below(nn_);
       __m512 r = _mm512_mul_ps(va, reduce16(s));
       if (beta != 0.f) r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(om, c + n), r);
       _mm512_mask_storeu_ps(c + n, om, r);
@@ -395,8 +391,7 @@ NN_AVX512 void small_axpy_avx512(bool ta, int64_t M, int64_t N, int64_t K, float
       __mmask16 m[4];
       __m512 acc[4];
       for (int q = 0; q < 4; ++q) {
-        const int64_t left = N - j - 16 * q;
-        m[q] = left <= 0 ? __mmask16(0) : tail_mask(left);
+        m[q] = lanes_below(N - j - 16 * q);
         acc[q] = beta == 0.f ? _mm512_setzero_ps() : _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m[q], c + j + 16 * q));
       }
       for (int64_t k = 0; k < K; ++k) {

@@ -26,6 +26,11 @@ inline bool cpu_has_avx2_fma() {  // AVX2 and FMA
   return k;
 }
 
+// The first min(max(n, 0), 16) lanes.
+NN_AVX512 inline __mmask16 lanes_below(int64_t n) {
+  return n <= 0 ? __mmask16(0) : n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1u);
+}
+
 // One step of a row's dot product over 16-float chunks, shared by small_dot
 // and the one-row matvec chain (they must round alike): s = x w on a row's
 // first chunk, s + x w on later ones, in the lanes of m only (elsewhere 0 on

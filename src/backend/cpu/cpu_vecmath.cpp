@@ -134,7 +134,7 @@ NN_AVX512 inline __attribute__((always_inline)) __m512 tanh512(__m512 v) {
 
 NN_AVX512 void tanh_avx512(float *y, const float *x, int64_t n) {
   for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1u);
+    const __mmask16 m = lanes_below(n - i);
     _mm512_mask_storeu_ps(y + i, m, tanh512(_mm512_maskz_loadu_ps(m, x + i)));
   }
 }
@@ -148,10 +148,6 @@ NN_AVX512 void tanh_avx512(float *y, const float *x, int64_t n) {
 // (independent dependency chains the CPU overlaps). Same arithmetic, in the
 // same order, whatever the chain (bit-identical results, as small_dot in
 // cpu_sgemm.cpp followed by the tile epilogue).
-
-NN_AVX512 inline __mmask16 lanes_below(int64_t n) {
-  return n <= 0 ? __mmask16(0) : n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1u);
-}
 
 // Pre-activations of nn_ <= R outputs (R = 16, or 8: the compiler then drops
 // half the reduction): rows w0[q * K ...] against x in NC chunks of 16, the
@@ -295,7 +291,7 @@ NN_AVX512 void matvec_chain_avx512(const PlanUnit *units, int n, const float *x,
 
 NN_AVX512 void sigmoid_avx512(float *y, const float *x, int64_t n) {
   for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1u);
+    const __mmask16 m = lanes_below(n - i);
     const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
     const __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), v));
     __m512 r = _mm512_div_ps(_mm512_set1_ps(1.f), _mm512_add_ps(_mm512_set1_ps(1.f), e));
