@@ -16,6 +16,11 @@ void check_nonneg(double v, const char *what, const char *name) {
     fail(Errc::InvalidArgument, "%s: %s is %g; it must be finite and >= 0", what, name, v);
 }
 
+// The same shape, dtype and device.
+bool same_layout(const Tensor &a, const Tensor &b) {
+  return a.shape() == b.shape() && a.dtype() == b.dtype() && a.device() == b.device();
+}
+
 void check_beta(double v, const char *what, const char *name) {
   if (!std::isfinite(v) || v < 0 || v >= 1)
     fail(Errc::InvalidArgument, "%s: %s is %g; it must be in [0, 1)", what, name, v);
@@ -87,7 +92,7 @@ void Optimizer::check_params(const char *what) const {
              "%s: parameter %zu is %s %s but the optimizer was created for %s %s; create a new optimizer", what,
              i, dtype_name(p.dtype()), p.shape().str().c_str(), dtype_name(s.dtype()), s.shape().str().c_str());
     }
-    if (!g.defined() || g.shape() != p.shape() || g.dtype() != p.dtype() || g.device() != p.device())
+    if (!g.defined() || !same_layout(g, p))
       fail(Errc::Internal, "%s: parameter %zu has no matching gradient", what, i);
     ++i;
   });
@@ -152,9 +157,7 @@ void pair_buffer(const Tensor &from, Tensor &into, std::vector<View> &to, std::v
     into = Tensor();
     return;
   }
-  if (!into.defined() || into.shape() != from.shape() || into.dtype() != from.dtype() ||
-      into.device() != from.device())
-    into = Tensor::empty(from.dtype(), from.shape(), from.device());
+  if (!into.defined() || !same_layout(into, from)) into = Tensor::empty(from.dtype(), from.shape(), from.device());
   if (from.numel() == 0) return;
   to.push_back(into.view());
   src.push_back(from.view());
@@ -167,19 +170,14 @@ void Optimizer::save_point() {
   point_from_.clear();
   size_t i = 0;
   for_each_parameter(*model_, [&](const Tensor &p, const Tensor &) {
-    if (point_p_.size() <= i) {
-      point_p_.resize(i + 1);
-      point_m_.resize(i + 1);
-      point_v_.resize(i + 1);
-    }
-    pair_buffer(p, point_p_[i], point_to_, point_from_);
-    pair_buffer(i < m_.size() ? m_[i] : Tensor(), point_m_[i], point_to_, point_from_);
-    pair_buffer(i < v_.size() ? v_[i] : Tensor(), point_v_[i], point_to_, point_from_);
+    if (point_.size() <= i) point_.resize(i + 1);
+    SavedParam &sp = point_[i];
+    pair_buffer(p, sp.p, point_to_, point_from_);
+    pair_buffer(i < m_.size() ? m_[i] : Tensor(), sp.m, point_to_, point_from_);
+    pair_buffer(i < v_.size() ? v_[i] : Tensor(), sp.v, point_to_, point_from_);
     ++i;
   });
-  point_p_.resize(i);
-  point_m_.resize(i);
-  point_v_.resize(i);
+  point_.resize(i);
   if (!point_to_.empty())
     backend_for(model_->device()).copy_many(point_to_.data(), point_from_.data(), point_to_.size());
   point_steps_ = steps_;
@@ -193,7 +191,7 @@ void Optimizer::restore_point() {
   bool same = true;
   auto add = [&](const Tensor &saved, const Tensor &live) {
     if (!saved.defined() || !live.defined() || saved.numel() == 0) return;
-    if (saved.shape() != live.shape() || saved.dtype() != live.dtype() || saved.device() != live.device()) {
+    if (!same_layout(saved, live)) {
       same = false;
       return;
     }
@@ -201,16 +199,16 @@ void Optimizer::restore_point() {
     point_from_.push_back(saved.view());
   };
   for_each_parameter(*model_, [&](const Tensor &p, const Tensor &) {
-    if (i >= point_p_.size()) {
+    if (i >= point_.size()) {
       same = false;
       return;
     }
-    add(point_p_[i], p);
-    if (i < m_.size()) add(point_m_[i], m_[i]);
-    if (i < v_.size()) add(point_v_[i], v_[i]);
+    add(point_[i].p, p);
+    if (i < m_.size()) add(point_[i].m, m_[i]);
+    if (i < v_.size()) add(point_[i].v, v_[i]);
     ++i;
   });
-  if (!same || i != point_p_.size())
+  if (!same || i != point_.size())
     fail(Errc::Internal, "restore_point: the parameters changed since the point was saved");
   if (!point_to_.empty())
     backend_for(model_->device()).copy_many(point_to_.data(), point_from_.data(), point_to_.size());

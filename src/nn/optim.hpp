@@ -104,7 +104,10 @@ class Optimizer {
   // The rollback point (save_point): per parameter, copies of it and of its
   // m_ / v_ entries (undefined where those are); the step count; and the
   // views of one copy_many call (reused).
-  std::vector<Tensor> point_p_, point_m_, point_v_;
+  struct SavedParam {
+    Tensor p, m, v;
+  };
+  std::vector<SavedParam> point_;
   int64_t point_steps_ = -1;  // -1: nothing saved
   std::vector<View> point_to_, point_from_;
   // StepLR
