@@ -214,8 +214,11 @@ void fill_tensor(const Tensor &dst, DType src_dt, const safetensors::File &f, ui
   const DType dt = dst.dtype();
   const bool host = dst.device() == Device{};
   char *out = static_cast<char *>(dst.data());
-  if (host && dt == src_dt) {  // one memcpy or one read, straight into the tensor
-    f.read(begin, out, dst.nbytes());
+  if (dt == src_dt && (host || f.data)) {  // one memcpy, read or device copy, straight into the tensor
+    if (host)
+      f.read(begin, out, dst.nbytes());
+    else
+      dst.kernels().copy_from_host(out, f.data + begin, dst.nbytes());
     return;
   }
   // Converted on the host by the CPU kernels: in one pass when the bytes
