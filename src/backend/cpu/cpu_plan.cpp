@@ -135,11 +135,11 @@ void train_step(CpuTrainBackend &be, const Plan &p, const PlanWorkspace &ws, con
   if (trains) {
     const bool acc = !s.overwrite_grads;
     const int fpu = p.first_param_unit;
+    int64_t of = out;  // unit k's output width, going down
     for (int k = static_cast<int>(U) - 1; k >= fpu; --k) {
       const PlanUnit &u = p.units[static_cast<size_t>(k)];
       T *g = static_cast<T *>(ws.grads[static_cast<size_t>(k)]);
       const T *y = static_cast<const T *>(ws.acts[static_cast<size_t>(k)]);
-      const int64_t of = p.unit_out(static_cast<size_t>(k), in);
       T *gprev = k > fpu ? static_cast<T *>(ws.grads[static_cast<size_t>(k) - 1]) : nullptr;
       if (u.linear) {
         const T *X = k == 0 ? xp : static_cast<const T *>(ws.acts[static_cast<size_t>(k) - 1]);
@@ -150,6 +150,7 @@ void train_step(CpuTrainBackend &be, const Plan &p, const PlanWorkspace &ws, con
         // to the previous unit's gradient buffer.
         Kernels<T>::activation_backward(u.act, gprev, g, y, rows, of);
       }
+      if (u.linear) of = u.in;
     }
   }
   if (s.value)

@@ -13,10 +13,10 @@
 namespace nn {
 namespace cuda {
 
-// Row-major out[M,N] = alpha op(a) op(b) + beta out (dense operands).
+// Row-major out[M,N] = op(a) op(b) + beta out (dense operands).
 // cuBLAS is column-major: a row-major R x C matrix with row stride ld is, to
 // cuBLAS, its transpose (C x R, leading dimension ld). So it computes
-//   out^T [N x M, ld N] = alpha op(b)^T op(a)^T + beta out^T
+//   out^T [N x M, ld N] = op(b)^T op(a)^T + beta out^T
 // with cuBLAS's A := b and B := a:
 //   tb == 0: b is row-major [K, N] = column-major b^T [N x K], ld N: OP_N gives op(b)^T = b^T.
 //   tb == 1: b is row-major [N, K] = column-major b^T [K x N], ld K: OP_T gives (b^T)^T = b = op(b)^T.
@@ -24,24 +24,25 @@ namespace cuda {
 //   ta == 1: a is row-major [K, M] = column-major a^T [M x K], ld M: OP_T gives a = op(a)^T.
 // ldb = cols_of(b) (N or K) and lda = cols_of(a) (K or M), as passed by gemm;
 // cuBLAS m = N, n = M, k = K, ldc = N.
-static void gemm_rm(Dev &d, int dt, bool ta, bool tb, double alpha, const void *a, int64_t lda, const void *b,
+static void gemm_rm(Dev &d, int dt, bool ta, bool tb, const void *a, int64_t lda, const void *b,
                     int64_t ldb, double beta, void *out, int64_t M, int64_t N, int64_t K) {
   const cublasOperation_t oa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, ob = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
   const int m = as_int(N, "gemm"), n = as_int(M, "gemm"), k = as_int(K, "gemm");
   const int la = as_int(std::max<int64_t>(lda, 1), "gemm"), lb = as_int(std::max<int64_t>(ldb, 1), "gemm");
   if (dt == static_cast<int>(DType::F32)) {
-    const float al = static_cast<float>(alpha), be = static_cast<float>(beta);
+    const float al = 1.f, be = static_cast<float>(beta);
     check_blas(cublasSgemm(blas(d), ob, oa, m, n, k, &al, static_cast<const float *>(b), lb, static_cast<const float *>(a),
                            la, &be, static_cast<float *>(out), m),
                "gemm");
   } else {
-    check_blas(cublasDgemm(blas(d), ob, oa, m, n, k, &alpha, static_cast<const double *>(b), lb,
+    const double one = 1.0;
+    check_blas(cublasDgemm(blas(d), ob, oa, m, n, k, &one, static_cast<const double *>(b), lb,
                            static_cast<const double *>(a), la, &beta, static_cast<double *>(out), m),
                "gemm");
   }
 }
 
-void gemm(int device, int ta, int tb, double alpha, const V *a, const V *b, double beta, const V *out) {
+void gemm(int device, int ta, int tb, const V *a, const V *b, double beta, const V *out) {
   need_float("gemm", out->dtype);
   if (a->dtype != out->dtype || b->dtype != out->dtype) fail(Errc::Internal, "cuda gemm: mixed dtypes");
   need_contiguous("gemm", *a, "a");
@@ -55,7 +56,7 @@ void gemm(int device, int ta, int tb, double alpha, const V *a, const V *b, doub
   if (M == 0 || N == 0) return;
   Lock l(device);
   if (K == 0) return k_scale(l.stream(), out->dtype, out->data, M * N, beta);
-  gemm_rm(l.dev(), out->dtype, ta != 0, tb != 0, alpha, a->data, cols_of(*a), b->data, cols_of(*b), beta, out->data,
+  gemm_rm(l.dev(), out->dtype, ta != 0, tb != 0, a->data, cols_of(*a), b->data, cols_of(*b), beta, out->data,
           M, N, K);
 }
 
@@ -168,7 +169,7 @@ void linear_forward(int device, int act, const V *y, const V *x, const V *w, con
                      (long long)M, (long long)N, (long long)K, cublasGetStatusName(st));
     }
   }
-  gemm_rm(d, y->dtype, false, true, 1.0, x->data, K, w->data, K, 0.0, y->data, M, N, K);
+  gemm_rm(d, y->dtype, false, true, x->data, K, w->data, K, 0.0, y->data, M, N, K);
   k_bias_act(l.stream(), y->dtype, act, y->data, b, M, N);
 }
 
@@ -183,8 +184,7 @@ void activation_forward(int device, int act, const V *y, const V *x) {
   k_act_forward(l.stream(), y->dtype, act, y->data, x->data, rows, cols);
 }
 
-void activation_backward(int device, int act, const V *dx, const V *dy, const V *x, const V *y) {
-  (void)x;
+void activation_backward(int device, int act, const V *dx, const V *dy, const V *y) {
   need_float("activation_backward", dx->dtype);
   need_contiguous("activation_backward", *dx, "dx");
   need_contiguous("activation_backward", *dy, "dy");
@@ -285,12 +285,11 @@ void loss_value(int device, int kind, const V *pred, const V *target, double *va
   *value_accum += host_sum * c;
 }
 
-void loss_device(int device, int kind, const V *pred, const V *target, const V *accum, const V *grad,
-                 double grad_scale) {
+void loss_device(int device, int kind, const V *pred, const V *target, const V *accum, const V *grad) {
   if (accum->dtype != static_cast<int>(DType::F64) || numel(*accum) != 1 || accum->data == nullptr)
     fail(Errc::Internal, "cuda loss_device: accum must be one float64 element");
   double c, gc;
-  loss_factors(kind, pred, target, grad, grad_scale, c, gc);
+  loss_factors(kind, pred, target, grad, 1.0, c, gc);
   Lock l(device);
   Dev &d = l.dev();
   char *scratch = ctx_scratch(d, l.ctx());

@@ -190,35 +190,35 @@ void train_eager(int device, const nn_cuda_plan &p, const nn_cuda_workspace &ws,
     loss_value(device, s.loss, &cur, &s.target, &v, &grad, 1.0);
     *s.value = v;
   } else {
-    loss_device(device, s.loss, &cur, &s.target, &s.accum, &grad, 1.0);
+    loss_device(device, s.loss, &cur, &s.target, &s.accum, &grad);
   }
   if (!trains) return;
   const double beta = s.overwrite_grads ? 0.0 : 1.0;
   const int fpu = p.first_param_unit;
-  const V none{};
+  int64_t of = feat;  // unit k's output width, going down
   for (int k = static_cast<int>(U) - 1; k >= fpu; --k) {
     const size_t ku = static_cast<size_t>(k);
     const nn_cuda_unit &u = p.units[ku];
-    const int64_t of = unit_out(p, ku, in);
     const V g = mat(ws.grads[ku], dt, rows, of);
     const V y = mat(ws.acts[ku], dt, rows, of);
     if (u.linear) {
       const V x = k == 0 ? s.x : mat(ws.acts[ku - 1], dt, rows, u.in);
-      if (u.act != static_cast<int>(Act::Identity)) activation_backward(device, u.act, &g, &g, &none, &y);
+      if (u.act != static_cast<int>(Act::Identity)) activation_backward(device, u.act, &g, &g, &y);
       const V dw = mat(u.dw, dt, of, u.in);
-      gemm(device, 1, 0, 1.0, &g, &x, beta, &dw);
+      gemm(device, 1, 0, &g, &x, beta, &dw);
       if (u.db) {
         const V db = vec(u.db, dt, of);
         sum_rows(device, &db, &g, beta);
       }
       if (k > fpu) {
         const V w = mat(u.w, dt, of, u.in), dx = mat(ws.grads[ku - 1], dt, rows, u.in);
-        gemm(device, 0, 0, 1.0, &g, &w, 0.0, &dx);
+        gemm(device, 0, 0, &g, &w, 0.0, &dx);
       }
     } else {
       const V dx = mat(ws.grads[ku - 1], dt, rows, of);
-      activation_backward(device, u.act, &dx, &g, &none, &y);
+      activation_backward(device, u.act, &dx, &g, &y);
     }
+    if (u.linear) of = u.in;
   }
 }
 

@@ -297,20 +297,19 @@ void copy_to_host(int device, void *host_dst, const void *src, size_t bytes);
 void copy_from_host(int device, void *dst, const void *host_src, size_t bytes);
 // cuda_tensor_ops.cpp
 void copy(int device, const V *dst, const V *src);
-// cuda_layers.cpp: row-major out = alpha op(a) op(b) + beta out (F32/F64,
+// cuda_layers.cpp: row-major out = op(a) op(b) + beta out (F32/F64,
 // contiguous); y = act(x w^T + bias) (bias->data NULL: none); y = act(x);
 // dx = dy * act'(from y); db = beta db + column sums of g; the loss (its
 // value added into *value_accum: one synchronisation, or added into the
 // device F64 scalar accum on the stream); optimizer updates.
-void gemm(int device, int ta, int tb, double alpha, const V *a, const V *b, double beta, const V *out);
+void gemm(int device, int ta, int tb, const V *a, const V *b, double beta, const V *out);
 void linear_forward(int device, int act, const V *y, const V *x, const V *w, const V *bias);
 void activation_forward(int device, int act, const V *y, const V *x);
-void activation_backward(int device, int act, const V *dx, const V *dy, const V *x, const V *y);
+void activation_backward(int device, int act, const V *dx, const V *dy, const V *y);
 void sum_rows(int device, const V *db, const V *g, double beta);
 void loss_value(int device, int kind, const V *pred, const V *target, double *value_accum, const V *grad,
                 double grad_scale);
-void loss_device(int device, int kind, const V *pred, const V *target, const V *accum, const V *grad,
-                 double grad_scale);
+void loss_device(int device, int kind, const V *pred, const V *target, const V *accum, const V *grad);
 void sgd_update(int device, const nn_cuda_sgd *p, const V *param, const V *grad, const V *m);
 void adam_update(int device, const nn_cuda_adam *p, const V *param, const V *grad, const V *m, const V *v);
 void sgd_update_many(int device, const nn_cuda_sgd *p, const V *params, const V *grads, const V *m, size_t n);
