@@ -16,21 +16,12 @@
 
 namespace nn {
 
-namespace {
+void Fd::reset() {
+  if (fd >= 0) ::close(fd);
+  fd = -1;
+}
 
-// Closes a descriptor on scope exit.
-struct Fd {
-  int fd = -1;
-  Fd() = default;
-  explicit Fd(int f) : fd(f) {}
-  Fd(const Fd &) = delete;
-  Fd &operator=(const Fd &) = delete;
-  ~Fd() { reset(); }
-  void reset() {
-    if (fd >= 0) ::close(fd);
-    fd = -1;
-  }
-};
+namespace {
 
 std::string dir_of(const std::string &path) {
   size_t slash = path.find_last_of('/');
@@ -138,18 +129,12 @@ bool write_all(int fd, const void *data, size_t len) {
 InputFile::InputFile(const std::string &path, const char *what) : path_(path), what_(what) {
   // O_NONBLOCK: opening a FIFO must not wait for a writer (it is then
   // refused as not a regular file); it changes nothing for regular files.
-  Fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-  if (f.fd < 0) fail(Errc::IO, "%s: cannot open \"%s\": %s", what, path.c_str(), std::strerror(errno));
+  fd_.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd_.fd < 0) fail(Errc::IO, "%s: cannot open \"%s\": %s", what, path.c_str(), std::strerror(errno));
   struct stat st;
-  if (::fstat(f.fd, &st) != 0) fail(Errc::IO, "%s: cannot stat \"%s\": %s", what, path.c_str(), std::strerror(errno));
+  if (::fstat(fd_.fd, &st) != 0) fail(Errc::IO, "%s: cannot stat \"%s\": %s", what, path.c_str(), std::strerror(errno));
   if (!S_ISREG(st.st_mode)) fail(Errc::IO, "%s: \"%s\" is not a regular file", what, path.c_str());
   size_ = static_cast<uint64_t>(st.st_size);
-  fd_ = f.fd;
-  f.fd = -1;
-}
-
-InputFile::~InputFile() {
-  if (fd_ >= 0) ::close(fd_);
 }
 
 size_t InputFile::read_some(uint64_t offset, void *dst, size_t n) const {
@@ -157,7 +142,7 @@ size_t InputFile::read_some(uint64_t offset, void *dst, size_t n) const {
   while (got < n) {
     // At most 1 GiB per call (Linux moves at most 0x7ffff000 bytes per read).
     const size_t want = n - got < (size_t{1} << 30) ? n - got : (size_t{1} << 30);
-    ssize_t r = ::pread(fd_, static_cast<uint8_t *>(dst) + got, want, static_cast<off_t>(offset + got));
+    ssize_t r = ::pread(fd_.fd, static_cast<uint8_t *>(dst) + got, want, static_cast<off_t>(offset + got));
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) fail(Errc::IO, "%s: cannot read \"%s\": %s", what_, path_.c_str(), std::strerror(errno));
     if (r == 0) break;  // the end of the file

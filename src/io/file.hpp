@@ -8,6 +8,17 @@
 
 namespace nn {
 
+// A file descriptor, closed on scope exit (-1: none).
+struct Fd {
+  int fd = -1;
+  Fd() = default;
+  explicit Fd(int f) : fd(f) {}
+  Fd(const Fd &) = delete;
+  Fd &operator=(const Fd &) = delete;
+  ~Fd() { reset(); }
+  void reset();
+};
+
 // A regular file open for reading at offsets (for loaders that read a
 // header first and then each piece straight to where it goes). Opening
 // refuses anything but a regular file (a FIFO is refused without waiting
@@ -15,9 +26,6 @@ namespace nn {
 class InputFile {
  public:
   InputFile(const std::string &path, const char *what);
-  ~InputFile();
-  InputFile(const InputFile &) = delete;
-  InputFile &operator=(const InputFile &) = delete;
   uint64_t size() const { return size_; }  // when it was opened
   // Reads n bytes at offset into dst; returns how many there were (fewer
   // only at the end of the file).
@@ -27,7 +35,7 @@ class InputFile {
   void read_at(uint64_t offset, void *dst, size_t n) const;
 
  private:
-  int fd_ = -1;
+  Fd fd_;
   uint64_t size_ = 0;
   std::string path_;
   const char *what_;
