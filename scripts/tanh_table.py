@@ -35,7 +35,7 @@ def from_bits(b):
     return struct.unpack("f", struct.pack("I", b))[0]
 
 
-def minimax(m, f, rhs, iterations=3000):
+def minimax(m, rhs, iterations=3000):
     """Least max |m c - rhs| over the rows (Lawson)."""
     w = np.ones(len(rhs)) / len(rhs)
     c = None
@@ -59,7 +59,7 @@ def interval(i):
         fixed = sum(coef[j] * t**j for j in range(k))
         # relative error in units of 2^-24, so the weights stay well scaled
         m = np.stack([tn**j for j in range(k, DEGREE + 1)], 1) / f[:, None] * 2.0**24
-        c = minimax(m, f, (f - fixed) / f * 2.0**24)[0] / half**k
+        c = minimax(m, (f - fixed) / f * 2.0**24)[0] / half**k
         coef.append(c if k == 0 else f32(c))
     return mid, coef
 
